@@ -1,0 +1,64 @@
+package policy
+
+import "time"
+
+// Kind names a CI platform whose tokens tpx accepts.
+type Kind string
+
+const (
+	GitHub Kind = "github"
+	GitLab Kind = "gitlab"
+)
+
+// Identity is what a verified CI token says about the job that presented it. Providers fill
+// it from their typed claims; matching reads only this, so every rule sees the same names.
+type Identity struct {
+	Kind   Kind
+	Issuer string
+	// Repository is "owner/repo" on GitHub and "namespace/…/project" on GitLab, spelled
+	// as the token spells it.
+	Repository string
+	// OwnerID and RepositoryID are the platform's numeric ids (GitHub repository_owner_id
+	// and repository_id, GitLab namespace_id and project_id), kept as decimal strings.
+	OwnerID      string
+	RepositoryID string
+	// WorkflowRef is the caller workflow: GitHub workflow_ref
+	// ("owner/repo/.github/workflows/release.yml@refs/heads/main") or GitLab
+	// ci_config_ref_uri ("gitlab.com/group/project//.gitlab-ci.yml@refs/heads/main");
+	// empty when the platform sent null.
+	WorkflowRef string
+	// JobWorkflowRef is GitHub's job_workflow_ref (the reusable workflow that runs the
+	// job); informational only.
+	JobWorkflowRef string
+	Environment    string
+	Ref            string // GitHub ref, GitLab ref_path
+	SHA            string
+	EventName      string // GitHub event_name, GitLab pipeline_source
+	RunID          string // GitHub run_id, GitLab pipeline_id
+	RunAttempt     string // GitHub run_attempt, GitLab job_id
+	Actor          string // GitHub actor, GitLab user_login
+	JTI            string
+	IssuedAt       time.Time
+	Expiry         time.Time
+}
+
+// Publisher is a trusted-publisher configuration: the rules a CI identity must satisfy to
+// receive an upload token for a project.
+type Publisher struct {
+	ID     int64
+	Kind   Kind
+	Issuer string
+	// Owner is the GitHub owner or the GitLab namespace (which may contain '/').
+	Owner string
+	// Name is the GitHub repository or the GitLab project.
+	Name string
+	// Workflow is the GitHub workflow file name ("release.yml") or the GitLab CI
+	// configuration path (".gitlab-ci.yml", "ci/publish.yml").
+	Workflow string
+	// Environment, when set, must equal the job's deployment environment.
+	Environment string
+	// OwnerID and RepositoryID pin the publisher to the platform's numeric ids; empty
+	// until given at registration or pinned on the first successful exchange.
+	OwnerID      string
+	RepositoryID string
+}

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tpx-dev/tpx/policy"
+)
+
+// Errors every backend returns for the same conditions, so the core can tell them apart.
+var (
+	ErrNotFound          = errors.New("not found")
+	ErrConflict          = errors.New("already exists")
+	ErrReplay            = errors.New("token id already used")
+	ErrPinConflict       = errors.New("publisher pinned to other ids")
+	ErrPendingTaken      = errors.New("pending publisher's project name was taken")
+	ErrTooManyPublishers = errors.New("project has the most publishers allowed")
+	ErrTooManyPending    = errors.New("user has the most pending publishers allowed")
+	ErrUnavailable       = errors.New("database unavailable")
+)
+
+// Limits enforced by the store inside the same transaction as the insert.
+const (
+	MaxPublishersPerProject = 20
+	MaxPendingPerUser       = 3
+)
+
+type User struct {
+	ID           int64
+	Name         string
+	Email        string
+	PasswordHash string
+	// TOTPSecret is sealed (see internal/secretbox); nil when no TOTP is enrolled.
+	TOTPSecret []byte
+	// TOTPConfirmed is false between enrolment and the first correct code (web flow).
+	TOTPConfirmed bool
+	// TOTPLastStep is the last accepted RFC 6238 time step; codes at or before it are refused.
+	TOTPLastStep int64
+	// WebAuthnCount is the number of registered security keys and passkeys.
+	WebAuthnCount int
+	CreatedAt     time.Time
+}
+
+// HasSecondFactor reports whether the user has a confirmed TOTP or a WebAuthn credential.
+func (u User) HasSecondFactor() bool {
+	return (u.TOTPSecret != nil && u.TOTPConfirmed) || u.WebAuthnCount > 0
+}
+
+type Project struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// Publisher is an active publisher: a policy.Publisher attached to one project.
+type Publisher struct {
+	policy.Publisher
+	ProjectID   int64
+	ProjectName string
+	CreatedBy   int64 // user id
+	CreatedAt   time.Time
+	LastUsedAt  *time.Time
+}
+
+// PendingPublisher is registered by a user for a project that does not exist yet. The
+// first matching exchange creates the project with the registrant as owner.
+type PendingPublisher struct {
+	policy.Publisher
+	ProjectName string
+	UserID      int64
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// Pin records the ids observed on a publisher's first successful use.
+type Pin struct {
+	PublisherID  int64
+	OwnerID      string
+	RepositoryID string
+}
+
+// Exchange is everything one successful exchange writes, in one transaction.
+type Exchange struct {
+	At         time.Time
+	Issuer     string
+	JTI        string
+	JTIExpires time.Time // the replay record is kept until then
+	// Publishers are the matched active publishers; Pins those among them to pin now.
+	Publishers []int64
+	Pins       []Pin
+	// Pending are matched pending publishers: each creates its project (owned by the
+	// registrant) and becomes an active publisher pinned to the identity's ids.
+	Pending []PendingPublisher
+	// Identity facts recorded for the audit log.
+	Identity policy.Identity
+	// The upload token handed out.
+	TokenID      string
+	TokenExpires time.Time
+	Projects     []string
+}
+
+// UploadToken is the server-side record of a minted upload token.
+type UploadToken struct {
+	ID        string
+	Projects  []string
+	Subject   string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
+// SigningKey is an upload-token signing key. Private is sealed (internal/secretbox).
+type SigningKey struct {
+	ID         string // kid
+	Algorithm  string
+	Private    []byte
+	PublicJWK  []byte // JSON of the public JWK
+	CreatedAt  time.Time
+	ActivateAt time.Time // not used to sign before this; published from CreatedAt
+}
+
+// AuditEvent is one line of the audit log.
+type AuditEvent struct {
+	ID        int64
+	At        time.Time
+	Actor     string // "operator" for the command line, "web", "exchange"
+	UserID    int64  // acting user, 0 if none
+	ProjectID int64  // 0 if not about a project
+	Action    string // "publisher.add", "publisher.remove", "totp.enroll", …
+	Detail    string // plain words, never a secret
+}
+
+// Store is the contract both backends (SQLite and PostgreSQL) implement; the conformance
+// suite in storetest holds them to it. Methods that change data do so atomically: on error
+// nothing is changed.
+type Store interface {
+	Close() error
+	Ping(ctx context.Context) error
+	// Migrate applies the embedded migrations not yet applied (serialised across
+	// replicas on PostgreSQL with an advisory lock).
+	Migrate(ctx context.Context) error
+
+	CreateUser(ctx context.Context, u User) (User, error) // ErrConflict on name
+	UserByName(ctx context.Context, name string) (User, error)
+	UserByID(ctx context.Context, id int64) (User, error)
+	// SetTOTP stores a sealed TOTP secret (nil removes it) and whether it is confirmed,
+	// resetting the last used step.
+	SetTOTP(ctx context.Context, userID int64, sealed []byte, confirmed bool) error
+	// UseTOTPStep records step as used if it is later than the last used one; false if not.
+	UseTOTPStep(ctx context.Context, userID int64, step int64) (bool, error)
+
+	CreateProject(ctx context.Context, name string, owner int64, at time.Time) (Project, error) // ErrConflict
+	ProjectByName(ctx context.Context, name string) (Project, error)
+	IsOwner(ctx context.Context, projectID, userID int64) (bool, error)
+	ProjectsOwnedBy(ctx context.Context, userID int64) ([]Project, error)
+
+	// AddPublisher stores p on its project (ErrTooManyPublishers past the limit,
+	// ErrConflict for an identical publisher on the same project) and returns it with its id.
+	AddPublisher(ctx context.Context, p Publisher) (Publisher, error)
+	PublisherByID(ctx context.Context, id int64) (Publisher, error)
+	RemovePublisher(ctx context.Context, id int64) error
+	// ListPublishers lists the publishers of one project, or all when projectID is 0.
+	ListPublishers(ctx context.Context, projectID int64) ([]Publisher, error)
+	// FindPublishers returns the active publishers bound to issuer whose
+	// policy.RepositoryKey equals key (an index lookup, never a scan).
+	FindPublishers(ctx context.Context, issuer, key string) ([]Publisher, error)
+
+	// AddPending stores a pending publisher (ErrTooManyPending past the per-user limit).
+	AddPending(ctx context.Context, p PendingPublisher) (PendingPublisher, error)
+	RemovePending(ctx context.Context, id int64) error
+	ListPending(ctx context.Context, userID int64) ([]PendingPublisher, error)
+	// FindPending is FindPublishers for unexpired pending publishers at time now.
+	FindPending(ctx context.Context, issuer, key string, now time.Time) ([]PendingPublisher, error)
+
+	// CommitExchange writes an exchange atomically: the replay record (ErrReplay if
+	// (Issuer, JTI) exists), the pins (ErrPinConflict if a publisher was pinned to other
+	// ids meanwhile), the pending conversions (ErrPendingTaken, wrapped in a
+	// *PendingTakenError naming them, if a project name exists; the caller then removes
+	// those pending publishers), last-used times, the upload-token record and the audit
+	// record. On any error nothing is written.
+	CommitExchange(ctx context.Context, e Exchange) error
+
+	UploadToken(ctx context.Context, id string) (UploadToken, error)
+	RevokeUploadToken(ctx context.Context, id string, at time.Time) error
+
+	// SigningKeys returns every stored signing key, oldest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// AddSigningKeyUnlessNewer stores k unless a key created after notAfter exists; it is
+	// serialised across replicas, so two concurrent rotations store one key.
+	AddSigningKeyUnlessNewer(ctx context.Context, k SigningKey, notAfter time.Time) (bool, error)
+	DeleteSigningKey(ctx context.Context, id string) error
+
+	Audit(ctx context.Context, e AuditEvent) error
+	AuditLog(ctx context.Context, projectID, userID int64, limit int) ([]AuditEvent, error)
+}
+
+// PendingTakenError names the pending publishers whose project names were taken.
+type PendingTakenError struct{ IDs []int64 }
+
+func (e *PendingTakenError) Error() string { return ErrPendingTaken.Error() }
+func (e *PendingTakenError) Unwrap() error { return ErrPendingTaken }
