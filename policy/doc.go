@@ -1,0 +1,20 @@
+// Package policy holds the rules of trusted publishing: which CI platforms a publisher can
+// name, what an owner may register (Validate), and whether a verified CI identity satisfies
+// a registered publisher (Match, Pins).
+//
+// It is pure: no I/O, no clock, no configuration, nothing beyond the standard library. The
+// exchange, the web UI and the command line all call the same functions, so a rule holds
+// everywhere or nowhere, and every rule can be tested with plain values.
+//
+// Two kinds of answer leave this package. A *ValidationError speaks to the owner filling in
+// a form and names the field to fix. A *Mismatch speaks to the owner of the publisher that
+// did not match, in their own view or the log; it names their configuration and the token's
+// claims, so it must never be shown to whoever presented the token (DESIGN §2).
+//
+// Matching follows DESIGN §2. Names are compared without case because both platforms treat
+// them so, but names can be given up and registered again by someone else; the numeric ids
+// cannot, which is why publishers pin them. Workflow files are compared exactly: the file is
+// the unit of trust, and a neighbouring file, a sub-folder or .yaml for .yml may be edited
+// by people the owner never meant to trust with publishing. The subject claim `sub` is
+// never read: its format is customizable per repository and has changed before.
+package policy

@@ -1,0 +1,149 @@
+package policy
+
+import "strings"
+
+// GitHub's limits on names (its sign-up and new-repository forms).
+const (
+	maxGitHubOwner = 39
+	maxGitHubRepo  = 100
+)
+
+// githubWorkflowDir is where GitHub runs workflows from. workflow_ref names the file by its
+// path from the repository root; owners name it by its file name alone.
+const githubWorkflowDir = ".github/workflows/"
+
+func validateGitHub(p Publisher, add func(field, msg string)) {
+	if msg := githubOwnerProblem(p.Owner); msg != "" {
+		add(FieldOwner, "owner "+msg)
+	}
+	if msg := githubRepoProblem(p.Name); msg != "" {
+		add(FieldName, "repository name "+msg)
+	}
+	if msg := githubWorkflowProblem(p.Workflow); msg != "" {
+		add(FieldWorkflow, msg)
+	}
+}
+
+func githubOwnerProblem(s string) string {
+	switch {
+	case s == "":
+		return "is required"
+	case strings.Contains(s, "/"):
+		return "must be the user or organization name alone, without '/' (the repository name goes in its own field)"
+	case len(s) > maxGitHubOwner:
+		return "must be at most 39 characters"
+	case strings.ContainsFunc(s, func(r rune) bool { return !asciiAlnum(r) && r != '-' }):
+		return "may contain only letters, digits and hyphens"
+	case s[0] == '-' || s[len(s)-1] == '-':
+		return "must not start or end with a hyphen"
+	case strings.Contains(s, "--"):
+		return "must not contain two hyphens in a row"
+	}
+	return ""
+}
+
+func githubRepoProblem(s string) string {
+	switch {
+	case s == "":
+		return "is required"
+	case strings.Contains(s, "/"):
+		return "must be the name alone, without the owner or '/'"
+	case len(s) > maxGitHubRepo:
+		return "must be at most 100 characters"
+	case strings.ContainsFunc(s, func(r rune) bool { return !asciiAlnum(r) && !strings.ContainsRune("._-", r) }):
+		return "may contain only letters, digits, '.', '-' and '_'"
+	case s == "." || s == "..":
+		return "must not be '.' or '..'"
+	}
+	return ""
+}
+
+func githubWorkflowProblem(s string) string {
+	const form = "workflow must be a file name ending in .yml or .yaml, without '/'"
+	switch {
+	case s == "":
+		return "workflow is required: the file name of the workflow in .github/workflows, e.g. release.yml"
+	case strings.HasPrefix(s, githubWorkflowDir) || strings.HasPrefix(s, "/"+githubWorkflowDir):
+		return "workflow must be the file name alone, e.g. release.yml, without .github/workflows/"
+	case strings.ContainsAny(s, "/\\"):
+		// GitHub runs no workflow from a sub-folder of .github/workflows.
+		return form
+	case len(s) > maxWorkflow:
+		return "workflow must be at most 255 characters"
+	case strings.HasPrefix(s, "."):
+		return "workflow must not start with '.'"
+	case !yamlFile(s):
+		return form
+	case strings.Contains(s, "@"):
+		// '@' separates the file from the ref in workflow_ref.
+		return "workflow must not contain '@'"
+	case !printable(s) || strings.TrimSpace(s) != s:
+		return "workflow must not contain control characters or start or end with spaces"
+	}
+	return ""
+}
+
+// matchGitHub applies the GitHub rules of DESIGN §2 to an identity of p's kind and issuer.
+func matchGitHub(p Publisher, id Identity) *Mismatch {
+	repo := p.Repository()
+	if !equalFoldASCII(id.Repository, repo) {
+		return mismatch("repository %s, publisher has %s", show(id.Repository), show(repo))
+	}
+	if m := matchPins(p, id); m != nil {
+		return m
+	}
+	// Both events run trusted workflow code with the repository's secrets and id-token
+	// permission on behalf of something a stranger controls: pull_request_target is
+	// triggered by pull requests from forks, workflow_run by workflows that forks can start.
+	switch {
+	case strings.EqualFold(id.EventName, "pull_request_target"):
+		return mismatch("event pull_request_target is never trusted: it runs for pull requests from forks with this repository's privileges")
+	case strings.EqualFold(id.EventName, "workflow_run"):
+		return mismatch("event workflow_run is never trusted: it runs with this repository's privileges after workflows that forks can trigger")
+	}
+	if m := matchGitHubWorkflow(p, id); m != nil {
+		return m
+	}
+	// GitHub treats environment names without case. Only ASCII letters are folded: full
+	// Unicode folding would also equate look-alikes (the Kelvin sign and 'k') that GitHub
+	// may keep apart as environments with different protection rules.
+	return matchEnvironment(p, id, equalFoldASCII, "")
+}
+
+// matchGitHubWorkflow checks workflow_ref, the workflow the run started from. A reusable
+// workflow it calls shows up only in job_workflow_ref and is the caller's business: what the
+// owner trusts is the top-level file, which decides what gets called.
+func matchGitHubWorkflow(p Publisher, id Identity) *Mismatch {
+	ref := id.WorkflowRef
+	if ref == "" {
+		return mismatch("token carries no workflow_ref")
+	}
+	// Neither repository names nor accepted workflow file names contain '@', so the first
+	// one ends the path.
+	path, at, found := strings.Cut(ref, "@")
+	if !found || at == "" {
+		return mismatch("workflow_ref %s has no @ref", show(ref))
+	}
+	owner, rest, _ := strings.Cut(path, "/")
+	name, file, ok := strings.Cut(rest, "/")
+	if !ok {
+		return mismatch("workflow_ref %s is not of the form OWNER/REPO/.github/workflows/FILE@REF", show(ref))
+	}
+	// The workflow must live in the repository the job runs in; a workflow_ref naming
+	// another repository with our file name proves nothing about ours.
+	if !equalFoldASCII(owner+"/"+name, id.Repository) {
+		return mismatch("workflow_ref %s is a workflow of repository %s, not of %s", show(ref), show(owner+"/"+name), show(id.Repository))
+	}
+	file, ok = strings.CutPrefix(file, githubWorkflowDir)
+	if !ok {
+		return mismatch("workflow_ref %s is not in %s", show(ref), githubWorkflowDir)
+	}
+	if file != p.Workflow {
+		return mismatch("workflow %s, publisher has %s", show(file), show(p.Workflow))
+	}
+	return nil
+}
+
+func asciiAlnum(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+}

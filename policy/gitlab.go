@@ -1,0 +1,192 @@
+package policy
+
+import (
+	"net/url"
+	"strings"
+)
+
+// maxGitLabPath is GitLab's limit on one path segment (a group, subgroup or project path).
+const maxGitLabPath = 255
+
+func validateGitLab(p Publisher, add func(field, msg string)) {
+	if msg := gitlabNamespaceProblem(p.Owner); msg != "" {
+		add(FieldOwner, msg)
+	}
+	switch {
+	case p.Name == "":
+		add(FieldName, "project name is required")
+	case strings.Contains(p.Name, "/"):
+		add(FieldName, "project name must be the last part of the path alone, without '/' (groups and subgroups go in the namespace)")
+	default:
+		if msg := gitlabPathProblem(p.Name); msg != "" {
+			add(FieldName, "project name "+msg)
+		}
+	}
+	if msg := gitlabConfigProblem(p.Workflow); msg != "" {
+		add(FieldWorkflow, msg)
+	}
+}
+
+func gitlabNamespaceProblem(s string) string {
+	if s == "" {
+		return "namespace is required: the group or user the project belongs to, e.g. my-group or my-group/subgroup"
+	}
+	for seg := range strings.SplitSeq(s, "/") {
+		if seg == "" {
+			return "namespace must be group and subgroup names separated by single '/', without a '/' at either end"
+		}
+		if msg := gitlabPathProblem(seg); msg != "" {
+			return "namespace part '" + show(seg) + "' " + msg
+		}
+	}
+	return ""
+}
+
+// gitlabPathProblem checks one segment against GitLab's path rules for groups, users and
+// projects.
+func gitlabPathProblem(s string) string {
+	lower := strings.ToLower(s)
+	switch {
+	case len(s) > maxGitLabPath:
+		return "must be at most 255 characters"
+	case strings.ContainsFunc(s, func(r rune) bool { return !asciiAlnum(r) && !strings.ContainsRune("._-", r) }):
+		return "may contain only letters, digits, '_', '-' and '.'"
+	case s[0] == '-' || s[0] == '.':
+		return "must not start with '-' or '.'"
+	case strings.HasSuffix(s, "."):
+		return "must not end with '.'"
+	case strings.HasSuffix(lower, ".git") || strings.HasSuffix(lower, ".atom"):
+		return "must not end with '.git' or '.atom'"
+	}
+	return ""
+}
+
+// gitlabConfigProblem checks a CI configuration path. GitLab writes it verbatim into
+// ci_config_ref_uri between "//" and "@REF", so a path with '@' or '//' could not be found
+// there again, and '.' or '..' segments would name the file in a second way.
+func gitlabConfigProblem(s string) string {
+	const form = "workflow must be the path of the CI configuration file in the repository ending in .yml or .yaml, e.g. .gitlab-ci.yml or ci/publish.yml"
+	switch {
+	case s == "":
+		return "workflow is required: the path of the CI configuration file, e.g. .gitlab-ci.yml"
+	case len(s) > maxWorkflow:
+		return "workflow must be at most 255 characters"
+	case strings.Contains(s, "@"):
+		return "workflow must not contain '@': a configuration kept in another project or at a URL cannot be trusted, since the token does not say which file ran"
+	case strings.HasPrefix(s, "/"):
+		return "workflow must be relative to the repository root, without a leading '/'"
+	case strings.Contains(s, "//"):
+		return "workflow must not contain '//'"
+	case strings.Contains(s, "\\"):
+		return "workflow must use '/' between folders, not '\\'"
+	case !printable(s):
+		return "workflow must not contain control characters"
+	case strings.TrimSpace(s) != s:
+		return "workflow must not start or end with spaces"
+	}
+	for seg := range strings.SplitSeq(s, "/") {
+		if seg == "." || seg == ".." {
+			return "workflow must not contain '.' or '..' path segments"
+		}
+	}
+	if base := s[strings.LastIndexByte(s, '/')+1:]; !yamlFile(base) {
+		return form
+	}
+	return ""
+}
+
+// matchGitLab applies the GitLab rules of DESIGN §2 to an identity of p's kind and issuer.
+func matchGitLab(p Publisher, id Identity) *Mismatch {
+	repo := p.Repository()
+	// project_path is the project the pipeline runs in. A fork's pipeline carries the
+	// fork's path here whatever else it names, so this alone keeps forks out.
+	if !equalFoldASCII(id.Repository, repo) {
+		return mismatch("project path %s, publisher has %s", show(id.Repository), show(repo))
+	}
+	if m := matchPins(p, id); m != nil {
+		return m
+	}
+	if id.Ref == "" {
+		return mismatch("token carries no ref_path")
+	}
+	if id.SHA == "" {
+		return mismatch("token carries no sha")
+	}
+	// A merge request from a fork can have its pipeline run in this project (a maintainer
+	// starts it, or the project allows it), with this project's path and ids but the
+	// fork's code. Nothing in the token tells such a pipeline from a member's merge
+	// request, so no merge-request pipeline publishes.
+	// GitLab's pipelines for external (GitHub) pull requests carry the same risk.
+	const why = "which may run a fork's code in this project; publish from a branch or tag pipeline"
+	switch {
+	case strings.HasPrefix(id.Ref, "refs/merge-requests/"):
+		return mismatch("ref_path %s is a merge-request pipeline, %s", show(id.Ref), why)
+	case id.EventName == "merge_request_event" || id.EventName == "external_pull_request_event":
+		return mismatch("pipeline source %s is a merge- or pull-request pipeline, %s", show(id.EventName), why)
+	}
+	if m := matchGitLabConfig(p, id); m != nil {
+		return m
+	}
+	return matchEnvironment(p, id, func(a, b string) bool { return a == b }, " (GitLab environment names are case-sensitive)")
+}
+
+// matchGitLabConfig checks ci_config_ref_uri, "HOST/PROJECTPATH//CONFIGPATH@REF": the file
+// that defined the pipeline, and where it came from.
+func matchGitLabConfig(p Publisher, id Identity) *Mismatch {
+	uri := id.WorkflowRef
+	if uri == "" {
+		return mismatch("token carries no ci_config_ref_uri: the pipeline definition lives in another project or outside the repository")
+	}
+	host, ok := configHost(p.Issuer)
+	if !ok {
+		return mismatch("publisher issuer %s is not a URL with a host", show(p.Issuer))
+	}
+	rest, ok := cutPrefixFoldASCII(uri, host+"/")
+	if !ok {
+		return mismatch("ci_config_ref_uri %s is not on the issuer's host %s", show(uri), show(host))
+	}
+	// Project paths never contain "//", and accepted configuration paths never contain '@'.
+	project, rest, ok := strings.Cut(rest, "//")
+	if !ok {
+		return mismatch("ci_config_ref_uri %s is not of the form HOST/PROJECT//PATH@REF", show(uri))
+	}
+	if !equalFoldASCII(project, p.Repository()) {
+		return mismatch("CI configuration comes from project %s, publisher has %s", show(project), show(p.Repository()))
+	}
+	config, ref, found := strings.Cut(rest, "@")
+	if !found || ref == "" {
+		return mismatch("ci_config_ref_uri %s has no @ref", show(uri))
+	}
+	if config != p.Workflow {
+		return mismatch("CI configuration %s, publisher has %s", show(config), show(p.Workflow))
+	}
+	// The configuration must be the one of the commit that runs, not one read from some
+	// other branch or tag.
+	if ref != id.Ref && ref != id.SHA {
+		return mismatch("CI configuration was read at %s, neither the pipeline's ref_path %s nor its sha", show(ref), show(id.Ref))
+	}
+	return nil
+}
+
+// configHost is the host part GitLab writes at the start of ci_config_ref_uri: the
+// instance's host name, with the port only when it is not the scheme's default.
+func configHost(issuer string) (string, bool) {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	host := u.Host
+	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	return host, true
+}
+
+// cutPrefixFoldASCII is strings.CutPrefix with the prefix compared as equalFoldASCII does:
+// host names and project paths have no case.
+func cutPrefixFoldASCII(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !equalFoldASCII(s[:len(prefix)], prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}
