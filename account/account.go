@@ -1,0 +1,343 @@
+package account
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/store"
+)
+
+// PendingLifetime is how long a pending publisher waits for its first exchange.
+const PendingLifetime = 30 * 24 * time.Hour
+
+// Errors of management actions. Each comes wrapped with a sentence that says what to do.
+var (
+	ErrInvalidInput    = errors.New("invalid input")
+	ErrUnknownUser     = errors.New("no such user")
+	ErrUnknownProject  = errors.New("no such project")
+	ErrUnknownID       = errors.New("no such publisher")
+	ErrNoSecondFactor  = errors.New("second factor required")
+	ErrNotOwner        = errors.New("not an owner of the project")
+	ErrProjectExists   = errors.New("project already exists")
+	ErrBadTOTP         = errors.New("wrong TOTP code")
+	ErrTOTPCodeReused  = errors.New("TOTP code already used")
+	ErrAlreadyEnrolled = errors.New("TOTP already enrolled")
+)
+
+// Via says through which interface an action came, for the audit log.
+type Via string
+
+const (
+	ViaOperator Via = "operator" // the command line, run by the service's operator
+	ViaWeb      Via = "web"
+)
+
+// Actor is the user on whose behalf a management action runs.
+type Actor struct {
+	UserName string
+	Via      Via
+}
+
+// Config wires a Service.
+type Config struct {
+	Store  store.Store
+	Box    *secretbox.Box
+	Issuer string // shown in authenticator apps ("tpx")
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Service performs account and management actions.
+type Service struct{ cfg Config }
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "tpx"
+	}
+	return &Service{cfg: cfg}
+}
+
+var (
+	userNameRe    = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$`)
+	projectNameRe = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$`)
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidInput}, args...)...)
+}
+
+// CreateUser adds a user with a password of at least MinPasswordLen characters.
+func (s *Service) CreateUser(ctx context.Context, name, email, password string) (store.User, error) {
+	if !userNameRe.MatchString(name) {
+		return store.User{}, invalid("user name %q: use 1 to 50 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name)
+	}
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+		return store.User{}, invalid("email %q is not a plain email address", email)
+	}
+	if len([]rune(password)) < MinPasswordLen {
+		return store.User{}, invalid("password must be at least %d characters", MinPasswordLen)
+	}
+	u, err := s.cfg.Store.CreateUser(ctx, store.User{Name: name, Email: email, PasswordHash: HashPassword(password), CreatedAt: s.cfg.Now()})
+	if errors.Is(err, store.ErrConflict) {
+		return store.User{}, fmt.Errorf("%w: user %q already exists", ErrInvalidInput, name)
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	s.audit(ctx, ViaOperator, u.ID, 0, "user.add", "user "+name+" created")
+	return u, nil
+}
+
+func (s *Service) user(ctx context.Context, name string) (store.User, error) {
+	u, err := s.cfg.Store.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("%w: %q", ErrUnknownUser, name)
+	}
+	return u, err
+}
+
+// EnrollTOTP gives user name a new TOTP secret and returns its otpauth:// URI, to be shown
+// once. Enrolment by the operator counts at once; a user who already has TOTP must remove
+// it first, so an operator cannot silently replace a working factor.
+func (s *Service) EnrollTOTP(ctx context.Context, via Via, name string) (string, error) {
+	u, err := s.user(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if u.TOTPSecret != nil && u.TOTPConfirmed {
+		return "", fmt.Errorf("%w: user %q has TOTP already", ErrAlreadyEnrolled, name)
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.cfg.Issuer, AccountName: u.Name, Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return "", err
+	}
+	sealed, err := s.cfg.Box.Seal("totp", []byte(key.Secret()))
+	if err != nil {
+		return "", err
+	}
+	if err := s.cfg.Store.SetTOTP(ctx, u.ID, sealed, true); err != nil {
+		return "", err
+	}
+	s.audit(ctx, via, u.ID, 0, "totp.enroll", "TOTP enrolled for "+u.Name)
+	return key.URL(), nil
+}
+
+// CheckTOTP accepts code for user name if it is right for the current 30-second step or
+// one step either side, and that step is later than the last accepted one (RFC 6238 §5.2:
+// a code is never accepted twice).
+func (s *Service) CheckTOTP(ctx context.Context, name, code string) error {
+	u, err := s.user(ctx, name)
+	if err != nil {
+		return err
+	}
+	if u.TOTPSecret == nil {
+		return fmt.Errorf("%w: user %q has no TOTP enrolled", ErrBadTOTP, name)
+	}
+	secret, err := s.cfg.Box.Open("totp", u.TOTPSecret)
+	if err != nil {
+		return err
+	}
+	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
+		return fmt.Errorf("%w: a code is six digits", ErrBadTOTP)
+	}
+	now := s.cfg.Now().Unix() / 30
+	for step := now - 1; step <= now+1; step++ {
+		want, err := hotp.GenerateCodeCustom(string(secret), uint64(step), hotp.ValidateOpts{Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) != 1 {
+			continue
+		}
+		fresh, err := s.cfg.Store.UseTOTPStep(ctx, u.ID, step)
+		if err != nil {
+			return err
+		}
+		if !fresh {
+			return ErrTOTPCodeReused
+		}
+		return nil
+	}
+	return ErrBadTOTP
+}
+
+// CreateProject creates project name owned by user owner. It is an operator action: the
+// project has no publisher yet, and adding one needs the owner's second factor.
+func (s *Service) CreateProject(ctx context.Context, via Via, name, owner string) (store.Project, error) {
+	if !projectNameRe.MatchString(name) {
+		return store.Project{}, invalid("project name %q: use 1 to 100 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name)
+	}
+	u, err := s.user(ctx, owner)
+	if err != nil {
+		return store.Project{}, err
+	}
+	p, err := s.cfg.Store.CreateProject(ctx, name, u.ID, s.cfg.Now())
+	if errors.Is(err, store.ErrConflict) {
+		return store.Project{}, fmt.Errorf("%w: %q", ErrProjectExists, name)
+	}
+	if err != nil {
+		return store.Project{}, err
+	}
+	s.audit(ctx, via, u.ID, p.ID, "project.add", "project "+name+" created, owned by "+u.Name)
+	return p, nil
+}
+
+// authorize is the second-factor gate: every action that adds, changes or removes a
+// publisher passes here. The actor must exist and have a confirmed TOTP or a WebAuthn
+// credential, and, when project is non-zero, own that project.
+func (s *Service) authorize(ctx context.Context, a Actor, project int64) (store.User, error) {
+	u, err := s.user(ctx, a.UserName)
+	if err != nil {
+		return store.User{}, err
+	}
+	if !u.HasSecondFactor() {
+		return store.User{}, fmt.Errorf("%w: %s has no second factor (TOTP or security key); enrol one before managing publishers", ErrNoSecondFactor, u.Name)
+	}
+	if project != 0 {
+		ok, err := s.cfg.Store.IsOwner(ctx, project, u.ID)
+		if err != nil {
+			return store.User{}, err
+		}
+		if !ok {
+			return store.User{}, fmt.Errorf("%w: %s does not own this project", ErrNotOwner, u.Name)
+		}
+	}
+	return u, nil
+}
+
+func (s *Service) project(ctx context.Context, name string) (store.Project, error) {
+	p, err := s.cfg.Store.ProjectByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Project{}, fmt.Errorf("%w: %q", ErrUnknownProject, name)
+	}
+	return p, err
+}
+
+// AddPublisher registers p on project for actor, an owner with a second factor.
+func (s *Service) AddPublisher(ctx context.Context, a Actor, project string, p policy.Publisher) (store.Publisher, error) {
+	proj, err := s.project(ctx, project)
+	if err != nil {
+		return store.Publisher{}, err
+	}
+	u, err := s.authorize(ctx, a, proj.ID)
+	if err != nil {
+		return store.Publisher{}, err
+	}
+	if err := policy.Validate(p); err != nil {
+		return store.Publisher{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	sp, err := s.cfg.Store.AddPublisher(ctx, store.Publisher{Publisher: p, ProjectID: proj.ID, ProjectName: proj.Name, CreatedBy: u.ID, CreatedAt: s.cfg.Now()})
+	switch {
+	case errors.Is(err, store.ErrTooManyPublishers):
+		return store.Publisher{}, fmt.Errorf("%w: project %s has %d publishers, the most allowed; remove one first", ErrInvalidInput, proj.Name, store.MaxPublishersPerProject)
+	case errors.Is(err, store.ErrConflict):
+		return store.Publisher{}, fmt.Errorf("%w: project %s already has this publisher", ErrInvalidInput, proj.Name)
+	case err != nil:
+		return store.Publisher{}, err
+	}
+	s.audit(ctx, a.Via, u.ID, proj.ID, "publisher.add", fmt.Sprintf("publisher %d added: %s", sp.ID, Describe(sp.Publisher)))
+	return sp, nil
+}
+
+// AddPending registers p for project, which must not exist yet; the first exchange that
+// matches creates it with actor as owner. The name is not reserved meanwhile.
+func (s *Service) AddPending(ctx context.Context, a Actor, project string, p policy.Publisher) (store.PendingPublisher, error) {
+	if !projectNameRe.MatchString(project) {
+		return store.PendingPublisher{}, invalid("project name %q: use 1 to 100 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", project)
+	}
+	if _, err := s.project(ctx, project); err == nil {
+		return store.PendingPublisher{}, fmt.Errorf("%w: %q exists; add a publisher to it instead of a pending one", ErrProjectExists, project)
+	} else if !errors.Is(err, ErrUnknownProject) {
+		return store.PendingPublisher{}, err
+	}
+	u, err := s.authorize(ctx, a, 0)
+	if err != nil {
+		return store.PendingPublisher{}, err
+	}
+	if err := policy.Validate(p); err != nil {
+		return store.PendingPublisher{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	now := s.cfg.Now()
+	pp, err := s.cfg.Store.AddPending(ctx, store.PendingPublisher{Publisher: p, ProjectName: project, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(PendingLifetime)})
+	if errors.Is(err, store.ErrTooManyPending) {
+		return store.PendingPublisher{}, fmt.Errorf("%w: %s has %d pending publishers, the most allowed; remove one or wait until one is used", ErrInvalidInput, u.Name, store.MaxPendingPerUser)
+	}
+	if err != nil {
+		return store.PendingPublisher{}, err
+	}
+	s.audit(ctx, a.Via, u.ID, 0, "pending.add", fmt.Sprintf("pending publisher %d for new project %s: %s", pp.ID, project, Describe(pp.Publisher)))
+	return pp, nil
+}
+
+// RemovePublisher removes publisher id for actor, an owner of its project with a second
+// factor.
+func (s *Service) RemovePublisher(ctx context.Context, a Actor, id int64) error {
+	p, err := s.cfg.Store.PublisherByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %d", ErrUnknownID, id)
+	}
+	if err != nil {
+		return err
+	}
+	u, err := s.authorize(ctx, a, p.ProjectID)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.RemovePublisher(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, a.Via, u.ID, p.ProjectID, "publisher.remove", fmt.Sprintf("publisher %d removed: %s", id, Describe(p.Publisher)))
+	return nil
+}
+
+// Describe says what a publisher trusts, in one line for people.
+func Describe(p policy.Publisher) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s workflow %s", p.Kind, p.Repository(), p.Workflow)
+	if p.Environment != "" {
+		fmt.Fprintf(&b, " environment %s", p.Environment)
+	}
+	fmt.Fprintf(&b, " issuer %s", p.Issuer)
+	if p.RepositoryID != "" {
+		fmt.Fprintf(&b, " ids %s/%s", p.OwnerID, p.RepositoryID)
+	}
+	return b.String()
+}
+
+// audit records an event; a failure to record is logged, since the action already happened.
+func (s *Service) audit(ctx context.Context, via Via, user, project int64, action, detail string) {
+	err := s.cfg.Store.Audit(ctx, store.AuditEvent{At: s.cfg.Now(), Actor: string(via), UserID: user, ProjectID: project, Action: action, Detail: detail})
+	if err != nil {
+		s.cfg.Logger.Error("audit event not recorded", "action", action, "user", user, "project", project, "error", err)
+	}
+}
+
+// ParseID reads a publisher id given on a command line or in a form.
+func ParseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, invalid("publisher id %q is not a positive number", s)
+	}
+	return id, nil
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/providers"
+	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/store/postgres"
+	"github.com/tpx-dev/tpx/store/sqlite"
+)
+
+// openStore opens the configured store and brings its schema up to date.
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	var (
+		st  store.Store
+		err error
+	)
+	if cfg.DatabaseURL != "" {
+		st, err = postgres.Open(ctx, cfg.DatabaseURL)
+	} else {
+		st, err = sqlite.Open(ctx, cfg.DataDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrating the store: %w", err)
+	}
+	return st, nil
+}
+
+// session is the store and account service a management command works with.
+type session struct {
+	cfg      Config
+	store    store.Store
+	accounts *account.Service
+}
+
+func (c *cli) open(ctx context.Context, load func() (Config, error)) (*session, error) {
+	cfg, err := load()
+	if err != nil {
+		return nil, err
+	}
+	box, err := secretbox.New(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &session{cfg: cfg, store: st, accounts: account.New(account.Config{Store: st, Box: box, Logger: c.logger(cfg)})}, nil
+}
+
+func (c *cli) migrate(ctx context.Context, args []string) error {
+	fs, load := c.flags("migrate")
+	if _, err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := c.open(ctx, load)
+	if err != nil {
+		return err
+	}
+	defer s.store.Close()
+	fmt.Fprintln(c.stdout, "migrations applied")
+	return nil
+}
+
+func (c *cli) userAdd(ctx context.Context, args []string) error {
+	fs, load := c.flags("user add")
+	email := fs.String("email", "", "the user's email address")
+	pos, err := c.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	password, err := bufio.NewReader(c.stdin).ReadString('\n')
+	if err != nil && password == "" {
+		return errors.New("the password is read as one line on standard input, and none came")
+	}
+	password = strings.TrimRight(password, "\r\n")
+	s, err := c.open(ctx, load)
+	if err != nil {
+		return err
+	}
+	defer s.store.Close()
+	u, err := s.accounts.CreateUser(ctx, pos[0], *email, password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "user %s created (id %d); enrol a second factor with: tpx user enroll-totp %s\n", u.Name, u.ID, u.Name)
+	return nil
+}
+
+func (c *cli) userEnrollTOTP(ctx context.Context, args []string) error {
+	fs, load := c.flags("user enroll-totp")
+	pos, err := c.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	s, err := c.open(ctx, load)
+	if err != nil {
+		return err
+	}
+	defer s.store.Close()
+	uri, err := s.accounts.EnrollTOTP(ctx, account.ViaOperator, pos[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, uri)
+	fmt.Fprintln(c.stderr, "Give this URI to the user once (as a QR code or text) for their authenticator app; it is not shown again.")
+	return nil
+}
+
+func (c *cli) projectAdd(ctx context.Context, args []string) error {
+	fs, load := c.flags("project add")
+	owner := fs.String("owner", "", "user name of the first owner")
+	pos, err := c.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	s, err := c.open(ctx, load)
+	if err != nil {
+		return err
+	}
+	defer s.store.Close()
+	p, err := s.accounts.CreateProject(ctx, account.ViaOperator, pos[0], *owner)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "project %s created (id %d), owned by %s\n", p.Name, p.ID, *owner)
+	return nil
+}
+
+// defaultIssuer is the public issuer of each kind, used when --issuer is not given.
+var defaultIssuer = map[policy.Kind]string{
+	policy.GitHub: providers.GitHubIssuer,
+	policy.GitLab: providers.GitLabIssuer,
+}
+
+func (c *cli) publisherAdd(ctx context.Context, args []string) error {
+	if len(args) == 0 || (args[0] != string(policy.GitHub) && args[0] != string(policy.GitLab)) {
+		return fmt.Errorf("%w: publisher add takes github or gitlab first", errUsage)
+	}
+	kind := policy.Kind(args[0])
+	fs, load := c.flags("publisher add " + args[0])
+	var p policy.Publisher
+	var project, repository, by string
+	var pending bool
+	fs.StringVar(&project, "project", "", "project name")
+	fs.StringVar(&repository, "repository", "", "OWNER/REPO (GitHub) or NAMESPACE/PROJECT (GitLab)")
+	fs.StringVar(&p.Workflow, "workflow", "", "workflow file name (GitHub) or CI configuration path (GitLab)")
+	fs.StringVar(&p.Environment, "environment", "", "deployment environment the job must run in")
+	fs.StringVar(&p.OwnerID, "owner-id", "", "numeric owner or namespace id to pin")
+	fs.StringVar(&p.RepositoryID, "repository-id", "", "numeric repository or project id to pin")
+	fs.StringVar(&p.Issuer, "issuer", "", "issuer URL (default: the public "+string(kind)+" issuer)")
+	fs.BoolVar(&pending, "pending", false, "register for a project that does not exist yet")
+	fs.StringVar(&by, "by", "", "user name of the acting owner")
+	if _, err := c.parse(fs, args[1:], 0); err != nil {
+		return err
+	}
+	if project == "" || repository == "" || by == "" {
+		return fmt.Errorf("%w: --project, --repository, --workflow and --by are required", errUsage)
+	}
+	p.Kind = kind
+	if i := strings.LastIndex(repository, "/"); i > 0 {
+		p.Owner, p.Name = repository[:i], repository[i+1:]
+	} else {
+		return fmt.Errorf("repository %q must be OWNER/REPO or NAMESPACE/PROJECT", repository)
+	}
+	if p.Issuer == "" {
+		p.Issuer = defaultIssuer[kind]
+	}
+	s, err := c.open(ctx, load)
+	if err != nil {
+		return err
+	}
+	defer s.store.Close()
+	if err := checkIssuer(s.cfg, kind, p.Issuer); err != nil {
+		return err
+	}
+	actor := account.Actor{UserName: by, Via: account.ViaOperator}
+	if pending {
+		pp, err := s.accounts.AddPending(ctx, actor, project, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "pending publisher %d registered for new project %s until %s: %s\n", pp.ID, project, pp.ExpiresAt.UTC().Format("2006-01-02"), account.Describe(pp.Publisher))
+		return nil
+	}
+	sp, err := s.accounts.AddPublisher(ctx, actor, project, p)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "publisher %d added to %s: %s\n", sp.ID, project, account.Describe(sp.Publisher))
+	return nil
+}
+
+// checkIssuer refuses a publisher whose issuer tpx is not configured to trust: it could
+// never match, and the owner would not know why.
+func checkIssuer(cfg Config, kind policy.Kind, issuer string) error {
+	set, err := providers.New(providers.Config{Audience: cfg.Audience, Issuers: cfg.Providers})
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	if ic, ok := set.Lookup(issuer); ok && ic.Kind == kind {
+		return nil
+	}
+	return fmt.Errorf("issuer %s (%s) is not configured; add it to the providers list of TPX_CONFIG first", issuer, kind)
+}
+
+type publisherJSON struct {
+	ID           int64  `json:"id"`
+	Project      string `json:"project"`
+	Kind         string `json:"kind"`
+	Issuer       string `json:"issuer"`
+	Repository   string `json:"repository"`
+	Workflow     string `json:"workflow"`
+	Environment  string `json:"environment,omitempty"`
+	OwnerID      string `json:"owner_id,omitempty"`
+	RepositoryID string `json:"repository_id,omitempty"`
+	LastUsed     string `json:"last_used,omitempty"`
+}
+
+func (c *cli) publisherList(ctx context.Context, args []string) error {
+	fs, load := c.flags("publisher list")
+	project := fs.String("project", "", "only this project's publishers")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	s, err := c.open(ctx, load)
+	if err != nil {
+		return err
+	}
+	defer s.store.Close()
+	var projectID int64
+	if *project != "" {
+		p, err := s.store.ProjectByName(ctx, *project)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no project %q", *project)
+		}
+		if err != nil {
+			return err
+		}
+		projectID = p.ID
+	}
+	pubs, err := s.store.ListPublishers(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	out := make([]publisherJSON, len(pubs))
+	for i, p := range pubs {
+		out[i] = publisherJSON{ID: p.ID, Project: p.ProjectName, Kind: string(p.Kind), Issuer: p.Issuer, Repository: p.Repository(),
+			Workflow: p.Workflow, Environment: p.Environment, OwnerID: p.OwnerID, RepositoryID: p.RepositoryID}
+		if p.LastUsedAt != nil {
+			out[i].LastUsed = p.LastUsedAt.UTC().Format("2006-01-02T15:04:05Z")
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPROJECT\tKIND\tREPOSITORY\tWORKFLOW\tENVIRONMENT\tIDS\tLAST USED")
+	for _, p := range out {
+		ids := "pinned on first use"
+		if p.RepositoryID != "" {
+			ids = p.OwnerID + "/" + p.RepositoryID
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Project, p.Kind, p.Repository, p.Workflow, orDash(p.Environment), ids, orDash(p.LastUsed))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (c *cli) publisherRemove(ctx context.Context, args []string) error {
+	fs, load := c.flags("publisher remove")
+	by := fs.String("by", "", "user name of the acting owner")
+	pos, err := c.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	id, err := account.ParseID(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := c.open(ctx, load)
+	if err != nil {
+		return err
+	}
+	defer s.store.Close()
+	if err := s.accounts.RemovePublisher(ctx, account.Actor{UserName: *by, Via: account.ViaOperator}, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "publisher %d removed\n", id)
+	return nil
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tpx-dev/tpx/exchange"
+	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/providers"
+	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/token"
+	"github.com/tpx-dev/tpx/web"
+)
+
+// shutdownGrace bounds how long in-flight requests may finish after SIGTERM.
+const shutdownGrace = 20 * time.Second
+
+// service is a wired tpx: store, key caches, minter, exchange and HTTP handler.
+type service struct {
+	box     *secretbox.Box
+	store   store.Store
+	set     *providers.Set
+	minter  *token.Minter
+	handler http.Handler
+}
+
+// wiring is what build needs besides the configuration. Keys tunes the issuer key caches
+// (tests shorten their cooldown); nil keeps the defaults.
+type wiring struct {
+	store  store.Store
+	log    *slog.Logger
+	client *http.Client
+	keys   func(*providers.Config)
+}
+
+// build wires a service from cfg.
+func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
+	box, err := secretbox.New(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	st, log := w.store, w.log
+	pcfg := providers.Config{Audience: cfg.Audience, Issuers: cfg.Providers, HTTPClient: w.client, Logger: log}
+	if w.keys != nil {
+		w.keys(&pcfg)
+	}
+	set, err := providers.New(pcfg)
+	if err != nil {
+		return nil, err
+	}
+	minter, err := token.NewMinter(ctx, token.MinterConfig{Issuer: cfg.PublicURL, TTL: cfg.TokenTTL, Keys: st, Box: box, Logger: log})
+	if err != nil {
+		set.Close()
+		return nil, fmt.Errorf("loading signing keys: %w", err)
+	}
+	ex, err := exchange.New(exchange.Config{Verifier: set, Store: st, Minter: minter, Logger: log})
+	if err != nil {
+		set.Close()
+		return nil, err
+	}
+	h := web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: cfg.Audience, IntrospectSecret: cfg.IntrospectSecret, Logger: log})
+	return &service{box: box, store: st, set: set, minter: minter, handler: h}, nil
+}
+
+func (c *cli) serve(ctx context.Context, args []string) error {
+	fs, load := c.flags("serve")
+	if _, err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	log := c.logger(cfg)
+	if cfg.SecretKey == "" {
+		log.Warn("TPX_SECRET_KEY is not set: upload-token signing keys and TOTP secrets are stored IN PLAIN TEXT; anyone who reads the database can mint upload tokens. Set TPX_SECRET_KEY (32+ characters) in production.")
+	}
+	roots, err := cfg.rootCAs()
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc, err := build(ctx, cfg, wiring{store: st, log: log, client: providers.HardenedClient(roots)})
+	if err != nil {
+		return err
+	}
+	defer svc.set.Close()
+	svc.set.Start(ctx)
+	go svc.minter.Run(ctx)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           svc.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("tpx serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "audience", cfg.Audience, "store", storeName(cfg), "tls", cfg.TLSCert != "")
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new connections; finishing requests in flight", "grace", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func storeName(cfg Config) string {
+	if cfg.DatabaseURL != "" {
+		return "postgresql"
+	}
+	return "sqlite in " + cfg.DataDir
+}

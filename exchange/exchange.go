@@ -1,0 +1,236 @@
+package exchange
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/patrickmn/go-cache"
+
+	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/providers"
+	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/token"
+)
+
+// ReplayMargin is how long past a CI token's expiry its jti stays recorded: longer than
+// any clock leeway a verifier allows, so a token can never be accepted twice.
+const ReplayMargin = 5 * time.Minute
+
+// Verifier checks a CI platform's token and returns the identity it proves.
+type Verifier interface {
+	Verify(ctx context.Context, raw string) (policy.Identity, error)
+}
+
+// Store is the part of store.Store an exchange needs.
+type Store interface {
+	FindPublishers(ctx context.Context, issuer, key string) ([]store.Publisher, error)
+	FindPending(ctx context.Context, issuer, key string, now time.Time) ([]store.PendingPublisher, error)
+	CommitExchange(ctx context.Context, e store.Exchange) error
+	RemovePending(ctx context.Context, id int64) error
+}
+
+// Minter signs upload tokens.
+type Minter interface {
+	Mint(c token.Claims) (string, token.Claims, error)
+}
+
+// Config wires a Service. Now defaults to time.Now and Logger to slog.Default().
+type Config struct {
+	Verifier Verifier
+	Store    Store
+	Minter   Minter
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Service performs exchanges. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+	// seen remembers consumed (issuer, jti) pairs so a replay is refused without a
+	// database round trip. It may only ever answer "seen": the database decides "unseen".
+	seen *cache.Cache
+}
+
+// New returns a Service for cfg.
+func New(cfg Config) (*Service, error) {
+	if cfg.Verifier == nil || cfg.Store == nil || cfg.Minter == nil {
+		return nil, errors.New("exchange: Verifier, Store and Minter are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{cfg: cfg, seen: cache.New(time.Hour, 10*time.Minute)}, nil
+}
+
+// Result is a successful exchange.
+type Result struct {
+	Token    string
+	Expires  time.Time
+	Projects []string
+	Claims   token.Claims
+}
+
+// Exchange verifies raw, a CI platform's OIDC token, and mints an upload token for every
+// project whose publishers the token's identity satisfies. Every failure is an *Error.
+func (s *Service) Exchange(ctx context.Context, raw string) (Result, error) {
+	id, err := s.cfg.Verifier.Verify(ctx, raw)
+	if err != nil {
+		return Result{}, verifyError(err)
+	}
+	log := s.cfg.Logger.With("issuer", id.Issuer, "repository", id.Repository, "workflow_ref", id.WorkflowRef, "run_id", id.RunID)
+	seenKey := id.Issuer + "\x00" + id.JTI
+	if _, ok := s.seen.Get(seenKey); ok {
+		return Result{}, fail(ErrReuse, "this token was already exchanged; request a fresh one from your CI platform", nil)
+	}
+
+	now := s.cfg.Now()
+	key := policy.RepositoryKey(id.Repository)
+	pubs, err := s.cfg.Store.FindPublishers(ctx, id.Issuer, key)
+	if err != nil {
+		return Result{}, fail(ErrUnavailable, "publishers could not be read; try again", err)
+	}
+	pending, err := s.cfg.Store.FindPending(ctx, id.Issuer, key, now)
+	if err != nil {
+		return Result{}, fail(ErrUnavailable, "publishers could not be read; try again", err)
+	}
+
+	var (
+		matched  []store.Publisher
+		pins     []store.Pin
+		convert  []store.PendingPublisher
+		projects []string
+		reasons  []string
+	)
+	for _, p := range pubs {
+		if err := policy.Match(p.Publisher, id); err != nil {
+			reasons = append(reasons, fmt.Sprintf("project %s publisher %d: %v", p.ProjectName, p.ID, err))
+			continue
+		}
+		matched = append(matched, p)
+		projects = append(projects, p.ProjectName)
+		if owner, repo, needed := policy.Pins(p.Publisher, id); needed {
+			pins = append(pins, store.Pin{PublisherID: p.ID, OwnerID: owner, RepositoryID: repo})
+		}
+	}
+	for _, p := range pending {
+		if err := policy.Match(p.Publisher, id); err != nil {
+			reasons = append(reasons, fmt.Sprintf("pending project %s publisher %d: %v", p.ProjectName, p.ID, err))
+			continue
+		}
+		convert = append(convert, p)
+		projects = append(projects, p.ProjectName)
+	}
+	if len(projects) == 0 {
+		log.Info("exchange refused: no publisher matched", "candidates", len(pubs)+len(pending), "reasons", strings.Join(reasons, "; "))
+		return Result{}, fail(ErrInvalidPublisher, "valid token, but no trusted publisher matches it; check the repository, workflow file and environment registered for your project", errors.New(strings.Join(reasons, "; ")))
+	}
+	slices.Sort(projects)
+	projects = slices.Compact(projects)
+
+	raw, claims, err := s.cfg.Minter.Mint(uploadClaims(id, first(matched, convert), projects))
+	if err != nil {
+		return Result{}, fail(ErrUnavailable, "the upload token could not be signed; try again", err)
+	}
+	matchedIDs := make([]int64, len(matched))
+	for i, p := range matched {
+		matchedIDs[i] = p.ID
+	}
+	err = s.cfg.Store.CommitExchange(ctx, store.Exchange{
+		At:           now,
+		Issuer:       id.Issuer,
+		JTI:          id.JTI,
+		JTIExpires:   id.Expiry.Add(ReplayMargin),
+		Publishers:   matchedIDs,
+		Pins:         pins,
+		Pending:      convert,
+		Identity:     id,
+		TokenID:      claims.ID,
+		TokenExpires: claims.ExpiresAt,
+		Projects:     projects,
+	})
+	if err != nil {
+		return Result{}, s.commitError(ctx, log, seenKey, id, err)
+	}
+	s.seen.Set(seenKey, struct{}{}, time.Until(id.Expiry.Add(ReplayMargin)))
+	log.Info("exchange succeeded", "projects", projects, "token_id", claims.ID, "pinned", len(pins), "created_projects", len(convert))
+	return Result{Token: raw, Expires: claims.ExpiresAt, Projects: projects, Claims: claims}, nil
+}
+
+func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey string, id policy.Identity, err error) error {
+	var taken *store.PendingTakenError
+	switch {
+	case errors.Is(err, store.ErrReplay):
+		s.seen.Set(seenKey, struct{}{}, time.Until(id.Expiry.Add(ReplayMargin)))
+		return fail(ErrReuse, "this token was already exchanged; request a fresh one from your CI platform", err)
+	case errors.Is(err, store.ErrPinConflict):
+		return fail(ErrInvalidPublisher, "valid token, but no trusted publisher matches it; check the repository, workflow file and environment registered for your project", err)
+	case errors.As(err, &taken):
+		// A pending publisher does not reserve its name: someone created the project
+		// first, so the pending publisher can never be used and is removed.
+		for _, pid := range taken.IDs {
+			if rerr := s.cfg.Store.RemovePending(ctx, pid); rerr != nil {
+				log.Error("removing a pending publisher whose project name was taken", "pending_publisher", pid, "error", rerr)
+			}
+		}
+		log.Info("exchange refused: pending publisher's project name was taken", "pending_publishers", taken.IDs)
+		return fail(ErrInvalidPending, "the project this pending publisher would create already exists; the pending publisher was removed, ask the project's owners to add a publisher", err)
+	default:
+		log.Error("exchange not recorded", "error", err)
+		return fail(ErrUnavailable, "the exchange could not be recorded; try again with a fresh token", err)
+	}
+}
+
+func verifyError(err error) error {
+	switch {
+	case errors.Is(err, providers.ErrMalformed):
+		return fail(ErrInvalidPayload, "the token is not a well-formed JWT", err)
+	case errors.Is(err, providers.ErrUnknownIssuer):
+		return fail(ErrInvalidPayload, "the token's issuer is not one this service trusts", err)
+	case errors.Is(err, providers.ErrKeysUnavailable):
+		return fail(ErrKeysUnavailable, "the CI platform's signing keys cannot be fetched right now; try again later", err)
+	case errors.Is(err, providers.ErrInvalidToken):
+		return fail(ErrInvalidToken, "the token failed verification (signature, audience or validity period); request a fresh token with the right audience", err)
+	default:
+		return fail(ErrUnavailable, "the token could not be verified; try again", err)
+	}
+}
+
+// first returns the publisher named in the upload token: the lowest-numbered active one,
+// else the first pending one, without an id since it gets a new one when it becomes active.
+func first(matched []store.Publisher, pending []store.PendingPublisher) policy.Publisher {
+	if len(matched) > 0 {
+		return slices.MinFunc(matched, func(a, b store.Publisher) int { return cmp.Compare(a.ID, b.ID) }).Publisher
+	}
+	p := pending[0].Publisher
+	p.ID = 0
+	return p
+}
+
+func uploadClaims(id policy.Identity, p policy.Publisher, projects []string) token.Claims {
+	return token.Claims{
+		Subject:  string(id.Kind) + ":" + id.Repository,
+		Projects: projects,
+		Publisher: token.Publisher{
+			ID:          p.ID,
+			Kind:        string(p.Kind),
+			Repository:  p.Repository(),
+			Workflow:    p.Workflow,
+			Environment: p.Environment,
+		},
+		Ref:         id.Ref,
+		SHA:         id.SHA,
+		RunID:       id.RunID,
+		RunAttempt:  id.RunAttempt,
+		Event:       id.EventName,
+		Environment: id.Environment,
+	}
+}
