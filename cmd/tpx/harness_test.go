@@ -239,49 +239,49 @@ func (r reply) code() string {
 }
 
 // post sends body to the exchange route as is.
-func (h *harness) post(body []byte) reply {
-	h.t.Helper()
+func (h *harness) post(t testing.TB, body []byte) reply {
+	t.Helper()
 	resp, err := http.Post(h.url+"/_/oidc/mint-token", "application/json", bytes.NewReader(body))
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	r := reply{Status: resp.StatusCode, raw: raw}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		h.t.Fatalf("reply %d is not JSON: %q", resp.StatusCode, raw)
+		t.Errorf("reply %d is not JSON: %q", resp.StatusCode, raw)
 	}
 	return r
 }
 
 // exchange posts a CI token.
-func (h *harness) exchange(tok string) reply {
-	h.t.Helper()
+func (h *harness) exchange(t testing.TB, tok string) reply {
+	t.Helper()
 	body, err := json.Marshal(map[string]string{"token": tok})
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return h.post(body)
+	return h.post(t, body)
 }
 
 // snapshot is every row count of the store, and the publishers with their pins and last
 // use: what a refused exchange must leave as it was.
-func (h *harness) snapshot() string {
-	h.t.Helper()
+func (h *harness) snapshot(t testing.TB) string {
+	t.Helper()
 	var b strings.Builder
 	for _, table := range []string{"users", "projects", "project_owners", "publishers", "pending_publishers", "used_jtis", "upload_tokens", "exchanges", "audit_events", "signing_keys"} {
 		var n int
 		if err := h.db.QueryRow("SELECT count(*) FROM " + table).Scan(&n); err != nil {
-			h.t.Fatalf("counting %s: %v", table, err)
+			t.Fatalf("counting %s: %v", table, err)
 		}
 		fmt.Fprintf(&b, "%s=%d ", table, n)
 	}
 	pubs, err := h.store.ListPublishers(context.Background(), 0)
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for _, p := range pubs {
 		fmt.Fprintf(&b, "\npublisher %d %s/%s used=%v", p.ID, p.OwnerID, p.RepositoryID, p.LastUsedAt != nil)
@@ -291,35 +291,35 @@ func (h *harness) snapshot() string {
 
 // refused asserts that send was refused with status and code, in the JSON error shape,
 // with no token and no change to stored data.
-func (h *harness) refused(status int, code string, send func() reply) reply {
-	h.t.Helper()
-	before := h.snapshot()
+func (h *harness) refused(t testing.TB, status int, code string, send func() reply) reply {
+	t.Helper()
+	before := h.snapshot(t)
 	r := send()
 	if r.Status != status || r.code() != code || r.Success || r.Token != "" || r.Message != "Token request failed" || r.RequestID == "" {
-		h.t.Fatalf("want %d %s in the error shape, got %d %s", status, code, r.Status, r.raw)
+		t.Fatalf("want %d %s in the error shape, got %d %s", status, code, r.Status, r.raw)
 	}
-	if after := h.snapshot(); after != before {
-		h.t.Fatalf("a refused exchange changed stored data:\nbefore %s\nafter  %s", before, after)
+	if after := h.snapshot(t); after != before {
+		t.Fatalf("a refused exchange changed stored data:\nbefore %s\nafter  %s", before, after)
 	}
 	return r
 }
 
 // accepted asserts a successful exchange and returns its reply.
-func (h *harness) accepted(send func() reply) reply {
-	h.t.Helper()
+func (h *harness) accepted(t testing.TB, send func() reply) reply {
+	t.Helper()
 	r := send()
 	if r.Status != http.StatusOK || !r.Success || !strings.HasPrefix(r.Token, "tpx_") {
-		h.t.Fatalf("want a token, got %d %s", r.Status, r.raw)
+		t.Fatalf("want a token, got %d %s", r.Status, r.raw)
 	}
 	return r
 }
 
 // projects returns the projects an upload token covers, verified like an upload service.
-func (h *harness) projects(tok string) []string {
-	h.t.Helper()
+func (h *harness) projects(t testing.TB, tok string) []string {
+	t.Helper()
 	c, err := h.svc.minter.Parse(tok)
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	p := slices.Clone(c.Projects)
 	slices.Sort(p)

@@ -77,9 +77,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := c.logger(cfg)
-	if cfg.SecretKey == "" {
-		log.Warn("TPX_SECRET_KEY is not set: upload-token signing keys and TOTP secrets are stored IN PLAIN TEXT; anyone who reads the database can mint upload tokens. Set TPX_SECRET_KEY (32+ characters) in production.")
-	}
 	roots, err := cfg.rootCAs()
 	if err != nil {
 		return err
@@ -94,8 +91,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer svc.set.Close()
+	if svc.minter.KeysInPlainText() {
+		log.Warn("SIGNING KEYS ARE STORED IN PLAIN TEXT: anyone who reads the database can mint upload tokens. Set TPX_SECRET_KEY (32+ characters) and keep it safe; TOTP secrets are sealed with it too.")
+	}
 	svc.set.Start(ctx)
 	go svc.minter.Run(ctx)
+	go sweep(ctx, st, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -136,6 +137,29 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// sweepEvery is how often expired replay records, pending publishers and upload-token
+// records are deleted. Every replica sweeps; deleting what another already deleted is
+// harmless.
+const sweepEvery = time.Hour
+
+func sweep(ctx context.Context, st store.Store, log *slog.Logger) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := st.DeleteExpired(ctx, time.Now())
+		if err != nil {
+			log.Warn("deleting expired records", "error", err)
+			continue
+		}
+		log.Info("expired records deleted", "rows", n)
+	}
 }
 
 func storeName(cfg Config) string {

@@ -1,0 +1,344 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tpx-dev/tpx/internal/secretbox"
+)
+
+func TestKeyRotation(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	m := f.minter
+	first := f.activeKID(t)
+	if got := kids(t, m.JWKS()); !slices.Equal(got, []string{first}) {
+		t.Fatalf("JWKS of a new store: %v, want the first key alone", got)
+	}
+
+	// The successor is created PublishAhead before the current key has signed for
+	// RotateEvery, and not a moment earlier.
+	f.clock.Advance(defaultRotateEvery - defaultPublishAhead - time.Second)
+	if err := m.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(storedKeys(t, f.store)); n != 1 {
+		t.Fatalf("%d keys a second before rotation is due, want 1", n)
+	}
+	f.clock.Advance(time.Second)
+	if err := m.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored := storedKeys(t, f.store)
+	if len(stored) != 2 {
+		t.Fatalf("%d keys once rotation is due, want 2", len(stored))
+	}
+	second := stored[1].ID
+	if got := kids(t, m.JWKS()); !slices.Contains(got, second) {
+		t.Fatalf("JWKS %v does not publish the new key %s ahead of its use", got, second)
+	}
+	if kid := f.activeKID(t); kid != first {
+		t.Fatalf("Mint signs with %s before the new key's time, want %s", kid, first)
+	}
+
+	// The last token of the old key, and the first of the new one.
+	f.clock.Advance(defaultPublishAhead - time.Second)
+	last, lastClaims, err := m.Mint(sampleClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	next, _, err := m.Mint(sampleClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if headerOf(t, last).KeyID != first || headerOf(t, next).KeyID != second {
+		t.Fatalf("signed with %s then %s, want %s then %s", headerOf(t, last).KeyID, headerOf(t, next).KeyID, first, second)
+	}
+	for _, raw := range []string{last, next} {
+		if _, err := f.verifier.Verify(ctx, raw); err != nil {
+			t.Fatalf("across the switch of keys: %v", err)
+		}
+	}
+
+	// The old key stays published until every token it signed has expired, with margin.
+	f.clock.Advance(defaultTTL + retireMargin - time.Second)
+	if err := m.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := kids(t, m.JWKS()); !slices.Contains(got, first) {
+		t.Fatalf("JWKS %v dropped the old key too early", got)
+	}
+	f.clock.Advance(time.Second)
+	if !f.clock.Now().After(lastClaims.ExpiresAt.Add(defaultLeeway)) {
+		t.Fatal("test is wrong: the old key's last token has not expired yet")
+	}
+	if err := m.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := kids(t, m.JWKS()); !slices.Equal(got, []string{second}) {
+		t.Fatalf("JWKS after the old key retired: %v, want %s alone", got, second)
+	}
+	if n := len(storedKeys(t, f.store)); n != 1 {
+		t.Fatalf("%d keys stored after retirement, want 1", n)
+	}
+	if _, err := m.Parse(last); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("Parse of a retired key's token: %v, want ErrUnknownKey", err)
+	}
+}
+
+func TestRotateNowPublishesAtOnceAndSignsAfterPublishAhead(t *testing.T) {
+	f := newFixture(t)
+	first := f.activeKID(t)
+	if err := f.minter.Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(storedKeys(t, f.store)); n != 2 {
+		t.Fatalf("%d keys after Rotate, want 2", n)
+	}
+	next := f.newestKID(t)
+	if got := kids(t, f.minter.JWKS()); !slices.Contains(got, next) {
+		t.Fatalf("JWKS after Rotate: %v, want the new key too", got)
+	}
+	if kid := f.activeKID(t); kid != first {
+		t.Fatalf("Mint switched to %s at once", kid)
+	}
+	f.clock.Advance(defaultPublishAhead)
+	if kid := f.activeKID(t); kid != next {
+		t.Fatalf("Mint signs with %s after PublishAhead, want %s", kid, next)
+	}
+}
+
+func TestReplicasSharingAStoreCreateOneKeyEach(t *testing.T) {
+	s := openStore(t)
+	box := newBox(t, testSecret)
+	clk := newClock()
+	const replicas = 4
+
+	start := func(t *testing.T) []*Minter {
+		ms := make([]*Minter, replicas)
+		var wg sync.WaitGroup
+		for i := range ms {
+			wg.Go(func() { ms[i] = newMinter(t, s, box, "https://tpx.example", clk) })
+		}
+		wg.Wait()
+		return ms
+	}
+	ms := start(t)
+	if n := len(storedKeys(t, s)); n != 1 {
+		t.Fatalf("%d replicas starting on an empty store stored %d first keys, want 1", replicas, n)
+	}
+
+	clk.Advance(defaultRotateEvery)
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Go(func() {
+			if err := m.Refresh(t.Context()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	stored := storedKeys(t, s)
+	if len(stored) != 2 {
+		t.Fatalf("%d replicas rotating at once stored %d keys, want 2", replicas, len(stored))
+	}
+	clk.Advance(defaultPublishAhead)
+	for i, m := range ms {
+		raw, _, err := m.Mint(sampleClaims())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kid := headerOf(t, raw).KeyID; kid != stored[1].ID {
+			t.Errorf("replica %d signs with %s, want %s", i, kid, stored[1].ID)
+		}
+		if !bytes.Equal(m.JWKS(), ms[0].JWKS()) {
+			t.Errorf("replica %d publishes another JWKS", i)
+		}
+	}
+}
+
+func TestPrivateKeysAreSealedAtRest(t *testing.T) {
+	s := openStore(t)
+	box := newBox(t, testSecret)
+	m := newMinter(t, s, box, "https://tpx.example", newClock())
+	if m.KeysInPlainText() {
+		t.Error("KeysInPlainText with a secret key set")
+	}
+	k := storedKeys(t, s)[0]
+	if secretbox.IsPlain(k.Private) {
+		t.Fatal("private key stored as plain text")
+	}
+	der, err := box.Open("signing-key", k.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(k.Private, der) || bytes.Contains(k.PublicJWK, der) {
+		t.Fatal("the stored key contains the private key's DER")
+	}
+	var jwk map[string]any
+	if err := json.Unmarshal(k.PublicJWK, &jwk); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := jwk["d"]; ok || jwk["kid"] != k.ID || jwk["alg"] != "ES256" {
+		t.Fatalf("stored public JWK %s", k.PublicJWK)
+	}
+
+	if _, err := newBox(t, otherSecret).Open("signing-key", k.Private); err == nil {
+		t.Fatal("the key opens with another secret")
+	}
+	if _, err := newBox(t, "").Open("signing-key", k.Private); !errors.Is(err, secretbox.ErrNoKey) {
+		t.Fatalf("opening without a secret: %v, want ErrNoKey", err)
+	}
+	if _, err := box.Open("totp", k.Private); err == nil {
+		t.Fatal("the key opens for another purpose")
+	}
+	for _, secret := range []string{otherSecret, ""} {
+		_, err := NewMinter(t.Context(), MinterConfig{Issuer: "https://tpx.example", Keys: s, Box: newBox(t, secret)})
+		if err == nil {
+			t.Fatalf("a Minter with secret %q started on keys sealed with another", secret)
+		}
+	}
+	if n := len(storedKeys(t, s)); n != 1 {
+		t.Fatalf("failed starts left %d keys, want 1", n)
+	}
+}
+
+func TestKeysInPlainText(t *testing.T) {
+	s := openStore(t)
+	clk := newClock()
+	plain := newMinter(t, s, newBox(t, ""), "https://tpx.example", clk)
+	if !plain.KeysInPlainText() {
+		t.Fatal("a Box without a secret key does not report plain-text keys")
+	}
+	if !secretbox.IsPlain(storedKeys(t, s)[0].Private) {
+		t.Fatal("stored key is not marked as plain text")
+	}
+
+	// A secret set later cannot encrypt the key already stored; the warning stays until
+	// rotation retires that key.
+	sealed := newMinter(t, s, newBox(t, testSecret), "https://tpx.example", clk)
+	if !sealed.KeysInPlainText() {
+		t.Fatal("a plain-text key stored earlier is not reported")
+	}
+	clk.Advance(defaultRotateEvery - defaultPublishAhead)
+	if err := sealed.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(defaultPublishAhead + defaultTTL + retireMargin)
+	if err := sealed.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if sealed.KeysInPlainText() {
+		t.Fatal("still reported after the plain-text key retired")
+	}
+}
+
+func TestDiscoveryDocument(t *testing.T) {
+	f := newFixture(t)
+	var d map[string]any
+	if err := json.Unmarshal(f.minter.Discovery(), &d); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"issuer":                 f.srv.URL,
+		"jwks_uri":               f.srv.URL + "/.well-known/jwks.json",
+		"introspection_endpoint": f.srv.URL + "/v1/tokens/introspect",
+		"revocation_endpoint":    f.srv.URL + "/v1/tokens/revoke",
+	}
+	for k, v := range want {
+		if d[k] != v {
+			t.Errorf("%s = %v, want %s", k, d[k], v)
+		}
+	}
+	if algs, _ := d["id_token_signing_alg_values_supported"].([]any); !slices.Equal(algs, []any{"ES256"}) {
+		t.Errorf("algorithms %v, want [ES256]", algs)
+	}
+}
+
+func TestMintNeedsAProject(t *testing.T) {
+	f := newFixture(t)
+	c := sampleClaims()
+	c.Projects = nil
+	if _, _, err := f.minter.Mint(c); err == nil {
+		t.Fatal("minted a token for no project")
+	}
+}
+
+func TestNewMinterChecksItsConfig(t *testing.T) {
+	s := openStore(t)
+	box := newBox(t, "")
+	tests := []struct {
+		name string
+		cfg  MinterConfig
+	}{
+		{"an issuer that is not a URL is refused", MinterConfig{Issuer: "tpx.example", Keys: s, Box: box}},
+		{"a missing box is refused", MinterConfig{Issuer: "https://tpx.example", Keys: s}},
+		{"a key published less than two refresh intervals ahead is refused",
+			MinterConfig{Issuer: "https://tpx.example", Keys: s, Box: box, PublishAhead: time.Minute}},
+		{"a rotation period no longer than the publication lead is refused",
+			MinterConfig{Issuer: "https://tpx.example", Keys: s, Box: box, RotateEvery: time.Hour, PublishAhead: time.Hour}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewMinter(t.Context(), tt.cfg); err == nil {
+				t.Fatal("NewMinter accepted it")
+			}
+		})
+	}
+	if n := len(storedKeys(t, s)); n != 0 {
+		t.Fatalf("refused configurations stored %d keys", n)
+	}
+}
+
+func TestRunStopsWithItsContext(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		f.minter.Run(ctx)
+		close(done)
+	}()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+}
+
+func TestMintAndParseRunAlongsideRotation(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				raw, _, err := f.minter.Mint(sampleClaims())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := f.minter.Parse(raw); err != nil {
+					t.Error(err)
+					return
+				}
+				f.minter.JWKS()
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 5 {
+			if err := f.minter.Rotate(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+}
