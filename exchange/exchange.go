@@ -154,6 +154,7 @@ func (s *Service) Exchange(ctx context.Context, raw string) (Result, error) {
 		Pending:      convert,
 		Identity:     id,
 		TokenID:      claims.ID,
+		TokenSubject: claims.Subject,
 		TokenExpires: claims.ExpiresAt,
 		Projects:     projects,
 	})
@@ -171,13 +172,14 @@ func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey str
 	case errors.Is(err, store.ErrReplay):
 		s.seen.Set(seenKey, struct{}{}, time.Until(id.Expiry.Add(ReplayMargin)))
 		return fail(ErrReuse, "this token was already exchanged; request a fresh one from your CI platform", err)
-	case errors.Is(err, store.ErrPinConflict):
+	case errors.Is(err, store.ErrPinConflict), errors.Is(err, store.ErrNotFound):
+		// Pinned to other ids, or removed, by a concurrent exchange or owner.
 		return fail(ErrInvalidPublisher, "valid token, but no trusted publisher matches it; check the repository, workflow file and environment registered for your project", err)
 	case errors.As(err, &taken):
 		// A pending publisher does not reserve its name: someone created the project
 		// first, so the pending publisher can never be used and is removed.
 		for _, pid := range taken.IDs {
-			if rerr := s.cfg.Store.RemovePending(ctx, pid); rerr != nil {
+			if rerr := s.cfg.Store.RemovePending(ctx, pid); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
 				log.Error("removing a pending publisher whose project name was taken", "pending_publisher", pid, "error", rerr)
 			}
 		}

@@ -96,6 +96,7 @@ type Exchange struct {
 	Identity policy.Identity
 	// The upload token handed out.
 	TokenID      string
+	TokenSubject string // its sub claim
 	TokenExpires time.Time
 	Projects     []string
 }
@@ -141,7 +142,9 @@ type Store interface {
 	// replicas on PostgreSQL with an advisory lock).
 	Migrate(ctx context.Context) error
 
-	CreateUser(ctx context.Context, u User) (User, error) // ErrConflict on name
+	// CreateUser stores u (ErrConflict if the name is taken, compared without case).
+	CreateUser(ctx context.Context, u User) (User, error)
+	// UserByName finds a user by name, compared without case.
 	UserByName(ctx context.Context, name string) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)
 	// SetTOTP stores a sealed TOTP secret (nil removes it) and whether it is confirmed,
@@ -150,7 +153,10 @@ type Store interface {
 	// UseTOTPStep records step as used if it is later than the last used one; false if not.
 	UseTOTPStep(ctx context.Context, userID int64, step int64) (bool, error)
 
-	CreateProject(ctx context.Context, name string, owner int64, at time.Time) (Project, error) // ErrConflict
+	// CreateProject creates a project owned by owner (ErrConflict if the name is taken,
+	// compared without case; ErrNotFound if owner is not a user).
+	CreateProject(ctx context.Context, name string, owner int64, at time.Time) (Project, error)
+	// ProjectByName finds a project by name, compared without case.
 	ProjectByName(ctx context.Context, name string) (Project, error)
 	IsOwner(ctx context.Context, projectID, userID int64) (bool, error)
 	ProjectsOwnedBy(ctx context.Context, userID int64) ([]Project, error)
@@ -166,9 +172,12 @@ type Store interface {
 	// policy.RepositoryKey equals key (an index lookup, never a scan).
 	FindPublishers(ctx context.Context, issuer, key string) ([]Publisher, error)
 
-	// AddPending stores a pending publisher (ErrTooManyPending past the per-user limit).
+	// AddPending stores a pending publisher (ErrTooManyPending past the per-user limit,
+	// counting those unexpired at p.CreatedAt; ErrConflict for an unexpired identical one
+	// for the same project name).
 	AddPending(ctx context.Context, p PendingPublisher) (PendingPublisher, error)
 	RemovePending(ctx context.Context, id int64) error
+	// ListPending lists a user's pending publishers, expired ones included, oldest first.
 	ListPending(ctx context.Context, userID int64) ([]PendingPublisher, error)
 	// FindPending is FindPublishers for unexpired pending publishers at time now.
 	FindPending(ctx context.Context, issuer, key string, now time.Time) ([]PendingPublisher, error)
@@ -176,9 +185,10 @@ type Store interface {
 	// CommitExchange writes an exchange atomically: the replay record (ErrReplay if
 	// (Issuer, JTI) exists), the pins (ErrPinConflict if a publisher was pinned to other
 	// ids meanwhile), the pending conversions (ErrPendingTaken, wrapped in a
-	// *PendingTakenError naming them, if a project name exists; the caller then removes
-	// those pending publishers), last-used times, the upload-token record and the audit
-	// record. On any error nothing is written.
+	// *PendingTakenError naming them, if a project name exists or the pending publisher
+	// is gone; the caller then removes those pending publishers, and may find them gone),
+	// last-used times (ErrNotFound if a matched publisher was removed meanwhile), the
+	// upload-token record and the audit record. On any error nothing is written.
 	CommitExchange(ctx context.Context, e Exchange) error
 
 	UploadToken(ctx context.Context, id string) (UploadToken, error)
@@ -192,7 +202,14 @@ type Store interface {
 	DeleteSigningKey(ctx context.Context, id string) error
 
 	Audit(ctx context.Context, e AuditEvent) error
+	// AuditLog returns up to limit events (a default page when limit <= 0), newest first,
+	// of one project and/or one user; a zero id does not filter.
 	AuditLog(ctx context.Context, projectID, userID int64, limit int) ([]AuditEvent, error)
+
+	// DeleteExpired removes records that protect or serve nothing at now (replay records,
+	// pending publishers and upload-token records past their expiry) and returns how many.
+	// Call it periodically: nothing else bounds the replay table.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
 // PendingTakenError names the pending publishers whose project names were taken.

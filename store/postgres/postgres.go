@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
+
+	"github.com/tpx-dev/tpx/migrations"
+	"github.com/tpx-dev/tpx/store/sqlstore"
+)
+
+// Store is the store.Store that Open returns.
+type Store = sqlstore.Store
+
+// Open returns a store on the PostgreSQL database at url (postgres://…; pgxpool's
+// pool_max_conns and the like may be added to it). It connects lazily, so a database
+// that is down at start shows as an unavailable store rather than a failed start; it does
+// not migrate.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message may quote the URL, password included.
+		return nil, errors.New("postgres: the database URL is not valid; expected postgres://user:password@host:port/database?options")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return sqlstore.New(db{pool}, sqlstore.Dialect{
+		Migrations: fsys,
+		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`,
+		ForUpdate: " FOR UPDATE",
+		Lock: func(ctx context.Context, tx sqlstore.Querier, key int64) error {
+			_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, key)
+			return err
+		},
+		Classify: classify,
+	}), nil
+}
+
+// querier is what a pgxpool.Pool and a pgx.Tx have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// conn adapts a querier to sqlstore.Querier.
+type conn struct{ q querier }
+
+func (c conn) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := c.q.Exec(ctx, sql, args...)
+	return tag.RowsAffected(), err
+}
+
+func (c conn) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
+	return c.q.Query(ctx, sql, args...)
+}
+
+func (c conn) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Row {
+	return c.q.QueryRow(ctx, sql, args...)
+}
+
+type db struct{ pool *pgxpool.Pool }
+
+func (d db) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
+	return conn{d.pool}.Query(ctx, sql, args...)
+}
+
+func (d db) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Row {
+	return conn{d.pool}.QueryRow(ctx, sql, args...)
+}
+
+func (d db) InTx(ctx context.Context, fn func(tx sqlstore.Querier) error) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return fn(conn{tx}) })
+}
+
+func (d db) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
+
+func (d db) Close() error {
+	d.pool.Close()
+	return nil
+}
+
+// SQLSTATE codes and classes; see the PostgreSQL manual, appendix A.
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+)
+
+func classify(err error) sqlstore.Class {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return sqlstore.NoRows
+	case errors.Is(err, context.Canceled):
+		// The caller gave up; the database may be fine.
+		return sqlstore.Other
+	case errors.Is(err, puddle.ErrClosedPool):
+		return sqlstore.Unavailable
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == uniqueViolation:
+			return sqlstore.Unique
+		case pe.Code == foreignKeyViolation:
+			return sqlstore.ForeignKey
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"),  // insufficient resources: disk full, too many connections
+			strings.HasPrefix(pe.Code, "57P"), // shutting down, starting up
+			pe.Code == "25006":                // read-only transaction: a standby after failover
+			return sqlstore.Unavailable
+		}
+		return sqlstore.Other
+	}
+	var (
+		ce *pgconn.ConnectError
+		ne net.Error
+	)
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		pgconn.SafeToRetry(err) {
+		return sqlstore.Unavailable
+	}
+	return sqlstore.Other
+}

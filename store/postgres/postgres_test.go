@@ -1,0 +1,185 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/store/postgres"
+	"github.com/tpx-dev/tpx/store/storetest"
+)
+
+// databaseURL is the server the tests create their schemas on; without it they skip.
+func databaseURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("TPX_TEST_DATABASE_URL")
+	if u == "" {
+		t.Skip("TPX_TEST_DATABASE_URL is unset: set it to a PostgreSQL database the tests may create schemas in, " +
+			"e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable, to run the PostgreSQL store tests")
+	}
+	return u
+}
+
+// admin runs one statement on the test server outside any store.
+func admin(ctx context.Context, base, sql string) error {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// freshSchema creates an empty schema, dropped when t ends, and returns a URL whose
+// connections use it: each test sees only its own tables, so tests run in parallel.
+func freshSchema(t *testing.T) string {
+	t.Helper()
+	base := databaseURL(t)
+	schema := "tpx_test_" + strings.ToLower(rand.Text()[:16])
+	if err := admin(t.Context(), base, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := admin(ctx, base, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	return withParam(t, base, "search_path", schema)
+}
+
+// withParam returns dsn with the query parameter key set to value.
+func withParam(t *testing.T, dsn, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func open(t *testing.T, dsn string) *postgres.Store {
+	t.Helper()
+	// Tests run in parallel, each with its own pool: keep them within max_connections.
+	st, err := postgres.Open(t.Context(), withParam(t, dsn, "pool_max_conns", "4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered after freshSchema's cleanup, so it runs first: the pool closes before
+	// its schema is dropped.
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestConformance(t *testing.T) {
+	databaseURL(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		st := open(t, freshSchema(t))
+		if err := st.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	t.Run("Replicas migrating at once all succeed and apply each migration once", func(t *testing.T) {
+		dsn := freshSchema(t)
+		const replicas = 4
+		errs := make(chan error, replicas)
+		for range replicas {
+			st := open(t, dsn)
+			go func() { errs <- st.Migrate(t.Context()) }()
+		}
+		for range replicas {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		conn, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var n int
+		if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM schema_migrations WHERE version = 1`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("migration 1 recorded %d times", n)
+		}
+	})
+}
+
+func TestWebAuthnCount(t *testing.T) {
+	t.Run("A user's security keys count as a second factor", func(t *testing.T) {
+		dsn := freshSchema(t)
+		st := open(t, dsn)
+		if err := st.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		u, err := st.CreateUser(t.Context(), store.User{Name: "alice", Email: "a@example.com", PasswordHash: "h", CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		for i := range 2 {
+			if _, err := conn.Exec(t.Context(), `INSERT INTO webauthn_credentials (user_id, credential_id, public_key, created_at) VALUES ($1, $2, $3, now())`,
+				u.ID, []byte{byte(i)}, []byte("key")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := st.UserByName(t.Context(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.WebAuthnCount != 2 || !got.HasSecondFactor() {
+			t.Fatalf("WebAuthnCount %d, second factor %v; want 2, true", got.WebAuthnCount, got.HasSecondFactor())
+		}
+	})
+}
+
+// TestUnavailable needs no database: it is about there being none.
+func TestUnavailable(t *testing.T) {
+	t.Run("A database that refuses connections is unavailable", func(t *testing.T) {
+		// Port 1 on the loopback interface: nothing listens there.
+		st := open(t, "postgres://tpx@127.0.0.1:1/tpx?sslmode=disable&connect_timeout=5")
+		if err := st.Ping(t.Context()); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("Ping: got %v, want ErrUnavailable", err)
+		}
+		if _, err := st.UserByName(t.Context(), "alice"); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("UserByName: got %v, want ErrUnavailable", err)
+		}
+		if err := st.Audit(t.Context(), store.AuditEvent{At: time.Now(), Action: "x"}); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("Audit: got %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("A URL that does not parse is refused without repeating it", func(t *testing.T) {
+		const secret = "s3cret-password"
+		_, err := postgres.Open(t.Context(), fmt.Sprintf("postgres://u:%s@host:notaport/db", secret))
+		if err == nil {
+			t.Fatal("Open accepted a URL with a bad port")
+		}
+		if msg := err.Error(); strings.Contains(msg, secret) {
+			t.Fatalf("the error repeats the password: %s", msg)
+		}
+	})
+}

@@ -1,0 +1,242 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/tpx-dev/tpx/store"
+)
+
+// Reader runs queries.
+type Reader interface {
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+	// QueryRow reports errors, including no rows, from Scan.
+	QueryRow(ctx context.Context, sql string, args ...any) Row
+}
+
+// Querier runs any statement: it is a transaction.
+type Querier interface {
+	Reader
+	// Exec runs a statement and returns the number of rows it changed.
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
+}
+
+// Rows is the result of Query; Close must be called.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Row is the result of QueryRow.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// DB is a backend's handle on its database. It writes only in InTx, so that a backend
+// may send plain queries to connections that cannot write.
+type DB interface {
+	Reader
+	// InTx runs fn in a transaction that may write and commits if fn returns nil; else it
+	// rolls back and returns fn's error unchanged.
+	InTx(ctx context.Context, fn func(tx Querier) error) error
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Class sorts driver errors into the kinds the store acts on.
+type Class int
+
+const (
+	Other       Class = iota // none of the below
+	NoRows                   // QueryRow found no row
+	Unique                   // a unique or primary key constraint refused a row
+	ForeignKey               // a row refers to one that does not exist
+	Unavailable              // the database cannot be reached or cannot work right now
+)
+
+// Dialect is what differs between backends.
+type Dialect struct {
+	// Migrations holds the NNNN_words.sql files, applied in order of NNNN.
+	Migrations fs.FS
+	// MigrationsTable creates schema_migrations (version, name, applied_at) unless it
+	// exists; the migrator needs it before any migration has run.
+	MigrationsTable string
+	// ForUpdate ends a SELECT in a transaction whose rows must stay unchanged until the
+	// transaction ends ("" where transactions are serialised anyway).
+	ForUpdate string
+	// Lock takes the lock named key until the end of tx, across every process using the
+	// database.
+	Lock func(ctx context.Context, tx Querier, key int64) error
+	// Classify tells what a driver error means.
+	Classify func(err error) Class
+}
+
+// Lock keys: what Dialect.Lock serialises.
+const (
+	lockMigrate    int64 = 0x7470_7801 // "tpx" 1: schema migrations
+	lockSigningKey int64 = 0x7470_7802 // "tpx" 2: signing-key rotation
+)
+
+// Errors for the driver classes that the store translates itself. They wrap the driver's
+// error, so a log line shows the constraint or the code.
+var (
+	errUnique     = errors.New("unique violation")
+	errForeignKey = errors.New("foreign key violation")
+)
+
+// classify wraps err with the store's meaning of its class; errors already wrapped, and
+// errors of no particular class, pass unchanged.
+func (s *Store) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var sentinel error
+	switch s.dialect.Classify(err) {
+	case NoRows:
+		// The driver's message adds nothing to "not found", and callers add the what.
+		return store.ErrNotFound
+	case Unique:
+		sentinel = errUnique
+	case ForeignKey:
+		sentinel = errForeignKey
+	case Unavailable:
+		sentinel = store.ErrUnavailable
+	default:
+		return err
+	}
+	if errors.Is(err, sentinel) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", sentinel, err)
+}
+
+// reader runs queries on a Reader and classifies the errors they return.
+type reader struct {
+	s   *Store
+	raw Reader
+}
+
+func (r reader) query(ctx context.Context, sql string, args ...any) (rows, error) {
+	rs, err := r.raw.Query(ctx, sql, args...)
+	if err != nil {
+		return rows{}, r.s.classify(err)
+	}
+	return rows{s: r.s, raw: rs}, nil
+}
+
+func (r reader) queryRow(ctx context.Context, sql string, args ...any) row {
+	return row{s: r.s, raw: r.raw.QueryRow(ctx, sql, args...)}
+}
+
+// q is reader for a transaction, which can also write.
+type q struct {
+	reader
+	w Querier
+}
+
+func (q q) exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	n, err := q.w.Exec(ctx, sql, args...)
+	return n, q.s.classify(err)
+}
+
+type rows struct {
+	s   *Store
+	raw Rows
+}
+
+func (r rows) Next() bool             { return r.raw.Next() }
+func (r rows) Scan(dest ...any) error { return r.s.classify(r.raw.Scan(dest...)) }
+func (r rows) Err() error             { return r.s.classify(r.raw.Err()) }
+func (r rows) Close()                 { r.raw.Close() }
+
+type row struct {
+	s   *Store
+	raw Row
+}
+
+func (r row) Scan(dest ...any) error { return r.s.classify(r.raw.Scan(dest...)) }
+
+// scanner is a row or the current row of rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// collect scans every row of a query with scan.
+func collect[T any](ctx context.Context, db reader, scan func(scanner) (T, error), sql string, args ...any) ([]T, error) {
+	rs, err := db.query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []T
+	for rs.Next() {
+		v, err := scan(rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rs.Err()
+}
+
+// timeDest scans a time from either backend: PostgreSQL's timestamptz arrives as a
+// time.Time, SQLite's unix microseconds as an int64. Times come back in UTC, so that
+// values read from the two backends print alike.
+type timeDest struct{ t *time.Time }
+
+func (d timeDest) Scan(v any) error {
+	switch v := v.(type) {
+	case time.Time:
+		*d.t = v.UTC()
+	case int64:
+		*d.t = time.UnixMicro(v).UTC()
+	default:
+		return fmt.Errorf("cannot scan %T into a time", v)
+	}
+	return nil
+}
+
+// nullTimeDest is timeDest for a column that may be NULL, read as a nil pointer.
+type nullTimeDest struct{ t **time.Time }
+
+func (d nullTimeDest) Scan(v any) error {
+	if v == nil {
+		*d.t = nil
+		return nil
+	}
+	var t time.Time
+	if err := (timeDest{&t}).Scan(v); err != nil {
+		return err
+	}
+	*d.t = &t
+	return nil
+}
+
+// nullString is s as a statement argument, with "" stored as NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullTime is t as a statement argument, with nil stored as NULL.
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return *t
+}
+
+// nullID is id as a statement argument, with 0 (none) stored as NULL.
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}

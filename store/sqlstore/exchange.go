@@ -1,0 +1,150 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/tpx-dev/tpx/store"
+)
+
+// namesJSON encodes a list of project names for a jsonb (PostgreSQL) or TEXT (SQLite)
+// column; none is [], not null.
+func namesJSON(names []string) (string, error) {
+	if names == nil {
+		names = []string{}
+	}
+	b, err := json.Marshal(names)
+	return string(b), err
+}
+
+// CommitExchange writes everything in one transaction. The replay record goes first, so
+// that a second use of a token id fails before anything else is looked at. Rows are
+// updated in order of id, so that concurrent exchanges touching the same publishers lock
+// them in the same order and cannot deadlock.
+func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
+	projects, err := namesJSON(e.Projects)
+	if err != nil {
+		return err
+	}
+	pins := make(map[int64]store.Pin, len(e.Pins))
+	for _, p := range e.Pins {
+		pins[p.PublisherID] = p
+	}
+	used := slices.Clone(e.Publishers)
+	for id := range pins {
+		used = append(used, id)
+	}
+	slices.Sort(used)
+	used = slices.Compact(used)
+	pending := slices.SortedFunc(slices.Values(e.Pending), func(a, b store.PendingPublisher) int { return cmp.Compare(a.ID, b.ID) })
+
+	return s.tx(ctx, func(tx q) error {
+		_, err := tx.exec(ctx, `INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)`, e.Issuer, e.JTI, e.JTIExpires)
+		if errors.Is(err, errUnique) {
+			return fmt.Errorf("%w: %q from %s", store.ErrReplay, e.JTI, e.Issuer)
+		}
+		if err != nil {
+			return err
+		}
+		for _, id := range used {
+			if err := markUsed(ctx, tx, id, pins, e); err != nil {
+				return err
+			}
+		}
+		if err := convertPending(ctx, tx, pending, e); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO upload_tokens (id, projects, subject, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			e.TokenID, projects, e.TokenSubject, e.At, e.TokenExpires); err != nil {
+			return fmt.Errorf("upload token record: %w", err)
+		}
+		id := e.Identity
+		_, err = tx.exec(ctx, `INSERT INTO exchanges
+			(at, issuer, jti, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor, projects, token_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			e.At, e.Issuer, e.JTI, string(id.Kind), id.Repository, id.OwnerID, id.RepositoryID, id.WorkflowRef, id.Ref, id.SHA,
+			id.RunID, id.Environment, id.EventName, id.Actor, projects, e.TokenID)
+		return err
+	})
+}
+
+// markUsed records the use of publisher id and pins it if asked. Pinning succeeds only
+// where each id is unset or already the same, so a publisher pinned to another repository
+// by a concurrent exchange is never re-pinned; and a publisher removed since it was matched
+// fails the exchange rather than hand out a token its owner has just withdrawn.
+func markUsed(ctx context.Context, tx q, id int64, pins map[int64]store.Pin, e store.Exchange) error {
+	pin, ok := pins[id]
+	if !ok {
+		n, err := tx.exec(ctx, `UPDATE publishers SET last_used_at = $2 WHERE id = $1`, id, e.At)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("publisher %d was removed: %w", id, store.ErrNotFound)
+		}
+		return err
+	}
+	n, err := tx.exec(ctx, `UPDATE publishers SET owner_id = $2, repository_id = $3, last_used_at = $4
+		WHERE id = $1 AND (owner_id IS NULL OR owner_id = $2) AND (repository_id IS NULL OR repository_id = $3)`,
+		id, nullString(pin.OwnerID), nullString(pin.RepositoryID), e.At)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("publisher %d: %w", id, store.ErrPinConflict)
+	}
+	return err
+}
+
+// convertPending turns each matched pending publisher into a project owned by its
+// registrant with an active publisher pinned to the identity's ids. A pending publisher
+// whose row is gone (used or removed meanwhile) or whose project name exists is "taken";
+// the transaction carries on to name every such one, then fails. Two pending publishers
+// of one registrant for one name make one project with two publishers.
+func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher, e store.Exchange) error {
+	type created struct{ project, owner int64 }
+	made := map[string]created{}
+	var taken []int64
+	for _, pp := range pending {
+		n, err := tx.exec(ctx, `DELETE FROM pending_publishers WHERE id = $1`, pp.ID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			taken = append(taken, pp.ID)
+			continue
+		}
+		key := nameKey(pp.ProjectName)
+		c, ok := made[key]
+		switch {
+		case ok && c.owner != pp.UserID:
+			taken = append(taken, pp.ID)
+			continue
+		case !ok:
+			// ON CONFLICT rather than a failed insert: PostgreSQL would abort the whole
+			// transaction on the error and leave the rest of the pending publishers unchecked.
+			var project int64
+			err := tx.queryRow(ctx, `INSERT INTO projects (name, name_key, created_at) VALUES ($1, $2, $3)
+				ON CONFLICT (name_key) DO NOTHING RETURNING id`, pp.ProjectName, key, e.At).Scan(&project)
+			if errors.Is(err, store.ErrNotFound) {
+				taken = append(taken, pp.ID)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			c = created{project: project, owner: pp.UserID}
+			made[key] = c
+			if err := addOwner(ctx, tx, c.project, c.owner); err != nil {
+				return err
+			}
+		}
+		p := store.Publisher{Publisher: pp.Publisher, ProjectID: c.project, CreatedBy: pp.UserID, CreatedAt: e.At, LastUsedAt: &e.At}
+		p.OwnerID, p.RepositoryID = e.Identity.OwnerID, e.Identity.RepositoryID
+		if _, err := insertPublisher(ctx, tx, p); err != nil {
+			return err
+		}
+	}
+	if len(taken) > 0 {
+		return &store.PendingTakenError{IDs: taken}
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/store"
+)
+
+const publisherColumns = `p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
+	COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''),
+	p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at`
+
+const publisherFrom = ` FROM publishers p JOIN projects pr ON pr.id = p.project_id`
+
+func scanPublisher(r scanner) (store.Publisher, error) {
+	var (
+		p    store.Publisher
+		kind string
+	)
+	err := r.Scan(&p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
+		&p.ProjectID, &p.ProjectName, &p.CreatedBy, timeDest{&p.CreatedAt}, nullTimeDest{&p.LastUsedAt})
+	p.Kind = policy.Kind(kind)
+	return p, err
+}
+
+// insertPublisher stores p as an active publisher of p.ProjectID and returns its id.
+func insertPublisher(ctx context.Context, tx q, p store.Publisher) (int64, error) {
+	var id int64
+	err := tx.queryRow(ctx, `INSERT INTO publishers
+		(project_id, kind, issuer, owner, name, repo_key, workflow, environment, owner_id, repository_id, created_by, created_at, last_used_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+		p.ProjectID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow, p.Environment,
+		nullString(p.OwnerID), nullString(p.RepositoryID), nullID(p.CreatedBy), p.CreatedAt, nullTime(p.LastUsedAt),
+	).Scan(&id)
+	switch {
+	case errors.Is(err, errUnique):
+		return 0, fmt.Errorf("publisher %s on project %d: %w", p.Repository(), p.ProjectID, store.ErrConflict)
+	case errors.Is(err, errForeignKey):
+		return 0, fmt.Errorf("publisher's creator, user %d: %w", p.CreatedBy, store.ErrNotFound)
+	}
+	return id, err
+}
+
+// AddPublisher locks the project row before counting its publishers, so that concurrent
+// adds to one project take turns and cannot together pass the limit. A new publisher has
+// not been used, whatever p.LastUsedAt says.
+func (s *Store) AddPublisher(ctx context.Context, p store.Publisher) (store.Publisher, error) {
+	p.LastUsedAt = nil
+	err := s.tx(ctx, func(tx q) error {
+		err := tx.queryRow(ctx, `SELECT name FROM projects WHERE id = $1`+s.dialect.ForUpdate, p.ProjectID).Scan(&p.ProjectName)
+		if err != nil {
+			return fmt.Errorf("project %d: %w", p.ProjectID, err)
+		}
+		var n int
+		if err := tx.queryRow(ctx, `SELECT count(*) FROM publishers WHERE project_id = $1`, p.ProjectID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= store.MaxPublishersPerProject {
+			return fmt.Errorf("project %s: %w", p.ProjectName, store.ErrTooManyPublishers)
+		}
+		p.ID, err = insertPublisher(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return store.Publisher{}, err
+	}
+	p.CreatedAt = dbTime(p.CreatedAt)
+	return p, nil
+}
+
+func (s *Store) PublisherByID(ctx context.Context, id int64) (store.Publisher, error) {
+	p, err := scanPublisher(s.read().queryRow(ctx, `SELECT `+publisherColumns+publisherFrom+` WHERE p.id = $1`, id))
+	if err != nil {
+		return store.Publisher{}, fmt.Errorf("publisher %d: %w", id, err)
+	}
+	return p, nil
+}
+
+func (s *Store) RemovePublisher(ctx context.Context, id int64) error {
+	return s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `DELETE FROM publishers WHERE id = $1`, id)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("publisher %d: %w", id, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (s *Store) ListPublishers(ctx context.Context, projectID int64) ([]store.Publisher, error) {
+	if projectID == 0 {
+		return collect(ctx, s.read(), scanPublisher, `SELECT `+publisherColumns+publisherFrom+` ORDER BY p.id`)
+	}
+	return collect(ctx, s.read(), scanPublisher, `SELECT `+publisherColumns+publisherFrom+` WHERE p.project_id = $1 ORDER BY p.id`, projectID)
+}
+
+func (s *Store) FindPublishers(ctx context.Context, issuer, key string) ([]store.Publisher, error) {
+	return collect(ctx, s.read(), scanPublisher, `SELECT `+publisherColumns+publisherFrom+
+		` WHERE p.issuer = $1 AND p.repo_key = $2 ORDER BY p.id`, issuer, key)
+}
+
+const pendingColumns = `id, kind, issuer, owner, name, workflow, environment,
+	COALESCE(owner_id, ''), COALESCE(repository_id, ''), project_name, user_id, created_at, expires_at`
+
+func scanPending(r scanner) (store.PendingPublisher, error) {
+	var (
+		p    store.PendingPublisher
+		kind string
+	)
+	err := r.Scan(&p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
+		&p.ProjectName, &p.UserID, timeDest{&p.CreatedAt}, timeDest{&p.ExpiresAt})
+	p.Kind = policy.Kind(kind)
+	return p, err
+}
+
+// AddPending counts the user's unexpired pending publishers as of p.CreatedAt, with the
+// user's row locked so that concurrent adds by one user take turns.
+func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store.PendingPublisher, error) {
+	now := p.CreatedAt
+	err := s.tx(ctx, func(tx q) error {
+		var user int64
+		if err := tx.queryRow(ctx, `SELECT id FROM users WHERE id = $1`+s.dialect.ForUpdate, p.UserID).Scan(&user); err != nil {
+			return fmt.Errorf("user %d: %w", p.UserID, err)
+		}
+		// An expired identical registration would otherwise refuse this one as a duplicate
+		// while being invisible to its owner.
+		if _, err := tx.exec(ctx, `DELETE FROM pending_publishers WHERE project_key = $1 AND issuer = $2 AND repo_key = $3
+			AND workflow = $4 AND environment = $5 AND expires_at <= $6`,
+			nameKey(p.ProjectName), p.Issuer, p.Key(), p.Workflow, p.Environment, now); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.queryRow(ctx, `SELECT count(*) FROM pending_publishers WHERE user_id = $1 AND expires_at > $2`,
+			p.UserID, now).Scan(&n); err != nil {
+			return err
+		}
+		if n >= store.MaxPendingPerUser {
+			return fmt.Errorf("user %d: %w", p.UserID, store.ErrTooManyPending)
+		}
+		err := tx.queryRow(ctx, `INSERT INTO pending_publishers
+			(project_name, project_key, user_id, kind, issuer, owner, name, repo_key, workflow, environment,
+			 owner_id, repository_id, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+			p.ProjectName, nameKey(p.ProjectName), p.UserID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow,
+			p.Environment, nullString(p.OwnerID), nullString(p.RepositoryID), p.CreatedAt, p.ExpiresAt,
+		).Scan(&p.ID)
+		if errors.Is(err, errUnique) {
+			return fmt.Errorf("pending publisher %s for project %q: %w", p.Repository(), p.ProjectName, store.ErrConflict)
+		}
+		return err
+	})
+	if err != nil {
+		return store.PendingPublisher{}, err
+	}
+	p.CreatedAt = dbTime(p.CreatedAt)
+	p.ExpiresAt = dbTime(p.ExpiresAt)
+	return p, nil
+}
+
+func (s *Store) RemovePending(ctx context.Context, id int64) error {
+	return s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `DELETE FROM pending_publishers WHERE id = $1`, id)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("pending publisher %d: %w", id, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (s *Store) ListPending(ctx context.Context, userID int64) ([]store.PendingPublisher, error) {
+	return collect(ctx, s.read(), scanPending, `SELECT `+pendingColumns+` FROM pending_publishers WHERE user_id = $1 ORDER BY id`, userID)
+}
+
+func (s *Store) FindPending(ctx context.Context, issuer, key string, now time.Time) ([]store.PendingPublisher, error) {
+	return collect(ctx, s.read(), scanPending, `SELECT `+pendingColumns+` FROM pending_publishers
+		WHERE issuer = $1 AND repo_key = $2 AND expires_at > $3 ORDER BY id`, issuer, key, now)
+}

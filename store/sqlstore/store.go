@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tpx-dev/tpx/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store implements store.Store over a backend's DB.
+type Store struct {
+	db      DB
+	dialect Dialect
+}
+
+// New returns a Store over db. It does not touch the database.
+func New(db DB, d Dialect) *Store {
+	return &Store{db: db, dialect: d}
+}
+
+// read runs queries outside a transaction.
+func (s *Store) read() reader { return reader{s: s, raw: s.db} }
+
+// tx runs fn in one write transaction; on error nothing fn did is kept.
+func (s *Store) tx(ctx context.Context, fn func(tx q) error) error {
+	return s.classify(s.db.InTx(ctx, func(tx Querier) error { return fn(q{reader: reader{s: s, raw: tx}, w: tx}) }))
+}
+
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) Ping(ctx context.Context) error { return s.classify(s.db.Ping(ctx)) }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations reads the dialect's migration files in order of version.
+func (s *Store) migrations() ([]migration, error) {
+	names, err := fs.Glob(s.dialect.Migrations, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, name := range names {
+		num, _, ok := strings.Cut(name, "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil || version <= 0 {
+			return nil, fmt.Errorf("migration %s: name it NNNN_words.sql", name)
+		}
+		b, err := fs.ReadFile(s.dialect.Migrations, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: version, name: strings.TrimSuffix(name, ".sql"), sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s share a version", out[i-1].name, out[i].name)
+		}
+	}
+	return out, nil
+}
+
+// Migrate applies the migrations not yet applied, all in one transaction: a failure leaves
+// the schema as it was, and replicas starting together wait for the first one's lock and
+// then find nothing left to do.
+func (s *Store) Migrate(ctx context.Context) error {
+	all, err := s.migrations()
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx q) error {
+		if err := s.dialect.Lock(ctx, tx.w, lockMigrate); err != nil {
+			return s.classify(err)
+		}
+		if _, err := tx.exec(ctx, s.dialect.MigrationsTable); err != nil {
+			return fmt.Errorf("creating schema_migrations: %w", err)
+		}
+		applied, err := collect(ctx, tx.reader, func(r scanner) (int, error) {
+			var v int
+			return v, r.Scan(&v)
+		}, `SELECT version FROM schema_migrations`)
+		if err != nil {
+			return err
+		}
+		for _, m := range all {
+			if slices.Contains(applied, m.version) {
+				continue
+			}
+			if _, err := tx.exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			if _, err := tx.exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.version, m.name, time.Now()); err != nil {
+				return fmt.Errorf("recording migration %s: %w", m.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteExpired removes what no longer protects or serves anything at now: replay records
+// of tokens that can no longer be accepted, expired pending publishers and upload-token
+// records past their expiry (introspection answers "inactive" for an unknown token).
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	err := s.tx(ctx, func(tx q) error {
+		for _, sql := range []string{
+			`DELETE FROM used_jtis WHERE expires_at <= $1`,
+			`DELETE FROM pending_publishers WHERE expires_at <= $1`,
+			`DELETE FROM upload_tokens WHERE expires_at <= $1`,
+		} {
+			n, err := tx.exec(ctx, sql, now)
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	return total, err
+}

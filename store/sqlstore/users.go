@@ -1,0 +1,112 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tpx-dev/tpx/store"
+)
+
+// nameKey is the form in which user and project names are unique and looked up: without
+// case, computed here rather than by SQL lower(), whose folding differs between SQLite
+// (ASCII only) and PostgreSQL (the database's locale).
+func nameKey(name string) string { return strings.ToLower(name) }
+
+// dbTime is t as a read from either backend returns it: microseconds, UTC. Values returned
+// by the Add and Create methods go through it, so they equal what a later read returns.
+func dbTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+// nullBytes is b as a statement argument with nil stored as NULL: a nil []byte reaches
+// some drivers as an empty value, and an empty TOTP secret is not "no secret".
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+const userColumns = `u.id, u.name, u.email, u.password_hash, u.totp_secret, u.totp_confirmed, u.totp_last_step,
+	(SELECT count(*) FROM webauthn_credentials w WHERE w.user_id = u.id), u.created_at`
+
+func scanUser(r scanner) (store.User, error) {
+	var (
+		u        store.User
+		webauthn int64
+	)
+	err := r.Scan(&u.ID, &u.Name, &u.Email, &u.PasswordHash, &u.TOTPSecret, &u.TOTPConfirmed, &u.TOTPLastStep,
+		&webauthn, timeDest{&u.CreatedAt})
+	u.WebAuthnCount = int(webauthn)
+	return u, err
+}
+
+func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
+	err := s.tx(ctx, func(tx q) error {
+		return tx.queryRow(ctx, `INSERT INTO users
+			(name, name_key, email, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			u.Name, nameKey(u.Name), u.Email, u.PasswordHash, nullBytes(u.TOTPSecret), u.TOTPConfirmed, u.TOTPLastStep, u.CreatedAt,
+		).Scan(&u.ID)
+	})
+	if errors.Is(err, errUnique) {
+		return store.User{}, fmt.Errorf("user %q: %w", u.Name, store.ErrConflict)
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	// Security keys are registered later, one by one.
+	u.WebAuthnCount = 0
+	u.CreatedAt = dbTime(u.CreatedAt)
+	return u, nil
+}
+
+func (s *Store) UserByName(ctx context.Context, name string) (store.User, error) {
+	u, err := scanUser(s.read().queryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.name_key = $1`, nameKey(name)))
+	if err != nil {
+		return store.User{}, fmt.Errorf("user %q: %w", name, err)
+	}
+	return u, nil
+}
+
+func (s *Store) UserByID(ctx context.Context, id int64) (store.User, error) {
+	u, err := scanUser(s.read().queryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+	if err != nil {
+		return store.User{}, fmt.Errorf("user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+func (s *Store) SetTOTP(ctx context.Context, userID int64, sealed []byte, confirmed bool) error {
+	return s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `UPDATE users SET totp_secret = $2, totp_confirmed = $3, totp_last_step = 0 WHERE id = $1`,
+			userID, nullBytes(sealed), confirmed)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("user %d: %w", userID, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+// UseTOTPStep is a compare-and-set in one statement, so that two logins racing with the
+// same code cannot both be accepted.
+func (s *Store) UseTOTPStep(ctx context.Context, userID int64, step int64) (bool, error) {
+	var used bool
+	err := s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, userID, step)
+		if err != nil {
+			return err
+		}
+		used = n == 1
+		if used {
+			return nil
+		}
+		var id int64
+		if err := tx.queryRow(ctx, `SELECT id FROM users WHERE id = $1`, userID).Scan(&id); err != nil {
+			return fmt.Errorf("user %d: %w", userID, err)
+		}
+		return nil
+	})
+	return used, err
+}

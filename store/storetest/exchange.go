@@ -1,0 +1,254 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/store"
+)
+
+func exchangeTests() []test {
+	return []test{
+		{"An exchange records its upload token and the last use of its publishers", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			one, two := f.project("one", alice), f.project("two", alice)
+			a, b := f.publisher(one, alice, nil), f.publisher(two, alice, nil)
+			idle := f.publisher(one, alice, workflow(1))
+			e := f.exchange("jti-1", a, b)
+			must(t, f.st.CommitExchange(f.ctx, e))
+
+			tok, err := f.st.UploadToken(f.ctx, e.TokenID)
+			must(t, err)
+			equal(t, "upload token", tok, store.UploadToken{
+				ID: e.TokenID, Projects: []string{"one", "two"}, Subject: e.TokenSubject, IssuedAt: epoch, ExpiresAt: e.TokenExpires,
+			})
+			for _, p := range []store.Publisher{a, b} {
+				got := f.publisherByID(p.ID)
+				if got.LastUsedAt == nil || !got.LastUsedAt.Equal(e.At) {
+					t.Fatalf("publisher %d last used %v, want %v", p.ID, got.LastUsedAt, e.At)
+				}
+			}
+			equal(t, "unused publisher", f.publisherByID(idle.ID), idle)
+		}},
+		{"A second exchange of one token id is a replay and writes nothing", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			used := f.publisher(proj, alice, nil)
+			unpinned := f.publisher(proj, alice, workflow(1))
+			pend := f.pending("new", alice, nil)
+			must(t, f.st.CommitExchange(f.ctx, f.exchange("jti-1", used)))
+			before := f.publisherByID(used.ID)
+
+			again := f.exchange("jti-1", used, unpinned)
+			again.At = f.now.Add(time.Minute)
+			again.TokenID = "token-second"
+			again.Pins = []store.Pin{{PublisherID: unpinned.ID, OwnerID: "65", RepositoryID: "74"}}
+			again.Pending = []store.PendingPublisher{pend}
+			wantErr(t, f.st.CommitExchange(f.ctx, again), store.ErrReplay)
+
+			if f.tokenRecorded(again) {
+				t.Fatal("a replayed exchange recorded its upload token")
+			}
+			equal(t, "used publisher", f.publisherByID(used.ID), before)
+			equal(t, "unpinned publisher", f.publisherByID(unpinned.ID), unpinned)
+			listed, err := f.st.ListPending(f.ctx, alice.ID)
+			must(t, err)
+			equal(t, "pending publishers", listed, []store.PendingPublisher{pend})
+			_, err = f.st.ProjectByName(f.ctx, "new")
+			wantErr(t, err, store.ErrNotFound)
+		}},
+		{"The same token id from another issuer is not a replay", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.publisher(f.project("proj", alice), alice, nil)
+			must(t, f.st.CommitExchange(f.ctx, f.exchange("jti-1", p)))
+			other := f.exchange("jti-1", p)
+			other.Issuer = ghesIssuer
+			other.TokenID = "token-ghes"
+			must(t, f.st.CommitExchange(f.ctx, other))
+		}},
+		{"Of 50 concurrent exchanges of one token id exactly one succeeds", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.publisher(f.project("proj", alice), alice, nil)
+			exchanges := make([]store.Exchange, 50)
+			for i := range exchanges {
+				exchanges[i] = f.exchange("jti-contested", p)
+				exchanges[i].TokenID = fmt.Sprintf("token-%d", i)
+			}
+			errs := concurrently(len(exchanges), func(i int) error { return f.st.CommitExchange(f.ctx, exchanges[i]) })
+			equal(t, "outcomes", tally(errs, store.ErrReplay), map[string]int{"nil": 1, store.ErrReplay.Error(): 49})
+			for i, e := range exchanges {
+				if f.tokenRecorded(e) != (errs[i] == nil) {
+					t.Fatalf("exchange %d: error %v, but its token recorded: %v", i, errs[i], !(errs[i] == nil))
+				}
+			}
+		}},
+		{"A first exchange pins the publisher to the identity's ids", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			p := f.publisher(proj, alice, nil)
+			half := f.publisher(proj, alice, func(p *policy.Publisher) { p.OwnerID = "65"; p.Workflow = "other.yml" })
+			e := f.exchange("jti-1", p, half)
+			e.Pins = []store.Pin{{PublisherID: p.ID, OwnerID: "65", RepositoryID: "74"}, {PublisherID: half.ID, OwnerID: "65", RepositoryID: "74"}}
+			must(t, f.st.CommitExchange(f.ctx, e))
+			for _, id := range []int64{p.ID, half.ID} {
+				got := f.publisherByID(id)
+				if got.OwnerID != "65" || got.RepositoryID != "74" {
+					t.Fatalf("publisher %d pinned to %q/%q, want 65/74", id, got.OwnerID, got.RepositoryID)
+				}
+			}
+			// Pinning again to the same ids is no conflict.
+			e = f.exchange("jti-2", p)
+			e.Pins = []store.Pin{{PublisherID: p.ID, OwnerID: "65", RepositoryID: "74"}}
+			must(t, f.st.CommitExchange(f.ctx, e))
+		}},
+		{"Pinning a publisher pinned to other ids is a pin conflict and writes nothing", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			for _, c := range []struct {
+				name              string
+				owner, repository string // the publisher's ids
+				pinOwner, pinRepo string // the ids to pin
+			}{
+				{"other repository", "65", "74", "65", "75"},
+				{"other owner", "65", "74", "66", "74"},
+				{"owner given, another owner to pin", "65", "", "66", "74"},
+			} {
+				p := f.publisher(proj, alice, func(p *policy.Publisher) {
+					p.OwnerID, p.RepositoryID, p.Workflow = c.owner, c.repository, c.name+".yml"
+				})
+				bystander := f.publisher(proj, alice, func(p *policy.Publisher) { p.Workflow = c.name + "-2.yml" })
+				e := f.exchange("jti-"+c.name, p, bystander)
+				e.Pins = []store.Pin{{PublisherID: p.ID, OwnerID: c.pinOwner, RepositoryID: c.pinRepo}}
+				wantErr(t, f.st.CommitExchange(f.ctx, e), store.ErrPinConflict)
+				equal(t, c.name+": publisher", f.publisherByID(p.ID), p)
+				equal(t, c.name+": bystander", f.publisherByID(bystander.ID), bystander)
+				if f.tokenRecorded(e) {
+					t.Fatalf("%s: the failed exchange recorded its token", c.name)
+				}
+				// Nothing written includes the replay record: the token id is still unused.
+				e.Pins = nil
+				must(t, f.st.CommitExchange(f.ctx, e))
+			}
+		}},
+		{"A matched publisher removed before the commit fails the exchange", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.publisher(f.project("proj", alice), alice, nil)
+			must(t, f.st.RemovePublisher(f.ctx, p.ID))
+			e := f.exchange("jti-1", p)
+			wantErr(t, f.st.CommitExchange(f.ctx, e), store.ErrNotFound)
+			if f.tokenRecorded(e) {
+				t.Fatal("the failed exchange recorded its token")
+			}
+		}},
+		{"A matched pending publisher creates its project, owner and pinned publisher", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			pend := f.pending("New-Project", alice, func(p *policy.Publisher) { p.Environment = "release" })
+			e := f.exchange("jti-1")
+			e.At = f.now.Add(time.Hour)
+			e.Pending = []store.PendingPublisher{pend}
+			e.Projects = []string{"New-Project"}
+			must(t, f.st.CommitExchange(f.ctx, e))
+
+			proj, err := f.st.ProjectByName(f.ctx, "new-project")
+			must(t, err)
+			equal(t, "project", proj, store.Project{ID: proj.ID, Name: "New-Project", CreatedAt: e.At})
+			owned, err := f.st.ProjectsOwnedBy(f.ctx, alice.ID)
+			must(t, err)
+			equal(t, "alice's projects", owned, []store.Project{proj})
+			pubs, err := f.st.ListPublishers(f.ctx, proj.ID)
+			must(t, err)
+			if len(pubs) != 1 {
+				t.Fatalf("project has %d publishers, want 1", len(pubs))
+			}
+			want := pend.Publisher
+			want.ID, want.OwnerID, want.RepositoryID = pubs[0].ID, "65", "74"
+			equal(t, "publisher", pubs[0], store.Publisher{
+				Publisher: want, ProjectID: proj.ID, ProjectName: "New-Project", CreatedBy: alice.ID, CreatedAt: e.At, LastUsedAt: &e.At,
+			})
+			listed, err := f.st.ListPending(f.ctx, alice.ID)
+			must(t, err)
+			equal(t, "pending publishers left", len(listed), 0)
+			if !f.tokenRecorded(e) {
+				t.Fatal("the exchange did not record its token")
+			}
+		}},
+		{"Pending publishers whose project name is taken fail with their ids and write nothing", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			proj := f.project("proj", alice)
+			active := f.publisher(proj, alice, nil)
+			free := f.pending("free", bob, nil)
+			taken := f.pending("PROJ", bob, nil)
+			alsoTaken := f.pending("Proj", bob, workflow(1))
+			e := f.exchange("jti-1", active)
+			e.Pending = []store.PendingPublisher{taken, free, alsoTaken}
+			err := f.st.CommitExchange(f.ctx, e)
+			wantErr(t, err, store.ErrPendingTaken)
+			var pt *store.PendingTakenError
+			if !errors.As(err, &pt) {
+				t.Fatalf("got %T, want a *store.PendingTakenError", err)
+			}
+			equal(t, "taken ids", pt.IDs, []int64{taken.ID, alsoTaken.ID})
+
+			_, err = f.st.ProjectByName(f.ctx, "free")
+			wantErr(t, err, store.ErrNotFound)
+			listed, err := f.st.ListPending(f.ctx, bob.ID)
+			must(t, err)
+			equal(t, "pending publishers", listed, []store.PendingPublisher{free, taken, alsoTaken})
+			equal(t, "active publisher", f.publisherByID(active.ID), active)
+			if f.tokenRecorded(e) {
+				t.Fatal("the failed exchange recorded its token")
+			}
+			// The caller removes the taken ones and tries again with the same token.
+			must(t, f.st.RemovePending(f.ctx, taken.ID))
+			must(t, f.st.RemovePending(f.ctx, alsoTaken.ID))
+			e.Pending = []store.PendingPublisher{free}
+			must(t, f.st.CommitExchange(f.ctx, e))
+			_, err = f.st.ProjectByName(f.ctx, "free")
+			must(t, err)
+		}},
+		{"Two pending publishers of one user for one name make one project", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			plain := f.pending("new", alice, nil)
+			withEnv := f.pending("New", alice, func(p *policy.Publisher) { p.Environment = "release" })
+			e := f.exchange("jti-1")
+			e.Pending = []store.PendingPublisher{withEnv, plain}
+			must(t, f.st.CommitExchange(f.ctx, e))
+			proj, err := f.st.ProjectByName(f.ctx, "new")
+			must(t, err)
+			pubs, err := f.st.ListPublishers(f.ctx, proj.ID)
+			must(t, err)
+			equal(t, "publishers", len(pubs), 2)
+		}},
+		{"A pending publisher of another user for the same name is taken", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			first := f.pending("new", alice, nil)
+			second := f.pending("new", bob, func(p *policy.Publisher) { p.Environment = "release" })
+			e := f.exchange("jti-1")
+			e.Pending = []store.PendingPublisher{second, first}
+			err := f.st.CommitExchange(f.ctx, e)
+			var pt *store.PendingTakenError
+			if !errors.As(err, &pt) {
+				t.Fatalf("got %v, want a *store.PendingTakenError", err)
+			}
+			equal(t, "taken ids", pt.IDs, []int64{second.ID})
+		}},
+		{"A pending publisher converted by an earlier exchange is taken", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			pend := f.pending("new", alice, nil)
+			first := f.exchange("jti-1")
+			first.Pending = []store.PendingPublisher{pend}
+			must(t, f.st.CommitExchange(f.ctx, first))
+			second := f.exchange("jti-2")
+			second.Pending = []store.PendingPublisher{pend}
+			err := f.st.CommitExchange(f.ctx, second)
+			var pt *store.PendingTakenError
+			if !errors.As(err, &pt) {
+				t.Fatalf("got %v, want a *store.PendingTakenError", err)
+			}
+			equal(t, "taken ids", pt.IDs, []int64{pend.ID})
+		}},
+	}
+}

@@ -1,0 +1,209 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/store"
+)
+
+// workflow names the i-th of several otherwise identical publishers.
+func workflow(i int) func(*policy.Publisher) {
+	return func(p *policy.Publisher) { p.Workflow = fmt.Sprintf("release-%d.yml", i) }
+}
+
+func publisherTests() []test {
+	return []test{
+		{"An added publisher comes back with its id and project, and reads back the same", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			p := f.publisher(proj, alice, func(p *policy.Publisher) { p.Environment = "release"; p.OwnerID = "65" })
+			want := store.Publisher{
+				Publisher: policy.Publisher{ID: p.ID, Kind: policy.GitHub, Issuer: githubIssuer, Owner: "octo-org", Name: "octo-repo",
+					Workflow: "release.yml", Environment: "release", OwnerID: "65"},
+				ProjectID: proj.ID, ProjectName: "proj", CreatedBy: alice.ID, CreatedAt: epoch,
+			}
+			if p.ID == 0 {
+				t.Fatal("AddPublisher returned no id")
+			}
+			equal(t, "added", p, want)
+			equal(t, "by id", f.publisherByID(p.ID), want)
+		}},
+		{"An identical publisher on the same project is a conflict, on another project it is not", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			one, two := f.project("one", alice), f.project("two", alice)
+			f.publisher(one, alice, nil)
+			_, err := f.st.AddPublisher(f.ctx, store.Publisher{Publisher: rules(), ProjectID: one.ID, CreatedBy: alice.ID, CreatedAt: f.now})
+			wantErr(t, err, store.ErrConflict)
+			f.publisher(two, alice, nil)
+			f.publisher(one, alice, func(p *policy.Publisher) { p.Environment = "release" })
+		}},
+		{"A publisher for an unknown project is not found", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			_, err := f.st.AddPublisher(f.ctx, store.Publisher{Publisher: rules(), ProjectID: 424242, CreatedBy: alice.ID, CreatedAt: f.now})
+			wantErr(t, err, store.ErrNotFound)
+		}},
+		{"The publisher after the limit is refused", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			for i := range store.MaxPublishersPerProject {
+				f.publisher(proj, alice, workflow(i))
+			}
+			r := rules()
+			workflow(store.MaxPublishersPerProject)(&r)
+			_, err := f.st.AddPublisher(f.ctx, store.Publisher{Publisher: r, ProjectID: proj.ID, CreatedBy: alice.ID, CreatedAt: f.now})
+			wantErr(t, err, store.ErrTooManyPublishers)
+			// The limit is per project.
+			f.publisher(f.project("other", alice), alice, nil)
+		}},
+		{"Concurrent adds to one project stop at the limit", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			errs := concurrently(30, func(i int) error {
+				r := rules()
+				workflow(i)(&r)
+				_, err := f.st.AddPublisher(f.ctx, store.Publisher{Publisher: r, ProjectID: proj.ID, CreatedBy: alice.ID, CreatedAt: f.now})
+				return err
+			})
+			equal(t, "outcomes", tally(errs, store.ErrTooManyPublishers), map[string]int{
+				"nil": store.MaxPublishersPerProject, store.ErrTooManyPublishers.Error(): 30 - store.MaxPublishersPerProject,
+			})
+			stored, err := f.st.ListPublishers(f.ctx, proj.ID)
+			must(t, err)
+			equal(t, "stored", len(stored), store.MaxPublishersPerProject)
+		}},
+		{"FindPublishers matches the repository key in any case, on its issuer only", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			gh := f.publisher(proj, alice, func(p *policy.Publisher) { p.Owner, p.Name = "Octo-Org", "Octo-Repo" })
+			ghes := f.publisher(proj, alice, func(p *policy.Publisher) { p.Issuer = ghesIssuer })
+			f.publisher(proj, alice, func(p *policy.Publisher) { p.Name = "other-repo" })
+			gl := f.publisher(proj, alice, func(p *policy.Publisher) {
+				p.Kind, p.Issuer, p.Owner, p.Name, p.Workflow = policy.GitLab, gitlabIssuer, "group/sub", "project", ".gitlab-ci.yml"
+			})
+			for _, c := range []struct {
+				issuer, repository string
+				want               []store.Publisher
+			}{
+				{githubIssuer, "octo-org/octo-repo", []store.Publisher{gh}},
+				{githubIssuer, "OCTO-ORG/octo-REPO", []store.Publisher{gh}},
+				{ghesIssuer, "octo-org/octo-repo", []store.Publisher{ghes}},
+				{gitlabIssuer, "Group/Sub/Project", []store.Publisher{gl}},
+				{gitlabIssuer, "octo-org/octo-repo", nil},
+				{"https://gitlab.example.com", "group/sub/project", nil},
+				{githubIssuer, "octo-org/octo", nil},
+			} {
+				got, err := f.st.FindPublishers(f.ctx, c.issuer, policy.RepositoryKey(c.repository))
+				must(t, err)
+				equal(t, c.issuer+" "+c.repository, got, c.want)
+			}
+		}},
+		{"ListPublishers lists one project's publishers, or all of them", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			one, two := f.project("one", alice), f.project("two", alice)
+			a := f.publisher(one, alice, nil)
+			b := f.publisher(two, alice, nil)
+			c := f.publisher(one, alice, workflow(1))
+			got, err := f.st.ListPublishers(f.ctx, one.ID)
+			must(t, err)
+			equal(t, "project one", got, []store.Publisher{a, c})
+			got, err = f.st.ListPublishers(f.ctx, 0)
+			must(t, err)
+			equal(t, "all", got, []store.Publisher{a, b, c})
+		}},
+		{"A removed publisher is gone, and removing it again is not found", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.publisher(f.project("proj", alice), alice, nil)
+			must(t, f.st.RemovePublisher(f.ctx, p.ID))
+			_, err := f.st.PublisherByID(f.ctx, p.ID)
+			wantErr(t, err, store.ErrNotFound)
+			wantErr(t, f.st.RemovePublisher(f.ctx, p.ID), store.ErrNotFound)
+			got, err := f.st.FindPublishers(f.ctx, githubIssuer, p.Key())
+			must(t, err)
+			equal(t, "found", len(got), 0)
+		}},
+	}
+}
+
+func pendingTests() []test {
+	return []test{
+		{"An added pending publisher is listed, and found until it expires", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.pending("New-Project", alice, func(p *policy.Publisher) { p.Environment = "release" })
+			want := store.PendingPublisher{
+				Publisher: policy.Publisher{ID: p.ID, Kind: policy.GitHub, Issuer: githubIssuer, Owner: "octo-org", Name: "octo-repo",
+					Workflow: "release.yml", Environment: "release"},
+				ProjectName: "New-Project", UserID: alice.ID, CreatedAt: epoch, ExpiresAt: epoch.Add(24 * time.Hour),
+			}
+			if p.ID == 0 {
+				t.Fatal("AddPending returned no id")
+			}
+			equal(t, "added", p, want)
+			listed, err := f.st.ListPending(f.ctx, alice.ID)
+			must(t, err)
+			equal(t, "listed", listed, []store.PendingPublisher{want})
+			for _, c := range []struct {
+				issuer string
+				at     time.Time
+				want   []store.PendingPublisher
+			}{
+				{githubIssuer, epoch.Add(time.Hour), []store.PendingPublisher{want}},
+				{githubIssuer, want.ExpiresAt.Add(-time.Microsecond), []store.PendingPublisher{want}},
+				{githubIssuer, want.ExpiresAt, nil},
+				{githubIssuer, want.ExpiresAt.Add(time.Hour), nil},
+				{ghesIssuer, epoch.Add(time.Hour), nil},
+			} {
+				got, err := f.st.FindPending(f.ctx, c.issuer, policy.RepositoryKey("OCTO-org/Octo-Repo"), c.at)
+				must(t, err)
+				equal(t, fmt.Sprintf("found on %s at %s", c.issuer, c.at), got, c.want)
+			}
+		}},
+		{"A pending publisher past the per-user limit is refused, counting unexpired ones only", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			old := pendingOf("old", alice, f.now.Add(-48*time.Hour), nil)
+			_, err := f.st.AddPending(f.ctx, old)
+			must(t, err)
+			for i := range store.MaxPendingPerUser {
+				f.pending(fmt.Sprintf("new-%d", i), alice, nil)
+			}
+			_, err = f.st.AddPending(f.ctx, pendingOf("one-more", alice, f.now, nil))
+			wantErr(t, err, store.ErrTooManyPending)
+			f.pending("bobs", bob, nil)
+		}},
+		{"Concurrent pending adds by one user stop at the limit", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			errs := concurrently(10, func(i int) error {
+				_, err := f.st.AddPending(f.ctx, pendingOf(fmt.Sprintf("new-%d", i), alice, f.now, nil))
+				return err
+			})
+			equal(t, "outcomes", tally(errs, store.ErrTooManyPending), map[string]int{
+				"nil": store.MaxPendingPerUser, store.ErrTooManyPending.Error(): 10 - store.MaxPendingPerUser,
+			})
+		}},
+		{"An identical pending publisher is a conflict unless the earlier one expired", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			f.pending("new", alice, nil)
+			_, err := f.st.AddPending(f.ctx, pendingOf("NEW", bob, f.now, nil))
+			wantErr(t, err, store.ErrConflict)
+			expired := pendingOf("later", alice, f.now.Add(-48*time.Hour), nil)
+			_, err = f.st.AddPending(f.ctx, expired)
+			must(t, err)
+			f.pending("later", bob, nil)
+		}},
+		{"A pending publisher for an unknown user is not found", func(t *testing.T, f *fixture) {
+			_, err := f.st.AddPending(f.ctx, pendingOf("new", store.User{ID: 424242}, f.now, nil))
+			wantErr(t, err, store.ErrNotFound)
+		}},
+		{"A removed pending publisher is gone, and removing it again is not found", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.pending("new", alice, nil)
+			must(t, f.st.RemovePending(f.ctx, p.ID))
+			wantErr(t, f.st.RemovePending(f.ctx, p.ID), store.ErrNotFound)
+			listed, err := f.st.ListPending(f.ctx, alice.ID)
+			must(t, err)
+			equal(t, "listed", len(listed), 0)
+		}},
+	}
+}
