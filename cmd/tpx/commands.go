@@ -62,18 +62,25 @@ func (c *cli) open(ctx context.Context, load func() (Config, error)) (*session, 
 	return &session{cfg: cfg, store: st, accounts: account.New(account.Config{Store: st, Box: box, Logger: c.logger(cfg)})}, nil
 }
 
-func (c *cli) migrate(ctx context.Context, args []string) error {
-	fs, load := c.flags("migrate")
-	if _, err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
+// with runs fn on a freshly opened session and closes it after.
+func (c *cli) with(ctx context.Context, load func() (Config, error), fn func(s *session) error) error {
 	s, err := c.open(ctx, load)
 	if err != nil {
 		return err
 	}
 	defer s.store.Close()
-	fmt.Fprintln(c.stdout, "migrations applied")
-	return nil
+	return fn(s)
+}
+
+func (c *cli) migrate(ctx context.Context, args []string) error {
+	fs, load := c.flags("migrate")
+	if _, err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	return c.with(ctx, load, func(s *session) error {
+		fmt.Fprintln(c.stdout, "migrations applied")
+		return nil
+	})
 }
 
 func (c *cli) userAdd(ctx context.Context, args []string) error {
@@ -88,17 +95,14 @@ func (c *cli) userAdd(ctx context.Context, args []string) error {
 		return errors.New("the password is read as one line on standard input, and none came")
 	}
 	password = strings.TrimRight(password, "\r\n")
-	s, err := c.open(ctx, load)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	u, err := s.accounts.CreateUser(ctx, pos[0], *email, password)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "user %s created (id %d); enrol a second factor with: tpx user enroll-totp %s\n", u.Name, u.ID, u.Name)
-	return nil
+	return c.with(ctx, load, func(s *session) error {
+		u, err := s.accounts.CreateUser(ctx, pos[0], *email, password)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "user %s created (id %d); enrol a second factor with: tpx user enroll-totp %s\n", u.Name, u.ID, u.Name)
+		return nil
+	})
 }
 
 func (c *cli) userEnrollTOTP(ctx context.Context, args []string) error {
@@ -107,18 +111,15 @@ func (c *cli) userEnrollTOTP(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, load)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	uri, err := s.accounts.EnrollTOTP(ctx, account.ViaOperator, pos[0])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(c.stdout, uri)
-	fmt.Fprintln(c.stderr, "Give this URI to the user once (as a QR code or text) for their authenticator app; it is not shown again.")
-	return nil
+	return c.with(ctx, load, func(s *session) error {
+		uri, err := s.accounts.EnrollTOTP(ctx, account.ViaOperator, pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, uri)
+		fmt.Fprintln(c.stderr, "Give this URI to the user once (as a QR code or text) for their authenticator app; it is not shown again.")
+		return nil
+	})
 }
 
 func (c *cli) projectAdd(ctx context.Context, args []string) error {
@@ -128,17 +129,14 @@ func (c *cli) projectAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, load)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	p, err := s.accounts.CreateProject(ctx, account.ViaOperator, pos[0], *owner)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "project %s created (id %d), owned by %s\n", p.Name, p.ID, *owner)
-	return nil
+	return c.with(ctx, load, func(s *session) error {
+		p, err := s.accounts.CreateProject(ctx, account.ViaOperator, pos[0], *owner)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "project %s created (id %d), owned by %s\n", p.Name, p.ID, *owner)
+		return nil
+	})
 }
 
 // defaultIssuer is the public issuer of each kind, used when --issuer is not given.
@@ -180,29 +178,26 @@ func (c *cli) publisherAdd(ctx context.Context, args []string) error {
 	if p.Issuer == "" {
 		p.Issuer = defaultIssuer[kind]
 	}
-	s, err := c.open(ctx, load)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	if err := checkIssuer(s.cfg, kind, p.Issuer); err != nil {
-		return err
-	}
-	actor := account.Actor{UserName: by, Via: account.ViaOperator}
-	if pending {
-		pp, err := s.accounts.AddPending(ctx, actor, project, p)
+	return c.with(ctx, load, func(s *session) error {
+		if err := checkIssuer(s.cfg, kind, p.Issuer); err != nil {
+			return err
+		}
+		actor := account.Actor{UserName: by, Via: account.ViaOperator}
+		if pending {
+			pp, err := s.accounts.AddPending(ctx, actor, project, p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "pending publisher %d registered for new project %s until %s: %s\n", pp.ID, project, pp.ExpiresAt.UTC().Format("2006-01-02"), account.Describe(pp.Publisher))
+			return nil
+		}
+		sp, err := s.accounts.AddPublisher(ctx, actor, project, p)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stdout, "pending publisher %d registered for new project %s until %s: %s\n", pp.ID, project, pp.ExpiresAt.UTC().Format("2006-01-02"), account.Describe(pp.Publisher))
+		fmt.Fprintf(c.stdout, "publisher %d added to %s: %s\n", sp.ID, project, account.Describe(sp.Publisher))
 		return nil
-	}
-	sp, err := s.accounts.AddPublisher(ctx, actor, project, p)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "publisher %d added to %s: %s\n", sp.ID, project, account.Describe(sp.Publisher))
-	return nil
+	})
 }
 
 // checkIssuer refuses a publisher whose issuer tpx is not configured to trust: it could
@@ -239,49 +234,46 @@ func (c *cli) publisherList(ctx context.Context, args []string) error {
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	s, err := c.open(ctx, load)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	var projectID int64
-	if *project != "" {
-		p, err := s.store.ProjectByName(ctx, *project)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no project %q", *project)
+	return c.with(ctx, load, func(s *session) error {
+		var projectID int64
+		if *project != "" {
+			p, err := s.store.ProjectByName(ctx, *project)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no project %q", *project)
+			}
+			if err != nil {
+				return err
+			}
+			projectID = p.ID
 		}
+		pubs, err := s.store.ListPublishers(ctx, projectID)
 		if err != nil {
 			return err
 		}
-		projectID = p.ID
-	}
-	pubs, err := s.store.ListPublishers(ctx, projectID)
-	if err != nil {
-		return err
-	}
-	out := make([]publisherJSON, len(pubs))
-	for i, p := range pubs {
-		out[i] = publisherJSON{ID: p.ID, Project: p.ProjectName, Kind: string(p.Kind), Issuer: p.Issuer, Repository: p.Repository(),
-			Workflow: p.Workflow, Environment: p.Environment, OwnerID: p.OwnerID, RepositoryID: p.RepositoryID}
-		if p.LastUsedAt != nil {
-			out[i].LastUsed = p.LastUsedAt.UTC().Format("2006-01-02T15:04:05Z")
+		out := make([]publisherJSON, len(pubs))
+		for i, p := range pubs {
+			out[i] = publisherJSON{ID: p.ID, Project: p.ProjectName, Kind: string(p.Kind), Issuer: p.Issuer, Repository: p.Repository(),
+				Workflow: p.Workflow, Environment: p.Environment, OwnerID: p.OwnerID, RepositoryID: p.RepositoryID}
+			if p.LastUsedAt != nil {
+				out[i].LastUsed = p.LastUsedAt.UTC().Format("2006-01-02T15:04:05Z")
+			}
 		}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPROJECT\tKIND\tREPOSITORY\tWORKFLOW\tENVIRONMENT\tIDS\tLAST USED")
-	for _, p := range out {
-		ids := "pinned on first use"
-		if p.RepositoryID != "" {
-			ids = p.OwnerID + "/" + p.RepositoryID
+		if *asJSON {
+			enc := json.NewEncoder(c.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Project, p.Kind, p.Repository, p.Workflow, orDash(p.Environment), ids, orDash(p.LastUsed))
-	}
-	return tw.Flush()
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPROJECT\tKIND\tREPOSITORY\tWORKFLOW\tENVIRONMENT\tIDS\tLAST USED")
+		for _, p := range out {
+			ids := "pinned on first use"
+			if p.RepositoryID != "" {
+				ids = p.OwnerID + "/" + p.RepositoryID
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Project, p.Kind, p.Repository, p.Workflow, orDash(p.Environment), ids, orDash(p.LastUsed))
+		}
+		return tw.Flush()
+	})
 }
 
 func orDash(s string) string {
@@ -302,14 +294,11 @@ func (c *cli) publisherRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, load)
-	if err != nil {
-		return err
-	}
-	defer s.store.Close()
-	if err := s.accounts.RemovePublisher(ctx, account.Actor{UserName: *by, Via: account.ViaOperator}, id); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "publisher %d removed\n", id)
-	return nil
+	return c.with(ctx, load, func(s *session) error {
+		if err := s.accounts.RemovePublisher(ctx, account.Actor{UserName: *by, Via: account.ViaOperator}, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "publisher %d removed\n", id)
+		return nil
+	})
 }
