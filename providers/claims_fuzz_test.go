@@ -1,0 +1,63 @@
+package providers
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tpx-dev/tpx/internal/oidctest"
+	"github.com/tpx-dev/tpx/policy"
+)
+
+// FuzzClaims decodes arbitrary payloads as both platforms' claims: no panic, errors of the
+// two classes a verified token can still earn, and any identity produced holds what
+// matching relies on.
+func FuzzClaims(f *testing.F) {
+	iss := oidctest.New(f)
+	for _, claims := range []map[string]any{
+		iss.GitHubClaims(nil),
+		iss.GitLabClaims(nil),
+		iss.GitLabClaims(map[string]any{"ci_config_ref_uri": nil, "project_path": "a/b/c/d"}),
+		iss.GitHubClaims(map[string]any{"repository_id": 74}),
+		iss.GitHubClaims(map[string]any{"repository": "a//b"}),
+	} {
+		b, err := json.Marshal(claims)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, seed := range []string{`{}`, `[]`, `null`, `{"project_path":null}`, `{"repository":"a/b","repository_id":"1","repository_owner_id":"2","workflow_ref":"x","event_name":"push"}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		_, _ = parseObject("payload", payload)
+		for _, p := range []struct {
+			kind     policy.Kind
+			identity func([]byte, *policy.Identity) error
+		}{{policy.GitHub, githubIdentity}, {policy.GitLab, gitlabIdentity}} {
+			var id policy.Identity
+			err := p.identity(payload, &id)
+			if err != nil {
+				if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalidToken) {
+					t.Fatalf("%s: error outside the classes: %v", p.kind, err)
+				}
+				continue
+			}
+			if id.Kind != p.kind {
+				t.Fatalf("%s claims gave kind %q", p.kind, id.Kind)
+			}
+			for _, seg := range strings.Split(id.Repository, "/") {
+				if seg == "" || !strings.Contains(id.Repository, "/") {
+					t.Fatalf("%s: repository %q", p.kind, id.Repository)
+				}
+			}
+			for _, v := range []string{id.OwnerID, id.RepositoryID} {
+				if v == "" || strings.Trim(v, "0123456789") != "" {
+					t.Fatalf("%s: id %q", p.kind, v)
+				}
+			}
+		}
+	})
+}

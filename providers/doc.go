@@ -1,0 +1,22 @@
+// Package providers verifies the OIDC ID tokens that CI platforms (GitHub Actions, GitLab
+// CI) issue to their jobs, and turns a verified token into a policy.Identity.
+//
+// A Set holds the operator's allowlist of issuers, each bound to one platform kind, and one
+// key cache per issuer. Verify is the whole journey of an untrusted string: bounded shape
+// checks before any parsing; an unverified peek at iss only to pick the issuer (an unknown
+// one is refused with no network traffic at all); the alg allowlist and a required kid
+// before any key lookup; the signature through go-oidc with keys from the cache; the
+// checks go-oidc does not make (a single audience, iat, nbf with leeway, jti); and the
+// platform's typed claims, one file per platform.
+//
+// The key cache (keys.go) replaces go-oidc's RemoteKeySet, which has neither a refetch
+// cooldown nor a staleness bound: it validates the discovery document against the
+// configured issuer, fetches the JWKS only from the issuer's own host with a timeout and a
+// body cap, never replaces a good key set with a bad one, lets an unknown kid cause at most
+// one merged refetch per cooldown, and serves keys stale for a bounded time while an issuer
+// is down before failing closed with ErrKeysUnavailable.
+//
+// The sentinel errors say which class of failure happened, for the exchange to map to a
+// reply; the wrapped text says precisely why, for the log. No error text contains the
+// token, and strings taken from a token are quoted and clipped.
+package providers

@@ -1,0 +1,302 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tpx-dev/tpx/policy"
+)
+
+// The classes of failure Verify reports; the exchange maps each to one reply.
+var (
+	// ErrMalformed: the token is not a well-formed JWT (size, shape, encoding, JSON, claim
+	// types), so nothing about it can be trusted or even routed.
+	ErrMalformed = errors.New("malformed token")
+	// ErrUnknownIssuer: iss is not, byte for byte, an issuer the operator configured.
+	ErrUnknownIssuer = errors.New("unknown issuer")
+	// ErrInvalidToken: a well-formed token from a configured issuer that does not verify:
+	// algorithm, kid, signature, times, audience, or a required claim missing.
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrKeysUnavailable: the issuer's keys were never fetched or are older than
+	// Config.MaxStale and cannot be fetched now; the token may well be valid.
+	ErrKeysUnavailable = errors.New("issuer keys unavailable")
+)
+
+// Defaults of Config.
+const (
+	DefaultLeeway         = 60 * time.Second
+	DefaultRefresh        = time.Hour
+	DefaultCooldown       = 60 * time.Second
+	DefaultMaxStale       = 24 * time.Hour
+	DefaultFetchTimeout   = 5 * time.Second
+	DefaultMaxKeySetBytes = 256 << 10 // GitHub's JWKS is about 4 KiB; 64 big keys still fit
+	DefaultMaxTokenBytes  = 16 << 10  // real tokens are 1–2 KiB
+)
+
+// The issuers used when Config.Issuers is empty.
+const (
+	GitHubIssuer = "https://token.actions.githubusercontent.com"
+	GitLabIssuer = "https://gitlab.com"
+)
+
+// IssuerConfig allows tokens from one issuer, read as one platform's tokens.
+type IssuerConfig struct {
+	Kind policy.Kind
+	// Issuer is compared with a token's iss as an exact string: https (http only on
+	// loopback), no trailing slash, query or fragment. GitHub: github.com
+	// https://token.actions.githubusercontent.com, GHE.com
+	// https://token.actions.SUB.ghe.com, an enterprise slug
+	// https://token.actions.githubusercontent.com/SLUG, GHES https://HOST/_services/token.
+	// GitLab: the instance URL.
+	Issuer string
+}
+
+// Config configures a Set. Zero durations and sizes take the defaults above.
+type Config struct {
+	// Audience is the only aud accepted; required.
+	Audience string
+	// Issuers is the allowlist; empty means github.com and gitlab.com.
+	Issuers []IssuerConfig
+	// HTTPClient fetches discovery documents and key sets; nil means HardenedClient(nil).
+	// Whatever client is given, redirects to another host are refused.
+	HTTPClient *http.Client
+	Now        func() time.Time
+	Logger     *slog.Logger
+	// Leeway is the clock skew forgiven on exp, nbf and iat.
+	Leeway time.Duration
+	// Refresh is the interval of background key refreshes; at least Cooldown.
+	Refresh time.Duration
+	// Cooldown is the least time between two fetches an unknown kid may cause.
+	Cooldown time.Duration
+	// MaxStale is how long after the last successful fetch keys are still used while
+	// the issuer cannot be reached.
+	MaxStale time.Duration
+	// FetchTimeout bounds one refresh: discovery document and key set together.
+	// (HardenedClient also gives up on a server silent for 5 s, and on any request
+	// after 10 s.)
+	FetchTimeout   time.Duration
+	MaxKeySetBytes int64
+	MaxTokenBytes  int
+	// OnFetch, if set, is told the outcome of every fetch of an issuer's keys (err is nil
+	// on success), for metrics. It must not block.
+	OnFetch func(issuer string, err error)
+}
+
+// Set verifies tokens from a fixed allowlist of issuers. It is safe for concurrent use.
+type Set struct {
+	cfg     Config
+	issuers []*issuer
+	byIss   map[string]*issuer
+
+	base   context.Context // parent of every fetch; Close cancels it
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	started bool
+	closed  bool
+}
+
+type issuer struct {
+	IssuerConfig
+	p    provider
+	keys *keyCache
+}
+
+// New validates cfg, fills in defaults and returns a Set. No request is made until the
+// first Verify or Start.
+func New(cfg Config) (*Set, error) {
+	if cfg.Audience == "" {
+		return nil, errors.New("providers: audience is required")
+	}
+	if len(cfg.Issuers) == 0 {
+		cfg.Issuers = []IssuerConfig{{Kind: policy.GitHub, Issuer: GitHubIssuer}, {Kind: policy.GitLab, Issuer: GitLabIssuer}}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"leeway", &cfg.Leeway, DefaultLeeway},
+		{"refresh", &cfg.Refresh, DefaultRefresh},
+		{"cooldown", &cfg.Cooldown, DefaultCooldown},
+		{"max stale", &cfg.MaxStale, DefaultMaxStale},
+		{"fetch timeout", &cfg.FetchTimeout, DefaultFetchTimeout},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("providers: negative %s %v", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.Refresh < cfg.Cooldown {
+		return nil, fmt.Errorf("providers: refresh %v is shorter than cooldown %v", cfg.Refresh, cfg.Cooldown)
+	}
+	if cfg.MaxKeySetBytes < 0 || cfg.MaxTokenBytes < 0 {
+		return nil, errors.New("providers: negative size limit")
+	}
+	if cfg.MaxKeySetBytes == 0 {
+		cfg.MaxKeySetBytes = DefaultMaxKeySetBytes
+	}
+	if cfg.MaxTokenBytes == 0 {
+		cfg.MaxTokenBytes = DefaultMaxTokenBytes
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = HardenedClient(nil)
+	}
+	// A copy, so that the caller's client keeps its own policy while ours refuses to
+	// follow an issuer anywhere else.
+	c := *client
+	c.CheckRedirect = sameHostRedirects
+	cfg.HTTPClient = &c
+	cfg.Issuers = append([]IssuerConfig(nil), cfg.Issuers...)
+
+	s := &Set{cfg: cfg, byIss: make(map[string]*issuer, len(cfg.Issuers))}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	for _, ic := range cfg.Issuers {
+		p, ok := providerFor(ic.Kind)
+		if !ok {
+			return nil, fmt.Errorf("providers: issuer %q: unknown kind %q (want github or gitlab)", ic.Issuer, ic.Kind)
+		}
+		u, err := checkIssuer(ic.Issuer)
+		if err != nil {
+			return nil, fmt.Errorf("providers: issuer %q: %w", ic.Issuer, err)
+		}
+		if _, dup := s.byIss[ic.Issuer]; dup {
+			return nil, fmt.Errorf("providers: issuer %q configured twice", ic.Issuer)
+		}
+		is := &issuer{IssuerConfig: ic, p: p, keys: newKeyCache(s, ic, u, p.algs)}
+		s.issuers = append(s.issuers, is)
+		s.byIss[ic.Issuer] = is
+	}
+	return s, nil
+}
+
+// checkIssuer accepts only issuers in the one spelling a platform puts in iss, so that the
+// exact-string comparison with tokens can succeed, and only over https (plain http on
+// loopback, for tests and the demo).
+func checkIssuer(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return nil, errors.New("scheme must be https")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return nil, errors.New("plain http is allowed only on loopback")
+	case u.Opaque != "" || u.Host == "":
+		return nil, errors.New("not an absolute URL with a host")
+	case u.User != nil:
+		return nil, errors.New("user info is not allowed")
+	case strings.ContainsAny(s, "?#"):
+		return nil, errors.New("query and fragment are not allowed")
+	case strings.HasSuffix(s, "/"):
+		return nil, errors.New("trailing slash is not allowed")
+	case u.RawPath != "" || (u.Path != "" && path.Clean(u.Path) != u.Path):
+		return nil, errors.New("path must be clean and unescaped")
+	case u.Host != strings.ToLower(u.Host) || u.String() != s:
+		return nil, errors.New("not in canonical form (lower-case scheme and host)")
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Issuers returns the allowlist in configuration order.
+func (s *Set) Issuers() []IssuerConfig {
+	return append([]IssuerConfig(nil), s.cfg.Issuers...)
+}
+
+// Lookup finds an issuer by its exact identifier.
+func (s *Set) Lookup(iss string) (IssuerConfig, bool) {
+	is, ok := s.byIss[iss]
+	if !ok {
+		return IssuerConfig{}, false
+	}
+	return is.IssuerConfig, true
+}
+
+// Start fetches every issuer's keys now and then every Config.Refresh in the background
+// (every Cooldown after a failure), until ctx is done or Close. Without Start, keys are
+// fetched on first use and refreshed when a request finds them older than Refresh.
+// Calls after the first, or after Close, do nothing.
+func (s *Set) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return
+	}
+	s.started = true
+	for _, is := range s.issuers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			is.keys.run(ctx)
+		}()
+	}
+}
+
+// Close stops background refreshes, cancels fetches in flight and waits for them. Cached
+// keys stay usable; no new fetch starts.
+func (s *Set) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	s.cfg.HTTPClient.CloseIdleConnections()
+}
+
+// track registers a fetch with Close; it reports false once the Set is closed.
+func (s *Set) track() (done func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false
+	}
+	s.wg.Add(1)
+	return s.wg.Done, true
+}
+
+// KeyStatus is the state of one issuer's key cache, for metrics and readiness.
+type KeyStatus struct {
+	Issuer    string
+	Kind      policy.Kind
+	Keys      int       // keys held, usable while FetchedAt is within Config.MaxStale
+	FetchedAt time.Time // last successful fetch; zero if none
+	LastError string    // of the last fetch attempt; empty after a success
+	Fetches   int       // fetch attempts so far
+}
+
+// KeyStatus reports every issuer's key cache, in configuration order.
+func (s *Set) KeyStatus() []KeyStatus {
+	out := make([]KeyStatus, 0, len(s.issuers))
+	for _, is := range s.issuers {
+		out = append(out, is.keys.status())
+	}
+	return out
+}

@@ -1,0 +1,222 @@
+package providers
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/tpx-dev/tpx/policy"
+)
+
+// provider is what differs between platforms: the algorithms their issuers sign with and
+// how their claims become an Identity.
+type provider struct {
+	algs []string
+	// identity decodes the platform's typed claims from a verified payload and fills
+	// the platform-specific fields of id.
+	identity func(payload []byte, id *policy.Identity) error
+}
+
+func providerFor(k policy.Kind) (provider, bool) {
+	switch k {
+	case policy.GitHub:
+		return provider{algs: []string{"RS256"}, identity: githubIdentity}, true
+	case policy.GitLab:
+		return provider{algs: []string{"RS256"}, identity: gitlabIdentity}, true
+	}
+	return provider{}, false
+}
+
+// Longest kid and jti accepted: real ones are 40–64 characters; the bound keeps junk out
+// of lookups, logs and the replay table.
+const (
+	maxKidBytes = 256
+	maxJTIBytes = 256
+)
+
+// Verify checks raw, an ID token from a CI job, and returns who it says ran the job.
+// Errors wrap ErrMalformed, ErrUnknownIssuer, ErrInvalidToken or ErrKeysUnavailable.
+//
+// The order is the defence: nothing is parsed before the size and shape are known to be
+// sane; iss is read unverified only to choose among configured issuers, so an unknown one
+// never causes a request; the algorithm and kid are settled before a key is looked up;
+// claims are believed only after the signature verifies. Headers that point at or carry
+// keys (jku, x5u, jwk, x5c) are never fetched or used; go-jose parses jwk and x5c, and a
+// token whose copies are malformed is refused.
+func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
+	hseg, pseg, err := splitCompact(raw, s.cfg.MaxTokenBytes)
+	if err != nil {
+		return policy.Identity{}, err
+	}
+	payload, err := decodeSegment("payload", pseg)
+	if err != nil {
+		return policy.Identity{}, err
+	}
+	claims, err := parseObject("payload", payload)
+	if err != nil {
+		return policy.Identity{}, err
+	}
+	iss, err := claims.str("iss")
+	if err != nil {
+		return policy.Identity{}, fmt.Errorf("%w: iss: %v", ErrMalformed, err)
+	}
+	is, ok := s.byIss[iss]
+	if !ok {
+		return policy.Identity{}, fmt.Errorf("%w: %s", ErrUnknownIssuer, clip(iss))
+	}
+
+	hb, err := decodeSegment("header", hseg)
+	if err != nil {
+		return policy.Identity{}, err
+	}
+	header, err := parseObject("header", hb)
+	if err != nil {
+		return policy.Identity{}, err
+	}
+	kid, err := is.checkHeader(header)
+	if err != nil {
+		return policy.Identity{}, err
+	}
+
+	key, err := is.keys.key(ctx, kid)
+	if err != nil {
+		return policy.Identity{}, err
+	}
+	now := s.cfg.Now()
+	verifier := oidc.NewVerifier(is.Issuer, &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{key}}, &oidc.Config{
+		ClientID:             s.cfg.Audience,
+		SupportedSigningAlgs: is.p.algs,
+		// go-oidc rejects a token the instant exp passes; running its clock Leeway
+		// behind forgives exactly the skew we allow on every other time claim.
+		Now: func() time.Time { return now.Add(-s.cfg.Leeway) },
+	})
+	// The signature covers exactly the payload parsed above: go-jose decodes the same
+	// segment of the same string, which the shape check left no whitespace or padding
+	// to be read differently. So the claims below are the verified ones.
+	if _, err := verifier.Verify(ctx, raw); err != nil {
+		return policy.Identity{}, fmt.Errorf("%w: %s: %s", ErrInvalidToken, is.Issuer, brief(err))
+	}
+
+	id, err := s.checkClaims(claims, now)
+	if err != nil {
+		return policy.Identity{}, fmt.Errorf("%w: %s: %v", ErrInvalidToken, is.Issuer, err)
+	}
+	id.Kind, id.Issuer = is.Kind, is.Issuer
+	if err := is.p.identity(payload, &id); err != nil {
+		return policy.Identity{}, fmt.Errorf("%s token from %s: %w", is.Kind, is.Issuer, err)
+	}
+	return id, nil
+}
+
+// checkHeader applies the provider's algorithm allowlist and requires a kid, before any
+// key is looked up or fetched.
+func (is *issuer) checkHeader(h object) (kid string, err error) {
+	alg, err := h.str("alg")
+	if err != nil {
+		return "", fmt.Errorf("%w: alg: %v", ErrInvalidToken, err)
+	}
+	if !slices.Contains(is.p.algs, alg) {
+		return "", fmt.Errorf("%w: alg %s is not allowed for %s tokens", ErrInvalidToken, clip(alg), is.Kind)
+	}
+	// Extensions a verifier must understand or refuse (RFC 7515 §4.1.11); we
+	// understand none.
+	for _, name := range []string{"crit", "b64"} {
+		if _, ok := h[name]; ok {
+			return "", fmt.Errorf("%w: header %s is not supported", ErrInvalidToken, name)
+		}
+	}
+	kid, err = h.str("kid")
+	switch {
+	case errors.Is(err, errAbsent):
+		return "", fmt.Errorf("%w: kid is required", ErrInvalidToken)
+	case err != nil:
+		return "", fmt.Errorf("%w: kid: %v", ErrInvalidToken, err)
+	case kid == "" || len(kid) > maxKidBytes:
+		return "", fmt.Errorf("%w: kid of %d bytes", ErrInvalidToken, len(kid))
+	}
+	return kid, nil
+}
+
+// checkClaims makes the checks go-oidc does not: a single audience, iat required and not
+// in the future, nbf not in the future, exp after iat, jti present.
+func (s *Set) checkClaims(c object, now time.Time) (policy.Identity, error) {
+	if err := checkAudience(c, s.cfg.Audience); err != nil {
+		return policy.Identity{}, err
+	}
+	late := now.Add(s.cfg.Leeway)
+	iat, err := c.date("iat")
+	if err != nil {
+		return policy.Identity{}, fmt.Errorf("iat: %w", err)
+	}
+	if iat.After(late) {
+		return policy.Identity{}, fmt.Errorf("iat %v is in the future (now %v)", iat, now)
+	}
+	nbf, err := c.date("nbf")
+	switch {
+	case errors.Is(err, errAbsent):
+	case err != nil:
+		return policy.Identity{}, fmt.Errorf("nbf: %w", err)
+	case nbf.After(late):
+		return policy.Identity{}, fmt.Errorf("nbf %v is in the future (now %v)", nbf, now)
+	}
+	exp, err := c.date("exp")
+	if err != nil {
+		return policy.Identity{}, fmt.Errorf("exp: %w", err)
+	}
+	if !exp.After(iat) {
+		return policy.Identity{}, fmt.Errorf("exp %v is not after iat %v", exp, iat)
+	}
+	jti, err := c.str("jti")
+	switch {
+	case err != nil:
+		return policy.Identity{}, fmt.Errorf("jti: %w", err)
+	case jti == "" || len(jti) > maxJTIBytes:
+		return policy.Identity{}, fmt.Errorf("jti of %d bytes", len(jti))
+	}
+	return policy.Identity{JTI: jti, IssuedAt: iat, Expiry: exp}, nil
+}
+
+// checkAudience accepts aud only when it names our audience and nothing else: a token
+// minted for several relying parties could be replayed by any of them.
+func checkAudience(c object, want string) error {
+	v, ok := c["aud"]
+	if !ok {
+		return errors.New("aud: absent")
+	}
+	var one string
+	if err := json.Unmarshal(v, &one); err == nil {
+		if one != want {
+			return fmt.Errorf("aud %s is not ours", clip(one))
+		}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(v, &list); err != nil {
+		return errors.New("aud is neither a string nor a list of strings")
+	}
+	if len(list) != 1 {
+		return fmt.Errorf("aud lists %d audiences; only ours alone is accepted", len(list))
+	}
+	if list[0] != want {
+		return fmt.Errorf("aud %s is not ours", clip(list[0]))
+	}
+	return nil
+}
+
+// brief cuts a library's error text, which may quote header fields of the token's
+// choosing (go-jose quotes a bad x5c whole), to a length fit for a log line.
+func brief(err error) string {
+	const max = 256
+	s := err.Error()
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
+}
