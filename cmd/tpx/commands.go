@@ -166,7 +166,7 @@ func (c *cli) publisherAdd(ctx context.Context, args []string) error {
 	if _, err := c.parse(fs, args[1:], 0); err != nil {
 		return err
 	}
-	if project == "" || repository == "" || by == "" {
+	if project == "" || repository == "" || p.Workflow == "" || by == "" {
 		return fmt.Errorf("%w: --project, --repository, --workflow and --by are required", errUsage)
 	}
 	p.Kind = kind
