@@ -206,10 +206,101 @@ type Store interface {
 	// of one project and/or one user; a zero id does not filter.
 	AuditLog(ctx context.Context, projectID, userID int64, limit int) ([]AuditEvent, error)
 
-	// DeleteExpired removes records that protect or serve nothing at now (replay records,
-	// pending publishers and upload-token records past their expiry) and returns how many.
-	// Call it periodically: nothing else bounds the replay table.
-	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+	// Retain applies p in one transaction, one caller at a time across replicas (an
+	// advisory lock on PostgreSQL): it tells the registrant of each pending publisher that
+	// expires within p.NoticeBefore, once, with an audit event of theirs and, if their
+	// address is verified, a message in the outbox; records each expired pending
+	// publisher in its registrant's audit log and deletes it; and deletes
+	// replay records and upload-token records past their expiry and exchange records older
+	// than p.KeepExchanges. Call it periodically: nothing else bounds the replay table.
+	Retain(ctx context.Context, p RetentionPolicy) (Retained, error)
+
+	// Owner web UI (issue 3): sessions, second factors, email verification, the outbox,
+	// owners and invitations, failed exchanges. Types are in ui.go.
+
+	// SetPassword replaces a user's password hash (ErrNotFound for no such user).
+	SetPassword(ctx context.Context, userID int64, hash string) error
+	// ConfirmTOTP marks the user's TOTP secret confirmed and records step as its last used
+	// step, only if the stored secret is still sealed and unconfirmed; false if not.
+	ConfirmTOTP(ctx context.Context, userID int64, sealed []byte, step int64) (bool, error)
+	// RemoveTOTP removes the user's TOTP, unless it is their only second factor
+	// (ErrLastFactor; ErrNotFound if they have none).
+	RemoveTOTP(ctx context.Context, userID int64) error
+
+	// CreateSession stores s (ErrConflict if its id exists).
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session with id unless it expired at now (ErrNotFound).
+	Session(ctx context.Context, id string, now time.Time) (Session, error)
+	// RenewSession replaces session oldID by s atomically (ErrNotFound if oldID is gone).
+	RenewSession(ctx context.Context, oldID string, s Session) error
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions deletes the user's sessions except the one with id except.
+	DeleteUserSessions(ctx context.Context, userID int64, except string) (int64, error)
+
+	// PutChallenge stores a WebAuthn ceremony's data for a session, replacing that
+	// session's earlier one of the same ceremony (ErrNotFound if the session is gone).
+	PutChallenge(ctx context.Context, sessionID, ceremony string, data []byte, expires time.Time) error
+	// TakeChallenge deletes and returns it; ErrNotFound if absent or expired at now.
+	TakeChallenge(ctx context.Context, sessionID, ceremony string, now time.Time) ([]byte, error)
+
+	// AddWebAuthnCredential stores c (ErrConflict for a credential id already registered).
+	AddWebAuthnCredential(ctx context.Context, c WebAuthnCredential) (WebAuthnCredential, error)
+	// WebAuthnCredentials lists a user's credentials, oldest first.
+	WebAuthnCredentials(ctx context.Context, userID int64) ([]WebAuthnCredential, error)
+	// UseWebAuthnCredential records a login with credential id whose authenticator
+	// reported count, storing record (the credential with its updated flags): only if count
+	// is above the stored counter, or both are zero (an authenticator without a counter);
+	// false otherwise (a cloned key or a replay).
+	UseWebAuthnCredential(ctx context.Context, id int64, count uint32, record []byte, at time.Time) (bool, error)
+	RenameWebAuthnCredential(ctx context.Context, userID, id int64, name string) error
+	// RemoveWebAuthnCredential removes the user's credential id, unless it is their only
+	// second factor (ErrLastFactor).
+	RemoveWebAuthnCredential(ctx context.Context, userID, id int64) error
+
+	// ReplaceRecoveryCodes replaces all the user's recovery codes by hashes.
+	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string, at time.Time) error
+	// UseRecoveryCode marks the user's unused code with hash used; false if there is none.
+	UseRecoveryCode(ctx context.Context, userID int64, hash string, at time.Time) (bool, error)
+	RecoveryCodesLeft(ctx context.Context, userID int64) (int, error)
+
+	// CreateEmailToken stores a verification token for the user's address t.Email.
+	CreateEmailToken(ctx context.Context, t EmailToken) error
+	// UseEmailToken deletes the token and marks the user's address verified if it is still
+	// the token's; it returns the user. ErrNotFound if absent or expired at now.
+	UseEmailToken(ctx context.Context, hash string, now time.Time) (int64, error)
+	EmailVerified(ctx context.Context, userID int64) (bool, error)
+
+	// EnqueueMail stores messages, dropping those whose DedupeKey is already in the outbox.
+	EnqueueMail(ctx context.Context, msgs []Mail) error
+	// ClaimMail leases up to limit unsent messages whose lease ended at now, tried fewer
+	// than MailAttempts times, until now+lease, counting an attempt; oldest first.
+	ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Mail, error)
+	MarkMailSent(ctx context.Context, id int64, at time.Time) error
+	MarkMailFailed(ctx context.Context, id int64, reason string) error
+
+	// ProjectOwners lists a project's owners by name.
+	ProjectOwners(ctx context.Context, projectID int64) ([]Owner, error)
+	// RemoveOwner removes an owner, unless they are the last one (ErrLastOwner).
+	RemoveOwner(ctx context.Context, projectID, userID int64) error
+	// Invite stores an invitation (ErrConflict if the user owns the project or is invited).
+	Invite(ctx context.Context, inv Invitation) error
+	// Invitations lists the invitations of a project (userID 0) or to a user (projectID
+	// 0) unexpired at now, oldest first.
+	Invitations(ctx context.Context, projectID, userID int64, now time.Time) ([]Invitation, error)
+	// AcceptInvitation makes the invitee an owner and deletes the invitation; ErrNotFound
+	// if there is no unexpired one at now.
+	AcceptInvitation(ctx context.Context, projectID, userID int64, now time.Time) error
+	RemoveInvitation(ctx context.Context, projectID, userID int64) error
+
+	// RecordFailedExchanges stores failures, keeping the newest MaxFailedPerProject of
+	// each project.
+	RecordFailedExchanges(ctx context.Context, failures []FailedExchange) error
+	// FailedExchanges returns a project's failures, newest first.
+	FailedExchanges(ctx context.Context, projectID int64) ([]FailedExchange, error)
+
+	// DeleteExpiredUI deletes sessions, challenges, email tokens and invitations expired at
+	// now, and messages sent more than SentMailKept before now; it returns how many.
+	DeleteExpiredUI(ctx context.Context, now time.Time) (int64, error)
 }
 
 // PendingTakenError names the pending publishers whose project names were taken.

@@ -58,6 +58,7 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // conn adapts a querier to sqlstore.Querier.
@@ -76,6 +77,26 @@ func (c conn) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Ro
 	return c.q.QueryRow(ctx, sql, args...)
 }
 
+// ExecBatch makes conn a sqlstore.Batcher: the statements go out as one pgx batch, in one
+// round trip.
+func (c conn) ExecBatch(ctx context.Context, stmts []sqlstore.Statement) ([]int64, error) {
+	var b pgx.Batch
+	for _, s := range stmts {
+		b.Queue(s.SQL, s.Args...)
+	}
+	res := c.q.SendBatch(ctx, &b)
+	changed := make([]int64, 0, len(stmts))
+	for range stmts {
+		tag, err := res.Exec()
+		if err != nil {
+			res.Close()
+			return changed, err
+		}
+		changed = append(changed, tag.RowsAffected())
+	}
+	return changed, res.Close()
+}
+
 type db struct{ pool *pgxpool.Pool }
 
 func (d db) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
@@ -87,7 +108,7 @@ func (d db) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Row 
 }
 
 func (d db) InTx(ctx context.Context, fn func(tx sqlstore.Querier) error) error {
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return fn(conn{tx}) })
+	return inTx(ctx, d.pool, fn)
 }
 
 func (d db) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }

@@ -24,6 +24,19 @@ type Querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (int64, error)
 }
 
+// Statement is one statement of a batch.
+type Statement struct {
+	SQL  string
+	Args []any
+}
+
+// Batcher is a Querier that can send several statements in one round trip. ExecBatch
+// runs stmts in order and returns the number of rows each changed, stopping at the first
+// error: the statement that failed is stmts[len(changed)].
+type Batcher interface {
+	ExecBatch(ctx context.Context, stmts []Statement) (changed []int64, err error)
+}
+
 // Rows is the result of Query; Close must be called.
 type Rows interface {
 	Next() bool
@@ -142,6 +155,24 @@ type q struct {
 func (q q) exec(ctx context.Context, sql string, args ...any) (int64, error) {
 	n, err := q.w.Exec(ctx, sql, args...)
 	return n, q.s.classify(err)
+}
+
+// execAll runs stmts in order, in one round trip where the backend is a Batcher, and
+// returns what Batcher.ExecBatch does.
+func (q q) execAll(ctx context.Context, stmts []Statement) ([]int64, error) {
+	if b, ok := q.w.(Batcher); ok {
+		changed, err := b.ExecBatch(ctx, stmts)
+		return changed, q.s.classify(err)
+	}
+	changed := make([]int64, 0, len(stmts))
+	for _, st := range stmts {
+		n, err := q.exec(ctx, st.SQL, st.Args...)
+		if err != nil {
+			return changed, err
+		}
+		changed = append(changed, n)
+	}
+	return changed, nil
 }
 
 type rows struct {

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/tpx-dev/tpx/store"
 )
@@ -24,7 +27,9 @@ func namesJSON(names []string) (string, error) {
 // CommitExchange writes everything in one transaction. The replay record goes first, so
 // that a second use of a token id fails before anything else is looked at. Rows are
 // updated in order of id, so that concurrent exchanges touching the same publishers lock
-// them in the same order and cannot deadlock.
+// them in the same order and cannot deadlock. Every write but the pending conversions,
+// whose statements depend on each other's results, goes in one batch: one round trip
+// where the backend can send it so (PostgreSQL).
 func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 	projects, err := namesJSON(e.Projects)
 	if err != nil {
@@ -42,56 +47,97 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 	used = slices.Compact(used)
 	pending := slices.SortedFunc(slices.Values(e.Pending), func(a, b store.PendingPublisher) int { return cmp.Compare(a.ID, b.ID) })
 
+	uses := s.uses(used, pins, e.At)
+	id := e.Identity
+	stmts := []Statement{{`INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)`, []any{e.Issuer, e.JTI, e.JTIExpires}}}
+	for _, u := range uses {
+		stmts = append(stmts, u.Statement)
+	}
+	stmts = append(stmts,
+		Statement{`INSERT INTO upload_tokens (id, projects, subject, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			[]any{e.TokenID, projects, e.TokenSubject, e.At, e.TokenExpires}},
+		Statement{`INSERT INTO exchanges
+			(at, issuer, jti, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor, projects, token_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			[]any{e.At, e.Issuer, e.JTI, string(id.Kind), id.Repository, id.OwnerID, id.RepositoryID, id.WorkflowRef, id.Ref, id.SHA,
+				id.RunID, id.Environment, id.EventName, id.Actor, projects, e.TokenID}})
+
 	return s.tx(ctx, func(tx q) error {
-		_, err := tx.exec(ctx, `INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)`, e.Issuer, e.JTI, e.JTIExpires)
-		if errors.Is(err, errUnique) {
+		changed, err := tx.execAll(ctx, stmts)
+		switch {
+		case err == nil:
+		case len(changed) == 0 && errors.Is(err, errUnique):
 			return fmt.Errorf("%w: %q from %s", store.ErrReplay, e.JTI, e.Issuer)
-		}
-		if err != nil {
+		case len(changed) == 1+len(uses):
+			return fmt.Errorf("upload token record: %w", err)
+		default:
 			return err
 		}
-		for _, id := range used {
-			if err := markUsed(ctx, tx, id, pins, e); err != nil {
+		for i, u := range uses {
+			if err := u.check(changed[1+i]); err != nil {
 				return err
 			}
 		}
-		if err := convertPending(ctx, tx, pending, e); err != nil {
-			return err
-		}
-		if _, err := tx.exec(ctx, `INSERT INTO upload_tokens (id, projects, subject, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-			e.TokenID, projects, e.TokenSubject, e.At, e.TokenExpires); err != nil {
-			return fmt.Errorf("upload token record: %w", err)
-		}
-		id := e.Identity
-		_, err = tx.exec(ctx, `INSERT INTO exchanges
-			(at, issuer, jti, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor, projects, token_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-			e.At, e.Issuer, e.JTI, string(id.Kind), id.Repository, id.OwnerID, id.RepositoryID, id.WorkflowRef, id.Ref, id.SHA,
-			id.RunID, id.Environment, id.EventName, id.Actor, projects, e.TokenID)
-		return err
+		return convertPending(ctx, tx, pending, e)
 	})
 }
 
-// markUsed records the use of publisher id and pins it if asked. Pinning succeeds only
-// where each id is unset or already the same, so a publisher pinned to another repository
-// by a concurrent exchange is never re-pinned; and a publisher removed since it was matched
-// fails the exchange rather than hand out a token its owner has just withdrawn.
-func markUsed(ctx context.Context, tx q, id int64, pins map[int64]store.Pin, e store.Exchange) error {
-	pin, ok := pins[id]
-	if !ok {
-		n, err := tx.exec(ctx, `UPDATE publishers SET last_used_at = $2 WHERE id = $1`, id, e.At)
-		if err == nil && n == 0 {
-			err = fmt.Errorf("publisher %d was removed: %w", id, store.ErrNotFound)
+// maxIDsPerStatement bounds the ids one statement names; SQLite allows 32,766 parameters.
+const maxIDsPerStatement = 1000
+
+// use is a statement that records the use of publishers, with what it means when it
+// changes fewer rows than it names.
+type use struct {
+	Statement
+	ids    []int64
+	pinned bool
+}
+
+// uses records that the publishers used (sorted) were used at at, and pins those in pins.
+// A publisher removed since it was matched fails the exchange rather than hand out a
+// token its owner has just withdrawn. Pinning succeeds only where each id is unset or
+// already the same, so a publisher pinned to another repository by a concurrent exchange
+// is never re-pinned. Without pins, one statement per thousand publishers marks them all,
+// locking them in order of id first: a publisher on a thousand projects is a thousand rows.
+func (s *Store) uses(used []int64, pins map[int64]store.Pin, at time.Time) []use {
+	var out []use
+	if len(pins) == 0 {
+		for chunk := range slices.Chunk(used, maxIDsPerStatement) {
+			args := []any{at}
+			marks := make([]string, len(chunk))
+			for i, id := range chunk {
+				args = append(args, id)
+				marks[i] = "$" + strconv.Itoa(i+2)
+			}
+			out = append(out, use{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE id IN
+				(SELECT id FROM publishers WHERE id IN (` + strings.Join(marks, ", ") + `) ORDER BY id` + s.dialect.ForUpdate + `)`, args}, ids: chunk})
 		}
-		return err
+		return out
 	}
-	n, err := tx.exec(ctx, `UPDATE publishers SET owner_id = $2, repository_id = $3, last_used_at = $4
-		WHERE id = $1 AND (owner_id IS NULL OR owner_id = $2) AND (repository_id IS NULL OR repository_id = $3)`,
-		id, nullString(pin.OwnerID), nullString(pin.RepositoryID), e.At)
-	if err == nil && n == 0 {
-		err = fmt.Errorf("publisher %d: %w", id, store.ErrPinConflict)
+	for _, id := range used {
+		pin, ok := pins[id]
+		if !ok {
+			out = append(out, use{Statement: Statement{`UPDATE publishers SET last_used_at = $2 WHERE id = $1`, []any{id, at}}, ids: []int64{id}})
+			continue
+		}
+		out = append(out, use{Statement: Statement{`UPDATE publishers SET owner_id = $2, repository_id = $3, last_used_at = $4
+			WHERE id = $1 AND (owner_id IS NULL OR owner_id = $2) AND (repository_id IS NULL OR repository_id = $3)`,
+			[]any{id, nullString(pin.OwnerID), nullString(pin.RepositoryID), at}}, ids: []int64{id}, pinned: true})
 	}
-	return err
+	return out
+}
+
+// check turns the number of rows u changed into the failure it means, if any.
+func (u use) check(changed int64) error {
+	switch {
+	case changed == int64(len(u.ids)):
+		return nil
+	case u.pinned:
+		return fmt.Errorf("publisher %d: %w", u.ids[0], store.ErrPinConflict)
+	case len(u.ids) == 1:
+		return fmt.Errorf("publisher %d was removed: %w", u.ids[0], store.ErrNotFound)
+	}
+	return fmt.Errorf("%d of publishers %d…%d were removed: %w", int64(len(u.ids))-changed, u.ids[0], u.ids[len(u.ids)-1], store.ErrNotFound)
 }
 
 // convertPending turns each matched pending publisher into a project owned by its

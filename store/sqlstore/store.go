@@ -108,25 +108,3 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return nil
 	})
 }
-
-// DeleteExpired removes what no longer protects or serves anything at now: replay records
-// of tokens that can no longer be accepted, expired pending publishers and upload-token
-// records past their expiry (introspection answers "inactive" for an unknown token).
-func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	var total int64
-	err := s.tx(ctx, func(tx q) error {
-		for _, sql := range []string{
-			`DELETE FROM used_jtis WHERE expires_at <= $1`,
-			`DELETE FROM pending_publishers WHERE expires_at <= $1`,
-			`DELETE FROM upload_tokens WHERE expires_at <= $1`,
-		} {
-			n, err := tx.exec(ctx, sql, now)
-			if err != nil {
-				return err
-			}
-			total += n
-		}
-		return nil
-	})
-	return total, err
-}

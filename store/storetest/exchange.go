@@ -143,6 +143,30 @@ func exchangeTests() []test {
 				t.Fatal("the failed exchange recorded its token")
 			}
 		}},
+		{"A publisher on 1,001 projects is marked used on each, and one of them removed fails the whole exchange", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			var pubs []store.Publisher
+			for i := range 1001 {
+				pubs = append(pubs, f.publisher(f.project(fmt.Sprintf("project-%d", i), alice), alice, nil))
+			}
+			e := f.exchange("jti-1", pubs...)
+			must(t, f.st.CommitExchange(f.ctx, e))
+			for _, p := range pubs {
+				if got := f.publisherByID(p.ID); got.LastUsedAt == nil || !got.LastUsedAt.Equal(e.At) {
+					t.Fatalf("publisher %d last used %v, want %v", p.ID, got.LastUsedAt, e.At)
+				}
+			}
+			must(t, f.st.RemovePublisher(f.ctx, pubs[1000].ID))
+			again := f.exchange("jti-2", pubs...)
+			again.At = f.now.Add(time.Minute)
+			wantErr(t, f.st.CommitExchange(f.ctx, again), store.ErrNotFound)
+			if f.tokenRecorded(again) {
+				t.Fatal("the failed exchange recorded its token")
+			}
+			if got := f.publisherByID(pubs[0].ID); !got.LastUsedAt.Equal(e.At) {
+				t.Fatalf("the failed exchange marked publisher %d used at %v", pubs[0].ID, got.LastUsedAt)
+			}
+		}},
 		{"A matched pending publisher creates its project, owner and pinned publisher", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			pend := f.pending("New-Project", alice, func(p *policy.Publisher) { p.Environment = "release" })

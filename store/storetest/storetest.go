@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"tokens", tokenTests()},
 		{"signing keys", signingKeyTests()},
 		{"audit", auditTests()},
+		{"owner web UI", uiTests()},
+		{"retention", retentionTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -237,38 +239,6 @@ func schemaTests() []test {
 			_, err = f.st.ListPublishers(f.ctx, 0)
 			wantErr(t, err, store.ErrUnavailable)
 			wantErr(t, f.st.CommitExchange(f.ctx, f.exchange("jti-1")), store.ErrUnavailable)
-		}},
-		{"DeleteExpired removes only what expired", func(t *testing.T, f *fixture) {
-			alice := f.user("alice")
-			proj := f.project("proj", alice)
-			pub := f.publisher(proj, alice, nil)
-			old := f.exchange("jti-old", pub)
-			old.JTIExpires = f.now.Add(-time.Second)
-			old.TokenExpires = f.now.Add(-time.Second)
-			must(t, f.st.CommitExchange(f.ctx, old))
-			live := f.exchange("jti-live", pub)
-			must(t, f.st.CommitExchange(f.ctx, live))
-			expired := pendingOf("gone", alice, f.now.Add(-48*time.Hour), nil)
-			_, err := f.st.AddPending(f.ctx, expired)
-			must(t, err)
-			current := f.pending("current", alice, nil)
-
-			n, err := f.st.DeleteExpired(f.ctx, f.now)
-			must(t, err)
-			equal(t, "records deleted", n, int64(3))
-			if f.tokenRecorded(old) || !f.tokenRecorded(live) {
-				t.Fatal("DeleteExpired must remove the expired upload token record and keep the live one")
-			}
-			pend, err := f.st.ListPending(f.ctx, alice.ID)
-			must(t, err)
-			equal(t, "pending publishers left", pend, []store.PendingPublisher{current})
-			// The expired token id may be recorded again; the live one is still guarded.
-			again := old
-			again.TokenID = "token-again"
-			must(t, f.st.CommitExchange(f.ctx, again))
-			replay := live
-			replay.TokenID = "token-replay"
-			wantErr(t, f.st.CommitExchange(f.ctx, replay), store.ErrReplay)
 		}},
 	}
 }

@@ -1,0 +1,5 @@
+-- Retention (store.Store.Retain) tells a pending publisher's registrant before it expires.
+-- The time of that notice is kept, so that it is given once, whichever replica's run gives
+-- it; NULL means not told yet. The index serves both the notice and the expiry queries.
+ALTER TABLE pending_publishers ADD COLUMN expiry_notice_at timestamptz;
+CREATE INDEX pending_publishers_expires ON pending_publishers (expires_at);

@@ -1,0 +1,115 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tpx-dev/tpx/store"
+)
+
+// lockRetention serialises retention runs: replicas that sweep at the same moment take
+// turns, and the later ones find the notices given and the rows gone.
+const lockRetention int64 = 0x7470_7803 // "tpx" 3
+
+// Retain runs the whole policy in one transaction under lockRetention, so a notice is
+// marked given in the same commit that records it, and a pending publisher is recorded as
+// expired in the same commit that deletes it: a run that fails halfway leaves nothing
+// half-done for the next one to repeat.
+func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy) (store.Retained, error) {
+	var r store.Retained
+	err := s.tx(ctx, func(tx q) error {
+		r = store.Retained{}
+		if err := s.dialect.Lock(ctx, tx.w, lockRetention); err != nil {
+			return s.classify(err)
+		}
+		soon, err := collect(ctx, tx.reader, scanPending, `SELECT `+pendingColumns+` FROM pending_publishers
+			WHERE expiry_notice_at IS NULL AND expires_at > $1 AND expires_at <= $2 ORDER BY id`, p.Now, p.Now.Add(p.NoticeBefore))
+		if err != nil {
+			return err
+		}
+		for _, pp := range soon {
+			detail := fmt.Sprintf("pending publisher %d for new project %s (%s) expires on %s; publish with it before then, or register it again",
+				pp.ID, pp.ProjectName, describePending(pp), pp.ExpiresAt.UTC().Format(time.DateTime+" MST"))
+			if err := retentionAudit(ctx, tx, p.Now, pp.UserID, store.ActionPendingExpiryNotice, detail); err != nil {
+				return err
+			}
+			if err := queueExpiryMail(ctx, tx, p.Now, pp); err != nil {
+				return err
+			}
+			if _, err := tx.exec(ctx, `UPDATE pending_publishers SET expiry_notice_at = $2 WHERE id = $1`, pp.ID, p.Now); err != nil {
+				return err
+			}
+			r.PendingNoticed++
+		}
+
+		expired, err := collect(ctx, tx.reader, scanPending, `SELECT `+pendingColumns+` FROM pending_publishers
+			WHERE expires_at <= $1 ORDER BY id`, p.Now)
+		if err != nil {
+			return err
+		}
+		for _, pp := range expired {
+			detail := fmt.Sprintf("pending publisher %d for new project %s (%s) expired unused and was deleted",
+				pp.ID, pp.ProjectName, describePending(pp))
+			if err := retentionAudit(ctx, tx, p.Now, pp.UserID, store.ActionPendingExpired, detail); err != nil {
+				return err
+			}
+		}
+		for _, d := range []struct {
+			n   *int64
+			sql string
+			at  time.Time
+		}{
+			{&r.PendingExpired, `DELETE FROM pending_publishers WHERE expires_at <= $1`, p.Now},
+			{&r.ReplayRecords, `DELETE FROM used_jtis WHERE expires_at <= $1`, p.Now},
+			// Introspection answers "inactive" for a token it has no record of, which is
+			// what it answers for an expired one.
+			{&r.UploadTokens, `DELETE FROM upload_tokens WHERE expires_at <= $1`, p.Now},
+			{&r.Exchanges, `DELETE FROM exchanges WHERE at < $1`, p.Now.Add(-p.KeepExchanges)},
+		} {
+			n, err := tx.exec(ctx, d.sql, d.at)
+			if err != nil {
+				return err
+			}
+			*d.n = n
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Retained{}, err
+	}
+	return r, nil
+}
+
+// queueExpiryMail puts the notice in the outbox for the registrant, if their address is
+// verified (mail goes to verified addresses only, so that an address typed in by someone
+// else is never mailed). The dedupe key makes the message once-only even if a notice were
+// marked given in another way.
+func queueExpiryMail(ctx context.Context, tx q, now time.Time, pp store.PendingPublisher) error {
+	subject := fmt.Sprintf("Your pending publisher for %s expires on %s", pp.ProjectName, pp.ExpiresAt.UTC().Format(time.DateOnly))
+	body := fmt.Sprintf("The pending publisher you registered for the new project %s (%s) has not been used yet.\n\n"+
+		"It expires on %s. The first publish from that workflow before then creates the project with you as its owner; "+
+		"after that you would have to register it again.\n",
+		pp.ProjectName, describePending(pp), pp.ExpiresAt.UTC().Format(time.DateTime+" MST"))
+	_, err := tx.exec(ctx, `INSERT INTO outbox (created_at, recipient, subject, body, dedupe_key, lease_until)
+		SELECT $1, email, $2, $3, $4, $1 FROM users WHERE id = $5 AND email_verified_at IS NOT NULL
+		ON CONFLICT (dedupe_key) DO NOTHING`,
+		now, subject, body, fmt.Sprintf("pending-expiry-notice:%d", pp.ID), pp.UserID)
+	return err
+}
+
+func retentionAudit(ctx context.Context, tx q, at time.Time, user int64, action, detail string) error {
+	_, err := tx.exec(ctx, `INSERT INTO audit_events (at, actor, user_id, project_id, action, detail) VALUES ($1, $2, $3, NULL, $4, $5)`,
+		at, "retention", nullID(user), action, detail)
+	return err
+}
+
+// describePending names a pending publisher's rules in the words the owner registered
+// them with.
+func describePending(p store.PendingPublisher) string {
+	d := fmt.Sprintf("%s %s workflow %s", p.Kind, p.Repository(), p.Workflow)
+	if p.Environment != "" {
+		d += " environment " + p.Environment
+	}
+	return d
+}

@@ -1,0 +1,249 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tpx-dev/tpx/store"
+)
+
+// This file implements the owner web UI's methods about the outbox, owners, invitations
+// and failed exchanges.
+
+func (s *Store) EnqueueMail(ctx context.Context, msgs []store.Mail) error {
+	return s.tx(ctx, func(tx q) error {
+		for _, m := range msgs {
+			if _, err := tx.exec(ctx, `INSERT INTO outbox (created_at, recipient, subject, body, dedupe_key, lease_until)
+				VALUES ($1, $2, $3, $4, $5, $1) ON CONFLICT (dedupe_key) DO NOTHING`,
+				m.CreatedAt, m.To, m.Subject, m.Body, nullString(m.DedupeKey)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ClaimMail checks the conditions again in the outer WHERE: on PostgreSQL a row that a
+// concurrent claim updated first is re-read there, and then no longer qualifies. Where
+// rows can be locked, the candidates skip those another claim holds, so that concurrent
+// senders share the outbox rather than all reach for its first rows.
+func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Mail, error) {
+	skipLocked := ""
+	if s.dialect.ForUpdate != "" {
+		skipLocked = s.dialect.ForUpdate + " SKIP LOCKED"
+	}
+	var out []store.Mail
+	err := s.tx(ctx, func(tx q) error {
+		var err error
+		out, err = collect(ctx, tx.reader, func(r scanner) (store.Mail, error) {
+			var m store.Mail
+			err := r.Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.DedupeKey, timeDest{&m.CreatedAt}, &m.Attempts)
+			return m, err
+		}, `UPDATE outbox SET lease_until = $2, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND lease_until <= $1 AND attempts < $3 ORDER BY id LIMIT $4`+skipLocked+`)
+			AND sent_at IS NULL AND lease_until <= $1 AND attempts < $3
+			RETURNING id, recipient, subject, body, COALESCE(dedupe_key, ''), created_at, attempts`,
+			now, now.Add(lease), store.MailAttempts, limit)
+		return err
+	})
+	slices.SortFunc(out, func(a, b store.Mail) int { return cmp.Compare(a.ID, b.ID) })
+	return out, err
+}
+
+func (s *Store) MarkMailSent(ctx context.Context, id int64, at time.Time) error {
+	return s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `UPDATE outbox SET sent_at = $2, last_error = '' WHERE id = $1`, id, at)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("mail %d: %w", id, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (s *Store) MarkMailFailed(ctx context.Context, id int64, reason string) error {
+	return s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `UPDATE outbox SET last_error = $2 WHERE id = $1`, id, reason)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("mail %d: %w", id, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (s *Store) ProjectOwners(ctx context.Context, projectID int64) ([]store.Owner, error) {
+	return collect(ctx, s.read(), func(r scanner) (store.Owner, error) {
+		var o store.Owner
+		err := r.Scan(&o.UserID, &o.Name, &o.Email, &o.EmailVerified)
+		return o, err
+	}, `SELECT u.id, u.name, u.email, u.email_verified_at IS NOT NULL
+		FROM project_owners o JOIN users u ON u.id = o.user_id
+		WHERE o.project_id = $1 ORDER BY u.name_key`, projectID)
+}
+
+// RemoveOwner locks the project row, so that two owners removing each other at once cannot
+// leave the project with none.
+func (s *Store) RemoveOwner(ctx context.Context, projectID, userID int64) error {
+	return s.tx(ctx, func(tx q) error {
+		var id int64
+		if err := tx.queryRow(ctx, `SELECT id FROM projects WHERE id = $1`+s.dialect.ForUpdate, projectID).Scan(&id); err != nil {
+			return fmt.Errorf("project %d: %w", projectID, err)
+		}
+		var owners int
+		if err := tx.queryRow(ctx, `SELECT count(*) FROM project_owners WHERE project_id = $1`, projectID).Scan(&owners); err != nil {
+			return err
+		}
+		n, err := tx.exec(ctx, `DELETE FROM project_owners WHERE project_id = $1 AND user_id = $2`, projectID, userID)
+		switch {
+		case err != nil:
+			return err
+		case n == 0:
+			return fmt.Errorf("owner %d of project %d: %w", userID, projectID, store.ErrNotFound)
+		case owners <= 1:
+			return fmt.Errorf("project %d: %w", projectID, store.ErrLastOwner)
+		}
+		return nil
+	})
+}
+
+func (s *Store) Invite(ctx context.Context, inv store.Invitation) error {
+	return s.tx(ctx, func(tx q) error {
+		var owner bool
+		if err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM project_owners WHERE project_id = $1 AND user_id = $2)`,
+			inv.ProjectID, inv.UserID).Scan(&owner); err != nil {
+			return err
+		}
+		if owner {
+			return fmt.Errorf("user %d owns project %d: %w", inv.UserID, inv.ProjectID, store.ErrConflict)
+		}
+		// An expired invitation would otherwise refuse a new one while being invisible.
+		if _, err := tx.exec(ctx, `DELETE FROM project_invitations WHERE project_id = $1 AND user_id = $2 AND expires_at <= $3`,
+			inv.ProjectID, inv.UserID, inv.CreatedAt); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, `INSERT INTO project_invitations (project_id, user_id, invited_by, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5)`, inv.ProjectID, inv.UserID, nullID(inv.InvitedBy), inv.CreatedAt, inv.ExpiresAt)
+		switch {
+		case errors.Is(err, errUnique):
+			return fmt.Errorf("user %d is invited to project %d: %w", inv.UserID, inv.ProjectID, store.ErrConflict)
+		case errors.Is(err, errForeignKey):
+			return fmt.Errorf("invitation to project %d for user %d: %w", inv.ProjectID, inv.UserID, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (s *Store) Invitations(ctx context.Context, projectID, userID int64, now time.Time) ([]store.Invitation, error) {
+	sql := `SELECT i.project_id, p.name, i.user_id, u.name, COALESCE(i.invited_by, 0), COALESCE(b.name, ''), i.created_at, i.expires_at
+		FROM project_invitations i JOIN projects p ON p.id = i.project_id JOIN users u ON u.id = i.user_id
+		LEFT JOIN users b ON b.id = i.invited_by
+		WHERE i.expires_at > $1 AND `
+	args := []any{now}
+	if projectID != 0 {
+		sql += `i.project_id = $2 ORDER BY i.created_at, u.name_key`
+		args = append(args, projectID)
+	} else {
+		sql += `i.user_id = $2 ORDER BY i.created_at, p.name_key`
+		args = append(args, userID)
+	}
+	return collect(ctx, s.read(), func(r scanner) (store.Invitation, error) {
+		var inv store.Invitation
+		err := r.Scan(&inv.ProjectID, &inv.ProjectName, &inv.UserID, &inv.UserName, &inv.InvitedBy, &inv.InvitedByName,
+			timeDest{&inv.CreatedAt}, timeDest{&inv.ExpiresAt})
+		return inv, err
+	}, sql, args...)
+}
+
+func (s *Store) AcceptInvitation(ctx context.Context, projectID, userID int64, now time.Time) error {
+	return s.tx(ctx, func(tx q) error {
+		var expires time.Time
+		err := tx.queryRow(ctx, `DELETE FROM project_invitations WHERE project_id = $1 AND user_id = $2 RETURNING expires_at`,
+			projectID, userID).Scan(timeDest{&expires})
+		if err != nil {
+			return fmt.Errorf("invitation to project %d for user %d: %w", projectID, userID, err)
+		}
+		if !now.Before(expires) {
+			return fmt.Errorf("invitation to project %d for user %d expired: %w", projectID, userID, store.ErrNotFound)
+		}
+		_, err = tx.exec(ctx, `INSERT INTO project_owners (project_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, projectID, userID)
+		return err
+	})
+}
+
+func (s *Store) RemoveInvitation(ctx context.Context, projectID, userID int64) error {
+	return s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `DELETE FROM project_invitations WHERE project_id = $1 AND user_id = $2`, projectID, userID)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("invitation to project %d for user %d: %w", projectID, userID, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+// RecordFailedExchanges trims each project it wrote to in the same transaction, so that no
+// amount of failing tokens grows the table past MaxFailedPerProject rows per project.
+func (s *Store) RecordFailedExchanges(ctx context.Context, failures []store.FailedExchange) error {
+	return s.tx(ctx, func(tx q) error {
+		var projects []int64
+		for _, f := range failures {
+			_, err := tx.exec(ctx, `INSERT INTO failed_exchanges
+				(project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+				f.ProjectID, f.PublisherID, f.At, f.Issuer, f.Repository, f.WorkflowRef, f.Ref, f.SHA, f.RunID, f.Environment, f.Event, f.Reason)
+			if errors.Is(err, errForeignKey) {
+				return fmt.Errorf("failed exchange of project %d: %w", f.ProjectID, store.ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			projects = append(projects, f.ProjectID)
+		}
+		slices.Sort(projects)
+		for _, p := range slices.Compact(projects) {
+			if _, err := tx.exec(ctx, `DELETE FROM failed_exchanges WHERE project_id = $1 AND id NOT IN
+				(SELECT id FROM failed_exchanges WHERE project_id = $1 ORDER BY id DESC LIMIT $2)`, p, store.MaxFailedPerProject); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) FailedExchanges(ctx context.Context, projectID int64) ([]store.FailedExchange, error) {
+	return collect(ctx, s.read(), func(r scanner) (store.FailedExchange, error) {
+		var f store.FailedExchange
+		err := r.Scan(&f.ID, &f.ProjectID, &f.PublisherID, timeDest{&f.At}, &f.Issuer, &f.Repository, &f.WorkflowRef, &f.Ref,
+			&f.SHA, &f.RunID, &f.Environment, &f.Event, &f.Reason)
+		return f, err
+	}, `SELECT id, project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason
+		FROM failed_exchanges WHERE project_id = $1 ORDER BY id DESC LIMIT $2`, projectID, store.MaxFailedPerProject)
+}
+
+func (s *Store) DeleteExpiredUI(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	err := s.tx(ctx, func(tx q) error {
+		for _, c := range []struct {
+			sql string
+			at  time.Time
+		}{
+			{`DELETE FROM webauthn_challenges WHERE expires_at <= $1`, now},
+			{`DELETE FROM sessions WHERE expires_at <= $1`, now},
+			{`DELETE FROM email_tokens WHERE expires_at <= $1`, now},
+			{`DELETE FROM project_invitations WHERE expires_at <= $1`, now},
+			{`DELETE FROM outbox WHERE sent_at <= $1`, now.Add(-store.SentMailKept)},
+			// Messages given up on stay as long as sent ones, for the operator to look at.
+			{`DELETE FROM outbox WHERE sent_at IS NULL AND attempts >= ` + fmt.Sprint(store.MailAttempts) + ` AND created_at <= $1`, now.Add(-store.SentMailKept)},
+		} {
+			n, err := tx.exec(ctx, c.sql, c.at)
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	return total, err
+}

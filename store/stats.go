@@ -1,0 +1,12 @@
+package store
+
+import "time"
+
+// PoolStats is a snapshot of a backend's database connections, for metrics.
+type PoolStats struct {
+	Max, Open, InUse, Idle int
+	// Waits counts the connection requests that found none idle and waited for one to be
+	// freed or dialled; WaitTime is the total time they waited.
+	Waits    int64
+	WaitTime time.Duration
+}

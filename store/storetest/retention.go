@@ -1,0 +1,176 @@
+package storetest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tpx-dev/tpx/store"
+)
+
+const day = 24 * time.Hour
+
+// policyAt is the production policy (400 days of exchanges, notices 5 days ahead) at now.
+func policyAt(now time.Time) store.RetentionPolicy {
+	return store.RetentionPolicy{Now: now, KeepExchanges: 400 * day, NoticeBefore: 5 * day}
+}
+
+// auditOf returns user's audit events with action, oldest first.
+func (f *fixture) auditOf(user store.User, action string) []store.AuditEvent {
+	f.t.Helper()
+	all, err := f.st.AuditLog(f.ctx, 0, user.ID, 1000)
+	must(f.t, err)
+	var out []store.AuditEvent
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Action == action {
+			out = append(out, all[i])
+		}
+	}
+	return out
+}
+
+func retentionTests() []test {
+	return []test{
+		{"Retain removes only what expired", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			pub := f.publisher(proj, alice, nil)
+			old := f.exchange("jti-old", pub)
+			old.JTIExpires = f.now.Add(-time.Second)
+			old.TokenExpires = f.now.Add(-time.Second)
+			must(t, f.st.CommitExchange(f.ctx, old))
+			live := f.exchange("jti-live", pub)
+			must(t, f.st.CommitExchange(f.ctx, live))
+			expired := pendingOf("gone", alice, f.now.Add(-48*time.Hour), nil)
+			_, err := f.st.AddPending(f.ctx, expired)
+			must(t, err)
+			current := f.pending("current", alice, nil)
+
+			got, err := f.st.Retain(f.ctx, policyAt(f.now))
+			must(t, err)
+			equal(t, "what Retain did", got, store.Retained{ReplayRecords: 1, UploadTokens: 1, PendingNoticed: 1, PendingExpired: 1})
+			if f.tokenRecorded(old) || !f.tokenRecorded(live) {
+				t.Fatal("Retain must remove the expired upload token record and keep the live one")
+			}
+			pend, err := f.st.ListPending(f.ctx, alice.ID)
+			must(t, err)
+			equal(t, "pending publishers left", pend, []store.PendingPublisher{current})
+			// The expired token id may be recorded again; the live one is still guarded.
+			again := old
+			again.TokenID = "token-again"
+			must(t, f.st.CommitExchange(f.ctx, again))
+			replay := live
+			replay.TokenID = "token-replay"
+			wantErr(t, f.st.CommitExchange(f.ctx, replay), store.ErrReplay)
+		}},
+		{"A registrant is told once, NoticeBefore ahead, and then of the expiry, in their audit log", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			p := pendingOf("newproj", alice, f.now, nil)
+			p.ExpiresAt = f.now.Add(30 * day)
+			pp, err := f.st.AddPending(f.ctx, p)
+			must(t, err)
+
+			for _, c := range []struct {
+				at              time.Duration
+				notices, expiry int
+			}{
+				{0, 0, 0},
+				{25*day - time.Minute, 0, 0},
+				{25 * day, 1, 0},
+				{26 * day, 1, 0},
+				{30*day - time.Minute, 1, 0},
+				{30 * day, 1, 1},
+				{31 * day, 1, 1},
+			} {
+				_, err := f.st.Retain(f.ctx, policyAt(f.now.Add(c.at)))
+				must(t, err)
+				notices, expiries := f.auditOf(alice, store.ActionPendingExpiryNotice), f.auditOf(alice, store.ActionPendingExpired)
+				if len(notices) != c.notices || len(expiries) != c.expiry {
+					t.Fatalf("%v after registration: %d notices and %d expiry events, want %d and %d", c.at, len(notices), len(expiries), c.notices, c.expiry)
+				}
+			}
+			notice := f.auditOf(alice, store.ActionPendingExpiryNotice)[0]
+			if notice.Actor != "retention" || notice.UserID != alice.ID || !strings.Contains(notice.Detail, "newproj") ||
+				!strings.Contains(notice.Detail, "octo-org/octo-repo") || !strings.Contains(notice.Detail, "2026-03-31") {
+				t.Fatalf("notice %+v does not name the pending publisher, its project and its expiry", notice)
+			}
+			if len(f.auditOf(bob, store.ActionPendingExpiryNotice)) != 0 {
+				t.Fatal("another user was told of alice's pending publisher")
+			}
+			pend, err := f.st.ListPending(f.ctx, alice.ID)
+			must(t, err)
+			if len(pend) != 0 {
+				t.Fatalf("pending publisher %d outlived its expiry: %+v", pp.ID, pend)
+			}
+		}},
+		{"A registrant whose address is verified is also mailed the notice, once", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			must(t, f.st.CreateEmailToken(f.ctx, store.EmailToken{Hash: "alice-link", UserID: alice.ID, Email: alice.Email, ExpiresAt: f.now.Add(time.Hour)}))
+			_, err := f.st.UseEmailToken(f.ctx, "alice-link", f.now)
+			must(t, err)
+			for _, u := range []store.User{alice, bob} {
+				p := pendingOf("new-"+u.Name, u, f.now, nil)
+				p.ExpiresAt = f.now.Add(3 * day)
+				_, err := f.st.AddPending(f.ctx, p)
+				must(t, err)
+			}
+			for range 2 {
+				_, err := f.st.Retain(f.ctx, policyAt(f.now))
+				must(t, err)
+			}
+			mail, err := f.st.ClaimMail(f.ctx, f.now, time.Minute, 10)
+			must(t, err)
+			if len(mail) != 1 || mail[0].To != alice.Email || !strings.Contains(mail[0].Subject, "new-alice") ||
+				!strings.Contains(mail[0].Body, "2026-03-04") {
+				t.Fatalf("outbox %+v, want one notice to %s about new-alice expiring 2026-03-04", mail, alice.Email)
+			}
+			equal(t, "bob's notices in the audit log", len(f.auditOf(bob, store.ActionPendingExpiryNotice)), 1)
+		}},
+		{"Exchange records are kept for KeepExchanges and no longer", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			pub := f.publisher(f.project("proj", alice), alice, nil)
+			for i, age := range []time.Duration{401 * day, 400*day + time.Second, 400 * day, 399 * day} {
+				e := f.exchange("jti-"+string(rune('a'+i)), pub)
+				e.At = f.now.Add(-age)
+				must(t, f.st.CommitExchange(f.ctx, e))
+			}
+			got, err := f.st.Retain(f.ctx, policyAt(f.now))
+			must(t, err)
+			equal(t, "exchange records deleted", got.Exchanges, int64(2))
+			got, err = f.st.Retain(f.ctx, policyAt(f.now))
+			must(t, err)
+			equal(t, "exchange records deleted by a second run", got.Exchanges, int64(0))
+			p := policyAt(f.now)
+			p.KeepExchanges = 0
+			got, err = f.st.Retain(f.ctx, p)
+			must(t, err)
+			equal(t, "exchange records deleted with nothing kept", got.Exchanges, int64(2))
+		}},
+		{"Of concurrent runs each notice and each expiry is given once", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			soon := pendingOf("soon", alice, f.now, nil)
+			soon.ExpiresAt = f.now.Add(2 * day)
+			_, err := f.st.AddPending(f.ctx, soon)
+			must(t, err)
+			_, err = f.st.AddPending(f.ctx, pendingOf("gone", alice, f.now.Add(-2*day), nil))
+			must(t, err)
+
+			var total store.Retained
+			results := make([]store.Retained, 8)
+			for _, err := range concurrently(len(results), func(i int) error {
+				var err error
+				results[i], err = f.st.Retain(f.ctx, policyAt(f.now))
+				return err
+			}) {
+				must(t, err)
+			}
+			for _, r := range results {
+				total.PendingNoticed += r.PendingNoticed
+				total.PendingExpired += r.PendingExpired
+			}
+			equal(t, "notices and expiries over all runs", total, store.Retained{PendingNoticed: 1, PendingExpired: 1})
+			equal(t, "notice events", len(f.auditOf(alice, store.ActionPendingExpiryNotice)), 1)
+			equal(t, "expiry events", len(f.auditOf(alice, store.ActionPendingExpired)), 1)
+		}},
+	}
+}

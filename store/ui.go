@@ -1,0 +1,116 @@
+package store
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors of the owner web UI's methods.
+var (
+	ErrLastFactor = errors.New("the user's last second factor")
+	ErrLastOwner  = errors.New("the project's last owner")
+)
+
+// Limits of the owner web UI's tables, enforced by the store.
+const (
+	// MaxFailedPerProject is how many failed exchanges a project keeps, newest first: enough
+	// for an owner to see what went wrong, bounded whoever sends tokens.
+	MaxFailedPerProject = 50
+	// MailAttempts is how often a message is tried before the sender gives up on it.
+	MailAttempts = 10
+	// SentMailKept is how long a sent message stays in the outbox; its dedupe key keeps a
+	// notification once-only for that long.
+	SentMailKept = 30 * 24 * time.Hour
+)
+
+// SessionStage says how far a browser session got through logging in.
+type SessionStage string
+
+const (
+	// StageSecondFactor: the password was right and the user's second factor is due.
+	StageSecondFactor SessionStage = "second-factor"
+	// StageFull: logged in.
+	StageFull SessionStage = "full"
+)
+
+// Session is a browser session. ID is the SHA-256 (hex) of the cookie's value, never the
+// value itself.
+type Session struct {
+	ID              string
+	UserID          int64
+	Stage           SessionStage
+	CreatedAt       time.Time
+	AuthenticatedAt time.Time
+	ExpiresAt       time.Time
+}
+
+// WebAuthnCredential is a registered security key or passkey. Record is the credential as
+// the WebAuthn library serialises it; SignCount is the authoritative signature counter.
+type WebAuthnCredential struct {
+	ID           int64
+	UserID       int64
+	CredentialID []byte
+	PublicKey    []byte
+	SignCount    uint32
+	Name         string
+	Record       []byte
+	CreatedAt    time.Time
+	LastUsedAt   *time.Time
+}
+
+// EmailToken is an email verification link's token, by its SHA-256 (hex).
+type EmailToken struct {
+	Hash      string
+	UserID    int64
+	Email     string
+	ExpiresAt time.Time
+}
+
+// Mail is a message in the outbox.
+type Mail struct {
+	ID        int64
+	To        string
+	Subject   string
+	Body      string
+	DedupeKey string // "" for none; else a second message with the same key is dropped
+	CreatedAt time.Time
+	Attempts  int
+}
+
+// Owner is one owner of a project.
+type Owner struct {
+	UserID        int64
+	Name          string
+	Email         string
+	EmailVerified bool
+}
+
+// Invitation asks UserID to become an owner of ProjectID.
+type Invitation struct {
+	ProjectID     int64
+	ProjectName   string
+	UserID        int64
+	UserName      string
+	InvitedBy     int64 // 0 when that user is gone
+	InvitedByName string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
+
+// FailedExchange is an exchange that matched no publisher of ProjectID, with the policy's
+// reason for one of them. It quotes the owner's configuration: owners' eyes only.
+type FailedExchange struct {
+	ID          int64
+	ProjectID   int64
+	PublisherID int64
+	At          time.Time
+	Issuer      string
+	Repository  string
+	WorkflowRef string
+	Ref         string
+	SHA         string
+	RunID       string
+	Environment string
+	Event       string
+	Reason      string
+}
