@@ -50,6 +50,9 @@ const (
 type Actor struct {
 	UserName string
 	Via      Via
+	// AuthenticatedAt is when the user last proved who they are (web sessions); every
+	// actor but the operator needs it within RecentAuthentication for management actions.
+	AuthenticatedAt time.Time
 }
 
 // Config wires a Service.
@@ -57,12 +60,17 @@ type Config struct {
 	Store  store.Store
 	Box    *secretbox.Box
 	Issuer string // shown in authenticator apps ("tpx")
-	Now    func() time.Time
-	Logger *slog.Logger
+	// PublicURL is where users reach tpx (links in mail; the WebAuthn relying party).
+	PublicURL string
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Service performs account and management actions.
-type Service struct{ cfg Config }
+type Service struct {
+	cfg Config
+	ui  uiState
+}
 
 // New returns a Service.
 func New(cfg Config) *Service {
@@ -75,7 +83,7 @@ func New(cfg Config) *Service {
 	if cfg.Issuer == "" {
 		cfg.Issuer = "tpx"
 	}
-	return &Service{cfg: cfg}
+	return &Service{cfg: cfg, ui: newUIState(cfg)}
 }
 
 var (
@@ -95,8 +103,8 @@ func (s *Service) CreateUser(ctx context.Context, name, email, password string) 
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
 		return store.User{}, invalid("email %q is not a plain email address", email)
 	}
-	if len([]rune(password)) < MinPasswordLen {
-		return store.User{}, invalid("password must be at least %d characters", MinPasswordLen)
+	if err := s.passwordProblem(name, password); err != nil {
+		return store.User{}, err
 	}
 	u, err := s.cfg.Store.CreateUser(ctx, store.User{Name: name, Email: email, PasswordHash: HashPassword(password), CreatedAt: s.cfg.Now()})
 	if errors.Is(err, store.ErrConflict) {
@@ -205,7 +213,8 @@ func (s *Service) CreateProject(ctx context.Context, via Via, name, owner string
 
 // authorize is the second-factor gate: every action that adds, changes or removes a
 // publisher passes here. The actor must exist and have a confirmed TOTP or a WebAuthn
-// credential, and, when project is non-zero, own that project.
+// credential, have authenticated recently unless they are the operator (fresh), and, when
+// project is non-zero, own that project.
 func (s *Service) authorize(ctx context.Context, a Actor, project int64) (store.User, error) {
 	u, err := s.user(ctx, a.UserName)
 	if err != nil {
@@ -213,6 +222,9 @@ func (s *Service) authorize(ctx context.Context, a Actor, project int64) (store.
 	}
 	if !u.HasSecondFactor() {
 		return store.User{}, fmt.Errorf("%w: %s has no second factor (TOTP or security key); enrol one before managing publishers", ErrNoSecondFactor, u.Name)
+	}
+	if err := s.fresh(a); err != nil {
+		return store.User{}, err
 	}
 	if project != 0 {
 		ok, err := s.cfg.Store.IsOwner(ctx, project, u.ID)
@@ -257,6 +269,7 @@ func (s *Service) AddPublisher(ctx context.Context, a Actor, project string, p p
 		return store.Publisher{}, err
 	}
 	s.audit(ctx, a.Via, u.ID, proj.ID, "publisher.add", fmt.Sprintf("publisher %d added: %s", sp.ID, Describe(sp.Publisher)))
+	s.notifyOwners(ctx, proj.ID, "", "tpx: publisher added to "+proj.Name, fmt.Sprintf("%s added a trusted publisher to %s: %s.", u.Name, proj.Name, Describe(sp.Publisher)))
 	return sp, nil
 }
 
@@ -308,6 +321,7 @@ func (s *Service) RemovePublisher(ctx context.Context, a Actor, id int64) error 
 		return err
 	}
 	s.audit(ctx, a.Via, u.ID, p.ProjectID, "publisher.remove", fmt.Sprintf("publisher %d removed: %s", id, Describe(p.Publisher)))
+	s.notifyOwners(ctx, p.ProjectID, "", "tpx: publisher removed from "+p.ProjectName, fmt.Sprintf("%s removed a trusted publisher from %s: %s.", u.Name, p.ProjectName, Describe(p.Publisher)))
 	return nil
 }
 

@@ -1,0 +1,254 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/tpx-dev/tpx/store"
+)
+
+// RecentAuthentication is how long after proving who they are (logging in, or entering
+// their password again) a web user may perform management actions. Operators, acting on
+// the command line of the service's own machine, are not asked.
+const RecentAuthentication = 15 * time.Minute
+
+// Lifetimes of the owner web UI's records.
+const (
+	EmailTokenLifetime = 24 * time.Hour
+	InvitationLifetime = 7 * 24 * time.Hour
+	// RecoveryCodeCount codes are made at a time; each is 80 random bits.
+	RecoveryCodeCount = 8
+)
+
+// Errors of the owner web UI's actions.
+var (
+	ErrStaleAuthentication = errors.New("authentication is not recent")
+	ErrBadLogin            = errors.New("wrong user name or password")
+	ErrBadPassword         = errors.New("wrong password")
+	ErrBadRecoveryCode     = errors.New("wrong or used recovery code")
+	ErrBadEmailToken       = errors.New("unknown or expired email link")
+	ErrLastFactor          = errors.New("last second factor")
+	ErrLastOwner           = errors.New("last owner")
+	ErrNoInvitation        = errors.New("no such invitation")
+	ErrWebAuthn            = errors.New("security key not accepted")
+	ErrWebAuthnUnavailable = errors.New("security keys are not available")
+)
+
+// uiState is what the owner web UI's actions need besides the configuration, made once
+// by New.
+type uiState struct {
+	common   commonPasswords
+	webauthn *webauthn.WebAuthn
+	// webauthnErr says why webauthn is nil: security keys need a public URL whose host
+	// is a domain name (browsers refuse an IP address as relying party id).
+	webauthnErr error
+	// dummyHash is checked against when a login names no user, so that the answer takes
+	// as long as for a wrong password and does not tell which user names exist.
+	dummyHash string
+}
+
+func newUIState(cfg Config) uiState {
+	st := uiState{common: parseCommonPasswords(commonPasswordsFile), dummyHash: HashPassword(randomToken(16))}
+	st.webauthn, st.webauthnErr = newWebAuthn(cfg.PublicURL)
+	return st
+}
+
+// fresh is the recent-authentication rule of management actions: anyone but the operator
+// must have authenticated within RecentAuthentication.
+func (s *Service) fresh(a Actor) error {
+	if a.Via == ViaOperator {
+		return nil
+	}
+	if age := s.cfg.Now().Sub(a.AuthenticatedAt); a.AuthenticatedAt.IsZero() || age > RecentAuthentication {
+		return fmt.Errorf("%w: %s last authenticated more than %v ago; enter your password again", ErrStaleAuthentication, a.UserName, RecentAuthentication)
+	}
+	return nil
+}
+
+// randomToken returns n random bytes in unpadded base32, lower case: easy to type and to
+// put in a URL.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// HashToken is how the store keeps secrets that are random enough not to need a slow
+// hash (session ids, email tokens, recovery codes): SHA-256, hex.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// User returns the user called name.
+func (s *Service) User(ctx context.Context, name string) (store.User, error) {
+	return s.user(ctx, name)
+}
+
+// Login checks a user name and password. The caller asks for the second factor next when
+// the user has one (u.HasSecondFactor()).
+func (s *Service) Login(ctx context.Context, name, password string) (store.User, error) {
+	u, err := s.user(ctx, name)
+	if errors.Is(err, ErrUnknownUser) {
+		CheckPassword(s.ui.dummyHash, password)
+		return store.User{}, ErrBadLogin
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	ok, err := CheckPassword(u.PasswordHash, password)
+	if err != nil {
+		return store.User{}, err
+	}
+	if !ok {
+		return store.User{}, ErrBadLogin
+	}
+	return u, nil
+}
+
+// CheckUserPassword checks the password of a logged-in user (re-authentication).
+func (s *Service) CheckUserPassword(ctx context.Context, name, password string) error {
+	u, err := s.user(ctx, name)
+	if err != nil {
+		return err
+	}
+	ok, err := CheckPassword(u.PasswordHash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrBadPassword
+	}
+	return nil
+}
+
+// RecordLogin writes a completed login to the user's audit log.
+func (s *Service) RecordLogin(ctx context.Context, u store.User, how string) {
+	s.audit(ctx, ViaWeb, u.ID, 0, "login", u.Name+" logged in with "+how)
+}
+
+// SignUp creates a user and sends the link that verifies their email address.
+func (s *Service) SignUp(ctx context.Context, name, email, password string) (store.User, error) {
+	u, err := s.CreateUser(ctx, name, email, password)
+	if err != nil {
+		return store.User{}, err
+	}
+	if err := s.SendVerification(ctx, u); err != nil {
+		s.cfg.Logger.Error("verification email not queued", "user", u.ID, "error", err)
+	}
+	return u, nil
+}
+
+// SendVerification queues a message with a link that verifies u's address.
+func (s *Service) SendVerification(ctx context.Context, u store.User) error {
+	token := randomToken(32)
+	now := s.cfg.Now()
+	if err := s.cfg.Store.CreateEmailToken(ctx, store.EmailToken{Hash: HashToken(token), UserID: u.ID, Email: u.Email, ExpiresAt: now.Add(EmailTokenLifetime)}); err != nil {
+		return err
+	}
+	link := s.cfg.PublicURL + "/account/verify-email?token=" + token
+	return s.cfg.Store.EnqueueMail(ctx, []store.Mail{{To: u.Email, CreatedAt: now, Subject: "tpx: verify your email address",
+		Body: fmt.Sprintf("Hello %s,\n\nopen this link within %v to verify the address of your tpx account:\n\n%s\n\nIf you did not sign up, ignore this message.\n", u.Name, EmailTokenLifetime, link)}})
+}
+
+// VerifyEmail uses a verification link's token and returns the user whose address it
+// verified.
+func (s *Service) VerifyEmail(ctx context.Context, token string) (store.User, error) {
+	id, err := s.cfg.Store.UseEmailToken(ctx, HashToken(token), s.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("%w: ask for a new one on your account page", ErrBadEmailToken)
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	u, err := s.cfg.Store.UserByID(ctx, id)
+	if err != nil {
+		return store.User{}, err
+	}
+	s.audit(ctx, ViaWeb, u.ID, 0, "email.verify", "email address "+u.Email+" verified")
+	return u, nil
+}
+
+// EmailVerified reports whether the user's address is verified.
+func (s *Service) EmailVerified(ctx context.Context, u store.User) (bool, error) {
+	return s.cfg.Store.EmailVerified(ctx, u.ID)
+}
+
+// ChangePassword replaces the actor's password after checking the current one, which is
+// itself the proof of identity this change needs.
+func (s *Service) ChangePassword(ctx context.Context, a Actor, current, next string) error {
+	u, err := s.user(ctx, a.UserName)
+	if err != nil {
+		return err
+	}
+	ok, err := CheckPassword(u.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: the current password is not right", ErrBadPassword)
+	}
+	if err := s.passwordProblem(u.Name, next); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.SetPassword(ctx, u.ID, HashPassword(next)); err != nil {
+		return err
+	}
+	s.audit(ctx, a.Via, u.ID, 0, "password.change", "password changed")
+	s.mailUser(ctx, u, "tpx: your password was changed", "the password of your tpx account was changed. If it was not you, use a recovery code to log in and change it, and check your second factors.")
+	return nil
+}
+
+// mailUser queues a notice to u if their address is verified; failures are logged, since
+// the action it tells of already happened.
+func (s *Service) mailUser(ctx context.Context, u store.User, subject, text string) {
+	ok, err := s.cfg.Store.EmailVerified(ctx, u.ID)
+	if err == nil && ok {
+		err = s.cfg.Store.EnqueueMail(ctx, []store.Mail{{To: u.Email, Subject: subject, CreatedAt: s.cfg.Now(),
+			Body: fmt.Sprintf("Hello %s,\n\n%s\n", u.Name, text)}})
+	}
+	if err != nil {
+		s.cfg.Logger.Error("notice not queued", "user", u.ID, "subject", subject, "error", err)
+	}
+}
+
+// notifyOwners queues a message to every owner of project with a verified address. A
+// non-empty key makes it once-only per owner (store.SentMailKept).
+func (s *Service) notifyOwners(ctx context.Context, project int64, key, subject, text string) {
+	owners, err := s.cfg.Store.ProjectOwners(ctx, project)
+	if err != nil {
+		s.cfg.Logger.Error("owners not notified", "project", project, "subject", subject, "error", err)
+		return
+	}
+	var msgs []store.Mail
+	for _, o := range owners {
+		if !o.EmailVerified {
+			continue
+		}
+		m := store.Mail{To: o.Email, Subject: subject, CreatedAt: s.cfg.Now(), Body: fmt.Sprintf("Hello %s,\n\n%s\n", o.Name, text)}
+		if key != "" {
+			m.DedupeKey = fmt.Sprintf("%s:user:%d", key, o.UserID)
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	if err := s.cfg.Store.EnqueueMail(ctx, msgs); err != nil {
+		s.cfg.Logger.Error("owners not notified", "project", project, "subject", subject, "error", err)
+	}
+}
+
+// AuditLog returns the audit events of a user's account.
+func (s *Service) AuditLog(ctx context.Context, u store.User) ([]store.AuditEvent, error) {
+	return s.cfg.Store.AuditLog(ctx, 0, u.ID, 0)
+}

@@ -1,0 +1,61 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestPasswordRules(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct{ name, user, password string }{
+		{"a password on the common list", "alice", "password1234"},
+		{"a common word with digits around it", "alice", "123Monkey!!456"},
+		{"a password holding the user name", "carmichael", "carmichael rocks 2026"},
+		{"a password of few distinct characters", "alice", "abababababab"},
+		{"a password of 11 characters", "alice", "elevenchars"},
+	} {
+		t.Run(c.name+" is refused", func(t *testing.T) {
+			if _, err := f.s.CreateUser(context.Background(), c.user, c.user+"@example.org", c.password); !errors.Is(err, ErrInvalidInput) {
+				t.Fatalf("err = %v, want ErrInvalidInput", err)
+			}
+			if _, err := f.store.UserByName(context.Background(), c.user); err == nil {
+				t.Fatal("the user was stored")
+			}
+		})
+	}
+	t.Run("A few unrelated words are accepted", func(t *testing.T) {
+		if _, err := f.s.CreateUser(context.Background(), "alice", "alice@example.org", "plum ferry lantern october"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestRecentAuthentication: the gate asks web users for a recent login; operators are
+// exempt.
+func TestRecentAuthentication(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.user(t, "alice", true)
+	if _, err := f.s.CreateProject(ctx, ViaOperator, "sampleproject", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		actor Actor
+		want  error
+	}{
+		{"A web user who never authenticated is refused", Actor{UserName: "alice", Via: ViaWeb}, ErrStaleAuthentication},
+		{"A web user who authenticated 16 minutes ago is refused", Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now.Add(-16 * time.Minute)}, ErrStaleAuthentication},
+		{"A web user who authenticated 14 minutes ago may act", Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now.Add(-14 * time.Minute)}, nil},
+		{"The operator is not asked", Actor{UserName: "alice", Via: ViaOperator}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := f.s.authorize(ctx, c.actor, 0)
+			if !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+		})
+	}
+}
