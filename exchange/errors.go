@@ -12,8 +12,10 @@ var (
 	ErrInvalidPublisher = errors.New("invalid-publisher")
 	ErrReuse            = errors.New("invalid-reuse-token")
 	ErrInvalidPending   = errors.New("invalid-pending-publisher")
-	ErrKeysUnavailable  = errors.New("provider keys unavailable")
-	ErrUnavailable      = errors.New("service unavailable")
+	// ErrNotEnabled: the token names an issuer the operator switched off (TPX_CONFIG).
+	ErrNotEnabled      = errors.New("not-enabled")
+	ErrKeysUnavailable = errors.New("provider keys unavailable")
+	ErrUnavailable     = errors.New("service unavailable")
 )
 
 // Error is a failed exchange: Class is one of the sentinels above, Description the
@@ -23,6 +25,9 @@ type Error struct {
 	Class       error
 	Description string
 	Cause       error
+	// Issuer is the configured issuer the token named, verified or not, so that failures
+	// can be counted per issuer; empty when it named none.
+	Issuer string
 }
 
 func (e *Error) Error() string {

@@ -25,6 +25,8 @@ const ReplayMargin = 5 * time.Minute
 // Verifier checks a CI platform's token and returns the identity it proves.
 type Verifier interface {
 	Verify(ctx context.Context, raw string) (policy.Identity, error)
+	// Lookup reports whether iss is an issuer the Verifier accepts tokens from.
+	Lookup(iss string) (providers.IssuerConfig, bool)
 }
 
 // Store is the part of store.Store an exchange needs.
@@ -47,6 +49,12 @@ type Config struct {
 	Minter   Minter
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Disabled lists issuers the operator switched off (TPX_CONFIG). Their tokens are
+	// answered ErrNotEnabled before any verification; the Verifier should not know them
+	// at all, so that nothing is fetched from, or believed of, such an issuer.
+	Disabled []string
+	// Observer learns what owners see of exchanges in the web UI; nil for none.
+	Observer Observer
 }
 
 // Service performs exchanges. It is safe for concurrent use.
@@ -54,7 +62,8 @@ type Service struct {
 	cfg Config
 	// seen remembers consumed (issuer, jti) pairs so a replay is refused without a
 	// database round trip. It may only ever answer "seen": the database decides "unseen".
-	seen *cache.Cache
+	seen     *cache.Cache
+	disabled map[string]bool
 }
 
 // New returns a Service for cfg.
@@ -68,11 +77,17 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, seen: cache.New(time.Hour, 10*time.Minute)}, nil
+	disabled := make(map[string]bool, len(cfg.Disabled))
+	for _, iss := range cfg.Disabled {
+		disabled[iss] = true
+	}
+	return &Service{cfg: cfg, seen: cache.New(time.Hour, 10*time.Minute), disabled: disabled}, nil
 }
 
 // Result is a successful exchange.
 type Result struct {
+	// Issuer is the CI token's issuer.
+	Issuer   string
 	Token    string
 	Expires  time.Time
 	Projects []string
@@ -81,7 +96,12 @@ type Result struct {
 
 // Exchange verifies raw, a CI platform's OIDC token, and mints an upload token for every
 // project whose publishers the token's identity satisfies. Every failure is an *Error.
-func (s *Service) Exchange(ctx context.Context, raw string) (Result, error) {
+func (s *Service) Exchange(ctx context.Context, raw string) (_ Result, err error) {
+	iss := s.issuerOf(raw)
+	defer func() { attribute(err, iss) }()
+	if s.disabled[iss] {
+		return Result{}, fail(ErrNotEnabled, "trusted publishing from this CI platform's issuer is switched off on this service; ask its operators", nil)
+	}
 	id, err := s.cfg.Verifier.Verify(ctx, raw)
 	if err != nil {
 		return Result{}, verifyError(err)
@@ -92,30 +112,62 @@ func (s *Service) Exchange(ctx context.Context, raw string) (Result, error) {
 		return Result{}, fail(ErrReuse, "this token was already exchanged; request a fresh one from your CI platform", nil)
 	}
 
+	o, err := s.attempt(ctx, log, id, seenKey)
+	if errors.Is(err, ErrInvalidPending) {
+		// A pending publisher this exchange matched was converted by a concurrent exchange
+		// (on any replica), or its name was taken; either way it is gone now. Once more:
+		// the project it created, if any, now has an active publisher that may match.
+		if o2, err2 := s.attempt(ctx, log, id, seenKey); !errors.Is(err2, ErrInvalidPublisher) && !errors.Is(err2, ErrInvalidPending) {
+			o, err = o2, err2
+		}
+	}
+	s.observeFailures(ctx, o.failed, o.matched)
+	if err != nil {
+		return Result{}, err
+	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.ExchangeSucceeded(ctx, id, o.res.Claims.ID, o.matched, o.convert)
+	}
+	return o.res, nil
+}
+
+// outcome is what one attempt at an exchange found and, on success, made.
+type outcome struct {
+	res     Result
+	matched []store.Publisher
+	convert []store.PendingPublisher
+	failed  []store.FailedExchange
+}
+
+// attempt looks the identity's publishers up, matches them, mints and commits.
+func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Identity, seenKey string) (outcome, error) {
+	var o outcome
 	now := s.cfg.Now()
 	key := policy.RepositoryKey(id.Repository)
-	pubs, err := s.cfg.Store.FindPublishers(ctx, id.Issuer, key)
-	if err != nil {
-		return Result{}, fail(ErrUnavailable, "publishers could not be read; try again", err)
-	}
+	// Pending publishers are read before active ones: a conversion deletes the pending
+	// publisher and creates the active one in one transaction, so reading in this order
+	// sees at least one of the two, whenever a concurrent conversion commits.
 	pending, err := s.cfg.Store.FindPending(ctx, id.Issuer, key, now)
 	if err != nil {
-		return Result{}, fail(ErrUnavailable, "publishers could not be read; try again", err)
+		return o, fail(ErrUnavailable, "publishers could not be read; try again", err)
+	}
+	pubs, err := s.cfg.Store.FindPublishers(ctx, id.Issuer, key)
+	if err != nil {
+		return o, fail(ErrUnavailable, "publishers could not be read; try again", err)
 	}
 
 	var (
-		matched  []store.Publisher
 		pins     []store.Pin
-		convert  []store.PendingPublisher
 		projects []string
 		reasons  []string
 	)
 	for _, p := range pubs {
 		if err := policy.Match(p.Publisher, id); err != nil {
 			reasons = append(reasons, fmt.Sprintf("project %s publisher %d: %v", p.ProjectName, p.ID, err))
+			o.failed = append(o.failed, failure(now, id, p, err))
 			continue
 		}
-		matched = append(matched, p)
+		o.matched = append(o.matched, p)
 		projects = append(projects, p.ProjectName)
 		if owner, repo, needed := policy.Pins(p.Publisher, id); needed {
 			pins = append(pins, store.Pin{PublisherID: p.ID, OwnerID: owner, RepositoryID: repo})
@@ -126,22 +178,22 @@ func (s *Service) Exchange(ctx context.Context, raw string) (Result, error) {
 			reasons = append(reasons, fmt.Sprintf("pending project %s publisher %d: %v", p.ProjectName, p.ID, err))
 			continue
 		}
-		convert = append(convert, p)
+		o.convert = append(o.convert, p)
 		projects = append(projects, p.ProjectName)
 	}
 	if len(projects) == 0 {
-		log.Info("exchange refused: no publisher matched", "candidates", len(pubs)+len(pending), "reasons", strings.Join(reasons, "; "))
-		return Result{}, fail(ErrInvalidPublisher, "valid token, but no trusted publisher matches it; check the repository, workflow file and environment registered for your project", errors.New(strings.Join(reasons, "; ")))
+		log.InfoContext(ctx, "exchange refused: no publisher matched", "candidates", len(pubs)+len(pending), "reasons", strings.Join(reasons, "; "))
+		return o, fail(ErrInvalidPublisher, "valid token, but no trusted publisher matches it; check the repository, workflow file and environment registered for your project", errors.New(strings.Join(reasons, "; ")))
 	}
 	slices.Sort(projects)
 	projects = slices.Compact(projects)
 
-	raw, claims, err := s.cfg.Minter.Mint(uploadClaims(id, first(matched, convert), projects))
+	raw, claims, err := s.cfg.Minter.Mint(uploadClaims(id, first(o.matched, o.convert), projects))
 	if err != nil {
-		return Result{}, fail(ErrUnavailable, "the upload token could not be signed; try again", err)
+		return o, fail(ErrUnavailable, "the upload token could not be signed; try again", err)
 	}
-	matchedIDs := make([]int64, len(matched))
-	for i, p := range matched {
+	matchedIDs := make([]int64, len(o.matched))
+	for i, p := range o.matched {
 		matchedIDs[i] = p.ID
 	}
 	err = s.cfg.Store.CommitExchange(ctx, store.Exchange{
@@ -151,7 +203,7 @@ func (s *Service) Exchange(ctx context.Context, raw string) (Result, error) {
 		JTIExpires:   id.Expiry.Add(ReplayMargin),
 		Publishers:   matchedIDs,
 		Pins:         pins,
-		Pending:      convert,
+		Pending:      o.convert,
 		Identity:     id,
 		TokenID:      claims.ID,
 		TokenSubject: claims.Subject,
@@ -159,11 +211,12 @@ func (s *Service) Exchange(ctx context.Context, raw string) (Result, error) {
 		Projects:     projects,
 	})
 	if err != nil {
-		return Result{}, s.commitError(ctx, log, seenKey, id, err)
+		return o, s.commitError(ctx, log, seenKey, id, err)
 	}
 	s.seen.Set(seenKey, struct{}{}, time.Until(id.Expiry.Add(ReplayMargin)))
-	log.Info("exchange succeeded", "projects", projects, "token_id", claims.ID, "pinned", len(pins), "created_projects", len(convert))
-	return Result{Token: raw, Expires: claims.ExpiresAt, Projects: projects, Claims: claims}, nil
+	log.InfoContext(ctx, "exchange succeeded", "projects", projects, "token_id", claims.ID, "pinned", len(pins), "created_projects", len(o.convert))
+	o.res = Result{Issuer: id.Issuer, Token: raw, Expires: claims.ExpiresAt, Projects: projects, Claims: claims}
+	return o, nil
 }
 
 func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey string, id policy.Identity, err error) error {
@@ -180,13 +233,13 @@ func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey str
 		// first, so the pending publisher can never be used and is removed.
 		for _, pid := range taken.IDs {
 			if rerr := s.cfg.Store.RemovePending(ctx, pid); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
-				log.Error("removing a pending publisher whose project name was taken", "pending_publisher", pid, "error", rerr)
+				log.ErrorContext(ctx, "removing a pending publisher that can no longer be used", "pending_publisher", pid, "error", rerr)
 			}
 		}
-		log.Info("exchange refused: pending publisher's project name was taken", "pending_publishers", taken.IDs)
+		log.InfoContext(ctx, "pending publishers gone: converted by another exchange, or their project name was taken", "pending_publishers", taken.IDs)
 		return fail(ErrInvalidPending, "the project this pending publisher would create already exists; the pending publisher was removed, ask the project's owners to add a publisher", err)
 	default:
-		log.Error("exchange not recorded", "error", err)
+		log.ErrorContext(ctx, "exchange not recorded", "error", err)
 		return fail(ErrUnavailable, "the exchange could not be recorded; try again with a fresh token", err)
 	}
 }

@@ -1,7 +1,6 @@
 package providers
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,7 @@ import (
 // decodeClaims decodes a verified payload into a platform's typed claims; a claim of the
 // wrong JSON type makes the token malformed.
 func decodeClaims(payload []byte, v any) error {
-	if err := json.NewDecoder(bytes.NewReader(payload)).Decode(v); err != nil {
+	if err := json.Unmarshal(payload, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return fmt.Errorf("%w: claim %s is a JSON %s, want %s", ErrMalformed, te.Field, te.Value, te.Type)

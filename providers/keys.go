@@ -152,8 +152,8 @@ func (c *keyCache) refresh(force bool) error {
 	defer c.mu.Unlock()
 	if err != nil {
 		c.lastErr = err.Error()
-		c.log.Warn("issuer keys not refreshed; keeping the previous ones",
-			"error", err, "keys", len(c.keys), "fetched_at", c.fetchedAt)
+		c.log.Warn("issuer keys could not be fetched; any cached keys stay in use up to the staleness bound",
+			"error", err, "cached_keys", len(c.keys), "fetched_at", c.fetchedAt)
 		return err
 	}
 	added, removed := diffKids(c.keys, keys)
