@@ -32,6 +32,7 @@ var exchangeStatus = []struct {
 	{exchange.ErrInvalidPublisher, http.StatusUnprocessableEntity, "invalid-publisher"},
 	{exchange.ErrReuse, http.StatusUnprocessableEntity, "invalid-reuse-token"},
 	{exchange.ErrInvalidPending, http.StatusUnprocessableEntity, "invalid-pending-publisher"},
+	{exchange.ErrNotEnabled, http.StatusUnprocessableEntity, "not-enabled"},
 	{exchange.ErrKeysUnavailable, http.StatusServiceUnavailable, "provider-keys-unavailable"},
 	{exchange.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
@@ -51,6 +52,7 @@ func (s *server) replyError(c echo.Context, err error) error {
 }
 
 func (s *server) reply(c echo.Context, status int, code, description string) error {
+	c.Set(replyCodeKey, code)
 	return c.JSON(status, errorReply{
 		Message:   "Token request failed",
 		Errors:    []apiError{{Code: code, Description: description}},

@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -48,6 +50,12 @@ type Config struct {
 	IntrospectSecret string
 	Logger           *slog.Logger
 	Now              func() time.Time
+	// Metrics, if set, counts requests and exchanges and is served on /metrics.
+	Metrics *Metrics
+	// RateLimit limits the exchange routes per client address; the zero value does not.
+	RateLimit RateLimit
+	// UI, if set, serves the owner web UI (ui.go).
+	UI *UIConfig
 }
 
 type server struct {
@@ -62,6 +70,7 @@ func New(cfg Config) *echo.Echo {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
 	s := &server{cfg: cfg}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -69,21 +78,37 @@ func New(cfg Config) *echo.Echo {
 	e.Use(s.requestLog)
 
 	e.GET("/_/oidc/audience", s.audience)
-	e.POST("/_/oidc/mint-token", s.mint)
-	e.POST("/_/oidc/github/mint-token", s.mint)
+	var mintMiddleware []echo.MiddlewareFunc
+	if cfg.RateLimit.Requests > 0 {
+		mintMiddleware = append(mintMiddleware, s.limit(newLimiter(cfg.RateLimit, cfg.Now)))
+	}
+	e.POST("/_/oidc/mint-token", s.mint, mintMiddleware...)
+	e.POST("/_/oidc/github/mint-token", s.mint, mintMiddleware...)
 	e.GET("/.well-known/openid-configuration", s.discovery)
 	e.GET("/.well-known/jwks.json", s.jwks)
 	e.POST("/v1/tokens/introspect", s.introspect)
 	e.POST("/v1/tokens/revoke", s.revoke)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	if cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+	}
+	if cfg.UI != nil {
+		// Its only errors are a public URL that config validation refuses first and
+		// templates that the tests parse: the API is served regardless.
+		if err := registerUI(e, s, *cfg.UI); err != nil {
+			s.cfg.Logger.Error("owner web UI not served", "error", err)
+		}
+	}
 	return e
 }
 
 type ctxKey struct{}
 
 // requestLog gives each request an id (never taken from the client, so log lines cannot
-// be forged) and logs one line per request: no bodies, no headers, so no secrets.
+// be forged) and logs one line per request: no bodies, no headers, so no secrets. The id
+// also rides in the request's context, for the lines other packages log with it. A
+// panic becomes a logged 500 with the id, like any other unexpected error.
 func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		b := make([]byte, 8)
@@ -93,13 +118,18 @@ func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		log := s.cfg.Logger.With("request_id", id)
 		req := c.Request()
-		c.SetRequest(req.WithContext(context.WithValue(req.Context(), ctxKey{}, log)))
+		ctx := context.WithValue(context.WithValue(req.Context(), ctxKey{}, log), requestIDKey{}, id)
+		c.SetRequest(req.WithContext(ctx))
 		start := time.Now()
-		err := next(c)
+		err := recovered(next, c)
 		if err != nil {
 			c.Error(err)
 		}
-		log.Info("request", "method", req.Method, "route", c.Path(), "status", c.Response().Status, "duration", time.Since(start).Round(time.Microsecond))
+		took := time.Since(start)
+		log.Info("request", "method", req.Method, "route", c.Path(), "status", c.Response().Status, "duration", took.Round(time.Microsecond))
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.request(routeLabel(c), req.Method, c.Response().Status, took)
+		}
 		return nil
 	}
 }
@@ -142,6 +172,9 @@ type mintReply struct {
 }
 
 func (s *server) mint(c echo.Context) error {
+	start := time.Now()
+	var issuer string
+	defer func() { s.exchangeDone(c, issuer, start) }()
 	req := c.Request()
 	if req.ContentLength > MaxBodyBytes {
 		return s.reply(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
@@ -158,9 +191,11 @@ func (s *server) mint(c echo.Context) error {
 		return s.reply(c, http.StatusUnprocessableEntity, "invalid-payload", `the body must be a JSON object {"token": "<the CI platform's OIDC token>"}`)
 	}
 	res, err := s.cfg.Exchange.Exchange(req.Context(), raw)
+	issuer = res.Issuer
 	if err != nil {
 		var e *exchange.Error
 		if errors.As(err, &e) {
+			issuer = e.Issuer
 			s.log(c).Info("exchange failed", "class", e.Class.Error(), "reason", e.Error())
 		}
 		return s.replyError(c, err)
@@ -198,9 +233,8 @@ func (s *server) introspect(c echo.Context) error {
 	if s.cfg.IntrospectSecret == "" {
 		return echo.ErrNotFound
 	}
-	auth := c.Request().Header.Get(echo.HeaderAuthorization)
-	want := "Bearer " + s.cfg.IntrospectSecret
-	if subtle.ConstantTimeCompare([]byte(auth), []byte(want)) != 1 {
+	secret, _ := bearer(c)
+	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.IntrospectSecret)) != 1 {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="tpx"`)
 		return s.reply(c, http.StatusUnauthorized, "unauthorized", "introspection needs Authorization: Bearer <TPX_INTROSPECT_SECRET>")
 	}
@@ -232,10 +266,20 @@ func (s *server) introspect(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// bearer returns the credential of an Authorization header with the Bearer scheme, whose
+// name is case-insensitive (RFC 7235).
+func bearer(c echo.Context) (string, bool) {
+	scheme, cred, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(cred), true
+}
+
 // revoke ends an upload token early; the token itself is the credential (RFC 7009 style),
 // so whoever holds a leaked token can also kill it.
 func (s *server) revoke(c echo.Context) error {
-	raw, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+	raw, ok := bearer(c)
 	if !ok {
 		return s.reply(c, http.StatusUnauthorized, "unauthorized", "revocation needs the upload token as Authorization: Bearer <token>")
 	}
@@ -263,4 +307,18 @@ func (s *server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// recovered runs next, turning a panic into an error; http.ErrAbortHandler, net/http's
+// way to drop a connection on purpose, goes on.
+func recovered(next echo.HandlerFunc, c echo.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return next(c)
 }

@@ -1,0 +1,545 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/providers"
+	"github.com/tpx-dev/tpx/store"
+)
+
+// UIConfig wires the owner web UI: server-rendered pages for signing up, logging in with
+// a second factor, and managing projects and trusted publishers. Config.UI nil serves the
+// API alone.
+type UIConfig struct {
+	Accounts *account.Service
+	// Store keeps the sessions, so that every replica knows every session.
+	Store UIStore
+	// PublicURL is where browsers reach tpx: the origin forms must come from, and whether
+	// cookies are Secure (always, except for http://127.0.0.1).
+	PublicURL string
+	// Issuers are the configured issuers a publisher may name, the first of a kind its
+	// default.
+	Issuers []providers.IssuerConfig
+}
+
+// UIStore is the part of store.Store the web UI uses itself; everything else goes through
+// the account service, where the rules are.
+type UIStore interface {
+	CreateSession(ctx context.Context, s store.Session) error
+	Session(ctx context.Context, id string, now time.Time) (store.Session, error)
+	RenewSession(ctx context.Context, oldID string, s store.Session) error
+	DeleteSession(ctx context.Context, id string) error
+	DeleteUserSessions(ctx context.Context, userID int64, except string) (int64, error)
+	UserByID(ctx context.Context, id int64) (store.User, error)
+}
+
+// Session lifetimes: a whole session, and the step between password and second factor.
+const (
+	sessionLifetime      = 12 * time.Hour
+	secondFactorLifetime = 10 * time.Minute
+	// uiMaxBody caps a form: the largest is a WebAuthn answer of a few kilobytes.
+	uiMaxBody = 64 << 10
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// ui serves the owner web UI.
+type ui struct {
+	s       *server
+	cfg     UIConfig
+	pages   map[string]*template.Template
+	origin  string
+	secure  bool
+	cookie  string
+	limits  *uiLimiter
+	extract echo.IPExtractor
+}
+
+// registerUI adds the owner web UI's routes to e.
+func registerUI(e *echo.Echo, s *server, cfg UIConfig) error {
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("web UI: public URL %q is not an absolute URL", cfg.PublicURL)
+	}
+	h := &ui{s: s, cfg: cfg, origin: u.Scheme + "://" + u.Host, limits: newUILimiter(s.cfg.Now), extract: uiIPExtractor(s.cfg.RateLimit.TrustedProxies)}
+	// Browsers keep Secure cookies from plain-http pages only for secure contexts; an
+	// operator trying tpx on their own machine at 127.0.0.1 gets cookies without it.
+	h.secure = !(u.Scheme == "http" && u.Hostname() == "127.0.0.1")
+	h.cookie = "tpx_session"
+	if h.secure {
+		// __Host-: the browser accepts the cookie only Secure, for this host, path /, so a
+		// sibling subdomain cannot plant a session or a CSRF token.
+		h.cookie = "__Host-tpx_session"
+		if u.Scheme == "http" {
+			s.cfg.Logger.Warn("TPX_PUBLIC_URL is plain http on a host other than 127.0.0.1: session cookies are Secure and browsers will not send them back, so logging in will not work; use https")
+		}
+	}
+	if h.pages, err = parsePages(); err != nil {
+		return err
+	}
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return err
+	}
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))), h.headers)
+
+	anyone, step, loggedIn, enrolled := h.gate(gateAnyone), h.gate(gateSecondStep), h.gate(gateLoggedIn), h.gate(gateEnrolled)
+	route := func(method, p string, handler func(echo.Context, *uiReq) error, gate echo.MiddlewareFunc) {
+		e.Add(method, p, h.handle(handler), h.headers, h.session, gate)
+	}
+	get, post := http.MethodGet, http.MethodPost
+
+	route(get, "/", h.home, anyone)
+	route(get, "/account/signup", h.signupPage, anyone)
+	route(post, "/account/signup", h.signup, anyone)
+	route(get, "/account/login", h.loginPage, anyone)
+	route(post, "/account/login", h.login, anyone)
+	route(get, "/account/verify-email", h.verifyEmailPage, anyone)
+	route(post, "/account/verify-email", h.verifyEmail, anyone)
+
+	route(get, "/account/login/verify", h.secondStepPage, step)
+	route(post, "/account/login/totp", h.loginTOTP, step)
+	route(post, "/account/login/recovery", h.loginRecovery, step)
+	route(post, "/account/login/webauthn", h.loginWebAuthn, step)
+
+	// A user without a second factor reaches these, the pages that enrol one, and no other.
+	route(post, "/account/logout", h.logout, loggedIn)
+	route(get, "/account/reauthenticate", h.reauthPage, loggedIn)
+	route(post, "/account/reauthenticate", h.reauth, loggedIn)
+	route(get, "/account/two-factor", h.twoFactorPage, loggedIn)
+	route(get, "/account/totp", h.totpPage, loggedIn)
+	route(post, "/account/totp", h.totpStart, loggedIn)
+	route(post, "/account/totp/confirm", h.totpConfirm, loggedIn)
+	route(get, "/account/webauthn/new", h.webauthnPage, loggedIn)
+	route(post, "/account/webauthn", h.webauthnRegister, loggedIn)
+
+	route(get, "/account", h.accountPage, enrolled)
+	route(post, "/account/email/resend", h.resendEmail, enrolled)
+	route(get, "/account/password", h.passwordPage, enrolled)
+	route(post, "/account/password", h.changePassword, enrolled)
+	route(post, "/account/totp/remove", h.totpRemove, enrolled)
+	route(post, "/account/webauthn/:id/name", h.webauthnRename, enrolled)
+	route(post, "/account/webauthn/:id/remove", h.webauthnRemove, enrolled)
+	route(post, "/account/recovery-codes", h.recoveryRegenerate, enrolled)
+	route(post, "/account/pending", h.addPending, enrolled)
+	route(post, "/account/pending/:id/remove", h.removePending, enrolled)
+	route(post, "/account/invitations/:project/accept", h.acceptInvitation, enrolled)
+	route(post, "/account/invitations/:project/decline", h.declineInvitation, enrolled)
+	route(get, "/projects", h.projectsPage, enrolled)
+	route(post, "/projects", h.createProject, enrolled)
+	route(get, "/projects/:project", h.projectPage, enrolled)
+	route(post, "/projects/:project/publishers", h.addPublisher, enrolled)
+	route(get, "/projects/:project/publishers/:id/remove", h.removePublisherPage, enrolled)
+	route(post, "/projects/:project/publishers/:id/remove", h.removePublisher, enrolled)
+	route(post, "/projects/:project/owners", h.inviteOwner, enrolled)
+	route(post, "/projects/:project/owners/:user/remove", h.removeOwner, enrolled)
+	route(post, "/projects/:project/invitations/:user/cancel", h.cancelInvitation, enrolled)
+	return nil
+}
+
+// uiIPExtractor finds a client's address as the exchange's rate limit does: the
+// connection's, or X-Forwarded-For's from the operator's trusted proxies only.
+func uiIPExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Masked().Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+func parsePages() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"whenp": func(t *time.Time) string {
+			if t == nil {
+				return "never"
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
+	}
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range names {
+		base := path.Base(name)
+		if base == "layout.html" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, name)
+		if err != nil {
+			return nil, err
+		}
+		pages[strings.TrimSuffix(base, ".html")] = t
+	}
+	return pages, nil
+}
+
+// uiReq is what the middleware learned about a request.
+type uiReq struct {
+	// sid is the session cookie's value, a secret; session.ID is its hash.
+	sid     string
+	session *store.Session
+	user    store.User
+	csrf    string
+	nonce   string
+}
+
+func (r *uiReq) loggedIn() bool { return r.session != nil && r.session.Stage == store.StageFull }
+
+// actor is the logged-in user as the account service's rules see them.
+func (r *uiReq) actor() account.Actor {
+	return account.Actor{UserName: r.user.Name, Via: account.ViaWeb, AuthenticatedAt: r.session.AuthenticatedAt}
+}
+
+func reqOf(c echo.Context) *uiReq {
+	r, _ := c.Get("ui").(*uiReq)
+	return r
+}
+
+// headers sets what every page needs: a Content-Security-Policy that allows scripts only
+// with this response's nonce, no framing, no sniffing, and no caching of pages that may
+// show secrets (recovery codes, TOTP secrets).
+func (h *ui) headers(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		b := make([]byte, 16)
+		rand.Read(b)
+		nonce := base64.RawStdEncoding.EncodeToString(b)
+		c.Set("nonce", nonce)
+		hd := c.Response().Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("Cache-Control", "no-store")
+		if h.secure && strings.HasPrefix(h.origin, "https://") {
+			hd.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}
+
+// newSessionID returns a fresh cookie value: 256 random bits.
+func newSessionID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validSessionID reports whether a cookie value has the shape newSessionID makes; any
+// other value is replaced before it reaches the store.
+func validSessionID(v string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	return err == nil && len(b) == 32
+}
+
+// csrfToken is derived from the session cookie: only a page of this origin can know it,
+// since the cookie is HttpOnly and a hash does not give the cookie back.
+func csrfToken(sid string) string {
+	sum := sha256.Sum256([]byte("tpx csrf\x00" + sid))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func (h *ui) setCookie(c echo.Context, sid string) {
+	c.SetCookie(&http.Cookie{Name: h.cookie, Value: sid, Path: "/", HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// session reads the session cookie (making one for a new visitor), loads the session and
+// its user, and refuses a state-changing request without the right CSRF token or from
+// another origin.
+func (h *ui) session(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, uiMaxBody)
+		r := &uiReq{}
+		c.Set("ui", r)
+		r.nonce, _ = c.Get("nonce").(string)
+		fresh := true
+		if ck, err := req.Cookie(h.cookie); err == nil && validSessionID(ck.Value) {
+			r.sid, fresh = ck.Value, false
+		} else {
+			r.sid = newSessionID()
+			h.setCookie(c, r.sid)
+		}
+		r.csrf = csrfToken(r.sid)
+		if !fresh {
+			ss, err := h.cfg.Store.Session(req.Context(), account.HashToken(r.sid), h.s.cfg.Now())
+			switch {
+			case err == nil:
+				u, err := h.cfg.Store.UserByID(req.Context(), ss.UserID)
+				if err != nil {
+					return err
+				}
+				r.session, r.user = &ss, u
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			if o := req.Header.Get("Origin"); o != "" && o != h.origin {
+				return h.forbidden(c, r, "This form was sent from another site.")
+			}
+			got := c.FormValue("csrf")
+			if fresh || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(r.csrf)) != 1 {
+				return h.forbidden(c, r, "The form's security token is missing or out of date. Go back, reload the page and try again.")
+			}
+		}
+		return next(c)
+	}
+}
+
+type gateKind int
+
+const (
+	gateAnyone     gateKind = iota
+	gateSecondStep          // between password and second factor
+	gateLoggedIn            // logged in, second factor or not: the enrolment pages
+	gateEnrolled            // logged in with a second factor: everything else
+)
+
+// gate sends a request where it may go: to the login page without a session, to the
+// second step of the login halfway through, to enrolment without a second factor. A
+// refused POST changes nothing.
+func (h *ui) gate(kind gateKind) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := reqOf(c)
+			get := c.Request().Method == http.MethodGet
+			switch kind {
+			case gateSecondStep:
+				if r.session == nil || r.session.Stage != store.StageSecondFactor {
+					return c.Redirect(http.StatusSeeOther, "/account/login")
+				}
+			case gateLoggedIn, gateEnrolled:
+				if !r.loggedIn() {
+					if get {
+						return c.Redirect(http.StatusSeeOther, "/account/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+					}
+					return h.message(c, r, http.StatusUnauthorized, "Log in first", "Your session ended. Log in and try again.", "/account/login")
+				}
+				if kind == gateEnrolled && !r.user.HasSecondFactor() {
+					if get {
+						return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+					}
+					return h.message(c, r, http.StatusForbidden, "Second factor required", "Enrol a second factor (an authenticator app or a security key) before anything else.", "/account/two-factor")
+				}
+			}
+			return next(c)
+		}
+	}
+}
+
+// handle turns an unexpected error of a page into a logged 500 page with the request id.
+func (h *ui) handle(fn func(echo.Context, *uiReq) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := reqOf(c)
+		err := fn(c, r)
+		if err == nil || c.Response().Committed {
+			return err
+		}
+		h.s.log(c).Error("unexpected error", "error", err)
+		return h.message(c, r, http.StatusInternalServerError, "Something went wrong",
+			"An unexpected error happened. Its request id, "+requestID(c)+", identifies it in the service's log.", "/")
+	}
+}
+
+// view is what every page template gets.
+type view struct {
+	Title     string
+	User      *store.User
+	LoggedIn  bool
+	CSRF      string
+	Nonce     string
+	Path      string
+	Error     string
+	Notice    string
+	Page      any
+	WebAuthn  bool
+	RequestID string
+}
+
+func (h *ui) render(c echo.Context, r *uiReq, status int, page, title string, data any, problem string) error {
+	t, ok := h.pages[page]
+	if !ok {
+		return fmt.Errorf("no page %s", page)
+	}
+	v := view{Title: title, CSRF: r.csrf, Nonce: r.nonce, Path: c.Request().URL.Path, Page: data, Error: problem,
+		WebAuthn: h.cfg.Accounts.WebAuthnAvailable() == nil, RequestID: requestID(c)}
+	if r.loggedIn() {
+		v.User, v.LoggedIn = &r.user, true
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+type messagePage struct {
+	Message string
+	Back    string
+}
+
+// message answers with a page that says one thing and links back.
+func (h *ui) message(c echo.Context, r *uiReq, status int, title, msg, back string) error {
+	return h.render(c, r, status, "message", title, messagePage{Message: msg, Back: back}, "")
+}
+
+func (h *ui) forbidden(c echo.Context, r *uiReq, msg string) error {
+	return h.message(c, r, http.StatusForbidden, "Request refused", msg, "/")
+}
+
+// tooMany answers a rate-limited request: 429 with Retry-After in whole seconds.
+func (h *ui) tooMany(c echo.Context, r *uiReq, retry time.Duration) error {
+	secs := int(retry.Seconds() + 0.999)
+	c.Response().Header().Set("Retry-After", fmt.Sprint(secs))
+	return h.message(c, r, http.StatusTooManyRequests, "Too many attempts", fmt.Sprintf("Too many attempts. Wait %d seconds and try again.", secs), c.Request().URL.Path)
+}
+
+// clientIP is the address requests are counted by for rate limits.
+func (h *ui) clientIP(c echo.Context) string {
+	ip := h.extract(c.Request())
+	if a, ok := clientKey(ip); ok {
+		return a.String()
+	}
+	return ip
+}
+
+// startSession begins a new session for u at stage, under a new id: a session id is never
+// carried across a login, so one planted before it is worth nothing after.
+func (h *ui) startSession(c echo.Context, r *uiReq, u store.User, stage store.SessionStage) error {
+	now := h.s.cfg.Now()
+	life := sessionLifetime
+	if stage == store.StageSecondFactor {
+		life = secondFactorLifetime
+	}
+	sid := newSessionID()
+	ss := store.Session{ID: account.HashToken(sid), UserID: u.ID, Stage: stage, CreatedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(life)}
+	if err := h.cfg.Store.CreateSession(c.Request().Context(), ss); err != nil {
+		return err
+	}
+	if r.session != nil {
+		if err := h.cfg.Store.DeleteSession(c.Request().Context(), r.session.ID); err != nil {
+			return err
+		}
+	}
+	h.setCookie(c, sid)
+	r.sid, r.session, r.user, r.csrf = sid, &ss, u, csrfToken(sid)
+	return nil
+}
+
+// renewSession moves the session to a new id at a privilege change (second factor passed,
+// factor enrolled, password entered again); authenticated says the user just proved who
+// they are.
+func (h *ui) renewSession(c echo.Context, r *uiReq, authenticated bool) error {
+	now := h.s.cfg.Now()
+	ss := *r.session
+	sid := newSessionID()
+	ss.ID = account.HashToken(sid)
+	if authenticated {
+		ss.AuthenticatedAt = now
+	}
+	if ss.Stage != store.StageFull {
+		ss.Stage, ss.CreatedAt, ss.ExpiresAt = store.StageFull, now, now.Add(sessionLifetime)
+	}
+	if err := h.cfg.Store.RenewSession(c.Request().Context(), r.session.ID, ss); err != nil {
+		return err
+	}
+	u, err := h.cfg.Store.UserByID(c.Request().Context(), ss.UserID)
+	if err != nil {
+		return err
+	}
+	h.setCookie(c, sid)
+	r.sid, r.session, r.user, r.csrf = sid, &ss, u, csrfToken(sid)
+	return nil
+}
+
+// localPath returns next if it is a path of this site, else def: a login link must not
+// send anyone elsewhere.
+func localPath(next, def string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return def
+	}
+	return next
+}
+
+// backTo is the page a refused form returns to: the page it was sent from, when that is
+// one of ours.
+func (h *ui) backTo(c echo.Context, def string) string {
+	ref, err := url.Parse(c.Request().Referer())
+	if err != nil || ref.Scheme+"://"+ref.Host != h.origin {
+		return def
+	}
+	return localPath(ref.Path, def)
+}
+
+// failed answers a refused management action with what the owner should do: re-enter the
+// password when it is stale, a page that says why otherwise. Unexpected errors go up.
+func (h *ui) failed(c echo.Context, r *uiReq, err error, back string) error {
+	var status int
+	switch {
+	case errors.Is(err, account.ErrStaleAuthentication):
+		return c.Redirect(http.StatusSeeOther, "/account/reauthenticate?next="+url.QueryEscape(h.backTo(c, back)))
+	case errors.Is(err, account.ErrNoSecondFactor):
+		status = http.StatusForbidden
+	case errors.Is(err, account.ErrNotOwner), errors.Is(err, account.ErrUnknownProject), errors.Is(err, account.ErrUnknownID):
+		status = http.StatusNotFound
+	case errors.Is(err, account.ErrUnknownUser):
+		status = http.StatusUnprocessableEntity
+	case errors.Is(err, account.ErrProjectExists), errors.Is(err, account.ErrLastFactor), errors.Is(err, account.ErrLastOwner),
+		errors.Is(err, account.ErrAlreadyEnrolled), errors.Is(err, account.ErrNoInvitation):
+		status = http.StatusConflict
+	case errors.Is(err, account.ErrInvalidInput):
+		status = http.StatusUnprocessableEntity
+	case errors.Is(err, account.ErrBadTOTP), errors.Is(err, account.ErrTOTPCodeReused), errors.Is(err, account.ErrBadRecoveryCode),
+		errors.Is(err, account.ErrBadPassword), errors.Is(err, account.ErrBadLogin), errors.Is(err, account.ErrWebAuthn):
+		status = http.StatusUnauthorized
+	case errors.Is(err, account.ErrWebAuthnUnavailable):
+		status = http.StatusServiceUnavailable
+	default:
+		return err
+	}
+	return h.message(c, r, status, "Not done", sentence(err), back)
+}
+
+// sentence is an error for a person: the core's errors start with a sentinel's few words
+// and go on with what to do.
+func sentence(err error) string {
+	msg := err.Error()
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}

@@ -1,0 +1,382 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/store"
+)
+
+// This file has the pages of signing up, logging in and out, and the account page.
+
+func (h *ui) home(c echo.Context, r *uiReq) error {
+	switch {
+	case r.loggedIn() && r.user.HasSecondFactor():
+		return c.Redirect(http.StatusSeeOther, "/projects")
+	case r.loggedIn():
+		return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+	case r.session != nil:
+		return c.Redirect(http.StatusSeeOther, "/account/login/verify")
+	}
+	return h.render(c, r, http.StatusOK, "home", "Trusted publishing", nil, "")
+}
+
+type signupForm struct{ Username, Email string }
+
+func (h *ui) signupPage(c echo.Context, r *uiReq) error {
+	return h.render(c, r, http.StatusOK, "signup", "Sign up", signupForm{}, "")
+}
+
+func (h *ui) signup(c echo.Context, r *uiReq) error {
+	f := signupForm{Username: strings.TrimSpace(c.FormValue("username")), Email: strings.TrimSpace(c.FormValue("email"))}
+	if retry, ok := h.limits.take(limitSignupIP, h.clientIP(c)); !ok {
+		return h.tooMany(c, r, retry)
+	}
+	password := c.FormValue("password")
+	if password != c.FormValue("password2") {
+		return h.render(c, r, http.StatusUnprocessableEntity, "signup", "Sign up", f, "The two passwords differ; type the same password twice.")
+	}
+	u, err := h.cfg.Accounts.SignUp(c.Request().Context(), f.Username, f.Email, password)
+	if errors.Is(err, account.ErrInvalidInput) {
+		return h.render(c, r, http.StatusUnprocessableEntity, "signup", "Sign up", f, sentence(err))
+	}
+	if err != nil {
+		return err
+	}
+	h.s.log(c).Info("user signed up", "user", u.ID)
+	if err := h.startSession(c, r, u, store.StageFull); err != nil {
+		return err
+	}
+	h.cfg.Accounts.RecordLogin(c.Request().Context(), u, "password at sign-up (no second factor yet)")
+	return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+}
+
+type loginForm struct{ Username, Next string }
+
+func (h *ui) loginPage(c echo.Context, r *uiReq) error {
+	return h.render(c, r, http.StatusOK, "login", "Log in", loginForm{Next: localPath(c.QueryParam("next"), "")}, "")
+}
+
+func (h *ui) login(c echo.Context, r *uiReq) error {
+	f := loginForm{Username: strings.TrimSpace(c.FormValue("username")), Next: localPath(c.FormValue("next"), "")}
+	if retry, ok := h.limits.take(limitLoginIP, h.clientIP(c)); !ok {
+		return h.tooMany(c, r, retry)
+	}
+	key := strings.ToLower(f.Username)
+	if retry, blocked := h.limits.blocked(limitLoginUser, key); blocked {
+		return h.tooMany(c, r, retry)
+	}
+	u, err := h.cfg.Accounts.Login(c.Request().Context(), f.Username, c.FormValue("password"))
+	if errors.Is(err, account.ErrBadLogin) {
+		h.limits.add(limitLoginUser, key)
+		return h.render(c, r, http.StatusUnauthorized, "login", "Log in", f, "Wrong user name or password.")
+	}
+	if err != nil {
+		return err
+	}
+	if !u.HasSecondFactor() {
+		if err := h.startSession(c, r, u, store.StageFull); err != nil {
+			return err
+		}
+		h.cfg.Accounts.RecordLogin(c.Request().Context(), u, "password (no second factor yet)")
+		return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+	}
+	if err := h.startSession(c, r, u, store.StageSecondFactor); err != nil {
+		return err
+	}
+	next := "/account/login/verify"
+	if f.Next != "" {
+		next += "?next=" + url.QueryEscape(f.Next)
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+type secondStep struct {
+	TOTP     bool
+	Keys     bool
+	Options  string
+	Next     string
+	WebAuthn string // why security keys cannot be used, if they cannot
+}
+
+// secondStepPage offers the user's second factors: a TOTP code, a security key, or a
+// recovery code.
+func (h *ui) secondStepPage(c echo.Context, r *uiReq) error {
+	return h.renderSecondStep(c, r, http.StatusOK, localPath(c.QueryParam("next"), ""), "")
+}
+
+func (h *ui) renderSecondStep(c echo.Context, r *uiReq, status int, next, problem string) error {
+	d := secondStep{TOTP: r.user.TOTPSecret != nil && r.user.TOTPConfirmed, Keys: r.user.WebAuthnCount > 0, Next: next}
+	if d.Keys {
+		if err := h.cfg.Accounts.WebAuthnAvailable(); err != nil {
+			d.WebAuthn = sentence(err)
+		} else {
+			opts, err := h.cfg.Accounts.BeginWebAuthnLogin(c.Request().Context(), r.user.Name, r.session.ID)
+			if err != nil {
+				return err
+			}
+			d.Options = string(opts)
+		}
+	}
+	return h.render(c, r, status, "login_verify", "Second factor", d, problem)
+}
+
+// loggedIn completes a login: the session gets a new id and counts as fully logged in.
+func (h *ui) completeLogin(c echo.Context, r *uiReq, how string) error {
+	if err := h.renewSession(c, r, true); err != nil {
+		return err
+	}
+	h.cfg.Accounts.RecordLogin(c.Request().Context(), r.user, how)
+	return nil
+}
+
+func (h *ui) loginTOTP(c echo.Context, r *uiReq) error {
+	next := localPath(c.FormValue("next"), "/projects")
+	key := strconv.FormatInt(r.user.ID, 10)
+	if retry, blocked := h.limits.blocked(limitTOTPUser, key); blocked {
+		return h.tooMany(c, r, retry)
+	}
+	err := h.cfg.Accounts.LoginTOTP(c.Request().Context(), r.user.Name, strings.TrimSpace(c.FormValue("code")))
+	if errors.Is(err, account.ErrBadTOTP) || errors.Is(err, account.ErrTOTPCodeReused) {
+		h.limits.add(limitTOTPUser, key)
+		return h.renderSecondStep(c, r, http.StatusUnauthorized, next, sentence(err))
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.completeLogin(c, r, "password and TOTP"); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+type recoveryUsed struct{ Left int }
+
+func (h *ui) loginRecovery(c echo.Context, r *uiReq) error {
+	key := strconv.FormatInt(r.user.ID, 10)
+	if retry, blocked := h.limits.blocked(limitRecoveryUser, key); blocked {
+		return h.tooMany(c, r, retry)
+	}
+	if retry, ok := h.limits.take(limitRecoveryIP, h.clientIP(c)); !ok {
+		return h.tooMany(c, r, retry)
+	}
+	err := h.cfg.Accounts.LoginRecoveryCode(c.Request().Context(), r.user.Name, c.FormValue("code"))
+	if errors.Is(err, account.ErrBadRecoveryCode) {
+		h.limits.add(limitRecoveryUser, key)
+		return h.renderSecondStep(c, r, http.StatusUnauthorized, localPath(c.FormValue("next"), ""), sentence(err))
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.completeLogin(c, r, "password and a recovery code"); err != nil {
+		return err
+	}
+	left, err := h.cfg.Accounts.RecoveryCodesLeft(c.Request().Context(), r.user)
+	if err != nil {
+		return err
+	}
+	return h.render(c, r, http.StatusOK, "recovery_used", "Recovery code used", recoveryUsed{Left: left}, "")
+}
+
+func (h *ui) loginWebAuthn(c echo.Context, r *uiReq) error {
+	next := localPath(c.FormValue("next"), "/projects")
+	err := h.cfg.Accounts.FinishWebAuthnLogin(c.Request().Context(), r.user.Name, r.session.ID, []byte(c.FormValue("response")))
+	if errors.Is(err, account.ErrWebAuthn) {
+		return h.renderSecondStep(c, r, http.StatusUnauthorized, next, sentence(err))
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.completeLogin(c, r, "password and a security key"); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// logout ends the session in the store, so the cookie is worth nothing even if kept.
+func (h *ui) logout(c echo.Context, r *uiReq) error {
+	if err := h.cfg.Store.DeleteSession(c.Request().Context(), r.session.ID); err != nil {
+		return err
+	}
+	h.setCookie(c, newSessionID())
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+type reauthForm struct{ Next string }
+
+func (h *ui) reauthPage(c echo.Context, r *uiReq) error {
+	return h.render(c, r, http.StatusOK, "reauth", "Confirm it is you", reauthForm{Next: localPath(c.QueryParam("next"), "/projects")}, "")
+}
+
+func (h *ui) reauth(c echo.Context, r *uiReq) error {
+	f := reauthForm{Next: localPath(c.FormValue("next"), "/projects")}
+	key := strings.ToLower(r.user.Name)
+	if retry, blocked := h.limits.blocked(limitLoginUser, key); blocked {
+		return h.tooMany(c, r, retry)
+	}
+	err := h.cfg.Accounts.CheckUserPassword(c.Request().Context(), r.user.Name, c.FormValue("password"))
+	if errors.Is(err, account.ErrBadPassword) {
+		h.limits.add(limitLoginUser, key)
+		return h.render(c, r, http.StatusUnauthorized, "reauth", "Confirm it is you", f, "Wrong password.")
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.renewSession(c, r, true); err != nil {
+		return err
+	}
+	h.cfg.Accounts.RecordLogin(c.Request().Context(), r.user, "password (re-authentication)")
+	return c.Redirect(http.StatusSeeOther, f.Next)
+}
+
+type verifyForm struct{ Token string }
+
+// verifyEmailPage asks for a click before it uses the token: mail scanners follow links,
+// and a GET should change nothing.
+func (h *ui) verifyEmailPage(c echo.Context, r *uiReq) error {
+	return h.render(c, r, http.StatusOK, "verify_email", "Verify your email address", verifyForm{Token: c.QueryParam("token")}, "")
+}
+
+func (h *ui) verifyEmail(c echo.Context, r *uiReq) error {
+	u, err := h.cfg.Accounts.VerifyEmail(c.Request().Context(), c.FormValue("token"))
+	if errors.Is(err, account.ErrBadEmailToken) {
+		return h.message(c, r, http.StatusBadRequest, "Link not valid", sentence(err), "/account")
+	}
+	if err != nil {
+		return err
+	}
+	return h.message(c, r, http.StatusOK, "Email address verified", "The address "+u.Email+" is verified: notifications about your projects go there.", "/account")
+}
+
+type accountView struct {
+	EmailVerified bool
+	Pending       []store.PendingPublisher
+	Invitations   []store.Invitation
+	Audit         []store.AuditEvent
+	Kinds         []publisherForm
+}
+
+func (h *ui) accountPage(c echo.Context, r *uiReq) error {
+	return h.renderAccount(c, r, http.StatusOK, publisherForm{}, "")
+}
+
+func (h *ui) renderAccount(c echo.Context, r *uiReq, status int, form publisherForm, problem string) error {
+	ctx := c.Request().Context()
+	var d accountView
+	var err error
+	if d.EmailVerified, err = h.cfg.Accounts.EmailVerified(ctx, r.user); err != nil {
+		return err
+	}
+	if d.Pending, err = h.cfg.Accounts.Pending(ctx, r.user); err != nil {
+		return err
+	}
+	if d.Invitations, err = h.cfg.Accounts.Invitations(ctx, r.user); err != nil {
+		return err
+	}
+	if d.Audit, err = h.cfg.Accounts.AuditLog(ctx, r.user); err != nil {
+		return err
+	}
+	d.Kinds = h.publisherForms(r, form, "/account/pending")
+	return h.render(c, r, status, "account", "Your account", d, problem)
+}
+
+func (h *ui) resendEmail(c echo.Context, r *uiReq) error {
+	if retry, ok := h.limits.take(limitVerifyMailUser, strconv.FormatInt(r.user.ID, 10)); !ok {
+		return h.tooMany(c, r, retry)
+	}
+	ok, err := h.cfg.Accounts.EmailVerified(c.Request().Context(), r.user)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return h.message(c, r, http.StatusOK, "Already verified", "Your email address is verified already.", "/account")
+	}
+	if err := h.cfg.Accounts.SendVerification(c.Request().Context(), r.user); err != nil {
+		return err
+	}
+	return h.message(c, r, http.StatusOK, "Link sent", "A new verification link is on its way to "+r.user.Email+".", "/account")
+}
+
+func (h *ui) passwordPage(c echo.Context, r *uiReq) error {
+	return h.render(c, r, http.StatusOK, "password", "Change your password", nil, "")
+}
+
+// changePassword needs the current password, not a recent login: typing it is the proof.
+// Every other session of the user ends, and this one moves to a new id.
+func (h *ui) changePassword(c echo.Context, r *uiReq) error {
+	key := strings.ToLower(r.user.Name)
+	if retry, blocked := h.limits.blocked(limitLoginUser, key); blocked {
+		return h.tooMany(c, r, retry)
+	}
+	next := c.FormValue("new_password")
+	if next != c.FormValue("new_password2") {
+		return h.render(c, r, http.StatusUnprocessableEntity, "password", "Change your password", nil, "The two new passwords differ; type the same password twice.")
+	}
+	err := h.cfg.Accounts.ChangePassword(c.Request().Context(), r.actor(), c.FormValue("password"), next)
+	switch {
+	case errors.Is(err, account.ErrBadPassword):
+		h.limits.add(limitLoginUser, key)
+		return h.render(c, r, http.StatusUnauthorized, "password", "Change your password", nil, sentence(err))
+	case errors.Is(err, account.ErrInvalidInput):
+		return h.render(c, r, http.StatusUnprocessableEntity, "password", "Change your password", nil, sentence(err))
+	case err != nil:
+		return err
+	}
+	if _, err := h.cfg.Store.DeleteUserSessions(c.Request().Context(), r.user.ID, r.session.ID); err != nil {
+		return err
+	}
+	if err := h.renewSession(c, r, true); err != nil {
+		return err
+	}
+	return h.message(c, r, http.StatusOK, "Password changed", "Your password is changed, and your other sessions are logged out.", "/account")
+}
+
+func (h *ui) acceptInvitation(c echo.Context, r *uiReq) error {
+	project := c.Param("project")
+	if err := h.cfg.Accounts.AcceptInvitation(c.Request().Context(), r.actor(), project); err != nil {
+		return h.failed(c, r, err, "/account")
+	}
+	return c.Redirect(http.StatusSeeOther, "/projects/"+url.PathEscape(project))
+}
+
+func (h *ui) declineInvitation(c echo.Context, r *uiReq) error {
+	if err := h.cfg.Accounts.DeclineInvitation(c.Request().Context(), r.actor(), c.Param("project")); err != nil {
+		return h.failed(c, r, err, "/account")
+	}
+	return c.Redirect(http.StatusSeeOther, "/account")
+}
+
+func (h *ui) addPending(c echo.Context, r *uiReq) error {
+	if retry, ok := h.takePublisherLimits(c, r); !ok {
+		return h.tooMany(c, r, retry)
+	}
+	form := h.readPublisherForm(c)
+	_, err := h.cfg.Accounts.AddPending(c.Request().Context(), r.actor(), form.Project, form.publisher())
+	if err == nil {
+		return c.Redirect(http.StatusSeeOther, "/account")
+	}
+	if form.setErrors(err) {
+		return h.renderAccount(c, r, http.StatusUnprocessableEntity, form, "The pending publisher was not added; see the messages next to the fields.")
+	}
+	if errors.Is(err, account.ErrInvalidInput) || errors.Is(err, account.ErrProjectExists) {
+		return h.renderAccount(c, r, http.StatusUnprocessableEntity, form, sentence(err))
+	}
+	return h.failed(c, r, err, "/account")
+}
+
+func (h *ui) removePending(c echo.Context, r *uiReq) error {
+	id, err := account.ParseID(c.Param("id"))
+	if err == nil {
+		err = h.cfg.Accounts.RemovePending(c.Request().Context(), r.actor(), id)
+	}
+	if err != nil {
+		return h.failed(c, r, err, "/account")
+	}
+	return c.Redirect(http.StatusSeeOther, "/account")
+}

@@ -1,0 +1,176 @@
+package web
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"image/png"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/store"
+)
+
+// This file has the pages that enrol and remove second factors and recovery codes.
+
+type twoFactorView struct {
+	TOTP          bool
+	TOTPPending   bool
+	Keys          []store.WebAuthnCredential
+	RecoveryLeft  int
+	WebAuthnError string
+}
+
+func (h *ui) twoFactorPage(c echo.Context, r *uiReq) error {
+	ctx := c.Request().Context()
+	d := twoFactorView{TOTP: r.user.TOTPSecret != nil && r.user.TOTPConfirmed, TOTPPending: r.user.TOTPSecret != nil && !r.user.TOTPConfirmed}
+	var err error
+	if d.Keys, err = h.cfg.Accounts.WebAuthnCredentials(ctx, r.user); err != nil {
+		return err
+	}
+	if d.RecoveryLeft, err = h.cfg.Accounts.RecoveryCodesLeft(ctx, r.user); err != nil {
+		return err
+	}
+	if err := h.cfg.Accounts.WebAuthnAvailable(); err != nil {
+		d.WebAuthnError = sentence(err)
+	}
+	title := "Second factors"
+	if !r.user.HasSecondFactor() {
+		title = "Enrol a second factor"
+	}
+	return h.render(c, r, http.StatusOK, "two_factor", title, d, "")
+}
+
+func (h *ui) totpStart(c echo.Context, r *uiReq) error {
+	if _, err := h.cfg.Accounts.StartTOTP(c.Request().Context(), r.actor()); err != nil {
+		return h.failed(c, r, err, "/account/two-factor")
+	}
+	return c.Redirect(http.StatusSeeOther, "/account/totp")
+}
+
+type totpView struct {
+	QR     template.URL
+	Secret string
+}
+
+// totpPage shows the pending secret as a QR code made here (a PNG inlined as a data: URI,
+// so the secret never leaves the page) and as text, with the form that confirms it.
+func (h *ui) totpPage(c echo.Context, r *uiReq) error {
+	return h.renderTOTP(c, r, http.StatusOK, "")
+}
+
+func (h *ui) renderTOTP(c echo.Context, r *uiReq, status int, problem string) error {
+	key, err := h.cfg.Accounts.PendingTOTP(c.Request().Context(), r.user.Name)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+	}
+	img, err := key.Image(240, 240)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return err
+	}
+	qr := template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))
+	return h.render(c, r, status, "totp", "Enrol an authenticator app", totpView{QR: qr, Secret: key.Secret()}, problem)
+}
+
+type codesView struct{ Codes []string }
+
+// showCodes renders new recovery codes: the only time they are shown.
+func (h *ui) showCodes(c echo.Context, r *uiReq, codes []string) error {
+	return h.render(c, r, http.StatusOK, "recovery_codes", "Your recovery codes", codesView{Codes: codes}, "")
+}
+
+func (h *ui) totpConfirm(c echo.Context, r *uiReq) error {
+	key := strconv.FormatInt(r.user.ID, 10)
+	if retry, blocked := h.limits.blocked(limitTOTPUser, key); blocked {
+		return h.tooMany(c, r, retry)
+	}
+	codes, err := h.cfg.Accounts.ConfirmTOTP(c.Request().Context(), r.actor(), c.FormValue("code"))
+	if errors.Is(err, account.ErrBadTOTP) {
+		h.limits.add(limitTOTPUser, key)
+		return h.renderTOTP(c, r, http.StatusUnauthorized, sentence(err))
+	}
+	if err != nil {
+		return h.failed(c, r, err, "/account/two-factor")
+	}
+	if err := h.renewSession(c, r, false); err != nil {
+		return err
+	}
+	if codes != nil {
+		return h.showCodes(c, r, codes)
+	}
+	return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+}
+
+func (h *ui) totpRemove(c echo.Context, r *uiReq) error {
+	if err := h.cfg.Accounts.RemoveTOTP(c.Request().Context(), r.actor()); err != nil {
+		return h.failed(c, r, err, "/account/two-factor")
+	}
+	return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+}
+
+type webauthnView struct{ Options string }
+
+// webauthnPage starts a registration: the options, with a challenge stored for this
+// session, go in the page for the small script that calls the browser.
+func (h *ui) webauthnPage(c echo.Context, r *uiReq) error {
+	opts, err := h.cfg.Accounts.BeginWebAuthnRegistration(c.Request().Context(), r.actor(), r.session.ID)
+	if err != nil {
+		return h.failed(c, r, err, "/account/two-factor")
+	}
+	return h.render(c, r, http.StatusOK, "webauthn", "Add a security key", webauthnView{Options: string(opts)}, "")
+}
+
+func (h *ui) webauthnRegister(c echo.Context, r *uiReq) error {
+	codes, err := h.cfg.Accounts.FinishWebAuthnRegistration(c.Request().Context(), r.actor(), r.session.ID, c.FormValue("name"), []byte(c.FormValue("response")))
+	if err != nil {
+		return h.failed(c, r, err, "/account/webauthn/new")
+	}
+	if err := h.renewSession(c, r, false); err != nil {
+		return err
+	}
+	if codes != nil {
+		return h.showCodes(c, r, codes)
+	}
+	return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+}
+
+func (h *ui) webauthnRename(c echo.Context, r *uiReq) error {
+	id, err := account.ParseID(c.Param("id"))
+	if err == nil {
+		err = h.cfg.Accounts.RenameWebAuthnCredential(c.Request().Context(), r.actor(), id, c.FormValue("name"))
+	}
+	if err != nil {
+		return h.failed(c, r, err, "/account/two-factor")
+	}
+	return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+}
+
+func (h *ui) webauthnRemove(c echo.Context, r *uiReq) error {
+	id, err := account.ParseID(c.Param("id"))
+	if err == nil {
+		err = h.cfg.Accounts.RemoveWebAuthnCredential(c.Request().Context(), r.actor(), id)
+	}
+	if err != nil {
+		return h.failed(c, r, err, "/account/two-factor")
+	}
+	return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+}
+
+func (h *ui) recoveryRegenerate(c echo.Context, r *uiReq) error {
+	codes, err := h.cfg.Accounts.RegenerateRecoveryCodes(c.Request().Context(), r.actor())
+	if err != nil {
+		return h.failed(c, r, err, "/account/two-factor")
+	}
+	return h.showCodes(c, r, codes)
+}
