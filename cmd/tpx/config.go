@@ -1,13 +1,17 @@
 package main
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +20,7 @@ import (
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
+	"github.com/tpx-dev/tpx/web"
 )
 
 // Config is everything tpx reads from its environment (DESIGN §3). Flags of the same
@@ -36,8 +41,14 @@ type Config struct {
 	TLSCert          string
 	TLSKey           string
 	LogFormat        string
+	// RateLimit limits exchanges per client address (TPX_RATE_LIMIT, TPX_TRUSTED_PROXIES).
+	RateLimit web.RateLimit
+	// ExchangeRetention is how long exchange records are kept (TPX_EXCHANGE_RETENTION).
+	ExchangeRetention time.Duration
 
 	Providers []providers.IssuerConfig
+	// Disabled are the issuers of Providers switched off with enabled: false.
+	Disabled []string
 }
 
 // fileConfig is the YAML file named by TPX_CONFIG.
@@ -45,6 +56,9 @@ type fileConfig struct {
 	Providers []struct {
 		Kind   string `yaml:"kind"`
 		Issuer string `yaml:"issuer"`
+		// Enabled: false is the issuer's kill switch: its tokens are refused with
+		// not-enabled, and nothing is fetched from it. Absent means true.
+		Enabled *bool `yaml:"enabled"`
 	} `yaml:"providers"`
 }
 
@@ -57,7 +71,7 @@ func configFlags(fs *flag.FlagSet, env func(string) string) func() (Config, erro
 		return def
 	}
 	var c Config
-	var ttl string
+	var ttl, rateLimit, trustedProxies, retention string
 	fs.StringVar(&c.Addr, "addr", get("TPX_ADDR", "127.0.0.1:8080"), "listen address (TPX_ADDR)")
 	fs.StringVar(&c.PublicURL, "public-url", get("TPX_PUBLIC_URL", ""), "URL clients reach tpx at; issuer of upload tokens (TPX_PUBLIC_URL; default http://ADDR)")
 	fs.StringVar(&c.Audience, "audience", get("TPX_AUDIENCE", "tpx"), "audience CI tokens must carry (TPX_AUDIENCE)")
@@ -70,10 +84,19 @@ func configFlags(fs *flag.FlagSet, env func(string) string) func() (Config, erro
 	fs.StringVar(&c.TLSCert, "tls-cert", get("TPX_TLS_CERT", ""), "serve HTTPS with this certificate (TPX_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", get("TPX_TLS_KEY", ""), "and this key (TPX_TLS_KEY)")
 	fs.StringVar(&c.LogFormat, "log-format", get("TPX_LOG_FORMAT", "text"), "text or json (TPX_LOG_FORMAT)")
+	fs.StringVar(&rateLimit, "rate-limit", get("TPX_RATE_LIMIT", ""), "exchanges per client address, as N/DURATION such as 30/1m; empty: no limit (TPX_RATE_LIMIT)")
+	fs.StringVar(&trustedProxies, "trusted-proxies", get("TPX_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs of balancers whose X-Forwarded-For names the client (TPX_TRUSTED_PROXIES)")
+	fs.StringVar(&retention, "exchange-retention", get("TPX_EXCHANGE_RETENTION", "400d"), "how long exchange records are kept, such as 400d or 9600h (TPX_EXCHANGE_RETENTION)")
 	return func() (Config, error) {
 		var err error
 		if c.TokenTTL, err = time.ParseDuration(ttl); err != nil {
 			return c, fmt.Errorf("TPX_TOKEN_TTL %q is not a duration such as 15m", ttl)
+		}
+		if c.RateLimit, err = parseRateLimit(rateLimit, trustedProxies); err != nil {
+			return c, err
+		}
+		if c.ExchangeRetention, err = parseDays(retention); err != nil {
+			return c, fmt.Errorf("TPX_EXCHANGE_RETENTION %q is not a duration such as 400d or 9600h", retention)
 		}
 		if c.IntrospectSecret, err = secret(env, "TPX_INTROSPECT_SECRET"); err != nil {
 			return c, err
@@ -131,6 +154,14 @@ func (c *Config) validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("TPX_LOG_FORMAT %q must be text or json", c.LogFormat))
 	}
+	if c.TLSCert != "" && c.TLSKey != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			errs = append(errs, fmt.Errorf("TPX_TLS_CERT and TPX_TLS_KEY: %w", err))
+		}
+	}
+	if c.ExchangeRetention < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("TPX_EXCHANGE_RETENTION %s must be at least a day: exchange records are the audit trail of every upload token", c.ExchangeRetention))
+	}
 	if c.ConfigFile != "" {
 		if err := c.readFile(); err != nil {
 			errs = append(errs, err)
@@ -160,8 +191,77 @@ func (c *Config) readFile() error {
 			return fmt.Errorf("TPX_CONFIG %s: providers[%d].kind %q must be github or gitlab", c.ConfigFile, i, p.Kind)
 		}
 		c.Providers = append(c.Providers, providers.IssuerConfig{Kind: policy.Kind(p.Kind), Issuer: p.Issuer})
+		if p.Enabled != nil && !*p.Enabled {
+			c.Disabled = append(c.Disabled, p.Issuer)
+		}
+	}
+	if len(c.Providers) > 0 && len(c.Disabled) == len(c.Providers) {
+		// An empty list means the default issuers, so this cannot be served as "none".
+		return fmt.Errorf("TPX_CONFIG %s: every provider has enabled: false; with nothing to exchange, stop tpx instead", c.ConfigFile)
 	}
 	return nil
+}
+
+// enabledProviders are the providers not switched off.
+func (c *Config) enabledProviders() []providers.IssuerConfig {
+	var out []providers.IssuerConfig
+	for _, p := range c.Providers {
+		if !slices.Contains(c.Disabled, p.Issuer) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseRateLimit reads TPX_RATE_LIMIT ("30/1m"; empty or "0" for none) and
+// TPX_TRUSTED_PROXIES (addresses and CIDRs, comma-separated).
+func parseRateLimit(limit, proxies string) (web.RateLimit, error) {
+	var rl web.RateLimit
+	for _, f := range strings.Split(proxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return rl, fmt.Errorf("TPX_TRUSTED_PROXIES: %q is neither an address nor a CIDR such as 10.0.0.0/8", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		rl.TrustedProxies = append(rl.TrustedProxies, p.Masked())
+	}
+	if limit == "" || limit == "0" {
+		return rl, nil
+	}
+	n, per, ok := strings.Cut(limit, "/")
+	requests, err := strconv.Atoi(n)
+	if !ok || err != nil || requests <= 0 {
+		return rl, fmt.Errorf("TPX_RATE_LIMIT %q must be REQUESTS/DURATION such as 30/1m, or empty for no limit", limit)
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil && !strings.ContainsAny(per, "0123456789") {
+		d, err = time.ParseDuration("1" + per) // "30/m" reads as "30/1m"
+	}
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return rl, fmt.Errorf("TPX_RATE_LIMIT %q: the duration after / must be between 1s and 24h, such as 1m", limit)
+	}
+	rl.Requests, rl.Per = requests, d
+	return rl, nil
+}
+
+// parseDays reads a Go duration, or a whole number of days such as "400d", which Go
+// durations do not have.
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, errors.New("not a number of days")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // rootCAs returns the system roots plus TPX_CA_FILE, or nil for the system roots alone.

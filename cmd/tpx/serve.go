@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tpx-dev/tpx/account"
 	"github.com/tpx-dev/tpx/exchange"
 	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/notify"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/token"
@@ -20,12 +22,14 @@ import (
 // shutdownGrace bounds how long in-flight requests may finish after SIGTERM.
 const shutdownGrace = 20 * time.Second
 
-// service is a wired tpx: store, key caches, minter, exchange and HTTP handler.
+// service is a wired tpx: store, key caches, minter, exchange, metrics and HTTP handler.
 type service struct {
 	box     *secretbox.Box
 	store   store.Store
 	set     *providers.Set
 	minter  *token.Minter
+	metrics *web.Metrics
+	mail    *notify.Sender
 	handler http.Handler
 }
 
@@ -44,8 +48,14 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, log := w.store, w.log
-	pcfg := providers.Config{Audience: cfg.Audience, Issuers: cfg.Providers, HTTPClient: w.client, Logger: log}
+	// Every line logged with a request's context carries its id, whichever package logs it.
+	st, log := w.store, slog.New(web.LogHandler(w.log.Handler()))
+	// Switched-off issuers are left out, so that nothing is fetched from them; the
+	// exchange answers their tokens not-enabled. metrics is set below, before anything
+	// can fetch: fetches start with Start or the first Verify.
+	var metrics *web.Metrics
+	pcfg := providers.Config{Audience: cfg.Audience, Issuers: cfg.enabledProviders(), HTTPClient: w.client, Logger: log,
+		OnFetch: func(issuer string, err error) { metrics.KeyFetched(issuer, err) }}
 	if w.keys != nil {
 		w.keys(&pcfg)
 	}
@@ -53,18 +63,33 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
+	mcfg := web.MetricsConfig{KeyStatus: set.KeyStatus, Now: pcfg.Now}
+	if p, ok := st.(interface{ PoolStats() store.PoolStats }); ok {
+		mcfg.Pool = p.PoolStats
+	}
+	metrics = web.NewMetrics(mcfg)
 	minter, err := token.NewMinter(ctx, token.MinterConfig{Issuer: cfg.PublicURL, TTL: cfg.TokenTTL, Keys: st, Box: box, Logger: log})
 	if err != nil {
 		set.Close()
 		return nil, fmt.Errorf("loading signing keys: %w", err)
 	}
-	ex, err := exchange.New(exchange.Config{Verifier: set, Store: st, Minter: minter, Logger: log})
+	// The owner web UI: its account service also observes exchanges, and the sender
+	// delivers the outbox it fills.
+	accounts := account.New(account.Config{Store: st, Box: box, Logger: log, PublicURL: cfg.PublicURL})
+	sender, err := notify.New(notify.Config{Store: st, SMTPURL: cfg.SMTPURL, Logger: log})
 	if err != nil {
 		set.Close()
 		return nil, err
 	}
-	h := web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: cfg.Audience, IntrospectSecret: cfg.IntrospectSecret, Logger: log})
-	return &service{box: box, store: st, set: set, minter: minter, handler: h}, nil
+	ex, err := exchange.New(exchange.Config{Verifier: set, Store: st, Minter: minter, Logger: log, Disabled: cfg.Disabled, Observer: accounts})
+	if err != nil {
+		set.Close()
+		return nil, err
+	}
+	h := web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: cfg.Audience, IntrospectSecret: cfg.IntrospectSecret, Logger: log,
+		Metrics: metrics, RateLimit: cfg.RateLimit,
+		UI: &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, Issuers: set.Issuers()}})
+	return &service{box: box, store: st, set: set, minter: minter, metrics: metrics, mail: sender, handler: h}, nil
 }
 
 func (c *cli) serve(ctx context.Context, args []string) error {
@@ -94,14 +119,17 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if svc.minter.KeysInPlainText() {
 		log.Warn("SIGNING KEYS ARE STORED IN PLAIN TEXT: anyone who reads the database can mint upload tokens. Set TPX_SECRET_KEY (32+ characters) and keep it safe; TOTP secrets are sealed with it too.")
 	}
-	svc.set.Start(ctx)
-	go svc.minter.Run(ctx)
-	go sweep(ctx, st, log)
-
+	// Listen before starting any background work, so that an address in use fails the
+	// start with nothing left running.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("TPX_ADDR: %w", err)
 	}
+	svc.set.Start(ctx)
+	go svc.minter.Run(ctx)
+	go retain(ctx, st, log, svc.metrics, retentionPolicy(cfg))
+	go svc.mail.Run(ctx)
+	go sweepUI(ctx, st, log)
 	srv := &http.Server{
 		Handler:           svc.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -137,29 +165,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// sweepEvery is how often expired replay records, pending publishers and upload-token
-// records are deleted. Every replica sweeps; deleting what another already deleted is
-// harmless.
-const sweepEvery = time.Hour
-
-func sweep(ctx context.Context, st store.Store, log *slog.Logger) {
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := st.DeleteExpired(ctx, time.Now())
-		if err != nil {
-			log.Warn("deleting expired records", "error", err)
-			continue
-		}
-		log.Info("expired records deleted", "rows", n)
-	}
 }
 
 func storeName(cfg Config) string {
