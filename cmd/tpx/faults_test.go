@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httptrace"
 	"os"
 	"os/exec"
@@ -25,9 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tpx-dev/tpx/account"
 	"github.com/tpx-dev/tpx/internal/oidctest"
-	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
 )
@@ -402,45 +397,6 @@ func TestPostgresSIGTERMFinishesRequestsInFlight(t *testing.T) {
 		t.Fatalf("no orderly stop in the log:\n%s", p.logs())
 	}
 	assertNoSecrets(t, p.logs(), w.secrets)
-}
-
-// serviceHarness is a harness of the exchange over real HTTP like newHarness's, built
-// with the configuration edit leaves and with its key caches tuned by keys: what the
-// fault and operations tests need to change.
-func serviceHarness(t *testing.T, b backend, issuers []*oidctest.Issuer, edit func(*Config), keys func(*providers.Config), wrap func(store.Store) store.Store) *harness {
-	t.Helper()
-	h := &harness{t: t, gh: issuers[0], log: &bytes.Buffer{}}
-	h.store, h.db = b.open(t)
-	srv := httptest.NewUnstartedServer(nil)
-	h.url = "http://" + srv.Listener.Addr().String()
-	cfg := Config{Addr: srv.Listener.Addr().String(), PublicURL: h.url, Audience: "tpx", TokenTTL: 15 * time.Minute,
-		SecretKey: strings.Repeat("k", 32), ExchangeRetention: 400 * 24 * time.Hour}
-	for _, iss := range issuers {
-		cfg.Providers = append(cfg.Providers, providers.IssuerConfig{Kind: policy.GitHub, Issuer: iss.URL()})
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	st := h.store
-	if wrap != nil {
-		st = wrap(st)
-	}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: h.log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := build(context.Background(), cfg, wiring{store: st, log: log, client: providers.HardenedClient(nil), keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.set.Close)
-	h.svc = svc
-	srv.Config.Handler = svc.handler
-	srv.Start()
-	t.Cleanup(srv.Close)
-	h.accounts = account.New(account.Config{Store: h.store, Box: svc.box, Logger: log})
-	h.user("alice", true)
-	if _, err := h.accounts.CreateProject(context.Background(), account.ViaOperator, "sampleproject", "alice"); err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 func TestIssuerOutageKeysServeUntilTheStalenessBound(t *testing.T) {

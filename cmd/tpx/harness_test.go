@@ -133,22 +133,39 @@ type harness struct {
 
 func newHarness(t *testing.T, b backend) *harness {
 	t.Helper()
-	h := &harness{t: t, gh: oidctest.New(t), gl: oidctest.New(t), self: oidctest.New(t), log: &bytes.Buffer{}}
+	gh, gl, self := oidctest.New(t), oidctest.New(t), oidctest.New(t)
+	h := serviceHarness(t, b, []*oidctest.Issuer{gh}, func(c *Config) {
+		c.Providers = append(c.Providers,
+			providers.IssuerConfig{Kind: policy.GitLab, Issuer: gl.URL()},
+			providers.IssuerConfig{Kind: policy.GitLab, Issuer: self.URL()})
+	}, func(c *providers.Config) { c.Cooldown = 200 * time.Millisecond; c.Refresh = time.Hour }, nil)
+	h.gl, h.self = gl, self
+	return h
+}
+
+// serviceHarness is a harness of the exchange over real HTTP with GitHub issuers, built
+// with the configuration edit leaves, its key caches tuned by keys and its store wrapped
+// by wrap (each may be nil): what newHarness and the fault and operations tests share.
+func serviceHarness(t *testing.T, b backend, issuers []*oidctest.Issuer, edit func(*Config), keys func(*providers.Config), wrap func(store.Store) store.Store) *harness {
+	t.Helper()
+	h := &harness{t: t, gh: issuers[0], log: &bytes.Buffer{}}
 	h.store, h.db = b.open(t)
 	srv := httptest.NewUnstartedServer(nil)
 	h.url = "http://" + srv.Listener.Addr().String()
-	cfg := Config{
-		Addr: srv.Listener.Addr().String(), PublicURL: h.url, Audience: "tpx", TokenTTL: 15 * time.Minute,
-		SecretKey: strings.Repeat("k", 32),
-		Providers: []providers.IssuerConfig{
-			{Kind: policy.GitHub, Issuer: h.gh.URL()},
-			{Kind: policy.GitLab, Issuer: h.gl.URL()},
-			{Kind: policy.GitLab, Issuer: h.self.URL()},
-		},
+	cfg := Config{Addr: srv.Listener.Addr().String(), PublicURL: h.url, Audience: "tpx", TokenTTL: 15 * time.Minute,
+		SecretKey: strings.Repeat("k", 32), ExchangeRetention: 400 * 24 * time.Hour}
+	for _, iss := range issuers {
+		cfg.Providers = append(cfg.Providers, providers.IssuerConfig{Kind: policy.GitHub, Issuer: iss.URL()})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	st := h.store
+	if wrap != nil {
+		st = wrap(st)
 	}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: h.log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := build(context.Background(), cfg, wiring{store: h.store, log: log, client: providers.HardenedClient(nil),
-		keys: func(c *providers.Config) { c.Cooldown = 200 * time.Millisecond; c.Refresh = time.Hour }})
+	svc, err := build(context.Background(), cfg, wiring{store: st, log: log, client: providers.HardenedClient(nil), keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
