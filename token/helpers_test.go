@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/tpx-dev/tpx/internal/oidctest"
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/sqlite"
@@ -24,25 +24,10 @@ const (
 	otherSecret = "an entirely different secret key of sufficient length"
 )
 
-// clock is an injected clock that tests move by hand; the Verifier reads it from its
-// fetch goroutine, hence the lock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock is the injected clock tests move by hand; the Verifier reads it from its
+// refresh goroutine too, and oidctest.Clock is safe for that.
+func newClock() *oidctest.Clock {
+	return oidctest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // openStore opens a migrated SQLite store in a fresh directory.
@@ -68,7 +53,7 @@ func newBox(t testing.TB, secret string) *secretbox.Box {
 	return b
 }
 
-func newMinter(t testing.TB, keys KeyStore, box *secretbox.Box, issuer string, clk *clock) *Minter {
+func newMinter(t testing.TB, keys KeyStore, box *secretbox.Box, issuer string, clk *oidctest.Clock) *Minter {
 	t.Helper()
 	m, err := NewMinter(t.Context(), MinterConfig{
 		Issuer: issuer,
@@ -86,7 +71,7 @@ func newMinter(t testing.TB, keys KeyStore, box *secretbox.Box, issuer string, c
 // fixture is tpx as an upload service sees it: a Minter over a real store, its JWKS
 // served over real HTTP (counting fetches), and a Verifier pointed at it.
 type fixture struct {
-	clock    *clock
+	clock    *oidctest.Clock
 	store    store.Store
 	box      *secretbox.Box
 	minter   *Minter
