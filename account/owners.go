@@ -250,16 +250,14 @@ func (s *Service) ExchangeFailed(ctx context.Context, failures []store.FailedExc
 	}
 }
 
-// ExchangeSucceeded writes the token minted to the audit log of each project, tells the
-// owners of a project a pending publisher created, and tells owners when a publisher
-// without an environment served a job that ran in one (exchange.Observer).
+// ExchangeSucceeded logs and tells the owners of a project a pending publisher created,
+// and tells owners when a publisher without an environment served a job that ran in one
+// (exchange.Observer).
 func (s *Service) ExchangeSucceeded(ctx context.Context, id policy.Identity, tokenID string, matched []store.Publisher, created []store.PendingPublisher) {
-	facts := fmt.Sprintf("repository %s workflow %s ref %s sha %s run %s", id.Repository, id.WorkflowRef, id.Ref, id.SHA, id.RunID)
-	if id.Environment != "" {
-		facts += " environment " + id.Environment
-	}
+	// The "token minted" events of the matched publishers' projects were written by the
+	// exchange in its own transaction.
+	facts := id.Source()
 	for _, p := range matched {
-		s.auditAs(ctx, "exchange", 0, p.ProjectID, "token.mint", fmt.Sprintf("upload token %s minted for publisher %d: %s", tokenID, p.ID, facts))
 		if p.Environment == "" && id.Environment != "" {
 			s.notifyOwners(ctx, p.ProjectID, fmt.Sprintf("environment-hint:%d:%s", p.ID, strings.ToLower(id.Environment)),
 				"tpx: restrict the publisher of "+p.ProjectName+" to an environment?",

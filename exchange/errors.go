@@ -42,3 +42,11 @@ func (e *Error) Unwrap() error { return e.Class }
 func fail(class error, description string, cause error) *Error {
 	return &Error{Class: class, Description: description, Cause: cause}
 }
+
+// attribute names the issuer on an exchange's failure; a success names the verified one.
+func attribute(err error, iss string) {
+	var e *Error
+	if errors.As(err, &e) && e.Issuer == "" {
+		e.Issuer = iss
+	}
+}

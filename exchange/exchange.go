@@ -24,9 +24,9 @@ const ReplayMargin = 5 * time.Minute
 
 // Verifier checks a CI platform's token and returns the identity it proves.
 type Verifier interface {
+	// Verify returns the identity raw proves; on failure, the identity holds at most
+	// the configured issuer that raw named, for counting the failure against it.
 	Verify(ctx context.Context, raw string) (policy.Identity, error)
-	// Lookup reports whether iss is an issuer the Verifier accepts tokens from.
-	Lookup(iss string) (providers.IssuerConfig, bool)
 }
 
 // Store is the part of store.Store an exchange needs.
@@ -49,10 +49,6 @@ type Config struct {
 	Minter   Minter
 	Now      func() time.Time
 	Logger   *slog.Logger
-	// Disabled lists issuers the operator switched off (TPX_CONFIG). Their tokens are
-	// answered ErrNotEnabled before any verification; the Verifier should not know them
-	// at all, so that nothing is fetched from, or believed of, such an issuer.
-	Disabled []string
 	// Observer learns what owners see of exchanges in the web UI; nil for none.
 	Observer Observer
 }
@@ -62,8 +58,7 @@ type Service struct {
 	cfg Config
 	// seen remembers consumed (issuer, jti) pairs so a replay is refused without a
 	// database round trip. It may only ever answer "seen": the database decides "unseen".
-	seen     *cache.Cache
-	disabled map[string]bool
+	seen *cache.Cache
 }
 
 // New returns a Service for cfg.
@@ -77,11 +72,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	disabled := make(map[string]bool, len(cfg.Disabled))
-	for _, iss := range cfg.Disabled {
-		disabled[iss] = true
-	}
-	return &Service{cfg: cfg, seen: cache.New(time.Hour, 10*time.Minute), disabled: disabled}, nil
+	return &Service{cfg: cfg, seen: cache.New(time.Hour, 10*time.Minute)}, nil
 }
 
 // Result is a successful exchange.
@@ -97,12 +88,8 @@ type Result struct {
 // Exchange verifies raw, a CI platform's OIDC token, and mints an upload token for every
 // project whose publishers the token's identity satisfies. Every failure is an *Error.
 func (s *Service) Exchange(ctx context.Context, raw string) (_ Result, err error) {
-	iss := s.issuerOf(raw)
-	defer func() { attribute(err, iss) }()
-	if s.disabled[iss] {
-		return Result{}, fail(ErrNotEnabled, "trusted publishing from this CI platform's issuer is switched off on this service; ask its operators", nil)
-	}
 	id, err := s.cfg.Verifier.Verify(ctx, raw)
+	defer func() { attribute(err, id.Issuer) }()
 	if err != nil {
 		return Result{}, verifyError(err)
 	}
@@ -193,8 +180,12 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		return o, fail(ErrUnavailable, "the upload token could not be signed; try again", err)
 	}
 	matchedIDs := make([]int64, len(o.matched))
+	events := make([]store.AuditEvent, len(o.matched))
+	facts := id.Source()
 	for i, p := range o.matched {
 		matchedIDs[i] = p.ID
+		events[i] = store.AuditEvent{At: now, Actor: "exchange", ProjectID: p.ProjectID, Action: "token.mint",
+			Detail: fmt.Sprintf("upload token %s minted for publisher %d: %s", claims.ID, p.ID, facts)}
 	}
 	err = s.cfg.Store.CommitExchange(ctx, store.Exchange{
 		At:           now,
@@ -209,6 +200,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		TokenSubject: claims.Subject,
 		TokenExpires: claims.ExpiresAt,
 		Projects:     projects,
+		Events:       events,
 	})
 	if err != nil {
 		return o, s.commitError(ctx, log, seenKey, id, err)
@@ -248,6 +240,8 @@ func verifyError(err error) error {
 	switch {
 	case errors.Is(err, providers.ErrMalformed):
 		return fail(ErrInvalidPayload, "the token is not a well-formed JWT", err)
+	case errors.Is(err, providers.ErrNotEnabled):
+		return fail(ErrNotEnabled, "trusted publishing from this CI platform's issuer is switched off on this service; ask its operators", err)
 	case errors.Is(err, providers.ErrUnknownIssuer):
 		return fail(ErrInvalidPayload, "the token's issuer is not one this service trusts", err)
 	case errors.Is(err, providers.ErrKeysUnavailable):

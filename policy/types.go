@@ -1,6 +1,9 @@
 package policy
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Kind names a CI platform whose tokens tpx accepts.
 type Kind string
@@ -40,6 +43,15 @@ type Identity struct {
 	JTI            string
 	IssuedAt       time.Time
 	Expiry         time.Time
+}
+
+// Source says which CI run the identity is, in one line for audit logs and notices.
+func (id Identity) Source() string {
+	s := fmt.Sprintf("repository %s workflow %s ref %s sha %s run %s", id.Repository, id.WorkflowRef, id.Ref, id.SHA, id.RunID)
+	if id.Environment != "" {
+		s += " environment " + id.Environment
+	}
+	return s
 }
 
 // Publisher is a trusted-publisher configuration: the rules a CI identity must satisfy to

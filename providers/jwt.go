@@ -73,8 +73,8 @@ type object map[string]json.RawMessage
 // objects means every reader of the token sees the same claims.
 //
 // json.Valid proves first that b is one JSON value and nothing more, so the scan after it
-// only has to find where each member starts and ends. (encoding/json's Decoder.Token
-// reads the same, at a cost that was a third of Verify's.)
+// only has to find where each member starts and ends. (Reading it with encoding/json's
+// Decoder.Token cost more than the RSA check of the signature.)
 func parseObject(name string, b []byte) (object, error) {
 	if !json.Valid(b) {
 		return nil, fmt.Errorf("%w: %s is not a JSON value", ErrMalformed, name)

@@ -26,6 +26,8 @@ var (
 	// ErrInvalidToken: a well-formed token from a configured issuer that does not verify:
 	// algorithm, kid, signature, times, audience, or a required claim missing.
 	ErrInvalidToken = errors.New("invalid token")
+	// ErrNotEnabled: iss names an issuer the operator switched off (IssuerConfig.Disabled).
+	ErrNotEnabled = errors.New("issuer switched off")
 	// ErrKeysUnavailable: the issuer's keys were never fetched or are older than
 	// Config.MaxStale and cannot be fetched now; the token may well be valid.
 	ErrKeysUnavailable = errors.New("issuer keys unavailable")
@@ -58,6 +60,10 @@ type IssuerConfig struct {
 	// https://token.actions.githubusercontent.com/SLUG, GHES https://HOST/_services/token.
 	// GitLab: the instance URL.
 	Issuer string
+	// Disabled is the operator's kill switch for this issuer: its tokens fail with
+	// ErrNotEnabled before anything else is read, and nothing is ever fetched from it.
+	// Its publishers stay registered, to work again when it is switched back on.
+	Disabled bool
 }
 
 // Config configures a Set. Zero durations and sizes take the defaults above.
@@ -252,6 +258,9 @@ func (s *Set) Start(ctx context.Context) {
 	}
 	s.started = true
 	for _, is := range s.issuers {
+		if is.Disabled {
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -296,7 +305,9 @@ type KeyStatus struct {
 func (s *Set) KeyStatus() []KeyStatus {
 	out := make([]KeyStatus, 0, len(s.issuers))
 	for _, is := range s.issuers {
-		out = append(out, is.keys.status())
+		if !is.Disabled {
+			out = append(out, is.keys.status())
+		}
 	}
 	return out
 }

@@ -38,7 +38,9 @@ const (
 )
 
 // Verify checks raw, an ID token from a CI job, and returns who it says ran the job.
-// Errors wrap ErrMalformed, ErrUnknownIssuer, ErrInvalidToken or ErrKeysUnavailable.
+// Errors wrap ErrMalformed, ErrUnknownIssuer, ErrNotEnabled, ErrInvalidToken or
+// ErrKeysUnavailable. On an error after iss named a configured issuer, the identity
+// returned holds that issuer alone, so the failure can be counted against it.
 //
 // The order is the defence: nothing is parsed before the size and shape are known to be
 // sane; iss is read unverified only to choose among configured issuers, so an unknown one
@@ -67,7 +69,18 @@ func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
 	if !ok {
 		return policy.Identity{}, fmt.Errorf("%w: %s", ErrUnknownIssuer, clip(iss))
 	}
+	if is.Disabled {
+		return policy.Identity{Issuer: is.Issuer}, fmt.Errorf("%w: %s", ErrNotEnabled, is.Issuer)
+	}
+	id, err := s.verify(ctx, is, raw, hseg, pseg, payload, claims)
+	if err != nil {
+		return policy.Identity{Issuer: is.Issuer}, err
+	}
+	return id, nil
+}
 
+// verify is Verify for a token whose iss named is, a configured issuer switched on.
+func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg, pseg string, payload []byte, claims object) (policy.Identity, error) {
 	hb, err := decodeSegment("header", hseg)
 	if err != nil {
 		return policy.Identity{}, err

@@ -99,6 +99,9 @@ type Exchange struct {
 	TokenSubject string // its sub claim
 	TokenExpires time.Time
 	Projects     []string
+	// Events are audit events written with the exchange ("token minted" on each
+	// project's log), so the log of a minted token cannot be lost.
+	Events []AuditEvent
 }
 
 // UploadToken is the server-side record of a minted upload token.

@@ -46,9 +46,8 @@ type Config struct {
 	// ExchangeRetention is how long exchange records are kept (TPX_EXCHANGE_RETENTION).
 	ExchangeRetention time.Duration
 
+	// Providers are the issuers of TPX_CONFIG; those with enabled: false are Disabled.
 	Providers []providers.IssuerConfig
-	// Disabled are the issuers of Providers switched off with enabled: false.
-	Disabled []string
 }
 
 // fileConfig is the YAML file named by TPX_CONFIG.
@@ -190,27 +189,13 @@ func (c *Config) readFile() error {
 		if p.Kind != string(policy.GitHub) && p.Kind != string(policy.GitLab) {
 			return fmt.Errorf("TPX_CONFIG %s: providers[%d].kind %q must be github or gitlab", c.ConfigFile, i, p.Kind)
 		}
-		c.Providers = append(c.Providers, providers.IssuerConfig{Kind: policy.Kind(p.Kind), Issuer: p.Issuer})
-		if p.Enabled != nil && !*p.Enabled {
-			c.Disabled = append(c.Disabled, p.Issuer)
-		}
+		c.Providers = append(c.Providers, providers.IssuerConfig{Kind: policy.Kind(p.Kind), Issuer: p.Issuer, Disabled: p.Enabled != nil && !*p.Enabled})
 	}
-	if len(c.Providers) > 0 && len(c.Disabled) == len(c.Providers) {
+	if len(c.Providers) > 0 && !slices.ContainsFunc(c.Providers, func(p providers.IssuerConfig) bool { return !p.Disabled }) {
 		// An empty list means the default issuers, so this cannot be served as "none".
 		return fmt.Errorf("TPX_CONFIG %s: every provider has enabled: false; with nothing to exchange, stop tpx instead", c.ConfigFile)
 	}
 	return nil
-}
-
-// enabledProviders are the providers not switched off.
-func (c *Config) enabledProviders() []providers.IssuerConfig {
-	var out []providers.IssuerConfig
-	for _, p := range c.Providers {
-		if !slices.Contains(c.Disabled, p.Issuer) {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // parseRateLimit reads TPX_RATE_LIMIT ("30/1m"; empty or "0" for none) and

@@ -121,7 +121,7 @@ func TestIssuerKillSwitchAnswersNotEnabled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := serviceHarness(t, b, []*oidctest.Issuer{on, off}, func(c *Config) { c.Providers, c.Disabled = loaded.Providers, loaded.Disabled }, nil, nil)
+		h := serviceHarness(t, b, []*oidctest.Issuer{on, off}, func(c *Config) { c.Providers = loaded.Providers }, nil, nil)
 		h.github("sampleproject", nil)
 		// The same repository on the switched-off issuer: registering it is allowed, so
 		// that switching the issuer back on needs no owner to act.

@@ -50,11 +50,10 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	}
 	// Every line logged with a request's context carries its id, whichever package logs it.
 	st, log := w.store, slog.New(web.LogHandler(w.log.Handler()))
-	// Switched-off issuers are left out, so that nothing is fetched from them; the
-	// exchange answers their tokens not-enabled. metrics is set below, before anything
-	// can fetch: fetches start with Start or the first Verify.
+	// metrics is set below, before anything can fetch: fetches start with Start or the
+	// first Verify.
 	var metrics *web.Metrics
-	pcfg := providers.Config{Audience: cfg.Audience, Issuers: cfg.enabledProviders(), HTTPClient: w.client, Logger: log,
+	pcfg := providers.Config{Audience: cfg.Audience, Issuers: cfg.Providers, HTTPClient: w.client, Logger: log,
 		OnFetch: func(issuer string, err error) { metrics.KeyFetched(issuer, err) }}
 	if w.keys != nil {
 		w.keys(&pcfg)
@@ -81,7 +80,7 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 		set.Close()
 		return nil, err
 	}
-	ex, err := exchange.New(exchange.Config{Verifier: set, Store: st, Minter: minter, Logger: log, Disabled: cfg.Disabled, Observer: accounts})
+	ex, err := exchange.New(exchange.Config{Verifier: set, Store: st, Minter: minter, Logger: log, Observer: accounts})
 	if err != nil {
 		set.Close()
 		return nil, err

@@ -61,6 +61,7 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			[]any{e.At, e.Issuer, e.JTI, string(id.Kind), id.Repository, id.OwnerID, id.RepositoryID, id.WorkflowRef, id.Ref, id.SHA,
 				id.RunID, id.Environment, id.EventName, id.Actor, projects, e.TokenID}})
+	stmts = append(stmts, auditInserts(e.Events)...)
 
 	return s.tx(ctx, func(tx q) error {
 		changed, err := tx.execAll(ctx, stmts)
@@ -80,6 +81,26 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 		}
 		return convertPending(ctx, tx, pending, e)
 	})
+}
+
+// auditInserts writes events in multi-row INSERTs of at most maxIDsPerStatement values
+// each: a publisher on a thousand projects logs a thousand events in a few statements.
+func auditInserts(events []store.AuditEvent) []Statement {
+	const columns = 6
+	var out []Statement
+	for chunk := range slices.Chunk(events, maxIDsPerStatement/columns) {
+		var (
+			rows []string
+			args []any
+		)
+		for _, e := range chunk {
+			n := len(args)
+			rows = append(rows, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6))
+			args = append(args, e.At, e.Actor, nullID(e.UserID), nullID(e.ProjectID), e.Action, e.Detail)
+		}
+		out = append(out, Statement{`INSERT INTO audit_events (at, actor, user_id, project_id, action, detail) VALUES ` + strings.Join(rows, ", "), args})
+	}
+	return out
 }
 
 // maxIDsPerStatement bounds the ids one statement names; SQLite allows 32,766 parameters.

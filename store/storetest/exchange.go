@@ -33,6 +33,41 @@ func exchangeTests() []test {
 			}
 			equal(t, "unused publisher", f.publisherByID(idle.ID), idle)
 		}},
+		{"An exchange writes its audit events, 1,000 of them in one commit, and a replay writes none", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			var pubs []store.Publisher
+			for i := range 3 {
+				pubs = append(pubs, f.publisher(f.project(fmt.Sprintf("p%d", i), alice), alice, nil))
+			}
+			e := f.exchange("jti-events", pubs...)
+			for i := range 1000 {
+				p := pubs[i%len(pubs)]
+				e.Events = append(e.Events, store.AuditEvent{At: e.At, Actor: "exchange", ProjectID: p.ProjectID, Action: "token.mint", Detail: fmt.Sprintf("event %d", i)})
+			}
+			must(t, f.st.CommitExchange(f.ctx, e))
+			log, err := f.st.AuditLog(f.ctx, pubs[0].ProjectID, 0, 1000)
+			must(t, err)
+			minted := 0
+			for _, ev := range log {
+				if ev.Action == "token.mint" && ev.Actor == "exchange" && ev.At.Equal(e.At) && ev.UserID == 0 {
+					minted++
+				}
+			}
+			if minted != 334 {
+				t.Fatalf("project p0 has %d token.mint events, want 334", minted)
+			}
+			all, err := f.st.AuditLog(f.ctx, 0, 0, 5000)
+			must(t, err)
+			again := f.exchange("jti-events", pubs...)
+			again.TokenID = "token-replayed"
+			again.Events = e.Events
+			wantErr(t, f.st.CommitExchange(f.ctx, again), store.ErrReplay)
+			after, err := f.st.AuditLog(f.ctx, 0, 0, 5000)
+			must(t, err)
+			if len(after) != len(all) || len(all) < 1000 {
+				t.Fatalf("%d audit events after the exchange, %d after its replay", len(all), len(after))
+			}
+		}},
 		{"A second exchange of one token id is a replay and writes nothing", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			proj := f.project("proj", alice)
