@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// floodResult is the key-flood phase: valid traffic alone, then the same valid traffic
+// during floods of tokens with unknown kids from a few and from many connections.
+type floodResult struct {
+	tokens    int
+	cooldown  time.Duration
+	validRate float64 // valid exchanges per second, paced, in every run
+	// valid exchanges without a flood, before the floods and after them; the ratios are
+	// to the lower p99 of the two, so that one unlucky baseline cannot flatter a flood
+	before, after runResult
+	runs          []floodRun
+}
+
+// baseline is the calmer of the two runs without a flood.
+func (f floodResult) baseline() runResult {
+	if f.after.n > 0 && f.after.p99() < f.before.p99() {
+		return f.after
+	}
+	return f.before
+}
+
+type floodRun struct {
+	conc        int           // connections sending the flood
+	took        time.Duration // from the first flood request to the last answer
+	refused     int           // flood requests answered 422, as they must be
+	jwksFetches int64         // key-set fetches during the flood
+	discovery   int64         // discovery-document fetches during the flood
+	during      runResult     // valid exchanges while the flood ran
+}
+
+// allowed is the most fetches the cooldown permits during the flood: one at its start and
+// one per cooldown after.
+func (r floodRun) allowed(cooldown time.Duration) int64 { return int64(r.took/cooldown) + 1 }
+
+// keyFlood sends tokens with unknown kids at full speed to a PostgreSQL server whose key
+// cooldown is shortened, so that a flood of seconds spans several cooldowns, while valid
+// exchanges arrive at a steady rate from a process of their own; and the same valid
+// traffic alone, for comparison.
+func (b *bench) keyFlood(ctx context.Context) error {
+	s := b.sizes
+	if err := b.db.resetReplay(ctx); err != nil {
+		return err
+	}
+	srv, err := b.startServer(ctx, "server-flood", "-postgres", b.db.url, "-cooldown", s.floodCooldown.String())
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	if err := errRun("flood warm-up", httpLoad(ctx, srv.url, b.tokens[:s.warmup], 8, http.StatusOK)); err != nil {
+		return err
+	}
+	f := floodResult{tokens: s.flood, cooldown: s.floodCooldown}
+	// A quarter of what the server sustains, within 20/s and 500/s: busy, not saturated.
+	f.validRate = max(20, min(500, b.res.postgres.best().run.rate()/4))
+	next := s.warmup
+	n := int(f.validRate * s.baselineFor.Seconds())
+	alone := func() (runResult, error) {
+		snd, err := b.startSender(ctx, srv.url, b.tokens[next:next+n], f.validRate)
+		if err != nil {
+			return runResult{}, err
+		}
+		next += n
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.baselineFor):
+		}
+		r, err := snd.stop()
+		if err != nil {
+			return r, err
+		}
+		return r, errRun("valid exchanges without a flood", r)
+	}
+	if f.before, err = alone(); err != nil {
+		return err
+	}
+	for _, conc := range s.floodConcs {
+		// Enough valid tokens for a flood three times as long as the baseline run.
+		r, err := b.flood(ctx, srv, conc, b.tokens[next:next+3*n], f.validRate)
+		if err != nil {
+			return err
+		}
+		next += 3 * n
+		f.runs = append(f.runs, r)
+		b.say("  %d unknown kids from %d connections in %v: %d JWKS fetches (at most %d allowed); valid p99 %v",
+			r.refused, conc, r.took.Round(time.Millisecond), r.jwksFetches, r.allowed(f.cooldown), r.during.p99())
+	}
+	if f.after, err = alone(); err != nil {
+		return err
+	}
+	b.say("  valid p99 without a flood: %v before, %v after", f.before.p99(), f.after.p99())
+	b.res.flood = f
+	return nil
+}
+
+// flood sends fresh unknown-kid tokens from conc connections while a sender sends valid.
+func (b *bench) flood(ctx context.Context, srv *server, conc int, valid [][]byte, rate float64) (floodRun, error) {
+	flood := b.unknownKidTokens(b.sizes.flood)
+	during, err := b.startSender(ctx, srv.url, valid, rate)
+	if err != nil {
+		return floodRun{}, err
+	}
+	jwks0, disc0 := b.iss.JWKSFetches(), b.iss.DiscoveryFetches()
+	fr := httpLoad(ctx, srv.url, flood, conc, http.StatusUnprocessableEntity)
+	r := floodRun{conc: conc, took: fr.elapsed, refused: fr.n,
+		jwksFetches: b.iss.JWKSFetches() - jwks0, discovery: b.iss.DiscoveryFetches() - disc0}
+	if r.during, err = during.stop(); err != nil {
+		return r, err
+	}
+	if err := errRun("the flood", fr); err != nil {
+		return r, err
+	}
+	return r, errRun("valid exchanges during the flood", r.during)
+}

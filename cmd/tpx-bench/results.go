@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// results is everything one run measured.
+type results struct {
+	env   envInfo
+	sizes sizes
+	took  time.Duration
+
+	verify, sign     runResult // crypto floors, per core-second
+	inProcess        runResult // as tpx serve wires it
+	inProcessCore    runResult // without the owner UI's observer
+	postgres, sqlite backendRun
+	flood            floodResult
+	growth           growthResult
+}
+
+type growthResult struct {
+	small, big               runResult // base publishers vs the large set
+	oneProject, manyProjects runResult // one publisher on 1 project vs on many
+	// the same without the owner UI's observer
+	oneProjectCore, manyProjectsCore runResult
+	seeded                           time.Duration
+}
+
+type envInfo struct {
+	when                time.Time
+	quick               bool
+	goVersion, platform string
+	cpu                 string
+	cores, procs        int
+	postgres            string
+	synchronousCommit   string
+	fsync               string
+	// load averages over the last minute, at the start and the end of the run: the
+	// machine is shared, and what else ran on it shows here
+	loadStart, loadEnd string
+}
+
+func environment(quick bool) envInfo {
+	return envInfo{
+		when: time.Now(), quick: quick, goVersion: runtime.Version(), platform: runtime.GOOS + "/" + runtime.GOARCH,
+		cpu: cpuModel(), cores: runtime.NumCPU(), procs: runtime.GOMAXPROCS(0), loadStart: loadAverage(),
+	}
+}
+
+// loadAverage is the one-minute load average of the machine.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	first, _, _ := strings.Cut(string(b), " ")
+	return first
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if name, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(name) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+// cryptoFloor is exchanges per core-second if an exchange did nothing but verify the CI
+// token and sign the upload token.
+func (r results) cryptoFloor() float64 {
+	v, s := r.verify.perCore(), r.sign.perCore()
+	if v == 0 || s == 0 {
+		return 0
+	}
+	return 1 / (1/v + 1/s)
+}
+
+// best is the level with the highest throughput.
+func (b backendRun) best() level {
+	var out level
+	for _, l := range b.levels {
+		if l.run.rate() > out.run.rate() {
+			out = l
+		}
+	}
+	return out
+}
+
+// floorRatio is e2e throughput over the one-round-trip raw-transaction floor.
+func (l level) floorRatio() float64 {
+	if l.floor.rate() == 0 {
+		return 0
+	}
+	return l.run.rate() / l.floor.rate()
+}
+
+// ratio is a / b for latencies.
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// target is one of issue 4's targets with what was measured.
+type target struct {
+	name, measured string
+	met            bool
+}
+
+func (r results) targets() []target {
+	s := r.sizes
+	best := r.postgres.best()
+	inRatio := r.inProcess.perCore() / r.cryptoFloor()
+	coreRatio := r.inProcessCore.perCore() / r.cryptoFloor()
+	growth := ratio(r.growth.big.p50(), r.growth.small.p50())
+	projects := ratio(r.growth.manyProjects.p50(), r.growth.oneProject.p50())
+	coreProjects := ratio(r.growth.manyProjectsCore.p50(), r.growth.oneProjectCore.p50())
+	rss := max(r.postgres.peakRSS, r.sqlite.peakRSS)
+	return []target{
+		{"end to end, PostgreSQL: ≥ 70% of the raw-transaction floor at the best concurrency, p99 < 25 ms there",
+			pct(best.floorRatio()) + " at concurrency " + itoa(best.c) + ", p99 " + ms(best.run.p99()),
+			best.floorRatio() >= 0.70 && best.run.p99() < 25*time.Millisecond},
+		{"in process: ≥ 60% of the crypto floor", pct(inRatio) + " (exchange core without the UI observer: " + pct(coreRatio) + ")", inRatio >= 0.60},
+		{"p50 with " + count(s.bigPublishers) + " publishers within 1.2× of " + count(s.basePublishers), times(growth), growth > 0 && growth <= 1.2},
+		{"p50 of one publisher on " + count(s.multiProjects) + " projects within 2× of 1 project",
+			times(projects) + " (exchange core without the UI observer: " + times(coreProjects) + ")", projects > 0 && projects <= 2},
+		floodFetches(r.flood),
+		floodLatency(r.flood),
+		{"peak RSS of the server < 150 MB", mib(rss), rss > 0 && rss < 150e6},
+	}
+}
+
+// floodFetches is the key-flood fetch target over every flood.
+func floodFetches(f floodResult) target {
+	t := target{name: "key flood: at most one JWKS fetch per cooldown", met: len(f.runs) > 0}
+	var parts []string
+	for _, r := range f.runs {
+		parts = append(parts, fmt.Sprintf("%d fetches, %d allowed (%d connections)", r.jwksFetches, r.allowed(f.cooldown), r.conc))
+		t.met = t.met && r.jwksFetches <= r.allowed(f.cooldown)
+	}
+	t.measured = strings.Join(parts, "; ")
+	return t
+}
+
+// floodLatency is the key-flood latency target over every flood.
+func floodLatency(f floodResult) target {
+	t := target{name: "key flood: valid p99 within 2× of no flood", met: len(f.runs) > 0}
+	var parts []string
+	for _, r := range f.runs {
+		x := ratio(r.during.p99(), f.baseline().p99())
+		parts = append(parts, fmt.Sprintf("%s (%d connections)", times(x), r.conc))
+		t.met = t.met && x > 0 && x <= 2
+	}
+	t.measured = strings.Join(parts, "; ")
+	return t
+}
