@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -16,43 +14,10 @@ func exchangeAll(ctx context.Context, svc *service, bodies [][]byte, c int) runR
 	for i, b := range bodies {
 		raws[i] = tokenOf(b)
 	}
-	lat := make([]time.Duration, len(raws))
-	ok := make([]bool, len(raws))
-	var (
-		next     atomic.Int64
-		failures atomic.Int64
-		first    sync.Once
-		errText  string
-		wg       sync.WaitGroup
-	)
-	m := startMeasure()
-	for range c {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= len(raws) {
-					return
-				}
-				t0 := time.Now()
-				if _, err := svc.ex.Exchange(ctx, raws[i]); err != nil {
-					failures.Add(1)
-					first.Do(func() { errText = err.Error() })
-					continue
-				}
-				lat[i], ok[i] = time.Since(t0), true
-			}
-		})
-	}
-	wg.Wait()
-	r := m.stop()
-	for i, l := range lat {
-		if ok[i] {
-			r.lat = append(r.lat, l)
-		}
-	}
-	r.n, r.errs, r.errText = len(r.lat), int(failures.Load()), errText
-	r.sortLatencies()
-	return r
+	return eachOnce(ctx, len(raws), c, func(i int) error {
+		_, err := svc.ex.Exchange(ctx, raws[i])
+		return err
+	})
 }
 
 // inProcess measures exchange.Service alone, on the PostgreSQL store: no HTTP, no JSON

@@ -128,8 +128,16 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, wan
 func httpLoad(ctx context.Context, url string, bodies [][]byte, c, want int) runResult {
 	client := newClient(c)
 	defer client.CloseIdleConnections()
-	lat := make([]time.Duration, len(bodies))
-	ok := make([]bool, len(bodies))
+	r := eachOnce(ctx, len(bodies), c, func(i int) error { return post(ctx, client, url, bodies[i], want) })
+	r.mallocs = 0 // the client's, not the server's
+	return r
+}
+
+// eachOnce runs do(0) … do(n-1) from c goroutines, each taking the next index as soon
+// as its previous call returns, and measures the whole and each successful call.
+func eachOnce(ctx context.Context, n, c int, do func(i int) error) runResult {
+	lat := make([]time.Duration, n)
+	ok := make([]bool, n)
 	var (
 		next     atomic.Int64
 		failures atomic.Int64
@@ -142,11 +150,11 @@ func httpLoad(ctx context.Context, url string, bodies [][]byte, c, want int) run
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
-				if i >= len(bodies) {
+				if i >= n {
 					return
 				}
 				t0 := time.Now()
-				if err := post(ctx, client, url, bodies[i], want); err != nil {
+				if err := do(i); err != nil {
 					failures.Add(1)
 					first.Do(func() { errText = err.Error() })
 					continue
@@ -157,7 +165,6 @@ func httpLoad(ctx context.Context, url string, bodies [][]byte, c, want int) run
 	}
 	wg.Wait()
 	r := m.stop()
-	r.mallocs = 0 // the client's, not the server's
 	for i, l := range lat {
 		if ok[i] {
 			r.lat = append(r.lat, l)
