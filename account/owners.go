@@ -115,18 +115,28 @@ func (s *Service) RemovePending(ctx context.Context, a Actor, id int64) error {
 	return nil
 }
 
-// InviteOwner asks invitee to become an owner of project; the invitee accepts from their
-// account page, with a second factor of their own.
-func (s *Service) InviteOwner(ctx context.Context, a Actor, project, invitee string) error {
+// ownerAction is the start of an action by a on another user of project, as to owners
+// and invitations: the project, a (through the gate, as an owner) and the other user.
+func (s *Service) ownerAction(ctx context.Context, a Actor, project, other string) (store.Project, store.User, store.User, error) {
 	p, err := s.project(ctx, project)
 	if err != nil {
-		return err
+		return store.Project{}, store.User{}, store.User{}, err
 	}
 	u, err := s.authorize(ctx, a, p.ID)
 	if err != nil {
-		return err
+		return store.Project{}, store.User{}, store.User{}, err
 	}
-	who, err := s.user(ctx, invitee)
+	who, err := s.user(ctx, other)
+	if err != nil {
+		return store.Project{}, store.User{}, store.User{}, err
+	}
+	return p, u, who, nil
+}
+
+// InviteOwner asks invitee to become an owner of project; the invitee accepts from their
+// account page, with a second factor of their own.
+func (s *Service) InviteOwner(ctx context.Context, a Actor, project, invitee string) error {
+	p, u, who, err := s.ownerAction(ctx, a, project, invitee)
 	if err != nil {
 		return err
 	}
@@ -145,15 +155,7 @@ func (s *Service) InviteOwner(ctx context.Context, a Actor, project, invitee str
 
 // CancelInvitation withdraws an invitation to project.
 func (s *Service) CancelInvitation(ctx context.Context, a Actor, project, invitee string) error {
-	p, err := s.project(ctx, project)
-	if err != nil {
-		return err
-	}
-	u, err := s.authorize(ctx, a, p.ID)
-	if err != nil {
-		return err
-	}
-	who, err := s.user(ctx, invitee)
+	p, u, who, err := s.ownerAction(ctx, a, project, invitee)
 	if err != nil {
 		return err
 	}
@@ -214,15 +216,7 @@ func (s *Service) DeclineInvitation(ctx context.Context, a Actor, project string
 // RemoveOwner removes owner from project; an owner may remove themselves, and the last
 // owner stays.
 func (s *Service) RemoveOwner(ctx context.Context, a Actor, project, owner string) error {
-	p, err := s.project(ctx, project)
-	if err != nil {
-		return err
-	}
-	u, err := s.authorize(ctx, a, p.ID)
-	if err != nil {
-		return err
-	}
-	who, err := s.user(ctx, owner)
+	p, u, who, err := s.ownerAction(ctx, a, project, owner)
 	if err != nil {
 		return err
 	}
