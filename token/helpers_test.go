@@ -98,7 +98,7 @@ func newFixture(t testing.TB) *fixture {
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	f.minter = newMinter(t, f.store, f.box, f.srv.URL, f.clock)
-	f.verifier = NewVerifier(VerifierConfig{Issuer: f.srv.URL, HTTPClient: f.srv.Client(), Now: f.clock.Now})
+	f.verifier = must(NewVerifier(VerifierConfig{Issuer: f.srv.URL, HTTPClient: f.srv.Client(), Now: f.clock.Now}))
 	return f
 }
 

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +47,9 @@ const (
 type VerifierConfig struct {
 	// Issuer is tpx's public URL (TPX_PUBLIC_URL), compared exactly with "iss". Keys are
 	// fetched from Issuer + JWKSPath and from nowhere else: nothing in a token chooses
-	// where keys come from.
+	// where keys come from. It must be an https URL; plain http is accepted only for a
+	// loopback host (localhost, 127.0.0.0/8, ::1), where no network lies between the
+	// upload service and tpx.
 	Issuer string
 	// Audience is the "aud" required; default Audience.
 	Audience string
@@ -87,8 +91,12 @@ type keySet struct {
 	fetchedAt time.Time
 }
 
-// NewVerifier returns a Verifier for cfg. It does no I/O: keys are fetched on first use.
-func NewVerifier(cfg VerifierConfig) *Verifier {
+// NewVerifier returns a Verifier for cfg, or an error when cfg.Issuer is not a URL keys
+// may be fetched from. It does no I/O: keys are fetched on first use.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if err := checkIssuerURL(cfg.Issuer); err != nil {
+		return nil, err
+	}
 	v := &Verifier{
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
@@ -115,7 +123,38 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 	}
 	client.CheckRedirect = sameOrigin
 	v.client = &client
-	return v
+	return v, nil
+}
+
+// checkIssuerURL refuses an issuer whose keys could be replaced in transit: keys fetched
+// over plain http from another machine let anyone on the path mint upload tokens.
+func checkIssuerURL(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return fmt.Errorf("token: issuer %q is not a URL: %w", issuer, err)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("token: issuer %q must be an absolute URL without user, query or fragment", issuer)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("token: issuer %q uses plain http on a host that is not loopback; use https", issuer)
+	default:
+		return fmt.Errorf("token: issuer %q must use https", issuer)
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // sameOrigin refuses redirects that leave the scheme and host the JWKS was asked from.

@@ -177,7 +177,7 @@ func TestVerifierConfiguredForAnotherAudienceRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := NewVerifier(VerifierConfig{Issuer: f.srv.URL, Audience: "warehouse", HTTPClient: f.srv.Client(), Now: f.clock.Now})
+	v := must(NewVerifier(VerifierConfig{Issuer: f.srv.URL, Audience: "warehouse", HTTPClient: f.srv.Client(), Now: f.clock.Now}))
 	if _, err := v.Verify(t.Context(), raw); !errors.Is(err, ErrAudience) {
 		t.Fatalf("Verify: %v, want ErrAudience", err)
 	}
@@ -309,7 +309,7 @@ func TestVerifierFailsClosedWithoutKeys(t *testing.T) {
 	}
 	down := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(down.Close)
-	v := NewVerifier(VerifierConfig{Issuer: down.URL, Now: f.clock.Now})
+	v := must(NewVerifier(VerifierConfig{Issuer: down.URL, Now: f.clock.Now}))
 	if _, err := v.Verify(t.Context(), raw); !errors.Is(err, ErrKeysUnavailable) {
 		t.Fatalf("Verify: %v, want ErrKeysUnavailable", err)
 	}
@@ -324,12 +324,49 @@ func TestVerifierRefusesRedirectsToAnotherHost(t *testing.T) {
 	// Serves tpx's real keys, but only by redirecting to another host.
 	redirector := httptest.NewServer(http.RedirectHandler(f.srv.URL+JWKSPath, http.StatusFound))
 	t.Cleanup(redirector.Close)
-	v := NewVerifier(VerifierConfig{Issuer: redirector.URL, Now: f.clock.Now})
+	v := must(NewVerifier(VerifierConfig{Issuer: redirector.URL, Now: f.clock.Now}))
 	if _, err := v.Verify(t.Context(), raw); !errors.Is(err, ErrKeysUnavailable) {
 		t.Fatalf("Verify: %v, want ErrKeysUnavailable", err)
 	}
 	if f.fetches.Load() != 0 {
 		t.Fatal("the redirect was followed")
+	}
+}
+
+func TestVerifierRefusesIssuersWhoseKeysCouldBeReplacedInTransit(t *testing.T) {
+	tests := []struct {
+		name   string
+		issuer string
+		ok     bool
+	}{
+		{"an https issuer is accepted", "https://tpx.example.org", true},
+		{"an https issuer with a path and port is accepted", "https://tpx.example.org:8443/tpx", true},
+		{"plain http on 127.0.0.1 is accepted", "http://127.0.0.1:8080", true},
+		{"plain http anywhere in 127.0.0.0/8 is accepted", "http://127.1.2.3", true},
+		{"plain http on ::1 is accepted", "http://[::1]:8080", true},
+		{"plain http on localhost is accepted", "http://LocalHost:8080", true},
+		{"plain http on another host is refused", "http://tpx.example.org", false},
+		{"plain http on a private address is refused", "http://10.0.0.5:8080", false},
+		{"plain http on a name that merely starts with localhost is refused", "http://localhost.example.org", false},
+		{"plain http on a name that merely starts with 127 is refused", "http://127.0.0.1.example.org", false},
+		{"plain http on an IPv4-mapped address outside loopback is refused", "http://[::ffff:10.0.0.1]", false},
+		{"another scheme is refused", "ftp://tpx.example.org", false},
+		{"an empty issuer is refused", "", false},
+		{"a relative issuer is refused", "/tpx", false},
+		{"an issuer with user information is refused", "https://user:pass@tpx.example.org", false},
+		{"an issuer with a query is refused", "https://tpx.example.org/?next=x", false},
+		{"an issuer with a fragment is refused", "https://tpx.example.org/#x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := NewVerifier(VerifierConfig{Issuer: tt.issuer})
+			if tt.ok && (err != nil || v == nil) {
+				t.Fatalf("NewVerifier(%q): %v", tt.issuer, err)
+			}
+			if !tt.ok && (err == nil || v != nil) {
+				t.Fatalf("NewVerifier(%q) was accepted", tt.issuer)
+			}
+		})
 	}
 }
 

@@ -159,7 +159,10 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	say("200: upload token %s… (%d bytes), expires %s", minted.Token[:16], len(minted.Token), time.Unix(minted.Expires, 0).UTC().Format(time.RFC3339))
 
 	step("The upload service verifies it offline against tpx's JWKS")
-	v := token.NewVerifier(token.VerifierConfig{Issuer: cfg.PublicURL})
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: cfg.PublicURL})
+	if err != nil {
+		return err
+	}
 	got, err := v.Verify(ctx, minted.Token)
 	if err != nil {
 		return fmt.Errorf("the upload token did not verify: %w", err)

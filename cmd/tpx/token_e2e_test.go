@@ -61,7 +61,10 @@ func TestUploadTokens(t *testing.T) {
 		ciToken := h.gh.Sign(h.gh.GitHubClaims(nil))
 		r := h.accepted(t, func() reply { return h.exchange(t, ciToken) })
 
-		v := token.NewVerifier(token.VerifierConfig{Issuer: h.url})
+		v, err := token.NewVerifier(token.VerifierConfig{Issuer: h.url})
+		if err != nil {
+			t.Fatal(err)
+		}
 		claims, err := v.Verify(context.Background(), r.Token)
 		if err != nil {
 			t.Fatalf("the upload token does not verify against tpx's published keys: %v", err)
