@@ -108,8 +108,8 @@ func FuzzMatch(f *testing.F) {
 		owner, repo, needed := Pins(p, id)
 		if err != nil {
 			var m *Mismatch
-			if !errors.As(err, &m) || m.Reason == "" || !printable(m.Reason) {
-				t.Fatalf("Match = %T %q, want a *Mismatch with a printable reason", err, err)
+			if !errors.As(err, &m) || m.Reason == "" || !printable(m.Reason) || !slices.Contains(rules, m.Rule) {
+				t.Fatalf("Match = %T %q (rule %q), want a *Mismatch with a printable reason and a known rule", err, err, m.Rule)
 			}
 			if needed || owner != p.OwnerID || repo != p.RepositoryID {
 				t.Fatalf("Pins of a mismatch = (%q, %q, %v), want p's ids unchanged", owner, repo, needed)

@@ -87,7 +87,7 @@ func githubWorkflowProblem(s string) string {
 func matchGitHub(p Publisher, id Identity) *Mismatch {
 	repo := p.Repository()
 	if !equalFoldASCII(id.Repository, repo) {
-		return mismatch("repository %s, publisher has %s", show(id.Repository), show(repo))
+		return mismatch("repository %s, publisher has %s", show(id.Repository), show(repo)).in("repository")
 	}
 	if m := matchPins(p, id); m != nil {
 		return m
@@ -97,12 +97,12 @@ func matchGitHub(p Publisher, id Identity) *Mismatch {
 	// triggered by pull requests from forks, workflow_run by workflows that forks can start.
 	switch {
 	case strings.EqualFold(id.EventName, "pull_request_target"):
-		return mismatch("event pull_request_target is never trusted: it runs for pull requests from forks with this repository's privileges")
+		return mismatch("event pull_request_target is never trusted: it runs for pull requests from forks with this repository's privileges").in("event")
 	case strings.EqualFold(id.EventName, "workflow_run"):
-		return mismatch("event workflow_run is never trusted: it runs with this repository's privileges after workflows that forks can trigger")
+		return mismatch("event workflow_run is never trusted: it runs with this repository's privileges after workflows that forks can trigger").in("event")
 	}
 	if m := matchGitHubWorkflow(p, id); m != nil {
-		return m
+		return m.in("workflow")
 	}
 	// GitHub treats environment names without case. Only ASCII letters are folded: full
 	// Unicode folding would also equate look-alikes (the Kelvin sign and 'k') that GitHub

@@ -101,16 +101,16 @@ func matchGitLab(p Publisher, id Identity) *Mismatch {
 	// project_path is the project the pipeline runs in. A fork's pipeline carries the
 	// fork's path here whatever else it names, so this alone keeps forks out.
 	if !equalFoldASCII(id.Repository, repo) {
-		return mismatch("project path %s, publisher has %s", show(id.Repository), show(repo))
+		return mismatch("project path %s, publisher has %s", show(id.Repository), show(repo)).in("repository")
 	}
 	if m := matchPins(p, id); m != nil {
 		return m
 	}
 	if id.Ref == "" {
-		return mismatch("token carries no ref_path")
+		return mismatch("token carries no ref_path").in("ref")
 	}
 	if id.SHA == "" {
-		return mismatch("token carries no sha")
+		return mismatch("token carries no sha").in("ref")
 	}
 	// A merge request from a fork can have its pipeline run in this project (a maintainer
 	// starts it, or the project allows it), with this project's path and ids but the
@@ -120,12 +120,12 @@ func matchGitLab(p Publisher, id Identity) *Mismatch {
 	const why = "which may run a fork's code in this project; publish from a branch or tag pipeline"
 	switch {
 	case strings.HasPrefix(id.Ref, "refs/merge-requests/"):
-		return mismatch("ref_path %s is a merge-request pipeline, %s", show(id.Ref), why)
+		return mismatch("ref_path %s is a merge-request pipeline, %s", show(id.Ref), why).in("event")
 	case id.EventName == "merge_request_event" || id.EventName == "external_pull_request_event":
-		return mismatch("pipeline source %s is a merge- or pull-request pipeline, %s", show(id.EventName), why)
+		return mismatch("pipeline source %s is a merge- or pull-request pipeline, %s", show(id.EventName), why).in("event")
 	}
 	if m := matchGitLabConfig(p, id); m != nil {
-		return m
+		return m.in("workflow")
 	}
 	return matchEnvironment(p, id, func(a, b string) bool { return a == b }, " (GitLab environment names are case-sensitive)")
 }

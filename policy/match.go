@@ -8,15 +8,28 @@ import (
 
 // Mismatch says why an identity does not satisfy a publisher. Reason is a sentence for the
 // publisher's owner (their own view, the log): it quotes their configuration, so it must
-// not be sent to whoever presented the token (DESIGN §2).
+// not be sent to whoever presented the token. It also quotes the job's claims, so where
+// those must stay private, Rule alone says which rule failed.
 type Mismatch struct {
 	Reason string
+	// Rule names the rule that failed in words that quote nothing: "platform", "issuer",
+	// "publisher", "repository", "repository ids", "event", "ref", "workflow",
+	// "environment".
+	Rule string
 }
 
 func (m *Mismatch) Error() string { return m.Reason }
 
 func mismatch(format string, args ...any) *Mismatch {
 	return &Mismatch{Reason: fmt.Sprintf(format, args...)}
+}
+
+// in sets the rule m is about, keeping nil nil.
+func (m *Mismatch) in(rule string) *Mismatch {
+	if m != nil {
+		m.Rule = rule
+	}
+	return m
 }
 
 // Match reports whether id, a verified CI identity, satisfies publisher p: nil if it does,
@@ -33,18 +46,18 @@ func Match(p Publisher, id Identity) error {
 
 func match(p Publisher, id Identity) *Mismatch {
 	if id.Kind != p.Kind {
-		return mismatch("token is from %s, publisher is for %s", show(string(id.Kind)), show(string(p.Kind)))
+		return mismatch("token is from %s, publisher is for %s", show(string(id.Kind)), show(string(p.Kind))).in("platform")
 	}
 	if p.Issuer == "" {
-		return mismatch("publisher has no issuer")
+		return mismatch("publisher has no issuer").in("publisher")
 	}
 	if id.Issuer != p.Issuer {
-		return mismatch("issuer %s differs from the publisher's %s", show(id.Issuer), show(p.Issuer))
+		return mismatch("issuer %s differs from the publisher's %s", show(id.Issuer), show(p.Issuer)).in("issuer")
 	}
 	// A stored publisher that skipped Validate must fail closed, not match by accident of
 	// an empty string on both sides.
 	if p.Owner == "" || p.Name == "" || p.Workflow == "" {
-		return mismatch("publisher is incomplete: repository and workflow are required")
+		return mismatch("publisher is incomplete: repository and workflow are required").in("publisher")
 	}
 	switch p.Kind {
 	case GitHub:
@@ -52,7 +65,7 @@ func match(p Publisher, id Identity) *Mismatch {
 	case GitLab:
 		return matchGitLab(p, id)
 	}
-	return mismatch("publisher kind %s is not supported", show(string(p.Kind)))
+	return mismatch("publisher kind %s is not supported", show(string(p.Kind))).in("publisher")
 }
 
 // Pins returns the ids publisher p should be pinned to after id used it: p's own ids where
@@ -94,9 +107,9 @@ func matchPin(label, pinned, got string) *Mismatch {
 func matchPins(p Publisher, id Identity) *Mismatch {
 	l, _ := kindLabels(p.Kind)
 	if m := matchPin(l.ownerID, p.OwnerID, id.OwnerID); m != nil {
-		return m
+		return m.in("repository ids")
 	}
-	return matchPin(l.repositoryID, p.RepositoryID, id.RepositoryID)
+	return matchPin(l.repositoryID, p.RepositoryID, id.RepositoryID).in("repository ids")
 }
 
 // matchEnvironment applies an environment rule: a publisher without one accepts any job;
@@ -107,9 +120,9 @@ func matchEnvironment(p Publisher, id Identity, equal func(a, b string) bool, hi
 	case p.Environment == "":
 		return nil
 	case id.Environment == "":
-		return mismatch("job has no environment, publisher requires '%s'", show(p.Environment))
+		return mismatch("job has no environment, publisher requires '%s'", show(p.Environment)).in("environment")
 	case !equal(id.Environment, p.Environment):
-		return mismatch("environment was '%s', publisher requires '%s'%s", show(id.Environment), show(p.Environment), hint)
+		return mismatch("environment was '%s', publisher requires '%s'%s", show(id.Environment), show(p.Environment), hint).in("environment")
 	}
 	return nil
 }

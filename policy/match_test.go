@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -61,6 +62,9 @@ type matchCase struct {
 
 func keep[T any](*T) {}
 
+// rules are the names Mismatch.Rule may take: words that quote no claim.
+var rules = []string{"platform", "issuer", "publisher", "repository", "repository ids", "event", "ref", "workflow", "environment"}
+
 func runMatch(t *testing.T, publisher func() Publisher, identity func() Identity, tests []matchCase) {
 	t.Helper()
 	for _, tt := range tests {
@@ -81,6 +85,9 @@ func runMatch(t *testing.T, publisher func() Publisher, identity func() Identity
 			}
 			if m.Reason != tt.want || err.Error() != tt.want {
 				t.Errorf("Match reason\n got: %s\nwant: %s", m.Reason, tt.want)
+			}
+			if !slices.Contains(rules, m.Rule) {
+				t.Errorf("Match rule %q for %q is not one of %v", m.Rule, m.Reason, rules)
 			}
 		})
 	}
