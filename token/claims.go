@@ -61,7 +61,7 @@ type Claims struct {
 	// "gitlab:my-group/my-project". It is for logs and audit trails; decisions use
 	// Projects.
 	Subject string `json:"sub"`
-	// Projects are the project names the token may upload to, as registered in tpx.
+	// Projects are the project names the token may upload to, in ProjectKey form.
 	Projects  []string  `json:"projects"`
 	Publisher Publisher `json:"publisher"`
 
@@ -92,10 +92,13 @@ type Publisher struct {
 	Environment string `json:"environment,omitempty"`
 }
 
-// Covers reports whether the token may upload to project. Names are compared exactly as
-// tpx registered them: an index that normalises names (PyPI's PEP 503, for one) passes
-// the normalised form it registered the project under.
-func (c Claims) Covers(project string) bool { return slices.Contains(c.Projects, project) }
+// Covers reports whether the token may upload to project, however the uploader spells it:
+// both sides are compared in ProjectKey form, so "Foo.Bar" is covered by a token for
+// "foo-bar", as an index that treats them as one project expects.
+func (c Claims) Covers(project string) bool {
+	key := ProjectKey(project)
+	return slices.ContainsFunc(c.Projects, func(p string) bool { return ProjectKey(p) == key })
+}
 
 // claimsJSON is Claims with the NumericDate fields as integers. The outer fields are
 // shallower than the embedded ones of the same name, so encoding/json uses them.

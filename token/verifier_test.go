@@ -48,7 +48,7 @@ func TestMintedTokenVerifiesAtAnUploadService(t *testing.T) {
 		got.RunID != "9876543210" || got.Environment != "pypi" {
 		t.Errorf("verified %+v, minted %+v", got, minted)
 	}
-	if !got.Covers("octo") || !got.Covers("octo-extras") || got.Covers("octo-evil") || got.Covers("Octo") {
+	if !got.Covers("octo") || !got.Covers("octo-extras") || got.Covers("octo-evil") || !got.Covers("Octo") || !got.Covers("OCTO_extras") {
 		t.Errorf("Covers is wrong for projects %v", got.Projects)
 	}
 	if _, again, _ := f.minter.Mint(sampleClaims()); again.ID == minted.ID {
