@@ -4,12 +4,14 @@
 // A Set holds the operator's allowlist of issuers, each bound to one platform kind, and one
 // key cache per issuer. Verify is the whole journey of an untrusted string: bounded shape
 // checks before any parsing; an unverified peek at iss only to pick the issuer (an unknown
-// one is refused with no network traffic at all); the alg allowlist and a required kid
-// before any key lookup; the signature through go-oidc with keys from the cache; the
-// checks go-oidc does not make (a single audience, iat, nbf with leeway, jti); and the
-// platform's typed claims, one file per platform.
+// one is refused with no network traffic at all); the header parsed by go-jose
+// (ParseSignedCompact) under the provider's algorithm allowlist, and a required kid, before
+// any key lookup; the signature checked by go-jose with the key from the cache for that kid,
+// never one the token carries or points at; the claims, read from the verified payload (a
+// single audience, iat, nbf and exp with leeway, jti); and the platform's typed claims, one
+// file per platform.
 //
-// The key cache (keys.go) replaces go-oidc's RemoteKeySet, which has neither a refetch
+// The key cache (keys.go) stands in for go-oidc's RemoteKeySet, which has neither a refetch
 // cooldown nor a staleness bound: it validates the discovery document against the
 // configured issuer, fetches the JWKS only from the issuer's own host with a timeout and a
 // body cap, never replaces a good key set with a bad one, lets an unknown kid cause at most

@@ -41,7 +41,7 @@ type keyCache struct {
 	issuer string
 	kind   policy.Kind
 	host   *url.URL // the issuer's URL: the only scheme and host keys may come from
-	algs   []string
+	algs   []jose.SignatureAlgorithm
 	log    *slog.Logger
 	group  singleflight.Group
 
@@ -53,7 +53,7 @@ type keyCache struct {
 	fetches     int
 }
 
-func newKeyCache(s *Set, ic IssuerConfig, u *url.URL, algs []string) *keyCache {
+func newKeyCache(s *Set, ic IssuerConfig, u *url.URL, algs []jose.SignatureAlgorithm) *keyCache {
 	return &keyCache{
 		set:    s,
 		issuer: ic.Issuer,
@@ -310,7 +310,7 @@ func (c *keyCache) get(ctx context.Context, url string, max int64) ([]byte, erro
 // is skipped rather than failing the set, so that an issuer adding a key type we do not
 // know does not cut us off. Two keys sharing a kid are both dropped: which one was meant
 // cannot be known. No usable key at all is an error.
-func parseKeySet(body []byte, algs []string) (map[string]*rsa.PublicKey, int, error) {
+func parseKeySet(body []byte, algs []jose.SignatureAlgorithm) (map[string]*rsa.PublicKey, int, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
@@ -328,7 +328,7 @@ func parseKeySet(body []byte, algs []string) (map[string]*rsa.PublicKey, int, er
 		}
 		pub, ok := k.Key.(*rsa.PublicKey)
 		if !ok || k.KeyID == "" || (k.Use != "" && k.Use != "sig") ||
-			(k.Algorithm != "" && !slices.Contains(algs, k.Algorithm)) || pub.N.BitLen() < minRSABits {
+			(k.Algorithm != "" && !slices.Contains(algs, jose.SignatureAlgorithm(k.Algorithm))) || pub.N.BitLen() < minRSABits {
 			skipped++
 			continue
 		}

@@ -2,11 +2,14 @@ package providers
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 
 	"github.com/tpx-dev/tpx/policy"
 )
@@ -14,7 +17,7 @@ import (
 // provider is what differs between platforms: the algorithms their issuers sign with and
 // how their claims become an Identity.
 type provider struct {
-	algs []string
+	algs []jose.SignatureAlgorithm
 	// identity decodes the platform's typed claims from a verified payload and fills
 	// the platform-specific fields of id.
 	identity func(payload []byte, id *policy.Identity) error
@@ -23,9 +26,9 @@ type provider struct {
 func providerFor(k policy.Kind) (provider, bool) {
 	switch k {
 	case policy.GitHub:
-		return provider{algs: []string{"RS256"}, identity: githubIdentity}, true
+		return provider{algs: []jose.SignatureAlgorithm{jose.RS256}, identity: githubIdentity}, true
 	case policy.GitLab:
-		return provider{algs: []string{"RS256"}, identity: gitlabIdentity}, true
+		return provider{algs: []jose.SignatureAlgorithm{jose.RS256}, identity: gitlabIdentity}, true
 	}
 	return provider{}, false
 }
@@ -72,7 +75,7 @@ func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
 	if is.Disabled {
 		return policy.Identity{Issuer: is.Issuer}, fmt.Errorf("%w: %s", ErrNotEnabled, is.Issuer)
 	}
-	id, err := s.verify(ctx, is, raw, hseg, pseg, payload, claims)
+	id, err := s.verify(ctx, is, raw, hseg, payload, claims)
 	if err != nil {
 		return policy.Identity{Issuer: is.Issuer}, err
 	}
@@ -80,34 +83,29 @@ func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
 }
 
 // verify is Verify for a token whose iss named is, a configured issuer switched on.
-func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg, pseg string, payload []byte, claims object) (policy.Identity, error) {
-	hb, err := decodeSegment("header", hseg)
+// go-jose parses the header and checks the signature; the provider's algorithm allowlist
+// goes to the parser, so a token signed with any other algorithm is refused before a key is
+// looked up, and no key is taken from the token itself: Verify gets the one our cache holds
+// for the kid.
+func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, payload []byte, claims object) (policy.Identity, error) {
+	jws, err := jose.ParseSignedCompact(raw, is.p.algs)
+	if err != nil {
+		return policy.Identity{}, is.headerError(hseg, err)
+	}
+	kid, err := is.checkHeader(jws.Signatures[0].Protected)
 	if err != nil {
 		return policy.Identity{}, err
 	}
-	header, err := parseObject("header", hb)
-	if err != nil {
-		return policy.Identity{}, err
-	}
-	kid, err := is.checkHeader(header)
-	if err != nil {
-		return policy.Identity{}, err
-	}
-
 	key, err := is.keys.key(ctx, kid)
 	if err != nil {
 		return policy.Identity{}, err
 	}
 	now := s.cfg.Now()
-	if err := checkKeyHeaders(header); err != nil {
-		return policy.Identity{}, fmt.Errorf("%w: %s: %v", ErrInvalidToken, is.Issuer, err)
+	// The signature is checked over payload, the very bytes the claims below were parsed
+	// from (go-jose's own decoding of the segment would be a second copy, parsed twice).
+	if err := jws.DetachedVerify(payload, key); err != nil {
+		return policy.Identity{}, fmt.Errorf("%w: %s: signature does not verify", ErrInvalidToken, is.Issuer)
 	}
-	// The signature covers exactly the segments parsed above, so the claims below are
-	// the verified ones.
-	if err := verifySignature(raw, hseg, pseg, key); err != nil {
-		return policy.Identity{}, fmt.Errorf("%w: %s: %v", ErrInvalidToken, is.Issuer, err)
-	}
-
 	id, err := s.checkClaims(claims, now)
 	if err != nil {
 		return policy.Identity{}, fmt.Errorf("%w: %s: %v", ErrInvalidToken, is.Issuer, err)
@@ -119,31 +117,35 @@ func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg, pseg string, pa
 	return id, nil
 }
 
-// checkHeader applies the provider's algorithm allowlist and requires a kid, before any
-// key is looked up or fetched.
-func (is *issuer) checkHeader(h object) (kid string, err error) {
-	alg, err := h.str("alg")
-	if err != nil {
-		return "", fmt.Errorf("%w: alg: %v", ErrInvalidToken, err)
+// headerError says why go-jose refused the header hseg. An algorithm outside the allowlist,
+// or a member of the wrong kind (kid, jwk, x5c, nonce) in an otherwise sound header, makes
+// an invalid token; a header that is not one JSON object, each member named once, is
+// malformed, like any other broken JSON. go-jose's own text quotes header values whole,
+// so it is clipped.
+func (is *issuer) headerError(hseg string, err error) error {
+	var alg *jose.ErrUnexpectedSignatureAlgorithm
+	if errors.As(err, &alg) {
+		return fmt.Errorf("%w: alg %s is not allowed for %s tokens", ErrInvalidToken, clip(string(alg.Got)), is.Kind)
 	}
-	if !slices.Contains(is.p.algs, alg) {
-		return "", fmt.Errorf("%w: alg %s is not allowed for %s tokens", ErrInvalidToken, clip(alg), is.Kind)
+	hb, _ := base64.RawURLEncoding.DecodeString(hseg)
+	var members map[string]josejson.RawMessage
+	if josejson.Unmarshal(hb, &members) != nil || members == nil {
+		return fmt.Errorf("%w: header is not a JSON object, each member once", ErrMalformed)
 	}
-	// Extensions a verifier must understand or refuse (RFC 7515 §4.1.11); we
-	// understand none.
-	for _, name := range []string{"crit", "b64"} {
-		if _, ok := h[name]; ok {
+	return fmt.Errorf("%w: header: %s", ErrInvalidToken, clip(err.Error()))
+}
+
+// checkHeader requires a kid and refuses the extensions a verifier must understand or
+// refuse (RFC 7515 §4.1.11), of which we understand none, before any key is looked up or
+// fetched.
+func (is *issuer) checkHeader(h jose.Header) (kid string, err error) {
+	for _, name := range []jose.HeaderKey{"crit", "b64"} {
+		if _, ok := h.ExtraHeaders[name]; ok {
 			return "", fmt.Errorf("%w: header %s is not supported", ErrInvalidToken, name)
 		}
 	}
-	kid, err = h.str("kid")
-	switch {
-	case errors.Is(err, errAbsent):
-		return "", fmt.Errorf("%w: kid is required", ErrInvalidToken)
-	case err != nil:
-		return "", fmt.Errorf("%w: kid: %v", ErrInvalidToken, err)
-	case kid == "" || len(kid) > maxKidBytes:
-		return "", fmt.Errorf("%w: kid of %d bytes", ErrInvalidToken, len(kid))
+	if kid = h.KeyID; kid == "" || len(kid) > maxKidBytes {
+		return "", fmt.Errorf("%w: kid is required, of at most %d bytes; got %d", ErrInvalidToken, maxKidBytes, len(kid))
 	}
 	return kid, nil
 }

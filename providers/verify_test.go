@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/tpx-dev/tpx/internal/oidctest"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
@@ -142,6 +144,21 @@ func TestVerifyRefusesForgedAndBrokenTokens(t *testing.T) {
 		{"a crit header is refused before any key lookup", func(iss *oidctest.Issuer) string {
 			return iss.Sign(iss.GitHubClaims(nil), oidctest.WithHeader("crit", []string{"exp"}), oidctest.WithHeader("exp", 1))
 		}, providers.ErrInvalidToken, true},
+		{"a b64 header is refused before any key lookup", func(iss *oidctest.Issuer) string {
+			return iss.Sign(iss.GitHubClaims(nil), oidctest.WithHeader("b64", false))
+		}, providers.ErrInvalidToken, true},
+		{"a nonce that is not a string is refused before any key lookup", func(iss *oidctest.Issuer) string {
+			return iss.Sign(iss.GitHubClaims(nil), oidctest.WithHeader("nonce", 7))
+		}, providers.ErrInvalidToken, true},
+		{"a jwk header holding a private key is refused before any key lookup", func(iss *oidctest.Issuer) string {
+			return iss.Sign(iss.GitHubClaims(nil), oidctest.WithHeader("jwk", jose.JSONWebKey{Key: oidctest.AttackerKey(), KeyID: iss.Kid(), Algorithm: "RS256"}))
+		}, providers.ErrInvalidToken, true},
+		{"a header that is JSON null is malformed", func(iss *oidctest.Issuer) string {
+			return iss.Sign(iss.GitHubClaims(nil), oidctest.WithRawHeader([]byte(`null`)))
+		}, providers.ErrMalformed, true},
+		{"a header that is a JSON array is malformed", func(iss *oidctest.Issuer) string {
+			return iss.Sign(iss.GitHubClaims(nil), oidctest.WithRawHeader([]byte(`["RS256"]`)))
+		}, providers.ErrMalformed, true},
 		{"a header naming alg twice is malformed", func(iss *oidctest.Issuer) string {
 			return iss.Sign(iss.GitHubClaims(nil), oidctest.WithRawHeader([]byte(`{"alg":"none","alg":"RS256","kid":"`+iss.Kid()+`"}`)))
 		}, providers.ErrMalformed, true},
