@@ -64,6 +64,10 @@ type Config struct {
 	PublicURL string
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Projects says who decides which projects exist (TPX_PROJECTS); empty is open.
+	Projects ProjectsMode
+	// Signup says who may create an account from the web (TPX_SIGNUP); empty is open.
+	Signup SignupMode
 }
 
 // Service performs account and management actions.
@@ -82,6 +86,12 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Issuer == "" {
 		cfg.Issuer = "tpx"
+	}
+	if cfg.Projects == "" {
+		cfg.Projects = ProjectsOpen
+	}
+	if cfg.Signup == "" {
+		cfg.Signup = SignupOpen
 	}
 	return &Service{cfg: cfg, ui: newUIState(cfg)}
 }
@@ -287,6 +297,15 @@ func (s *Service) AddPending(ctx context.Context, a Actor, project string, p pol
 	u, err := s.authorize(ctx, a, 0)
 	if err != nil {
 		return store.PendingPublisher{}, err
+	}
+	if s.cfg.Projects == ProjectsManaged {
+		granted, err := s.cfg.Store.HasPendingGrant(ctx, u.ID, project)
+		if err != nil {
+			return store.PendingPublisher{}, err
+		}
+		if !granted {
+			return store.PendingPublisher{}, fmt.Errorf("%w: the index has not granted the name %q to %s; a pending publisher may name only a project the index granted you", ErrManaged, project, u.Name)
+		}
 	}
 	if err := policy.Validate(p); err != nil {
 		return store.PendingPublisher{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)

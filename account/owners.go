@@ -15,6 +15,9 @@ import (
 // second factor and a recent authentication: a project made from the web is a project
 // someone can then add publishers to.
 func (s *Service) CreateOwnedProject(ctx context.Context, a Actor, name string) (store.Project, error) {
+	if err := s.managed("only the index creates projects"); err != nil {
+		return store.Project{}, err
+	}
 	if _, err := s.authorize(ctx, a, 0); err != nil {
 		return store.Project{}, err
 	}

@@ -105,6 +105,11 @@ func (s *Service) Login(ctx context.Context, name, password string) (store.User,
 	if err != nil {
 		return store.User{}, err
 	}
+	if u.PasswordHash == "" {
+		// An account the index created has no password: it signs in through the index.
+		CheckPassword(s.ui.dummyHash, password)
+		return store.User{}, ErrBadLogin
+	}
 	ok, err := CheckPassword(u.PasswordHash, password)
 	if err != nil {
 		return store.User{}, err
@@ -120,6 +125,9 @@ func (s *Service) CheckUserPassword(ctx context.Context, name, password string) 
 	u, err := s.user(ctx, name)
 	if err != nil {
 		return err
+	}
+	if u.PasswordHash == "" {
+		return fmt.Errorf("%w: this account has no password; sign in through the package index again", ErrBadPassword)
 	}
 	ok, err := CheckPassword(u.PasswordHash, password)
 	if err != nil {

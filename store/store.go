@@ -139,6 +139,8 @@ type AuditEvent struct {
 // suite in storetest holds them to it. Methods that change data do so atomically: on error
 // nothing is changed.
 type Store interface {
+	IndexStore
+
 	Close() error
 	Ping(ctx context.Context) error
 	// Migrate applies the embedded migrations not yet applied (serialised across

@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tpx-dev/tpx/account"
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
@@ -46,6 +47,12 @@ type Config struct {
 	// ExchangeRetention is how long exchange records are kept (TPX_EXCHANGE_RETENTION).
 	ExchangeRetention time.Duration
 
+	// Projects says who decides which projects exist (TPX_PROJECTS: open or managed).
+	Projects account.ProjectsMode
+	// Signup says who may create an account from the web (TPX_SIGNUP: open, invite or
+	// closed).
+	Signup account.SignupMode
+
 	// Providers are the issuers of TPX_CONFIG; those with enabled: false are Disabled.
 	Providers []providers.IssuerConfig
 }
@@ -70,7 +77,7 @@ func configFlags(fs *flag.FlagSet, env func(string) string) func() (Config, erro
 		return def
 	}
 	var c Config
-	var ttl, rateLimit, trustedProxies, retention string
+	var ttl, rateLimit, trustedProxies, retention, projects, signup string
 	fs.StringVar(&c.Addr, "addr", get("TPX_ADDR", "127.0.0.1:8080"), "listen address (TPX_ADDR)")
 	fs.StringVar(&c.PublicURL, "public-url", get("TPX_PUBLIC_URL", ""), "URL clients reach tpx at; issuer of upload tokens (TPX_PUBLIC_URL; default http://ADDR)")
 	fs.StringVar(&c.Audience, "audience", get("TPX_AUDIENCE", "tpx"), "audience CI tokens must carry (TPX_AUDIENCE)")
@@ -86,8 +93,11 @@ func configFlags(fs *flag.FlagSet, env func(string) string) func() (Config, erro
 	fs.StringVar(&rateLimit, "rate-limit", get("TPX_RATE_LIMIT", ""), "exchanges per client address, as N/DURATION such as 30/1m; empty: no limit (TPX_RATE_LIMIT)")
 	fs.StringVar(&trustedProxies, "trusted-proxies", get("TPX_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs of balancers whose X-Forwarded-For names the client (TPX_TRUSTED_PROXIES)")
 	fs.StringVar(&retention, "exchange-retention", get("TPX_EXCHANGE_RETENTION", "400d"), "how long exchange records are kept, such as 400d or 9600h (TPX_EXCHANGE_RETENTION)")
+	fs.StringVar(&projects, "projects", get("TPX_PROJECTS", string(account.ProjectsOpen)), "who decides which projects exist: open (anyone with a second factor takes a free name) or managed (only the index, through the admin API, or the operator) (TPX_PROJECTS)")
+	fs.StringVar(&signup, "signup", get("TPX_SIGNUP", string(account.SignupOpen)), "who may sign up on the web: open, invite (an invitation link) or closed (TPX_SIGNUP)")
 	return func() (Config, error) {
 		var err error
+		c.Projects, c.Signup = account.ProjectsMode(projects), account.SignupMode(signup)
 		if c.TokenTTL, err = time.ParseDuration(ttl); err != nil {
 			return c, fmt.Errorf("TPX_TOKEN_TTL %q is not a duration such as 15m", ttl)
 		}
@@ -157,6 +167,12 @@ func (c *Config) validate() error {
 		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
 			errs = append(errs, fmt.Errorf("TPX_TLS_CERT and TPX_TLS_KEY: %w", err))
 		}
+	}
+	if c.Projects != account.ProjectsOpen && c.Projects != account.ProjectsManaged {
+		errs = append(errs, fmt.Errorf("TPX_PROJECTS %q must be open or managed", c.Projects))
+	}
+	if c.Signup != account.SignupOpen && c.Signup != account.SignupInvite && c.Signup != account.SignupClosed {
+		errs = append(errs, fmt.Errorf("TPX_SIGNUP %q must be open, invite or closed", c.Signup))
 	}
 	if c.ExchangeRetention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("TPX_EXCHANGE_RETENTION %s must be at least a day: exchange records are the audit trail of every upload token", c.ExchangeRetention))

@@ -28,6 +28,8 @@ const usage = `tpx — trusted-publisher token exchange
         [--environment E] [--owner-id N] [--repository-id N] [--issuer URL] [--pending] --by NAME
   tpx publisher list [--project P] [--json]
   tpx publisher remove ID --by NAME
+  tpx apikey create --name N --scope admin (prints the tpxadm_… key once)
+  tpx apikey list | tpx apikey revoke ID   (operator keys of the admin API)
 
 Every command reads the configuration from TPX_* variables (or the flags of the same
 names; see "tpx serve -h").
@@ -94,6 +96,12 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		return c.publisherList(ctx, rest[1:])
 	case two == "publisher remove":
 		return c.publisherRemove(ctx, rest[1:])
+	case two == "apikey create":
+		return c.apikeyCreate(ctx, rest[1:])
+	case two == "apikey list":
+		return c.apikeyList(ctx, rest[1:])
+	case two == "apikey revoke":
+		return c.apikeyRevoke(ctx, rest[1:])
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(c.stdout, usage)
 		return nil

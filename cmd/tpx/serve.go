@@ -74,13 +74,13 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	}
 	// The owner web UI: its account service also observes exchanges, and the sender
 	// delivers the outbox it fills.
-	accounts := account.New(account.Config{Store: st, Box: box, Logger: log, PublicURL: cfg.PublicURL})
+	accounts := account.New(account.Config{Store: st, Box: box, Logger: log, PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup})
 	sender, err := notify.New(notify.Config{Store: st, SMTPURL: cfg.SMTPURL, Logger: log})
 	if err != nil {
 		set.Close()
 		return nil, err
 	}
-	ex, err := exchange.New(exchange.Config{Verifier: set, Store: st, Minter: minter, Logger: log, Observer: accounts})
+	ex, err := exchange.New(exchange.Config{Verifier: set, Store: accounts.ForExchange(st), Minter: minter, Logger: log, Observer: accounts})
 	if err != nil {
 		set.Close()
 		return nil, err
@@ -146,6 +146,12 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
+	switch cfg.Projects {
+	case account.ProjectsManaged:
+		log.Info("projects are managed: only the index (admin API) and the operator create projects and set owners; pending publishers only for names the index granted", "projects", cfg.Projects, "signup", cfg.Signup)
+	default:
+		log.Warn("projects are open: anyone who signs up and enrols a second factor may take any name not yet in tpx; in front of an index that already has projects set TPX_PROJECTS=managed", "projects", cfg.Projects, "signup", cfg.Signup)
+	}
 	log.Info("tpx serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "audience", cfg.Audience, "store", storeName(cfg), "tls", cfg.TLSCert != "")
 
 	select {

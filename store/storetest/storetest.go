@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"audit", auditTests()},
 		{"owner web UI", uiTests()},
 		{"retention", retentionTests()},
+		{"index", indexTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
