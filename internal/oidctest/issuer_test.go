@@ -78,7 +78,7 @@ func TestTheIssuerServesDiscoveryAndKeysThatVerifyItsTokens(t *testing.T) {
 				t.Fatalf("key of %d bits", bits)
 			}
 			tok := iss.Sign(iss.GitHubClaims(nil))
-			jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+			jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestSignBuildsTheForgeriesItIsAskedFor(t *testing.T) {
 	iss := oidctest.New(t)
 	header := func(tok string) map[string]any {
 		t.Helper()
-		jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256, jose.RS512, jose.PS256, jose.ES256, jose.HS256})
+		jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256, jose.RS512, jose.PS256, jose.ES256, jose.HS256})
 		if err != nil {
 			t.Fatalf("%s: %v", tok, err)
 		}
@@ -204,7 +204,7 @@ func TestSignBuildsTheForgeriesItIsAskedFor(t *testing.T) {
 			if h["alg"] != tc.alg || h["kid"] != tc.kid {
 				t.Fatalf("header %v", h)
 			}
-			jws, _ := jose.ParseSigned(tok, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.alg)})
+			jws, _ := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.alg)})
 			if _, err := jws.Verify(tc.checkBy); err != nil {
 				t.Fatalf("signature does not verify with the intended key: %v", err)
 			}

@@ -93,7 +93,12 @@ func (a *Authenticator) Create(optionsJSON []byte) ([]byte, error) {
 	if a.userHandle, err = b64.DecodeString(o.User.ID); err != nil {
 		return nil, err
 	}
-	x, y := a.key.PublicKey.X.FillBytes(make([]byte, 32)), a.key.PublicKey.Y.FillBytes(make([]byte, 32))
+	// The uncompressed point: 0x04, then X and Y of 32 bytes each.
+	point, err := a.key.PublicKey.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	x, y := point[1:33], point[33:]
 	cose, err := cbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: x, -3: y})
 	if err != nil {
 		return nil, err
