@@ -1,6 +1,34 @@
 package policy
 
-import "strings"
+import (
+	"errors"
+	"strings"
+)
+
+// GitHubIssuer is the issuer of github.com's Actions tokens.
+const GitHubIssuer = "https://token.actions.githubusercontent.com"
+
+// githubPlatform is GitHub Actions: github.com, GHE.com and GitHub Enterprise Server.
+var githubPlatform = Platform{
+	Kind:          GitHub,
+	Label:         "GitHub",
+	DefaultIssuer: GitHubIssuer,
+	IssuerHint: "github.com https://token.actions.githubusercontent.com, GHE.com https://token.actions.SUB.ghe.com, " +
+		"an enterprise slug https://token.actions.githubusercontent.com/SLUG, GHES https://HOST/_services/token",
+	Algs: []string{"RS256"},
+	Fields: []Field{
+		repositoryField("Repository (owner/name)", "For example octo-org/sampleproject.", "OWNER/REPO"),
+		workflowField("Workflow file name", "The file in .github/workflows, for example release.yml.", "FILE", true),
+		environmentField("Environment (optional)", "If set, only jobs that run in this GitHub environment get tokens."),
+		ownerIDField("Owner id (optional)", "Numeric; left empty, it is pinned on first use."),
+		repositoryIDField("Repository id (optional)", "Numeric; left empty, it is pinned on first use."),
+	},
+	OwnerIDLabel:      "owner id",
+	RepositoryIDLabel: "repository id",
+	NewClaims:         func() Claims { return new(GitHubClaims) },
+	validate:          validateGitHub,
+	match:             matchGitHub,
+}
 
 // GitHub's limits on names (its sign-up and new-repository forms).
 const (
@@ -84,12 +112,12 @@ func githubWorkflowProblem(s string) string {
 }
 
 // matchGitHub applies the GitHub rules of DESIGN §2 to an identity of p's kind and issuer.
-func matchGitHub(p Publisher, id Identity) *Mismatch {
+func matchGitHub(pl *Platform, p Publisher, id Identity) *Mismatch {
 	repo := p.Repository()
 	if !equalFoldASCII(id.Repository, repo) {
 		return mismatch("repository %s, publisher has %s", show(id.Repository), show(repo)).in("repository")
 	}
-	if m := matchPins(p, id); m != nil {
+	if m := matchPins(pl, p, id); m != nil {
 		return m
 	}
 	// Both events run trusted workflow code with the repository's secrets and id-token
@@ -146,4 +174,82 @@ func matchGitHubWorkflow(p Publisher, id Identity) *Mismatch {
 
 func asciiAlnum(r rune) bool {
 	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+}
+
+// GitHubClaims are the claims of a GitHub Actions ID token that tpx reads. GitHub sends
+// every one of them, ids and counters included, as a JSON string; a token that sends
+// another type is refused rather than guessed at.
+type GitHubClaims struct {
+	// Subject is informational only: its format is customizable per repository and
+	// changed in 2026, so nothing may match on it.
+	Subject              string `json:"sub"`
+	Repository           string `json:"repository"`
+	RepositoryOwner      string `json:"repository_owner"`
+	RepositoryID         string `json:"repository_id"`
+	RepositoryOwnerID    string `json:"repository_owner_id"`
+	RepositoryVisibility string `json:"repository_visibility"`
+	Actor                string `json:"actor"`
+	ActorID              string `json:"actor_id"`
+	Environment          string `json:"environment"`
+	Ref                  string `json:"ref"`
+	RefType              string `json:"ref_type"`
+	SHA                  string `json:"sha"`
+	EventName            string `json:"event_name"`
+	RunID                string `json:"run_id"`
+	RunNumber            string `json:"run_number"`
+	RunAttempt           string `json:"run_attempt"`
+	RunnerEnvironment    string `json:"runner_environment"`
+	Workflow             string `json:"workflow"`
+	// WorkflowRef is the caller workflow, "owner/repo/.github/workflows/f.yml@ref":
+	// what publishers match.
+	WorkflowRef string `json:"workflow_ref"`
+	WorkflowSHA string `json:"workflow_sha"`
+	// JobWorkflowRef is the reusable workflow running the job, if any.
+	JobWorkflowRef string `json:"job_workflow_ref"`
+	JobWorkflowSHA string `json:"job_workflow_sha"`
+	HeadRef        string `json:"head_ref"`
+	BaseRef        string `json:"base_ref"`
+	Enterprise     string `json:"enterprise"`
+	EnterpriseID   string `json:"enterprise_id"`
+}
+
+// Validate requires what matching depends on: the repository as owner/name, the numeric
+// owner and repository ids (names can be resurrected, ids cannot), the caller workflow and
+// the event (some events are refused by policy).
+func (c *GitHubClaims) Validate() error {
+	if err := ownerSlashName("repository", c.Repository, false); err != nil {
+		return err
+	}
+	if err := numericID("repository_owner_id", c.RepositoryOwnerID); err != nil {
+		return err
+	}
+	if err := numericID("repository_id", c.RepositoryID); err != nil {
+		return err
+	}
+	if c.WorkflowRef == "" {
+		return errors.New("workflow_ref is missing")
+	}
+	if c.EventName == "" {
+		return errors.New("event_name is missing")
+	}
+	return nil
+}
+
+// Identity is the normalized form of the claims.
+func (c *GitHubClaims) Identity() Identity {
+	return Identity{
+		Kind:           GitHub,
+		Repository:     c.Repository,
+		OwnerID:        c.RepositoryOwnerID,
+		RepositoryID:   c.RepositoryID,
+		WorkflowRef:    c.WorkflowRef,
+		JobWorkflowRef: c.JobWorkflowRef,
+		Environment:    c.Environment,
+		Ref:            c.Ref,
+		SHA:            c.SHA,
+		EventName:      c.EventName,
+		RunID:          c.RunID,
+		RunAttempt:     c.RunAttempt,
+		Actor:          c.Actor,
+	}
 }

@@ -1,9 +1,34 @@
 package policy
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 )
+
+// GitLabIssuer is gitlab.com's issuer.
+const GitLabIssuer = "https://gitlab.com"
+
+// gitlabPlatform is GitLab CI on gitlab.com or a self-managed instance.
+var gitlabPlatform = Platform{
+	Kind:          GitLab,
+	Label:         "GitLab",
+	DefaultIssuer: GitLabIssuer,
+	IssuerHint:    "the instance URL, e.g. https://gitlab.com or https://gitlab.example.com",
+	Algs:          []string{"RS256"},
+	Fields: []Field{
+		repositoryField("Project path (namespace/project)", "For example my-group/my-project; subgroups are allowed.", "NAMESPACE/PROJECT"),
+		workflowField("CI configuration path", "For example .gitlab-ci.yml.", "PATH", true),
+		environmentField("Environment (optional)", "If set, only jobs of this GitLab environment get tokens."),
+		ownerIDField("Namespace id (optional)", "Numeric; left empty, it is pinned on first use."),
+		repositoryIDField("Project id (optional)", "Numeric; left empty, it is pinned on first use."),
+	},
+	OwnerIDLabel:      "namespace id",
+	RepositoryIDLabel: "project id",
+	NewClaims:         func() Claims { return new(GitLabClaims) },
+	validate:          validateGitLab,
+	match:             matchGitLab,
+}
 
 // maxGitLabPath is GitLab's limit on one path segment (a group, subgroup or project path).
 const maxGitLabPath = 255
@@ -96,14 +121,14 @@ func gitlabConfigProblem(s string) string {
 }
 
 // matchGitLab applies the GitLab rules of DESIGN §2 to an identity of p's kind and issuer.
-func matchGitLab(p Publisher, id Identity) *Mismatch {
+func matchGitLab(pl *Platform, p Publisher, id Identity) *Mismatch {
 	repo := p.Repository()
 	// project_path is the project the pipeline runs in. A fork's pipeline carries the
 	// fork's path here whatever else it names, so this alone keeps forks out.
 	if !equalFoldASCII(id.Repository, repo) {
 		return mismatch("project path %s, publisher has %s", show(id.Repository), show(repo)).in("repository")
 	}
-	if m := matchPins(p, id); m != nil {
+	if m := matchPins(pl, p, id); m != nil {
 		return m
 	}
 	if id.Ref == "" {
@@ -189,4 +214,76 @@ func cutPrefixFoldASCII(s, prefix string) (string, bool) {
 		return s, false
 	}
 	return s[len(prefix):], true
+}
+
+// GitLabClaims are the claims of a GitLab CI id_token that tpx reads. GitLab sends ids as
+// JSON strings; ci_config_ref_uri and ci_config_sha are null when the pipeline
+// definition lives in another project, which decodes to "".
+type GitLabClaims struct {
+	Subject              string `json:"sub"`
+	NamespaceID          string `json:"namespace_id"`
+	NamespacePath        string `json:"namespace_path"`
+	ProjectID            string `json:"project_id"`
+	ProjectPath          string `json:"project_path"`
+	ProjectVisibility    string `json:"project_visibility"`
+	UserID               string `json:"user_id"`
+	UserLogin            string `json:"user_login"`
+	UserAccessLevel      string `json:"user_access_level"`
+	PipelineID           string `json:"pipeline_id"`
+	PipelineSource       string `json:"pipeline_source"`
+	JobID                string `json:"job_id"`
+	Ref                  string `json:"ref"`
+	RefType              string `json:"ref_type"`
+	RefPath              string `json:"ref_path"`
+	RefProtected         string `json:"ref_protected"`
+	Environment          string `json:"environment"`
+	EnvironmentProtected string `json:"environment_protected"`
+	DeploymentTier       string `json:"deployment_tier"`
+	SHA                  string `json:"sha"`
+	// CIConfigRefURI is "host/group/project//path/to/.gitlab-ci.yml@ref": what
+	// publishers match.
+	CIConfigRefURI    string `json:"ci_config_ref_uri"`
+	CIConfigSHA       string `json:"ci_config_sha"`
+	RunnerEnvironment string `json:"runner_environment"`
+}
+
+// Validate requires what matching depends on: the project path, the numeric namespace and
+// project ids, the ref path and commit, and the pipeline source.
+func (c *GitLabClaims) Validate() error {
+	if err := ownerSlashName("project_path", c.ProjectPath, true); err != nil {
+		return err
+	}
+	if err := numericID("namespace_id", c.NamespaceID); err != nil {
+		return err
+	}
+	if err := numericID("project_id", c.ProjectID); err != nil {
+		return err
+	}
+	switch {
+	case c.RefPath == "":
+		return errors.New("ref_path is missing")
+	case c.SHA == "":
+		return errors.New("sha is missing")
+	case c.PipelineSource == "":
+		return errors.New("pipeline_source is missing")
+	}
+	return nil
+}
+
+// Identity is the normalized form of the claims.
+func (c *GitLabClaims) Identity() Identity {
+	return Identity{
+		Kind:         GitLab,
+		Repository:   c.ProjectPath,
+		OwnerID:      c.NamespaceID,
+		RepositoryID: c.ProjectID,
+		WorkflowRef:  c.CIConfigRefURI,
+		Environment:  c.Environment,
+		Ref:          c.RefPath,
+		SHA:          c.SHA,
+		EventName:    c.PipelineSource,
+		RunID:        c.PipelineID,
+		RunAttempt:   c.JobID,
+		Actor:        c.UserLogin,
+	}
 }

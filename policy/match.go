@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -54,18 +55,28 @@ func match(p Publisher, id Identity) *Mismatch {
 	if id.Issuer != p.Issuer {
 		return mismatch("issuer %s differs from the publisher's %s", show(id.Issuer), show(p.Issuer)).in("issuer")
 	}
+	pl, ok := Lookup(p.Kind)
+	if !ok {
+		return mismatch("publisher kind %s is not supported", show(string(p.Kind))).in("publisher")
+	}
 	// A stored publisher that skipped Validate must fail closed, not match by accident of
 	// an empty string on both sides.
-	if p.Owner == "" || p.Name == "" || p.Workflow == "" {
-		return mismatch("publisher is incomplete: repository and workflow are required").in("publisher")
+	var required []string
+	incomplete := false
+	for _, f := range pl.Fields {
+		if f.Required {
+			required = append(required, strings.ReplaceAll(f.Name, "_", " "))
+			incomplete = incomplete || f.Get(p) == ""
+		}
 	}
-	switch p.Kind {
-	case GitHub:
-		return matchGitHub(p, id)
-	case GitLab:
-		return matchGitLab(p, id)
+	if incomplete {
+		verb := " is"
+		if len(required) > 1 {
+			verb = " are"
+		}
+		return mismatch("publisher is incomplete: %s%s required", andList(required), verb).in("publisher")
 	}
-	return mismatch("publisher kind %s is not supported", show(string(p.Kind))).in("publisher")
+	return pl.match(pl, p, id)
 }
 
 // Pins returns the ids publisher p should be pinned to after id used it: p's own ids where
@@ -81,10 +92,11 @@ func Pins(p Publisher, id Identity) (ownerID, repositoryID string, needed bool) 
 	if match(p, id) != nil {
 		return ownerID, repositoryID, false
 	}
-	if ownerID == "" && validID(id.OwnerID) {
+	pl, _ := Lookup(p.Kind)
+	if ownerID == "" && pl.OwnerIDLabel != "" && pl.idValid(id.OwnerID) {
 		ownerID, needed = id.OwnerID, true
 	}
-	if repositoryID == "" && validID(id.RepositoryID) {
+	if repositoryID == "" && pl.RepositoryIDLabel != "" && pl.idValid(id.RepositoryID) {
 		repositoryID, needed = id.RepositoryID, true
 	}
 	return ownerID, repositoryID, needed
@@ -104,12 +116,11 @@ func matchPin(label, pinned, got string) *Mismatch {
 	return nil
 }
 
-func matchPins(p Publisher, id Identity) *Mismatch {
-	l, _ := kindLabels(p.Kind)
-	if m := matchPin(l.ownerID, p.OwnerID, id.OwnerID); m != nil {
+func matchPins(pl *Platform, p Publisher, id Identity) *Mismatch {
+	if m := matchPin(pl.OwnerIDLabel, p.OwnerID, id.OwnerID); m != nil {
 		return m.in("repository ids")
 	}
-	return matchPin(l.repositoryID, p.RepositoryID, id.RepositoryID).in("repository ids")
+	return matchPin(pl.RepositoryIDLabel, p.RepositoryID, id.RepositoryID).in("repository ids")
 }
 
 // matchEnvironment applies an environment rule: a publisher without one accepts any job;

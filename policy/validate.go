@@ -60,9 +60,9 @@ func Validate(p Publisher) error {
 	var errs []FieldError
 	add := func(field, msg string) { errs = append(errs, FieldError{Field: field, Message: msg}) }
 
-	l, known := kindLabels(p.Kind)
+	pl, known := Lookup(p.Kind)
 	if !known {
-		add(FieldKind, "kind must be github or gitlab")
+		add(FieldKind, "kind must be "+KindNames())
 	}
 	if msg := issuerProblem(p.Issuer); msg != "" {
 		add(FieldIssuer, msg)
@@ -70,20 +70,12 @@ func Validate(p Publisher) error {
 	// The other fields' rules depend on the platform; judging them against either would
 	// produce messages about a platform the owner did not choose.
 	if known {
-		if p.Kind == GitHub {
-			validateGitHub(p, add)
-		} else {
-			validateGitLab(p, add)
-		}
+		pl.validate(p, add)
 		if msg := environmentProblem(p.Environment); msg != "" {
 			add(FieldEnvironment, "environment "+msg)
 		}
-		if msg := idProblem(p.OwnerID); msg != "" {
-			add(FieldOwnerID, l.ownerID+" "+msg)
-		}
-		if msg := idProblem(p.RepositoryID); msg != "" {
-			add(FieldRepositoryID, l.repositoryID+" "+msg)
-		}
+		pl.validateID(FieldOwnerID, pl.OwnerIDLabel, p.OwnerID, add)
+		pl.validateID(FieldRepositoryID, pl.RepositoryIDLabel, p.RepositoryID, add)
 	}
 	if len(errs) > 0 {
 		return &ValidationError{Fields: errs}
@@ -91,19 +83,30 @@ func Validate(p Publisher) error {
 	return nil
 }
 
-// labels are the words each platform uses for the owner and repository ids in its own
-// documentation, so that a message points at the number the owner can look up.
-type labels struct{ ownerID, repositoryID string }
-
-// kindLabels returns the labels of a kind, and false for a kind tpx does not know.
-func kindLabels(k Kind) (labels, bool) {
-	switch k {
-	case GitHub:
-		return labels{ownerID: "owner id", repositoryID: "repository id"}, true
-	case GitLab:
-		return labels{ownerID: "namespace id", repositoryID: "project id"}, true
+// validateID checks an optional pinned id, named label in the platform's own words so that
+// a message points at the number the owner can look up. A platform without such an id
+// takes none.
+func (pl *Platform) validateID(field, label, v string, add func(field, msg string)) {
+	switch {
+	case v == "":
+	case label == "":
+		add(field, pl.Label+" publishers pin no such id; leave it empty")
+	case !pl.idValid(v):
+		msg := pl.idProblem
+		if msg == "" {
+			msg = "must be a decimal number without leading zeros, at most 20 digits"
+		}
+		add(field, label+" "+msg+" (or empty to pin it on first use)")
 	}
-	return labels{}, false
+}
+
+// idValid reports whether s is an id of the platform's form; decimal numbers unless the
+// platform says otherwise.
+func (pl *Platform) idValid(s string) bool {
+	if pl.validID != nil {
+		return pl.validID(s)
+	}
+	return validID(s)
 }
 
 // issuerProblem returns what is wrong with an issuer URL, or "". Tokens are matched to
@@ -166,18 +169,8 @@ func environmentProblem(s string) string {
 	return ""
 }
 
-// idProblem checks an optional numeric platform id. Ids are compared as strings, so "074"
-// or "+74" would never equal the "74" a platform sends.
-func idProblem(s string) string {
-	if s == "" {
-		return ""
-	}
-	if !validID(s) {
-		return "must be a decimal number without leading zeros, at most 20 digits (or empty to pin it on first use)"
-	}
-	return ""
-}
-
+// validID checks a numeric platform id. Ids are compared as strings, so "074" or "+74"
+// would never equal the "74" a platform sends.
 func validID(s string) bool {
 	if s == "" || len(s) > maxID || s[0] == '0' {
 		return false

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/tpx-dev/tpx/policy"
 )
@@ -28,29 +26,4 @@ func decodeClaims(payload []byte, v any) error {
 func fill(id *policy.Identity, from policy.Identity) {
 	from.Issuer, from.JTI, from.IssuedAt, from.Expiry = id.Issuer, id.JTI, id.IssuedAt, id.Expiry
 	*id = from
-}
-
-// numericID checks a platform id: decimal digits, as both platforms send them, short
-// enough for any integer column.
-func numericID(name, v string) error {
-	if v == "" {
-		return fmt.Errorf("%s is missing", name)
-	}
-	if len(v) > 19 || strings.Trim(v, "0123456789") != "" {
-		return fmt.Errorf("%s %s is not a decimal id", name, clip(v))
-	}
-	return nil
-}
-
-// ownerSlashName checks "owner/name" with no empty segment; nested allows more segments
-// in the owner part (GitLab subgroups).
-func ownerSlashName(claim, v string, nested bool) error {
-	if v == "" {
-		return fmt.Errorf("%s is missing", claim)
-	}
-	parts := strings.Split(v, "/")
-	if len(parts) < 2 || (!nested && len(parts) > 2) || slices.Contains(parts, "") {
-		return fmt.Errorf("%s %s is not an owner/name path", claim, clip(v))
-	}
-	return nil
 }

@@ -31,31 +31,30 @@ func FuzzClaims(f *testing.F) {
 	for _, seed := range []string{`{}`, `[]`, `null`, `{"project_path":null}`, `{"repository":"a/b","repository_id":"1","repository_owner_id":"2","workflow_ref":"x","event_name":"push"}`} {
 		f.Add([]byte(seed))
 	}
+	github, _ := policy.Lookup(policy.GitHub)
+	gitlab, _ := policy.Lookup(policy.GitLab)
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		_, _ = parseObject("payload", payload)
-		for _, p := range []struct {
-			kind     policy.Kind
-			identity func([]byte, *policy.Identity) error
-		}{{policy.GitHub, githubIdentity}, {policy.GitLab, gitlabIdentity}} {
+		for _, p := range []*policy.Platform{github, gitlab} {
 			var id policy.Identity
-			err := p.identity(payload, &id)
+			err := platformIdentity(p, payload, &id)
 			if err != nil {
 				if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalidToken) {
-					t.Fatalf("%s: error outside the classes: %v", p.kind, err)
+					t.Fatalf("%s: error outside the classes: %v", p.Kind, err)
 				}
 				continue
 			}
-			if id.Kind != p.kind {
-				t.Fatalf("%s claims gave kind %q", p.kind, id.Kind)
+			if id.Kind != p.Kind {
+				t.Fatalf("%s claims gave kind %q", p.Kind, id.Kind)
 			}
 			for _, seg := range strings.Split(id.Repository, "/") {
 				if seg == "" || !strings.Contains(id.Repository, "/") {
-					t.Fatalf("%s: repository %q", p.kind, id.Repository)
+					t.Fatalf("%s: repository %q", p.Kind, id.Repository)
 				}
 			}
 			for _, v := range []string{id.OwnerID, id.RepositoryID} {
 				if v == "" || strings.Trim(v, "0123456789") != "" {
-					t.Fatalf("%s: id %q", p.kind, v)
+					t.Fatalf("%s: id %q", p.Kind, v)
 				}
 			}
 		}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/tpx-dev/tpx/policy"
 )
 
@@ -44,21 +46,12 @@ const (
 	DefaultMaxTokenBytes  = 16 << 10  // real tokens are 1–2 KiB
 )
 
-// The issuers used when Config.Issuers is empty.
-const (
-	GitHubIssuer = "https://token.actions.githubusercontent.com"
-	GitLabIssuer = "https://gitlab.com"
-)
-
 // IssuerConfig allows tokens from one issuer, read as one platform's tokens.
 type IssuerConfig struct {
 	Kind policy.Kind
 	// Issuer is compared with a token's iss as an exact string: https (http only on
-	// loopback), no trailing slash, query or fragment. GitHub: github.com
-	// https://token.actions.githubusercontent.com, GHE.com
-	// https://token.actions.SUB.ghe.com, an enterprise slug
-	// https://token.actions.githubusercontent.com/SLUG, GHES https://HOST/_services/token.
-	// GitLab: the instance URL.
+	// loopback), no trailing slash, query or fragment; each platform's IssuerHint says
+	// which issuers it uses.
 	Issuer string
 	// Disabled is the operator's kill switch for this issuer: its tokens fail with
 	// ErrNotEnabled before anything else is read, and nothing is ever fetched from it.
@@ -70,7 +63,7 @@ type IssuerConfig struct {
 type Config struct {
 	// Audience is the only aud accepted; required.
 	Audience string
-	// Issuers is the allowlist; empty means github.com and gitlab.com.
+	// Issuers is the allowlist; empty means DefaultIssuers.
 	Issuers []IssuerConfig
 	// HTTPClient fetches discovery documents and key sets; nil means HardenedClient(nil).
 	// Whatever client is given, redirects to another host are refused.
@@ -112,10 +105,29 @@ type Set struct {
 	closed  bool
 }
 
+// The public issuers of github.com and gitlab.com, among DefaultIssuers.
+const (
+	GitHubIssuer = policy.GitHubIssuer
+	GitLabIssuer = policy.GitLabIssuer
+)
+
 type issuer struct {
 	IssuerConfig
-	p    provider
+	p    *policy.Platform
+	algs []jose.SignatureAlgorithm
 	keys *keyCache
+}
+
+// DefaultIssuers are the public issuers of the platforms that have one, trusted when the
+// operator configures no issuer at all.
+func DefaultIssuers() []IssuerConfig {
+	var out []IssuerConfig
+	for _, pl := range policy.Platforms() {
+		if pl.DefaultIssuer != "" {
+			out = append(out, IssuerConfig{Kind: pl.Kind, Issuer: pl.DefaultIssuer})
+		}
+	}
+	return out
 }
 
 // New validates cfg, fills in defaults and returns a Set. No request is made until the
@@ -125,7 +137,7 @@ func New(cfg Config) (*Set, error) {
 		return nil, errors.New("providers: audience is required")
 	}
 	if len(cfg.Issuers) == 0 {
-		cfg.Issuers = []IssuerConfig{{Kind: policy.GitHub, Issuer: GitHubIssuer}, {Kind: policy.GitLab, Issuer: GitLabIssuer}}
+		cfg.Issuers = DefaultIssuers()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -177,9 +189,9 @@ func New(cfg Config) (*Set, error) {
 	s := &Set{cfg: cfg, byIss: make(map[string]*issuer, len(cfg.Issuers))}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	for _, ic := range cfg.Issuers {
-		p, ok := providerFor(ic.Kind)
+		p, ok := policy.Lookup(ic.Kind)
 		if !ok {
-			return nil, fmt.Errorf("providers: issuer %q: unknown kind %q (want github or gitlab)", ic.Issuer, ic.Kind)
+			return nil, fmt.Errorf("providers: issuer %q: unknown kind %q (want %s)", ic.Issuer, ic.Kind, policy.KindNames())
 		}
 		u, err := checkIssuer(ic.Issuer)
 		if err != nil {
@@ -188,7 +200,11 @@ func New(cfg Config) (*Set, error) {
 		if _, dup := s.byIss[ic.Issuer]; dup {
 			return nil, fmt.Errorf("providers: issuer %q configured twice", ic.Issuer)
 		}
-		is := &issuer{IssuerConfig: ic, p: p, keys: newKeyCache(s, ic, u, p.algs)}
+		algs := make([]jose.SignatureAlgorithm, len(p.Algs))
+		for i, a := range p.Algs {
+			algs[i] = jose.SignatureAlgorithm(a)
+		}
+		is := &issuer{IssuerConfig: ic, p: p, algs: algs, keys: newKeyCache(s, ic, u, algs)}
 		s.issuers = append(s.issuers, is)
 		s.byIss[ic.Issuer] = is
 	}

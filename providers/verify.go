@@ -14,23 +14,18 @@ import (
 	"github.com/tpx-dev/tpx/policy"
 )
 
-// provider is what differs between platforms: the algorithms their issuers sign with and
-// how their claims become an Identity.
-type provider struct {
-	algs []jose.SignatureAlgorithm
-	// identity decodes the platform's typed claims from a verified payload and fills
-	// the platform-specific fields of id.
-	identity func(payload []byte, id *policy.Identity) error
-}
-
-func providerFor(k policy.Kind) (provider, bool) {
-	switch k {
-	case policy.GitHub:
-		return provider{algs: []jose.SignatureAlgorithm{jose.RS256}, identity: githubIdentity}, true
-	case policy.GitLab:
-		return provider{algs: []jose.SignatureAlgorithm{jose.RS256}, identity: gitlabIdentity}, true
+// platformIdentity decodes platform pl's typed claims from a verified payload, requires
+// what its matching depends on, and fills the platform's fields of id.
+func platformIdentity(pl *policy.Platform, payload []byte, id *policy.Identity) error {
+	c := pl.NewClaims()
+	if err := decodeClaims(payload, c); err != nil {
+		return err
 	}
-	return provider{}, false
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	fill(id, c.Identity())
+	return nil
 }
 
 // Longest kid and jti accepted: real ones are 40–64 characters; the bound keeps junk out
@@ -88,7 +83,7 @@ func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
 // looked up, and no key is taken from the token itself: Verify gets the one our cache holds
 // for the kid.
 func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, payload []byte, claims object) (policy.Identity, error) {
-	jws, err := jose.ParseSignedCompact(raw, is.p.algs)
+	jws, err := jose.ParseSignedCompact(raw, is.algs)
 	if err != nil {
 		return policy.Identity{}, is.headerError(hseg, err)
 	}
@@ -111,7 +106,7 @@ func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, payload 
 		return policy.Identity{}, fmt.Errorf("%w: %s: %v", ErrInvalidToken, is.Issuer, err)
 	}
 	id.Kind, id.Issuer = is.Kind, is.Issuer
-	if err := is.p.identity(payload, &id); err != nil {
+	if err := platformIdentity(is.p, payload, &id); err != nil {
 		return policy.Identity{}, fmt.Errorf("%s token from %s: %w", is.Kind, is.Issuer, err)
 	}
 	return id, nil

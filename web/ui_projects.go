@@ -18,24 +18,22 @@ import (
 // This file has the project pages: the list, one project with its publishers, owners,
 // failed exchanges and audit log, and the forms that change them.
 
-// publisherForm is one "add a publisher" form, as typed, with the policy's messages by
-// field.
+// publisherForm is one "add a publisher" form of one platform, as typed, with the
+// policy's messages by input.
 type publisherForm struct {
-	Kind         string
-	Label        string // "GitHub" or "GitLab"
-	Action       string
-	Project      string
-	Repository   string
-	Workflow     string
-	Environment  string
-	OwnerID      string
-	RepositoryID string
-	Issuer       string
-	Issuers      []string
-	Errors       map[string]string
-	CSRF         string
+	Kind    string
+	Label   string // the platform's name, "GitHub"
+	Action  string
+	Project string
+	// Values are the platform's inputs as typed, by input name.
+	Values  map[string]string
+	Issuer  string
+	Issuers []string
+	Errors  map[string]string
+	CSRF    string
 	// Pending: the form registers a pending publisher, for a project it names.
-	Pending bool
+	Pending  bool
+	platform *policy.Platform
 }
 
 // fieldView is one labelled input of a form, with its hint and its error.
@@ -49,22 +47,33 @@ func (f publisherForm) Field(name, label, value, hint string, required bool) fie
 	return fieldView{ID: f.Kind + "-" + name, Name: name, Label: label, Value: value, Hint: hint, Error: f.Errors[name], Type: "text", Required: required}
 }
 
-var kindLabels = map[policy.Kind]string{policy.GitHub: "GitHub", policy.GitLab: "GitLab"}
+// Inputs are the platform's publisher fields, in its order, with what was typed.
+func (f publisherForm) Inputs() []fieldView {
+	if f.platform == nil {
+		return nil
+	}
+	out := make([]fieldView, len(f.platform.Fields))
+	for i, fd := range f.platform.Fields {
+		out[i] = f.Field(fd.Name, fd.Label, f.Values[fd.Name], fd.Hint, fd.Required)
+	}
+	return out
+}
 
-// publisherForms returns the GitHub and GitLab forms posting to action, of the kinds with
-// a configured issuer, the one of sent's kind filled with what was sent.
+// publisherForms returns one form per platform with a configured issuer, posting to
+// action; the one of sent's kind is filled with what was sent.
 func (h *ui) publisherForms(r *uiReq, sent publisherForm, action string) []publisherForm {
 	var out []publisherForm
-	for _, k := range []policy.Kind{policy.GitHub, policy.GitLab} {
-		if len(h.issuers(k)) == 0 {
+	for _, pl := range policy.Platforms() {
+		issuers := h.issuers(pl.Kind)
+		if len(issuers) == 0 {
 			// No issuer of this kind is configured: its publishers could never match.
 			continue
 		}
-		f := publisherForm{Kind: string(k)}
-		if sent.Kind == string(k) {
+		f := publisherForm{Kind: string(pl.Kind)}
+		if sent.Kind == string(pl.Kind) {
 			f = sent
 		}
-		f.Label, f.Action, f.Issuers, f.CSRF, f.Pending = kindLabels[k], action, h.issuers(k), r.csrf, action == "/account/pending"
+		f.Label, f.Action, f.Issuers, f.CSRF, f.Pending, f.platform = pl.Label, action, issuers, r.csrf, action == "/account/pending", pl
 		out = append(out, f)
 	}
 	return out
@@ -81,12 +90,21 @@ func (h *ui) issuers(k policy.Kind) []string {
 	return out
 }
 
+// readPublisherForm reads the form of the platform it names; an unknown kind reads as a
+// form without inputs, for validation to refuse.
 func (h *ui) readPublisherForm(c echo.Context) publisherForm {
-	f := publisherForm{
-		Kind: c.FormValue("kind"), Project: strings.TrimSpace(c.FormValue("project")),
-		Repository: strings.TrimSpace(c.FormValue("repository")), Workflow: strings.TrimSpace(c.FormValue("workflow")),
-		Environment: c.FormValue("environment"), OwnerID: strings.TrimSpace(c.FormValue("owner_id")),
-		RepositoryID: strings.TrimSpace(c.FormValue("repository_id")), Issuer: c.FormValue("issuer"),
+	f := publisherForm{Kind: c.FormValue("kind"), Project: strings.TrimSpace(c.FormValue("project")), Issuer: c.FormValue("issuer"), Values: map[string]string{}}
+	if pl, ok := policy.Lookup(policy.Kind(f.Kind)); ok {
+		f.platform = pl
+		for _, fd := range pl.Fields {
+			v := c.FormValue(fd.Name)
+			// Spaces around an environment are the owner's to see refused, not ours to
+			// drop: they could be part of a name the platform sends.
+			if fd.Name != "environment" {
+				v = strings.TrimSpace(v)
+			}
+			f.Values[fd.Name] = v
+		}
 	}
 	if f.Issuer == "" {
 		if is := h.issuers(policy.Kind(f.Kind)); len(is) > 0 {
@@ -96,19 +114,15 @@ func (h *ui) readPublisherForm(c echo.Context) publisherForm {
 	return f
 }
 
-// publisher is the form as a policy.Publisher; "owner/name" splits at its last '/', since
-// GitLab namespaces have several parts.
+// publisher is the form as a policy.Publisher.
 func (f publisherForm) publisher() policy.Publisher {
-	p := policy.Publisher{Kind: policy.Kind(f.Kind), Issuer: f.Issuer, Workflow: f.Workflow, Environment: f.Environment, OwnerID: f.OwnerID, RepositoryID: f.RepositoryID}
-	if i := strings.LastIndex(f.Repository, "/"); i >= 0 {
-		p.Owner, p.Name = f.Repository[:i], f.Repository[i+1:]
-	} else {
-		p.Owner = f.Repository
+	if f.platform == nil {
+		return policy.Publisher{Kind: policy.Kind(f.Kind), Issuer: f.Issuer}
 	}
-	return p
+	return f.platform.Publisher(f.Issuer, func(name string) string { return f.Values[name] })
 }
 
-// setErrors puts a policy validation's messages next to their fields; false if err is
+// setErrors puts a policy validation's messages next to their inputs; false if err is
 // not one.
 func (f *publisherForm) setErrors(err error) bool {
 	var ve *policy.ValidationError
@@ -118,8 +132,10 @@ func (f *publisherForm) setErrors(err error) bool {
 	f.Errors = map[string]string{}
 	for _, fe := range ve.Fields {
 		field := fe.Field
-		if field == policy.FieldOwner || field == policy.FieldName {
-			field = "repository"
+		if f.platform != nil {
+			if in, ok := f.platform.FieldFor(field); ok {
+				field = in.Name
+			}
 		}
 		if f.Errors[field] != "" {
 			f.Errors[field] += "; " + fe.Message
@@ -192,26 +208,12 @@ func (h *ui) renderProject(c echo.Context, r *uiReq, status int, name string, fo
 	}
 	v := projectView{ProjectDetails: d, Pinned: map[int64]string{}}
 	for _, p := range d.Publishers {
-		l := "owner id"
-		if p.Kind == policy.GitLab {
-			l = "namespace id"
-		}
-		switch {
-		case p.OwnerID == "" && p.RepositoryID == "":
-			v.Pinned[p.ID] = "pinned on first use"
-		default:
-			v.Pinned[p.ID] = l + " " + orDash(p.OwnerID) + ", repository id " + orDash(p.RepositoryID)
+		if pl, ok := policy.Lookup(p.Kind); ok {
+			v.Pinned[p.ID] = pl.PinnedIDs(p.Publisher)
 		}
 	}
 	v.Kinds = h.publisherForms(r, form, "/projects/"+url.PathEscape(d.Project.Name)+"/publishers")
 	return h.render(c, r, status, "project", d.Project.Name, v, problem)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "–"
-	}
-	return s
 }
 
 func (h *ui) addPublisher(c echo.Context, r *uiReq) error {

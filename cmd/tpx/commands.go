@@ -139,46 +139,45 @@ func (c *cli) projectAdd(ctx context.Context, args []string) error {
 	})
 }
 
-// defaultIssuer is the public issuer of each kind, used when --issuer is not given.
-var defaultIssuer = map[policy.Kind]string{
-	policy.GitHub: providers.GitHubIssuer,
-	policy.GitLab: providers.GitLabIssuer,
-}
-
 func (c *cli) publisherAdd(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != string(policy.GitHub) && args[0] != string(policy.GitLab)) {
-		return fmt.Errorf("%w: publisher add takes github or gitlab first", errUsage)
+	var pl *policy.Platform
+	if len(args) > 0 {
+		pl, _ = policy.Lookup(policy.Kind(args[0]))
 	}
-	kind := policy.Kind(args[0])
+	if pl == nil {
+		return fmt.Errorf("%w: publisher add takes %s first", errUsage, policy.KindNames())
+	}
+	kind := pl.Kind
 	fs, load := c.flags("publisher add " + args[0])
-	var p policy.Publisher
-	var project, repository, by string
+	values := map[string]*string{}
+	var required []string
+	var project, issuer, by string
 	var pending bool
 	fs.StringVar(&project, "project", "", "project name")
-	fs.StringVar(&repository, "repository", "", "OWNER/REPO (GitHub) or NAMESPACE/PROJECT (GitLab)")
-	fs.StringVar(&p.Workflow, "workflow", "", "workflow file name (GitHub) or CI configuration path (GitLab)")
-	fs.StringVar(&p.Environment, "environment", "", "deployment environment the job must run in")
-	fs.StringVar(&p.OwnerID, "owner-id", "", "numeric owner or namespace id to pin")
-	fs.StringVar(&p.RepositoryID, "repository-id", "", "numeric repository or project id to pin")
-	fs.StringVar(&p.Issuer, "issuer", "", "issuer URL (default: the public "+string(kind)+" issuer)")
+	for _, f := range pl.Fields {
+		values[f.Name] = fs.String(f.Flag, "", f.Label+": "+f.Hint)
+		if f.Required {
+			required = append(required, "--"+f.Flag)
+		}
+	}
+	fs.StringVar(&issuer, "issuer", "", "issuer URL (default: the first configured "+string(kind)+" issuer)")
 	fs.BoolVar(&pending, "pending", false, "register for a project that does not exist yet")
 	fs.StringVar(&by, "by", "", "user name of the acting owner")
 	if _, err := c.parse(fs, args[1:], 0); err != nil {
 		return err
 	}
-	if project == "" || repository == "" || p.Workflow == "" || by == "" {
-		return fmt.Errorf("%w: --project, --repository, --workflow and --by are required", errUsage)
+	missing := project == "" || by == ""
+	for _, f := range pl.Fields {
+		missing = missing || (f.Required && *values[f.Name] == "")
 	}
-	p.Kind = kind
-	if i := strings.LastIndex(repository, "/"); i > 0 {
-		p.Owner, p.Name = repository[:i], repository[i+1:]
-	} else {
-		return fmt.Errorf("repository %q must be OWNER/REPO or NAMESPACE/PROJECT", repository)
+	if missing {
+		return fmt.Errorf("%w: %s are required", errUsage, andList(append(append([]string{"--project"}, required...), "--by")))
 	}
-	if p.Issuer == "" {
-		p.Issuer = defaultIssuer[kind]
-	}
+	p := pl.Publisher(issuer, func(name string) string { return *values[name] })
 	return c.with(ctx, load, func(s *session) error {
+		if p.Issuer == "" {
+			p.Issuer = defaultIssuer(s.cfg, kind)
+		}
 		if err := checkIssuer(s.cfg, kind, p.Issuer); err != nil {
 			return err
 		}
@@ -200,6 +199,33 @@ func (c *cli) publisherAdd(ctx context.Context, args []string) error {
 	})
 }
 
+// defaultIssuer is the first configured issuer of kind, which is the platform's public
+// issuer unless the operator's list says otherwise; "" when none is configured.
+func defaultIssuer(cfg Config, kind policy.Kind) string {
+	for _, ic := range configuredIssuers(cfg) {
+		if ic.Kind == kind && !ic.Disabled {
+			return ic.Issuer
+		}
+	}
+	return ""
+}
+
+// configuredIssuers is the operator's list, or the default issuers when it is empty.
+func configuredIssuers(cfg Config) []providers.IssuerConfig {
+	if len(cfg.Providers) == 0 {
+		return providers.DefaultIssuers()
+	}
+	return cfg.Providers
+}
+
+// andList joins words as a sentence does: "a", "a and b", "a, b and c".
+func andList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}
+
 // checkIssuer refuses a publisher whose issuer tpx is not configured to trust: it could
 // never match, and the owner would not know why.
 func checkIssuer(cfg Config, kind policy.Kind, issuer string) error {
@@ -210,6 +236,9 @@ func checkIssuer(cfg Config, kind policy.Kind, issuer string) error {
 	defer set.Close()
 	if ic, ok := set.Lookup(issuer); ok && ic.Kind == kind {
 		return nil
+	}
+	if issuer == "" {
+		return fmt.Errorf("no %s issuer is configured; add one to the providers list of TPX_CONFIG first", kind)
 	}
 	return fmt.Errorf("issuer %s (%s) is not configured; add it to the providers list of TPX_CONFIG first", issuer, kind)
 }

@@ -202,8 +202,8 @@ func (c *Config) readFile() error {
 		return fmt.Errorf("TPX_CONFIG %s: %w", c.ConfigFile, err)
 	}
 	for i, p := range f.Providers {
-		if p.Kind != string(policy.GitHub) && p.Kind != string(policy.GitLab) {
-			return fmt.Errorf("TPX_CONFIG %s: providers[%d].kind %q must be github or gitlab", c.ConfigFile, i, p.Kind)
+		if _, ok := policy.Lookup(policy.Kind(p.Kind)); !ok {
+			return fmt.Errorf("TPX_CONFIG %s: providers[%d].kind %q must be %s", c.ConfigFile, i, p.Kind, policy.KindNames())
 		}
 		c.Providers = append(c.Providers, providers.IssuerConfig{Kind: policy.Kind(p.Kind), Issuer: p.Issuer, Disabled: p.Enabled != nil && !*p.Enabled})
 	}

@@ -11,10 +11,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/tpx-dev/tpx/policy"
 )
 
-const usage = `tpx — trusted-publisher token exchange
+// usage is the command-line help; the publisher add lines come from the platforms.
+var usage = `tpx — trusted-publisher token exchange
 
   tpx serve                      run the service
   tpx migrate                    apply database migrations
@@ -22,11 +26,7 @@ const usage = `tpx — trusted-publisher token exchange
   tpx user add NAME --email EMAIL          (password: one line on stdin)
   tpx user enroll-totp NAME                (prints the otpauth:// URI once)
   tpx project add NAME --owner NAME
-  tpx publisher add github --project P --repository OWNER/REPO --workflow FILE
-        [--environment E] [--owner-id N] [--repository-id N] [--issuer URL] [--pending] --by NAME
-  tpx publisher add gitlab --project P --repository NAMESPACE/PROJECT --workflow PATH
-        [--environment E] [--owner-id N] [--repository-id N] [--issuer URL] [--pending] --by NAME
-  tpx publisher list [--project P] [--json]
+` + publisherAddUsage() + `  tpx publisher list [--project P] [--json]
   tpx publisher remove ID --by NAME
   tpx apikey create --name N --scope admin (prints the tpxadm_… key once)
   tpx apikey list | tpx apikey revoke ID   (operator keys of the admin API)
@@ -34,6 +34,25 @@ const usage = `tpx — trusted-publisher token exchange
 Every command reads the configuration from TPX_* variables (or the flags of the same
 names; see "tpx serve -h").
 `
+
+// publisherAddUsage is one `tpx publisher add KIND` line per platform, its required fields
+// first.
+func publisherAddUsage() string {
+	var b strings.Builder
+	for _, pl := range policy.Platforms() {
+		fmt.Fprintf(&b, "  tpx publisher add %s --project P", pl.Kind)
+		var optional []string
+		for _, f := range pl.Fields {
+			if f.Required {
+				fmt.Fprintf(&b, " --%s %s", f.Flag, f.Usage)
+			} else {
+				optional = append(optional, fmt.Sprintf("[--%s %s]", f.Flag, f.Usage))
+			}
+		}
+		fmt.Fprintf(&b, "\n        %s [--issuer URL] [--pending] --by NAME\n", strings.Join(optional, " "))
+	}
+	return b.String()
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
