@@ -50,9 +50,31 @@ const (
 type Actor struct {
 	UserName string
 	Via      Via
-	// AuthenticatedAt is when the user last proved who they are (web sessions); every
-	// actor but the operator needs it within RecentAuthentication for management actions.
+	// AuthenticatedAt is when the user last proved who they are with Factor (web
+	// sessions); every actor but the operator needs a second factor proved within
+	// RecentAuthentication for management actions.
 	AuthenticatedAt time.Time
+	Factor          store.SessionFactor
+	// FactorProofAt is the session's unspent second-factor proof, if any: changes of
+	// second factors need one from the last FactorAuthentication, and spend it.
+	FactorProofAt time.Time
+	// Session is the web session's id: a change of factors or of the password ends every
+	// other session of the user. Empty for the operator, whose changes end them all.
+	Session string
+	// Address is where the request came from, for the audit log.
+	Address string
+}
+
+// String names the actor in the audit log: the user and the address they acted from,
+// or the operator.
+func (a Actor) String() string {
+	switch {
+	case a.Via == ViaOperator:
+		return "operator"
+	case a.Address == "":
+		return a.UserName
+	}
+	return a.UserName + " from " + a.Address
 }
 
 // Config wires a Service.
@@ -105,8 +127,14 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidInput}, args...)...)
 }
 
-// CreateUser adds a user with a password of at least MinPasswordLen characters.
+// CreateUser adds a user with a password of at least MinPasswordLen characters, as the
+// operator.
 func (s *Service) CreateUser(ctx context.Context, name, email, password string) (store.User, error) {
+	return s.createUser(ctx, Actor{Via: ViaOperator}, name, email, password)
+}
+
+// createUser adds a user for a: the operator, or a visitor signing up.
+func (s *Service) createUser(ctx context.Context, a Actor, name, email, password string) (store.User, error) {
 	if !userNameRe.MatchString(name) {
 		return store.User{}, invalid("user name %q: use 1 to 50 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name)
 	}
@@ -117,13 +145,16 @@ func (s *Service) CreateUser(ctx context.Context, name, email, password string) 
 		return store.User{}, err
 	}
 	u, err := s.cfg.Store.CreateUser(ctx, store.User{Name: name, Email: email, PasswordHash: HashPassword(password), CreatedAt: s.cfg.Now()})
-	if errors.Is(err, store.ErrConflict) {
+	switch {
+	case errors.Is(err, store.ErrConflict):
 		return store.User{}, fmt.Errorf("%w: user %q already exists", ErrInvalidInput, name)
-	}
-	if err != nil {
+	case errors.Is(err, store.ErrEmailTaken):
+		return store.User{}, fmt.Errorf("%w: another account has the address %s; one account per address", ErrInvalidInput, email)
+	case err != nil:
 		return store.User{}, err
 	}
-	s.audit(ctx, ViaOperator, u.ID, 0, "user.add", "user "+name+" created")
+	a.UserName = name
+	s.audit(ctx, a, u.ID, 0, "user.add", "user "+name+" created")
 	return u, nil
 }
 
@@ -157,7 +188,13 @@ func (s *Service) EnrollTOTP(ctx context.Context, via Via, name string) (string,
 	if err := s.cfg.Store.SetTOTP(ctx, u.ID, sealed, true); err != nil {
 		return "", err
 	}
-	s.audit(ctx, via, u.ID, 0, "totp.enroll", "TOTP enrolled for "+u.Name)
+	a := Actor{Via: via, UserName: u.Name}
+	s.audit(ctx, a, u.ID, 0, "totp.enroll", "TOTP enrolled for "+u.Name)
+	// The user's sessions passed the password alone: none may go on now that a second
+	// factor is due.
+	if err := s.endOtherSessions(ctx, a, u); err != nil {
+		return "", err
+	}
 	return key.URL(), nil
 }
 
@@ -203,6 +240,10 @@ func (s *Service) CheckTOTP(ctx context.Context, name, code string) error {
 // CreateProject creates project name owned by user owner. It is an operator action: the
 // project has no publisher yet, and adding one needs the owner's second factor.
 func (s *Service) CreateProject(ctx context.Context, via Via, name, owner string) (store.Project, error) {
+	return s.createProject(ctx, Actor{Via: via, UserName: owner}, name, owner)
+}
+
+func (s *Service) createProject(ctx context.Context, a Actor, name, owner string) (store.Project, error) {
 	if !projectNameRe.MatchString(name) {
 		return store.Project{}, invalid("project name %q: use 1 to 100 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name)
 	}
@@ -217,7 +258,7 @@ func (s *Service) CreateProject(ctx context.Context, via Via, name, owner string
 	if err != nil {
 		return store.Project{}, err
 	}
-	s.audit(ctx, via, u.ID, p.ID, "project.add", "project "+name+" created, owned by "+u.Name)
+	s.audit(ctx, a, u.ID, p.ID, "project.add", "project "+name+" created, owned by "+u.Name)
 	return p, nil
 }
 
@@ -278,7 +319,7 @@ func (s *Service) AddPublisher(ctx context.Context, a Actor, project string, p p
 	case err != nil:
 		return store.Publisher{}, err
 	}
-	s.audit(ctx, a.Via, u.ID, proj.ID, "publisher.add", fmt.Sprintf("publisher %d added: %s", sp.ID, Describe(sp.Publisher)))
+	s.audit(ctx, a, u.ID, proj.ID, "publisher.add", fmt.Sprintf("publisher %d added: %s", sp.ID, Describe(sp.Publisher)))
 	s.notifyOwners(ctx, proj.ID, "", "tpx: publisher added to "+proj.Name, fmt.Sprintf("%s added a trusted publisher to %s: %s.", u.Name, proj.Name, Describe(sp.Publisher)))
 	return sp, nil
 }
@@ -318,7 +359,7 @@ func (s *Service) AddPending(ctx context.Context, a Actor, project string, p pol
 	if err != nil {
 		return store.PendingPublisher{}, err
 	}
-	s.audit(ctx, a.Via, u.ID, 0, "pending.add", fmt.Sprintf("pending publisher %d for new project %s: %s", pp.ID, project, Describe(pp.Publisher)))
+	s.audit(ctx, a, u.ID, 0, "pending.add", fmt.Sprintf("pending publisher %d for new project %s: %s", pp.ID, project, Describe(pp.Publisher)))
 	return pp, nil
 }
 
@@ -339,7 +380,7 @@ func (s *Service) RemovePublisher(ctx context.Context, a Actor, id int64) error 
 	if err := s.cfg.Store.RemovePublisher(ctx, id); err != nil {
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, p.ProjectID, "publisher.remove", fmt.Sprintf("publisher %d removed: %s", id, Describe(p.Publisher)))
+	s.audit(ctx, a, u.ID, p.ProjectID, "publisher.remove", fmt.Sprintf("publisher %d removed: %s", id, Describe(p.Publisher)))
 	s.notifyOwners(ctx, p.ProjectID, "", "tpx: publisher removed from "+p.ProjectName, fmt.Sprintf("%s removed a trusted publisher from %s: %s.", u.Name, p.ProjectName, Describe(p.Publisher)))
 	return nil
 }
@@ -358,9 +399,10 @@ func Describe(p policy.Publisher) string {
 	return b.String()
 }
 
-// audit records an event; a failure to record is logged, since the action already happened.
-func (s *Service) audit(ctx context.Context, via Via, user, project int64, action, detail string) {
-	err := s.cfg.Store.Audit(ctx, store.AuditEvent{At: s.cfg.Now(), Actor: string(via), UserID: user, ProjectID: project, Action: action, Detail: detail})
+// audit records an event by a; a failure to record is logged, since the action already
+// happened.
+func (s *Service) audit(ctx context.Context, a Actor, user, project int64, action, detail string) {
+	err := s.cfg.Store.Audit(ctx, store.AuditEvent{At: s.cfg.Now(), Actor: a.String(), UserID: user, ProjectID: project, Action: action, Detail: detail})
 	if err != nil {
 		s.cfg.Logger.Error("audit event not recorded", "action", action, "user", user, "project", project, "error", err)
 	}

@@ -208,7 +208,7 @@ func TestSecondFactorGate(t *testing.T) {
 		{"nobody can add one to an unknown project", "alice", "nosuchproject", ErrUnknownProject},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := f.s.AddPublisher(ctx, Actor{UserName: c.actor, Via: ViaWeb, AuthenticatedAt: f.now}, c.project, publisher())
+			_, err := f.s.AddPublisher(ctx, Actor{UserName: c.actor, Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}, c.project, publisher())
 			if !errors.Is(err, c.want) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
@@ -218,7 +218,7 @@ func TestSecondFactorGate(t *testing.T) {
 		})
 	}
 	t.Run("an owner without a second factor cannot register a pending publisher", func(t *testing.T) {
-		if _, err := f.s.AddPending(ctx, Actor{UserName: "bob", Via: ViaWeb, AuthenticatedAt: f.now}, "newproject", publisher()); !errors.Is(err, ErrNoSecondFactor) {
+		if _, err := f.s.AddPending(ctx, Actor{UserName: "bob", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}, "newproject", publisher()); !errors.Is(err, ErrNoSecondFactor) {
 			t.Fatalf("err = %v", err)
 		}
 		if p, _ := f.store.ListPending(ctx, 0); len(p) != 0 {
@@ -228,14 +228,14 @@ func TestSecondFactorGate(t *testing.T) {
 	t.Run("an invalid publisher is refused with the policy's message", func(t *testing.T) {
 		p := publisher()
 		p.Workflow = "sub/release.yml"
-		_, err := f.s.AddPublisher(ctx, Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now}, "sampleproject", p)
+		_, err := f.s.AddPublisher(ctx, Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}, "sampleproject", p)
 		if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "workflow") {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	var id int64
-	t.Run("the owner with TOTP adds one, and the audit log says so", func(t *testing.T) {
-		sp, err := f.s.AddPublisher(ctx, Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now}, "sampleproject", publisher())
+	t.Run("the owner with TOTP adds one, and the audit log names her and her address", func(t *testing.T) {
+		sp, err := f.s.AddPublisher(ctx, Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now, Address: "192.0.2.7"}, "sampleproject", publisher())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,12 +244,12 @@ func TestSecondFactorGate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(events) == 0 || events[0].Action != "publisher.add" || events[0].Actor != "web" {
+		if len(events) == 0 || events[0].Action != "publisher.add" || events[0].Actor != "alice from 192.0.2.7" {
 			t.Fatalf("audit log: %+v", events)
 		}
 	})
 	t.Run("a non-owner with TOTP cannot remove it", func(t *testing.T) {
-		if err := f.s.RemovePublisher(ctx, Actor{UserName: "mallory", Via: ViaWeb, AuthenticatedAt: f.now}, id); !errors.Is(err, ErrNotOwner) {
+		if err := f.s.RemovePublisher(ctx, Actor{UserName: "mallory", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}, id); !errors.Is(err, ErrNotOwner) {
 			t.Fatalf("err = %v", err)
 		}
 		if count() != 1 {
@@ -257,12 +257,12 @@ func TestSecondFactorGate(t *testing.T) {
 		}
 	})
 	t.Run("a pending publisher for an existing project is refused", func(t *testing.T) {
-		if _, err := f.s.AddPending(ctx, Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now}, "sampleproject", publisher()); !errors.Is(err, ErrProjectExists) {
+		if _, err := f.s.AddPending(ctx, Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}, "sampleproject", publisher()); !errors.Is(err, ErrProjectExists) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("the owner removes it", func(t *testing.T) {
-		if err := f.s.RemovePublisher(ctx, Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now}, id); err != nil {
+		if err := f.s.RemovePublisher(ctx, Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}, id); err != nil {
 			t.Fatal(err)
 		}
 		if count() != 0 {

@@ -49,6 +49,9 @@ func (s *Service) StartTOTP(ctx context.Context, a Actor) (*otp.Key, error) {
 		if err := s.fresh(a); err != nil {
 			return nil, err
 		}
+		if err := s.hasFactorProof(a); err != nil {
+			return nil, err
+		}
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.cfg.Issuer, AccountName: u.Name, Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
@@ -81,7 +84,8 @@ func (s *Service) PendingTOTP(ctx context.Context, name string) (*otp.Key, error
 
 // ConfirmTOTP makes the actor's pending TOTP secret count, if code is right for it; the
 // code's step counts as used. It returns new recovery codes when this is the user's first
-// second factor, to be shown once.
+// second factor, to be shown once. A user who had a factor spends a factor proof; every
+// other session of the user ends.
 func (s *Service) ConfirmTOTP(ctx context.Context, a Actor, code string) ([]string, error) {
 	u, err := s.user(ctx, a.UserName)
 	if err != nil {
@@ -102,6 +106,11 @@ func (s *Service) ConfirmTOTP(ctx context.Context, a Actor, code string) ([]stri
 		return nil, fmt.Errorf("%w: check the clock of the device and enter the code it shows now", ErrBadTOTP)
 	}
 	first := !u.HasSecondFactor()
+	if !first {
+		if err := s.spendFactorProof(ctx, a); err != nil {
+			return nil, err
+		}
+	}
 	confirmed, err := s.cfg.Store.ConfirmTOTP(ctx, u.ID, u.TOTPSecret, step)
 	if err != nil {
 		return nil, err
@@ -109,15 +118,19 @@ func (s *Service) ConfirmTOTP(ctx context.Context, a Actor, code string) ([]stri
 	if !confirmed {
 		return nil, invalid("the TOTP enrolment changed meanwhile; start again")
 	}
-	s.audit(ctx, a.Via, u.ID, 0, "totp.enroll", "TOTP enrolled for "+u.Name)
+	s.audit(ctx, a, u.ID, 0, "totp.enroll", "TOTP enrolled for "+u.Name)
 	s.mailUser(ctx, u, "tpx: TOTP added to your account", "an authenticator app (TOTP) was added as a second factor of your tpx account.")
+	if err := s.endOtherSessions(ctx, a, u); err != nil {
+		return nil, err
+	}
 	if !first {
 		return nil, nil
 	}
-	return s.newRecoveryCodes(ctx, u)
+	return s.newRecoveryCodes(ctx, a, u)
 }
 
-// LoginTOTP checks the second step of a login with a TOTP code: single use, ±1 step.
+// LoginTOTP checks the second step of a login, or a confirmation, with a TOTP code:
+// single use, ±1 step.
 func (s *Service) LoginTOTP(ctx context.Context, name, code string) error {
 	u, err := s.user(ctx, name)
 	if err != nil {
@@ -129,10 +142,18 @@ func (s *Service) LoginTOTP(ctx context.Context, name, code string) error {
 	return s.CheckTOTP(ctx, name, code)
 }
 
-// RemoveTOTP removes the actor's TOTP, unless it is their last second factor.
+// RemoveTOTP removes the actor's TOTP, unless it is their last second factor, spending a
+// factor proof; every other session of the user ends.
 func (s *Service) RemoveTOTP(ctx context.Context, a Actor) error {
 	u, err := s.authorize(ctx, a, 0)
 	if err != nil {
+		return err
+	}
+	if u.WebAuthnCount == 0 {
+		// Refused before the proof is spent; the store decides again, atomically.
+		return fmt.Errorf("%w: add a security key before removing TOTP, your only second factor", ErrLastFactor)
+	}
+	if err := s.spendFactorProof(ctx, a); err != nil {
 		return err
 	}
 	err = s.cfg.Store.RemoveTOTP(ctx, u.ID)
@@ -144,9 +165,9 @@ func (s *Service) RemoveTOTP(ctx context.Context, a Actor) error {
 	case err != nil:
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, 0, "totp.remove", "TOTP removed")
+	s.audit(ctx, a, u.ID, 0, "totp.remove", "TOTP removed")
 	s.mailUser(ctx, u, "tpx: TOTP removed from your account", "the authenticator app (TOTP) was removed from the second factors of your tpx account.")
-	return nil
+	return s.endOtherSessions(ctx, a, u)
 }
 
 // normalizeRecoveryCode lets a code be typed with or without its dashes and spaces, in any case.
@@ -156,7 +177,7 @@ func normalizeRecoveryCode(code string) string {
 
 // newRecoveryCodes replaces the user's recovery codes with RecoveryCodeCount new ones and
 // returns them, grouped for reading; only their hashes are kept.
-func (s *Service) newRecoveryCodes(ctx context.Context, u store.User) ([]string, error) {
+func (s *Service) newRecoveryCodes(ctx context.Context, a Actor, u store.User) ([]string, error) {
 	codes := make([]string, RecoveryCodeCount)
 	hashes := make([]string, RecoveryCodeCount)
 	for i := range codes {
@@ -167,17 +188,20 @@ func (s *Service) newRecoveryCodes(ctx context.Context, u store.User) ([]string,
 	if err := s.cfg.Store.ReplaceRecoveryCodes(ctx, u.ID, hashes, s.cfg.Now()); err != nil {
 		return nil, err
 	}
-	s.audit(ctx, ViaWeb, u.ID, 0, "recovery.generate", fmt.Sprintf("%d recovery codes made; earlier ones no longer work", RecoveryCodeCount))
+	s.audit(ctx, a, u.ID, 0, "recovery.generate", fmt.Sprintf("%d recovery codes made; earlier ones no longer work", RecoveryCodeCount))
 	return codes, nil
 }
 
-// RegenerateRecoveryCodes replaces the actor's recovery codes.
+// RegenerateRecoveryCodes replaces the actor's recovery codes, spending a factor proof.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, a Actor) ([]string, error) {
 	u, err := s.authorize(ctx, a, 0)
 	if err != nil {
 		return nil, err
 	}
-	return s.newRecoveryCodes(ctx, u)
+	if err := s.spendFactorProof(ctx, a); err != nil {
+		return nil, err
+	}
+	return s.newRecoveryCodes(ctx, a, u)
 }
 
 // RecoveryCodesLeft counts the user's unused recovery codes.
@@ -186,9 +210,10 @@ func (s *Service) RecoveryCodesLeft(ctx context.Context, u store.User) (int, err
 }
 
 // LoginRecoveryCode checks the second step of a login with a recovery code, which is then
-// used up; the user is told by email, since a stolen code would be used this way.
-func (s *Service) LoginRecoveryCode(ctx context.Context, name, code string) error {
-	u, err := s.user(ctx, name)
+// used up; the user is told by email, since a stolen code would be used this way, and
+// every other session of the user ends (a's is the one logging in).
+func (s *Service) LoginRecoveryCode(ctx context.Context, a Actor, code string) error {
+	u, err := s.user(ctx, a.UserName)
 	if err != nil {
 		return err
 	}
@@ -199,7 +224,7 @@ func (s *Service) LoginRecoveryCode(ctx context.Context, name, code string) erro
 	if !ok {
 		return ErrBadRecoveryCode
 	}
-	s.audit(ctx, ViaWeb, u.ID, 0, "recovery.use", "a recovery code was used to log in")
+	s.audit(ctx, a, u.ID, 0, "recovery.use", "a recovery code was used to log in")
 	s.mailUser(ctx, u, "tpx: a recovery code was used", "a recovery code was used to log in to your tpx account. If it was not you, change your password and check your second factors now.")
-	return nil
+	return s.endOtherSessions(ctx, a, u)
 }

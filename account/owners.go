@@ -21,7 +21,7 @@ func (s *Service) CreateOwnedProject(ctx context.Context, a Actor, name string) 
 	if _, err := s.authorize(ctx, a, 0); err != nil {
 		return store.Project{}, err
 	}
-	return s.CreateProject(ctx, a.Via, name, a.UserName)
+	return s.createProject(ctx, a, name, a.UserName)
 }
 
 // OwnedProject returns project name if user owns it: the one check before any of a
@@ -114,7 +114,7 @@ func (s *Service) RemovePending(ctx context.Context, a Actor, id int64) error {
 	if err := s.cfg.Store.RemovePending(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, 0, "pending.remove", fmt.Sprintf("pending publisher %d for new project %s removed: %s", id, pending[i].ProjectName, Describe(pending[i].Publisher)))
+	s.audit(ctx, a, u.ID, 0, "pending.remove", fmt.Sprintf("pending publisher %d for new project %s removed: %s", id, pending[i].ProjectName, Describe(pending[i].Publisher)))
 	return nil
 }
 
@@ -151,7 +151,7 @@ func (s *Service) InviteOwner(ctx context.Context, a Actor, project, invitee str
 	if err != nil {
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, p.ID, "owner.invite", fmt.Sprintf("%s invited %s to become an owner", u.Name, who.Name))
+	s.audit(ctx, a, u.ID, p.ID, "owner.invite", fmt.Sprintf("%s invited %s to become an owner", u.Name, who.Name))
 	s.mailUser(ctx, who, "tpx: invitation to own "+p.Name, fmt.Sprintf("%s invited you to become an owner of %s. Accept or decline on your account page, %s/account, within %v. Owners need a second factor.", u.Name, p.Name, s.cfg.PublicURL, InvitationLifetime))
 	return nil
 }
@@ -167,7 +167,7 @@ func (s *Service) CancelInvitation(ctx context.Context, a Actor, project, invite
 	} else if err != nil {
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, p.ID, "owner.uninvite", fmt.Sprintf("invitation of %s withdrawn", who.Name))
+	s.audit(ctx, a, u.ID, p.ID, "owner.uninvite", fmt.Sprintf("invitation of %s withdrawn", who.Name))
 	return nil
 }
 
@@ -192,7 +192,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, a Actor, project string)
 	} else if err != nil {
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, p.ID, "owner.add", u.Name+" accepted the invitation and is now an owner")
+	s.audit(ctx, a, u.ID, p.ID, "owner.add", u.Name+" accepted the invitation and is now an owner")
 	s.notifyOwners(ctx, p.ID, "", "tpx: new owner of "+p.Name, fmt.Sprintf("%s is now an owner of %s.", u.Name, p.Name))
 	return nil
 }
@@ -212,7 +212,7 @@ func (s *Service) DeclineInvitation(ctx context.Context, a Actor, project string
 	} else if err != nil {
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, p.ID, "owner.decline", u.Name+" declined the invitation")
+	s.audit(ctx, a, u.ID, p.ID, "owner.decline", u.Name+" declined the invitation")
 	return nil
 }
 
@@ -232,7 +232,7 @@ func (s *Service) RemoveOwner(ctx context.Context, a Actor, project, owner strin
 	case err != nil:
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, p.ID, "owner.remove", fmt.Sprintf("%s removed %s as an owner", u.Name, who.Name))
+	s.audit(ctx, a, u.ID, p.ID, "owner.remove", fmt.Sprintf("%s removed %s as an owner", u.Name, who.Name))
 	s.notifyOwners(ctx, p.ID, "", "tpx: owner removed from "+p.Name, fmt.Sprintf("%s removed %s as an owner of %s.", u.Name, who.Name, p.Name))
 	s.mailUser(ctx, who, "tpx: you no longer own "+p.Name, fmt.Sprintf("%s removed you as an owner of %s.", u.Name, p.Name))
 	return nil

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,10 +17,14 @@ import (
 	"github.com/tpx-dev/tpx/store"
 )
 
-// RecentAuthentication is how long after proving who they are (logging in, or entering
-// their password again) a web user may perform management actions. Operators, acting on
-// the command line of the service's own machine, are not asked.
+// RecentAuthentication is how long after proving who they are with a second factor
+// (logging in, or confirming again) a web user may perform management actions.
+// Operators, acting on the command line of the service's own machine, are not asked.
 const RecentAuthentication = 15 * time.Minute
+
+// FactorAuthentication is how recent the second-factor proof must be that a change of
+// second factors or recovery codes spends: each such change asks for its own.
+const FactorAuthentication = 5 * time.Minute
 
 // Lifetimes of the owner web UI's records.
 const (
@@ -32,6 +37,7 @@ const (
 // Errors of the owner web UI's actions.
 var (
 	ErrStaleAuthentication = errors.New("authentication is not recent")
+	ErrFactorProof         = errors.New("second factor needed for this change")
 	ErrBadLogin            = errors.New("wrong user name or password")
 	ErrBadPassword         = errors.New("wrong password")
 	ErrBadRecoveryCode     = errors.New("wrong or used recovery code")
@@ -64,12 +70,60 @@ func newUIState(cfg Config) uiState {
 
 // fresh is the recent-authentication rule of management actions: anyone but the operator
 // must have authenticated within RecentAuthentication.
+// The session must have passed a second factor: the password alone never suffices, so a
+// session opened before the user enrolled one manages nothing.
 func (s *Service) fresh(a Actor) error {
 	if a.Via == ViaOperator {
 		return nil
 	}
+	if !a.Factor.SecondFactor() {
+		return fmt.Errorf("%w: %s logged in with the password alone; confirm with your second factor", ErrStaleAuthentication, a.UserName)
+	}
 	if age := s.cfg.Now().Sub(a.AuthenticatedAt); a.AuthenticatedAt.IsZero() || age > RecentAuthentication {
-		return fmt.Errorf("%w: %s last authenticated more than %v ago; enter your password again", ErrStaleAuthentication, a.UserName, RecentAuthentication)
+		return fmt.Errorf("%w: %s last authenticated more than %v ago; confirm with your second factor", ErrStaleAuthentication, a.UserName, RecentAuthentication)
+	}
+	return nil
+}
+
+// hasFactorProof is the rule of the pages that start a change of second factors: the
+// actor's session holds a second-factor proof of the last FactorAuthentication.
+func (s *Service) hasFactorProof(a Actor) error {
+	if a.Via == ViaOperator {
+		return nil
+	}
+	if age := s.cfg.Now().Sub(a.FactorProofAt); a.FactorProofAt.IsZero() || age >= FactorAuthentication {
+		return fmt.Errorf("%w: confirm with your second factor", ErrFactorProof)
+	}
+	return nil
+}
+
+// spendFactorProof is the rule of the changes themselves: the proof is used up, so that
+// each change asks for its own, and of two racing changes only one gets it.
+func (s *Service) spendFactorProof(ctx context.Context, a Actor) error {
+	if a.Via == ViaOperator {
+		return nil
+	}
+	ok, err := s.cfg.Store.SpendFactorProof(ctx, a.Session, s.cfg.Now().Add(-FactorAuthentication))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: confirm with your second factor", ErrFactorProof)
+	}
+	return nil
+}
+
+// endOtherSessions ends every session of u but the actor's own. It follows every change of
+// second factors, of the password, and every use of a recovery code: a session opened
+// before (perhaps by whoever knew the old password, before a second factor was due) must
+// log in again under the new rules.
+func (s *Service) endOtherSessions(ctx context.Context, a Actor, u store.User) error {
+	n, err := s.cfg.Store.DeleteUserSessions(ctx, u.ID, a.Session)
+	if err != nil {
+		return fmt.Errorf("ending the other sessions of %s: %w", u.Name, err)
+	}
+	if n > 0 {
+		s.audit(ctx, a, u.ID, 0, "session.end", fmt.Sprintf("%d other sessions ended", n))
 	}
 	return nil
 }
@@ -139,14 +193,15 @@ func (s *Service) CheckUserPassword(ctx context.Context, name, password string) 
 	return nil
 }
 
-// RecordLogin writes a completed login to the user's audit log.
-func (s *Service) RecordLogin(ctx context.Context, u store.User, how string) {
-	s.audit(ctx, ViaWeb, u.ID, 0, "login", u.Name+" logged in with "+how)
+// RecordLogin writes a completed login of a to the user's audit log.
+func (s *Service) RecordLogin(ctx context.Context, a Actor, u store.User, how string) {
+	s.audit(ctx, a, u.ID, 0, "login", u.Name+" logged in with "+how)
 }
 
-// SignUp creates a user and sends the link that verifies their email address.
-func (s *Service) SignUp(ctx context.Context, name, email, password string) (store.User, error) {
-	u, err := s.CreateUser(ctx, name, email, password)
+// SignUp creates a user for a visitor (a names their address) and sends the link that
+// verifies their email address.
+func (s *Service) SignUp(ctx context.Context, a Actor, name, email, password string) (store.User, error) {
+	u, err := s.createUser(ctx, a, name, email, password)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -169,8 +224,8 @@ func (s *Service) SendVerification(ctx context.Context, u store.User) error {
 }
 
 // VerifyEmail uses a verification link's token and returns the user whose address it
-// verified.
-func (s *Service) VerifyEmail(ctx context.Context, token string) (store.User, error) {
+// verified; a names the address the link was opened from.
+func (s *Service) VerifyEmail(ctx context.Context, a Actor, token string) (store.User, error) {
 	id, err := s.cfg.Store.UseEmailToken(ctx, HashToken(token), s.cfg.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return store.User{}, fmt.Errorf("%w: ask for a new one on your account page", ErrBadEmailToken)
@@ -182,7 +237,10 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (store.User, er
 	if err != nil {
 		return store.User{}, err
 	}
-	s.audit(ctx, ViaWeb, u.ID, 0, "email.verify", "email address "+u.Email+" verified")
+	if a.UserName == "" {
+		a.UserName = u.Name
+	}
+	s.audit(ctx, a, u.ID, 0, "email.verify", "email address "+u.Email+" verified")
 	return u, nil
 }
 
@@ -192,7 +250,7 @@ func (s *Service) EmailVerified(ctx context.Context, u store.User) (bool, error)
 }
 
 // ChangePassword replaces the actor's password after checking the current one, which is
-// itself the proof of identity this change needs.
+// itself the proof of identity this change needs, and ends the user's other sessions.
 func (s *Service) ChangePassword(ctx context.Context, a Actor, current, next string) error {
 	u, err := s.user(ctx, a.UserName)
 	if err != nil {
@@ -211,7 +269,10 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, current, next str
 	if err := s.cfg.Store.SetPassword(ctx, u.ID, HashPassword(next)); err != nil {
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, 0, "password.change", "password changed")
+	s.audit(ctx, a, u.ID, 0, "password.change", "password changed")
+	if err := s.endOtherSessions(ctx, a, u); err != nil {
+		return err
+	}
 	s.mailUser(ctx, u, "tpx: your password was changed", "the password of your tpx account was changed. If it was not you, use a recovery code to log in and change it, and check your second factors.")
 	return nil
 }
@@ -259,4 +320,39 @@ func (s *Service) notifyOwners(ctx context.Context, project int64, key, subject,
 // AuditLog returns the audit events of a user's account.
 func (s *Service) AuditLog(ctx context.Context, u store.User) ([]store.AuditEvent, error) {
 	return s.cfg.Store.AuditLog(ctx, 0, u.ID, 0)
+}
+
+// Sessions lists the user's active browser sessions, last used first.
+func (s *Service) Sessions(ctx context.Context, u store.User) ([]store.Session, error) {
+	return s.cfg.Store.UserSessions(ctx, u.ID, s.cfg.Now())
+}
+
+// EndSession logs out one of the actor's own sessions, by its id; another user's session
+// is as unknown as one that does not exist.
+func (s *Service) EndSession(ctx context.Context, a Actor, id string) error {
+	u, err := s.user(ctx, a.UserName)
+	if err != nil {
+		return err
+	}
+	sessions, err := s.cfg.Store.UserSessions(ctx, u.ID, s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(sessions, func(ss store.Session) bool { return ss.ID == id }) {
+		return invalid("no such session; it may have ended already")
+	}
+	if err := s.cfg.Store.DeleteSession(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, a, u.ID, 0, "session.end", "a session was logged out")
+	return nil
+}
+
+// EndOtherSessions logs out every session of the actor but the one they act from.
+func (s *Service) EndOtherSessions(ctx context.Context, a Actor) error {
+	u, err := s.user(ctx, a.UserName)
+	if err != nil {
+		return err
+	}
+	return s.endOtherSessions(ctx, a, u)
 }

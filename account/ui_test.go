@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/tpx-dev/tpx/store"
 )
 
 func TestPasswordRules(t *testing.T) {
@@ -47,8 +49,11 @@ func TestRecentAuthentication(t *testing.T) {
 		want  error
 	}{
 		{"A web user who never authenticated is refused", Actor{UserName: "alice", Via: ViaWeb}, ErrStaleAuthentication},
-		{"A web user who authenticated 16 minutes ago is refused", Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now.Add(-16 * time.Minute)}, ErrStaleAuthentication},
-		{"A web user who authenticated 14 minutes ago may act", Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now.Add(-14 * time.Minute)}, nil},
+		{"A web user who authenticated 16 minutes ago is refused", Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now.Add(-16 * time.Minute)}, ErrStaleAuthentication},
+		{"A web user who authenticated 14 minutes ago may act", Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now.Add(-14 * time.Minute)}, nil},
+		{"A web user who passed a security key a minute ago may act", Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorWebAuthn, AuthenticatedAt: f.now.Add(-time.Minute)}, nil},
+		{"A web user whose session passed the password alone is refused, however recent", Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorPassword, AuthenticatedAt: f.now}, ErrStaleAuthentication},
+		{"A web user whose session names no factor is refused", Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now}, ErrStaleAuthentication},
 		{"The operator is not asked", Actor{UserName: "alice", Via: ViaOperator}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -133,6 +133,9 @@ func (s *Service) BeginWebAuthnRegistration(ctx context.Context, a Actor, sessio
 		if err := s.fresh(a); err != nil {
 			return nil, err
 		}
+		if err := s.hasFactorProof(a); err != nil {
+			return nil, err
+		}
 	}
 	w, _, err := s.webauthnUser(ctx, u)
 	if err != nil {
@@ -164,7 +167,8 @@ func credentialName(name string) (string, error) {
 
 // FinishWebAuthnRegistration checks the browser's answer (JSON of the PublicKeyCredential)
 // to the session's registration challenge and stores the key under name. It returns new
-// recovery codes when this is the user's first second factor.
+// recovery codes when this is the user's first second factor; a user who had one spends a
+// factor proof. Every other session of the user ends.
 func (s *Service) FinishWebAuthnRegistration(ctx context.Context, a Actor, session, name string, response []byte) ([]string, error) {
 	rp, err := s.relyingParty()
 	if err != nil {
@@ -199,6 +203,11 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, a Actor, sessi
 		return nil, err
 	}
 	first := !u.HasSecondFactor()
+	if !first {
+		if err := s.spendFactorProof(ctx, a); err != nil {
+			return nil, err
+		}
+	}
 	c, err := s.cfg.Store.AddWebAuthnCredential(ctx, store.WebAuthnCredential{UserID: u.ID, CredentialID: cred.ID, PublicKey: cred.PublicKey,
 		SignCount: cred.Authenticator.SignCount, Name: name, Record: record, CreatedAt: s.cfg.Now()})
 	if errors.Is(err, store.ErrConflict) {
@@ -207,12 +216,15 @@ func (s *Service) FinishWebAuthnRegistration(ctx context.Context, a Actor, sessi
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, a.Via, u.ID, 0, "webauthn.add", fmt.Sprintf("security key %d (%s) added", c.ID, name))
+	s.audit(ctx, a, u.ID, 0, "webauthn.add", fmt.Sprintf("security key %d (%s) added", c.ID, name))
 	s.mailUser(ctx, u, "tpx: security key added to your account", fmt.Sprintf("a security key or passkey named %q was added as a second factor of your tpx account.", name))
+	if err := s.endOtherSessions(ctx, a, u); err != nil {
+		return nil, err
+	}
 	if !first {
 		return nil, nil
 	}
-	return s.newRecoveryCodes(ctx, u)
+	return s.newRecoveryCodes(ctx, a, u)
 }
 
 // BeginWebAuthnLogin starts the second step of a login with a security key and returns
@@ -243,10 +255,11 @@ func (s *Service) BeginWebAuthnLogin(ctx context.Context, name, session string) 
 	return json.Marshal(assertion.Response)
 }
 
-// FinishWebAuthnLogin checks the browser's answer to the session's login challenge: the
-// signature, the exact origin and RP ID, and a signature counter that went up (a key
+// FinishWebAuthnLogin checks the browser's answer to the login challenge of a's session:
+// the signature, the exact origin and RP ID, and a signature counter that went up (a key
 // whose counter did not may be a clone, and is refused).
-func (s *Service) FinishWebAuthnLogin(ctx context.Context, name, session string, response []byte) error {
+func (s *Service) FinishWebAuthnLogin(ctx context.Context, a Actor, response []byte) error {
+	name, session := a.UserName, a.Session
 	rp, err := s.relyingParty()
 	if err != nil {
 		return err
@@ -279,7 +292,7 @@ func (s *Service) FinishWebAuthnLogin(ctx context.Context, name, session string,
 	}
 	count := parsed.Response.AuthenticatorData.Counter
 	if cred.Authenticator.CloneWarning {
-		s.audit(ctx, ViaWeb, u.ID, 0, "webauthn.counter", fmt.Sprintf("security key %d (%s) refused: its signature counter %d did not go past %d; it may have been cloned", row.ID, row.Name, count, row.SignCount))
+		s.audit(ctx, a, u.ID, 0, "webauthn.counter", fmt.Sprintf("security key %d (%s) refused: its signature counter %d did not go past %d; it may have been cloned", row.ID, row.Name, count, row.SignCount))
 		return fmt.Errorf("%w: the key's signature counter did not go up, as a cloned key's would not; use another factor", ErrWebAuthn)
 	}
 	record, err := json.Marshal(cred)
@@ -320,10 +333,17 @@ func (s *Service) RenameWebAuthnCredential(ctx context.Context, a Actor, id int6
 }
 
 // RemoveWebAuthnCredential removes one of the actor's keys, unless it is their last
-// second factor.
+// second factor, spending a factor proof; every other session of the user ends.
 func (s *Service) RemoveWebAuthnCredential(ctx context.Context, a Actor, id int64) error {
 	u, err := s.authorize(ctx, a, 0)
 	if err != nil {
+		return err
+	}
+	if !(u.TOTPSecret != nil && u.TOTPConfirmed) && u.WebAuthnCount <= 1 {
+		// Refused before the proof is spent; the store decides again, atomically.
+		return fmt.Errorf("%w: enrol TOTP or another key before removing your only second factor", ErrLastFactor)
+	}
+	if err := s.spendFactorProof(ctx, a); err != nil {
 		return err
 	}
 	err = s.cfg.Store.RemoveWebAuthnCredential(ctx, u.ID, id)
@@ -335,7 +355,7 @@ func (s *Service) RemoveWebAuthnCredential(ctx context.Context, a Actor, id int6
 	case err != nil:
 		return err
 	}
-	s.audit(ctx, a.Via, u.ID, 0, "webauthn.remove", fmt.Sprintf("security key %d removed", id))
+	s.audit(ctx, a, u.ID, 0, "webauthn.remove", fmt.Sprintf("security key %d removed", id))
 	s.mailUser(ctx, u, "tpx: security key removed from your account", "a security key or passkey was removed from the second factors of your tpx account.")
-	return nil
+	return s.endOtherSessions(ctx, a, u)
 }

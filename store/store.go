@@ -147,7 +147,8 @@ type Store interface {
 	// replicas on PostgreSQL with an advisory lock).
 	Migrate(ctx context.Context) error
 
-	// CreateUser stores u (ErrConflict if the name is taken, compared without case).
+	// CreateUser stores u (ErrConflict if the name is taken, ErrEmailTaken if the email
+	// address is, both compared without case).
 	CreateUser(ctx context.Context, u User) (User, error)
 	// UserByName finds a user by name, compared without case.
 	UserByName(ctx context.Context, name string) (User, error)
@@ -241,6 +242,14 @@ type Store interface {
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions deletes the user's sessions except the one with id except.
 	DeleteUserSessions(ctx context.Context, userID int64, except string) (int64, error)
+	// UserSessions lists the user's sessions unexpired at now, last seen first.
+	UserSessions(ctx context.Context, userID int64, now time.Time) ([]Session, error)
+	// TouchSession records a use of session id at time at, from address and userAgent.
+	TouchSession(ctx context.Context, id string, at time.Time, address, userAgent string) error
+	// SpendFactorProof clears the session's second-factor proof if it was made after
+	// notBefore, and reports whether it was: of two requests racing with one proof, one
+	// gets it.
+	SpendFactorProof(ctx context.Context, id string, notBefore time.Time) (bool, error)
 
 	// PutChallenge stores a WebAuthn ceremony's data for a session, replacing that
 	// session's earlier one of the same ceremony (ErrNotFound if the session is gone).

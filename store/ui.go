@@ -9,6 +9,8 @@ import (
 var (
 	ErrLastFactor = errors.New("the user's last second factor")
 	ErrLastOwner  = errors.New("the project's last owner")
+	// ErrEmailTaken: another user has this email address, compared without case.
+	ErrEmailTaken = errors.New("email address already in use")
 )
 
 // Limits of the owner web UI's tables, enforced by the store.
@@ -33,15 +35,41 @@ const (
 	StageFull SessionStage = "full"
 )
 
+// SessionFactor is the strongest proof of identity a session passed.
+type SessionFactor string
+
+const (
+	FactorPassword SessionFactor = "password" // the password alone: a user without a second factor
+	FactorTOTP     SessionFactor = "totp"
+	FactorWebAuthn SessionFactor = "webauthn"
+	FactorRecovery SessionFactor = "recovery"
+)
+
+// SecondFactor reports whether f is a proof beyond the password.
+func (f SessionFactor) SecondFactor() bool {
+	return f == FactorTOTP || f == FactorWebAuthn || f == FactorRecovery
+}
+
 // Session is a browser session. ID is the SHA-256 (hex) of the cookie's value, never the
 // value itself.
 type Session struct {
-	ID              string
-	UserID          int64
-	Stage           SessionStage
-	CreatedAt       time.Time
+	ID     string
+	UserID int64
+	Stage  SessionStage
+	// Factor is what the session passed; a password-only session of a user who has a
+	// second factor is never a full session.
+	Factor    SessionFactor
+	CreatedAt time.Time
+	// AuthenticatedAt is the last time the user proved who they are with Factor.
 	AuthenticatedAt time.Time
-	ExpiresAt       time.Time
+	// FactorProofAt is the last second-factor proof not yet spent on a change of second
+	// factors (SpendFactorProof); nil when there is none.
+	FactorProofAt *time.Time
+	ExpiresAt     time.Time
+	// LastSeenAt, Address and UserAgent are what the user sees of their sessions.
+	LastSeenAt time.Time
+	Address    string
+	UserAgent  string
 }
 
 // WebAuthnCredential is a registered security key or passkey. Record is the credential as

@@ -19,6 +19,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -50,6 +51,8 @@ type UIStore interface {
 	RenewSession(ctx context.Context, oldID string, s store.Session) error
 	DeleteSession(ctx context.Context, id string) error
 	DeleteUserSessions(ctx context.Context, userID int64, except string) (int64, error)
+	UserSessions(ctx context.Context, userID int64, now time.Time) ([]store.Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time, address, userAgent string) error
 	UserByID(ctx context.Context, id int64) (store.User, error)
 }
 
@@ -59,6 +62,11 @@ const (
 	secondFactorLifetime = 10 * time.Minute
 	// uiMaxBody caps a form: the largest is a WebAuthn answer of a few kilobytes.
 	uiMaxBody = 64 << 10
+	// touchEvery is how often a session's last use is written: the account page shows it
+	// to the minute, and most requests then write nothing.
+	touchEvery = time.Minute
+	// maxUserAgent caps the user agent a session keeps: it is the visitor's to choose.
+	maxUserAgent = 200
 )
 
 //go:embed templates/*.html
@@ -128,8 +136,9 @@ func registerUI(e *echo.Echo, s *server, cfg UIConfig) error {
 
 	// A user without a second factor reaches these, the pages that enrol one, and no other.
 	route(post, "/account/logout", h.logout, loggedIn)
-	route(get, "/account/reauthenticate", h.reauthPage, loggedIn)
-	route(post, "/account/reauthenticate", h.reauth, loggedIn)
+	route(get, "/account/reauthenticate", h.reauthPage, enrolled)
+	route(post, "/account/reauthenticate/totp", h.reauthTOTP, enrolled)
+	route(post, "/account/reauthenticate/webauthn", h.reauthWebAuthn, enrolled)
 	route(get, "/account/two-factor", h.twoFactorPage, loggedIn)
 	route(get, "/account/totp", h.totpPage, loggedIn)
 	route(post, "/account/totp", h.totpStart, loggedIn)
@@ -139,6 +148,8 @@ func registerUI(e *echo.Echo, s *server, cfg UIConfig) error {
 
 	route(get, "/account", h.accountPage, enrolled)
 	route(post, "/account/email/resend", h.resendEmail, enrolled)
+	route(post, "/account/sessions/:handle/logout", h.logoutSession, enrolled)
+	route(post, "/account/sessions/logout-others", h.logoutOthers, enrolled)
 	route(get, "/account/password", h.passwordPage, enrolled)
 	route(post, "/account/password", h.changePassword, enrolled)
 	route(post, "/account/totp/remove", h.totpRemove, enrolled)
@@ -215,13 +226,31 @@ type uiReq struct {
 	user    store.User
 	csrf    string
 	nonce   string
+	// address is the client's address as the rate limits see it: the connection's, or
+	// the one a trusted proxy forwarded.
+	address string
 }
 
 func (r *uiReq) loggedIn() bool { return r.session != nil && r.session.Stage == store.StageFull }
 
 // actor is the logged-in user as the account service's rules see them.
 func (r *uiReq) actor() account.Actor {
-	return account.Actor{UserName: r.user.Name, Via: account.ViaWeb, AuthenticatedAt: r.session.AuthenticatedAt}
+	a := account.Actor{UserName: r.user.Name, Via: account.ViaWeb, AuthenticatedAt: r.session.AuthenticatedAt,
+		Factor: r.session.Factor, Session: r.session.ID, Address: r.address}
+	if r.session.FactorProofAt != nil {
+		a.FactorProofAt = *r.session.FactorProofAt
+	}
+	return a
+}
+
+// visitor is a request without a (full) session as the account service's audit log names
+// it: by its address, and the user it is about when there is one.
+func (r *uiReq) visitor(name string) account.Actor {
+	a := account.Actor{UserName: name, Via: account.ViaWeb, Address: r.address}
+	if r.session != nil {
+		a.Session = r.session.ID
+	}
+	return a
 }
 
 func reqOf(c echo.Context) *uiReq {
@@ -279,45 +308,93 @@ func (h *ui) setCookie(c echo.Context, sid string) {
 // session reads the session cookie (making one for a new visitor), loads the session and
 // its user, and refuses a state-changing request without the right CSRF token or from
 // another origin.
+//
+// A refused request sets no cookie: a cross-site form arrives without the (SameSite=Lax)
+// session cookie, and answering it with a new one would log the owner out.
 func (h *ui) session(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		req.Body = http.MaxBytesReader(c.Response(), req.Body, uiMaxBody)
-		r := &uiReq{}
+		r := &uiReq{address: h.extract(req)}
 		c.Set("ui", r)
 		r.nonce, _ = c.Get("nonce").(string)
+		safe := req.Method == http.MethodGet || req.Method == http.MethodHead
 		fresh := true
 		if ck, err := req.Cookie(h.cookie); err == nil && validSessionID(ck.Value) {
 			r.sid, fresh = ck.Value, false
 		} else {
 			r.sid = newSessionID()
-			h.setCookie(c, r.sid)
+			if safe {
+				h.setCookie(c, r.sid)
+			}
 		}
 		r.csrf = csrfToken(r.sid)
 		if !fresh {
-			ss, err := h.cfg.Store.Session(req.Context(), account.HashToken(r.sid), h.s.cfg.Now())
-			switch {
-			case err == nil:
-				u, err := h.cfg.Store.UserByID(req.Context(), ss.UserID)
-				if err != nil {
-					return err
-				}
-				r.session, r.user = &ss, u
-			case !errors.Is(err, store.ErrNotFound):
+			if err := h.loadSession(c, r); err != nil {
 				return err
 			}
 		}
-		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		if !safe {
 			if o := req.Header.Get("Origin"); o != "" && o != h.origin {
 				return h.forbidden(c, r, "This form was sent from another site.")
 			}
-			got := c.FormValue("csrf")
+			// The token is read from the form body only: a token in the URL would end up
+			// in logs and Referer headers.
+			got := req.PostFormValue("csrf")
 			if fresh || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(r.csrf)) != 1 {
 				return h.forbidden(c, r, "The form's security token is missing or out of date. Go back, reload the page and try again.")
 			}
 		}
 		return next(c)
 	}
+}
+
+// loadSession finds the request's session and its user. A password-only session of a
+// user who has a second factor now (enrolled in another browser, or by the operator) is
+// ended: it was opened before the second factor was due and must never count as a login.
+func (h *ui) loadSession(c echo.Context, r *uiReq) error {
+	ctx := c.Request().Context()
+	now := h.s.cfg.Now()
+	ss, err := h.cfg.Store.Session(ctx, account.HashToken(r.sid), now)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	u, err := h.cfg.Store.UserByID(ctx, ss.UserID)
+	if err != nil {
+		return err
+	}
+	if ss.Stage == store.StageFull && !ss.Factor.SecondFactor() && u.HasSecondFactor() {
+		h.s.log(c).Info("password-only session ended: the user has a second factor now", "user", u.Name, "address", r.address)
+		return h.cfg.Store.DeleteSession(ctx, ss.ID)
+	}
+	ua := userAgent(c.Request().UserAgent())
+	if now.Sub(ss.LastSeenAt) >= touchEvery || ss.Address != r.address || ss.UserAgent != ua {
+		if err := h.cfg.Store.TouchSession(ctx, ss.ID, now, r.address, ua); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		ss.LastSeenAt, ss.Address, ss.UserAgent = now, r.address, ua
+	}
+	r.session, r.user = &ss, u
+	return nil
+}
+
+// userAgent is the browser's user agent as a session keeps it: printable, at most
+// maxUserAgent bytes.
+func userAgent(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
+	for len(s) > maxUserAgent {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
+	}
+	return s
 }
 
 type gateKind int
@@ -437,8 +514,9 @@ func (h *ui) clientIP(c echo.Context) string {
 	return ip
 }
 
-// startSession begins a new session for u at stage, under a new id: a session id is never
-// carried across a login, so one planted before it is worth nothing after.
+// startSession begins a new session for u at stage, having passed the password, under a
+// new id: a session id is never carried across a login, so one planted before it is worth
+// nothing after.
 func (h *ui) startSession(c echo.Context, r *uiReq, u store.User, stage store.SessionStage) error {
 	now := h.s.cfg.Now()
 	life := sessionLifetime
@@ -446,7 +524,8 @@ func (h *ui) startSession(c echo.Context, r *uiReq, u store.User, stage store.Se
 		life = secondFactorLifetime
 	}
 	sid := newSessionID()
-	ss := store.Session{ID: account.HashToken(sid), UserID: u.ID, Stage: stage, CreatedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(life)}
+	ss := store.Session{ID: account.HashToken(sid), UserID: u.ID, Stage: stage, Factor: store.FactorPassword, CreatedAt: now, AuthenticatedAt: now,
+		ExpiresAt: now.Add(life), LastSeenAt: now, Address: r.address, UserAgent: userAgent(c.Request().UserAgent())}
 	if err := h.cfg.Store.CreateSession(c.Request().Context(), ss); err != nil {
 		return err
 	}
@@ -460,16 +539,25 @@ func (h *ui) startSession(c echo.Context, r *uiReq, u store.User, stage store.Se
 	return nil
 }
 
-// renewSession moves the session to a new id at a privilege change (second factor passed,
-// factor enrolled, password entered again); authenticated says the user just proved who
-// they are.
-func (h *ui) renewSession(c echo.Context, r *uiReq, authenticated bool) error {
+// renewSession moves the session to a new id at a privilege change (second factor passed
+// or confirmed again, factor enrolled). A non-empty factor says the user just proved who
+// they are with it; proof says that proof was asked for (a login, a confirmation), and
+// one change of second factors may spend it.
+func (h *ui) renewSession(c echo.Context, r *uiReq, factor store.SessionFactor, proof bool) error {
 	now := h.s.cfg.Now()
-	ss := *r.session
+	// The stored row, not the one read at the start of the request: the account service
+	// may have spent its factor proof meanwhile.
+	ss, err := h.cfg.Store.Session(c.Request().Context(), r.session.ID, now)
+	if err != nil {
+		return err
+	}
 	sid := newSessionID()
 	ss.ID = account.HashToken(sid)
-	if authenticated {
-		ss.AuthenticatedAt = now
+	if factor != "" {
+		ss.Factor, ss.AuthenticatedAt = factor, now
+		if proof && factor.SecondFactor() {
+			ss.FactorProofAt = &now
+		}
 	}
 	if ss.Stage != store.StageFull {
 		ss.Stage, ss.CreatedAt, ss.ExpiresAt = store.StageFull, now, now.Add(sessionLifetime)
@@ -487,12 +575,25 @@ func (h *ui) renewSession(c echo.Context, r *uiReq, authenticated bool) error {
 }
 
 // localPath returns next if it is a path of this site, else def: a login link must not
-// send anyone elsewhere.
+// send anyone elsewhere. Browsers drop tabs and newlines inside a URL and read '\' as '/',
+// so "/\t/host" and "/\\host" mean "//host", another site: rather than guess what a browser
+// makes of a value, anything but printable ASCII is refused, before and after decoding,
+// and the path must be absolute, without a host, and clean (no "//", "." or "..").
 func localPath(next, def string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	odd := func(s string) bool {
+		return strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '\\' }) >= 0
+	}
+	if next == "" || odd(next) {
 		return def
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.User != nil || u.Host != "" || odd(u.Path) {
+		return def
+	}
+	if !strings.HasPrefix(u.Path, "/") || (u.Path != path.Clean(u.Path) && u.Path != path.Clean(u.Path)+"/") || strings.HasPrefix(u.Path, "//") {
+		return def
+	}
+	return (&url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}).String()
 }
 
 // backTo is the page a refused form returns to: the page it was sent from, when that is
@@ -510,8 +611,8 @@ func (h *ui) backTo(c echo.Context, def string) string {
 func (h *ui) failed(c echo.Context, r *uiReq, err error, back string) error {
 	var status int
 	switch {
-	case errors.Is(err, account.ErrStaleAuthentication):
-		return c.Redirect(http.StatusSeeOther, "/account/reauthenticate?next="+url.QueryEscape(h.backTo(c, back)))
+	case errors.Is(err, account.ErrStaleAuthentication), errors.Is(err, account.ErrFactorProof):
+		return h.confirm(c, r, err)
 	case errors.Is(err, account.ErrNoSecondFactor):
 		status = http.StatusForbidden
 	case errors.Is(err, account.ErrNotOwner), errors.Is(err, account.ErrUnknownProject), errors.Is(err, account.ErrUnknownID):

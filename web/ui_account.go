@@ -42,18 +42,18 @@ func (h *ui) signup(c echo.Context, r *uiReq) error {
 	if password != c.FormValue("password2") {
 		return h.render(c, r, http.StatusUnprocessableEntity, "signup", "Sign up", f, "The two passwords differ; type the same password twice.")
 	}
-	u, err := h.cfg.Accounts.SignUp(c.Request().Context(), f.Username, f.Email, password)
+	u, err := h.cfg.Accounts.SignUp(c.Request().Context(), r.visitor(f.Username), f.Username, f.Email, password)
 	if errors.Is(err, account.ErrInvalidInput) {
 		return h.render(c, r, http.StatusUnprocessableEntity, "signup", "Sign up", f, sentence(err))
 	}
 	if err != nil {
 		return err
 	}
-	h.s.log(c).Info("user signed up", "user", u.ID)
+	h.s.log(c).Info("user signed up", "user", u.Name, "address", r.address)
 	if err := h.startSession(c, r, u, store.StageFull); err != nil {
 		return err
 	}
-	h.cfg.Accounts.RecordLogin(c.Request().Context(), u, "password at sign-up (no second factor yet)")
+	h.cfg.Accounts.RecordLogin(c.Request().Context(), r.actor(), u, "password at sign-up (no second factor yet)")
 	return c.Redirect(http.StatusSeeOther, "/account/two-factor")
 }
 
@@ -84,7 +84,7 @@ func (h *ui) login(c echo.Context, r *uiReq) error {
 		if err := h.startSession(c, r, u, store.StageFull); err != nil {
 			return err
 		}
-		h.cfg.Accounts.RecordLogin(c.Request().Context(), u, "password (no second factor yet)")
+		h.cfg.Accounts.RecordLogin(c.Request().Context(), r.actor(), u, "password (no second factor yet)")
 		return c.Redirect(http.StatusSeeOther, "/account/two-factor")
 	}
 	if err := h.startSession(c, r, u, store.StageSecondFactor); err != nil {
@@ -127,12 +127,13 @@ func (h *ui) renderSecondStep(c echo.Context, r *uiReq, status int, next, proble
 	return h.render(c, r, status, "login_verify", "Second factor", d, problem)
 }
 
-// loggedIn completes a login: the session gets a new id and counts as fully logged in.
-func (h *ui) completeLogin(c echo.Context, r *uiReq, how string) error {
-	if err := h.renewSession(c, r, true); err != nil {
+// completeLogin completes a login with a second factor: the session gets a new id, counts
+// as fully logged in, and records the factor.
+func (h *ui) completeLogin(c echo.Context, r *uiReq, factor store.SessionFactor, how string) error {
+	if err := h.renewSession(c, r, factor, true); err != nil {
 		return err
 	}
-	h.cfg.Accounts.RecordLogin(c.Request().Context(), r.user, how)
+	h.cfg.Accounts.RecordLogin(c.Request().Context(), r.actor(), r.user, how)
 	return nil
 }
 
@@ -150,7 +151,7 @@ func (h *ui) loginTOTP(c echo.Context, r *uiReq) error {
 	if err != nil {
 		return err
 	}
-	if err := h.completeLogin(c, r, "password and TOTP"); err != nil {
+	if err := h.completeLogin(c, r, store.FactorTOTP, "password and TOTP"); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, next)
@@ -166,7 +167,7 @@ func (h *ui) loginRecovery(c echo.Context, r *uiReq) error {
 	if retry, ok := h.limits.take(limitRecoveryIP, h.clientIP(c)); !ok {
 		return h.tooMany(c, r, retry)
 	}
-	err := h.cfg.Accounts.LoginRecoveryCode(c.Request().Context(), r.user.Name, c.FormValue("code"))
+	err := h.cfg.Accounts.LoginRecoveryCode(c.Request().Context(), r.visitor(r.user.Name), c.FormValue("code"))
 	if errors.Is(err, account.ErrBadRecoveryCode) {
 		h.limits.add(limitRecoveryUser, key)
 		return h.renderSecondStep(c, r, http.StatusUnauthorized, localPath(c.FormValue("next"), ""), sentence(err))
@@ -174,7 +175,7 @@ func (h *ui) loginRecovery(c echo.Context, r *uiReq) error {
 	if err != nil {
 		return err
 	}
-	if err := h.completeLogin(c, r, "password and a recovery code"); err != nil {
+	if err := h.completeLogin(c, r, store.FactorRecovery, "password and a recovery code"); err != nil {
 		return err
 	}
 	left, err := h.cfg.Accounts.RecoveryCodesLeft(c.Request().Context(), r.user)
@@ -186,14 +187,14 @@ func (h *ui) loginRecovery(c echo.Context, r *uiReq) error {
 
 func (h *ui) loginWebAuthn(c echo.Context, r *uiReq) error {
 	next := localPath(c.FormValue("next"), "/projects")
-	err := h.cfg.Accounts.FinishWebAuthnLogin(c.Request().Context(), r.user.Name, r.session.ID, []byte(c.FormValue("response")))
+	err := h.cfg.Accounts.FinishWebAuthnLogin(c.Request().Context(), r.visitor(r.user.Name), []byte(c.FormValue("response")))
 	if errors.Is(err, account.ErrWebAuthn) {
 		return h.renderSecondStep(c, r, http.StatusUnauthorized, next, sentence(err))
 	}
 	if err != nil {
 		return err
 	}
-	if err := h.completeLogin(c, r, "password and a security key"); err != nil {
+	if err := h.completeLogin(c, r, store.FactorWebAuthn, "password and a security key"); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, next)
@@ -208,33 +209,6 @@ func (h *ui) logout(c echo.Context, r *uiReq) error {
 	return c.Redirect(http.StatusSeeOther, "/")
 }
 
-type reauthForm struct{ Next string }
-
-func (h *ui) reauthPage(c echo.Context, r *uiReq) error {
-	return h.render(c, r, http.StatusOK, "reauth", "Confirm it is you", reauthForm{Next: localPath(c.QueryParam("next"), "/projects")}, "")
-}
-
-func (h *ui) reauth(c echo.Context, r *uiReq) error {
-	f := reauthForm{Next: localPath(c.FormValue("next"), "/projects")}
-	key := strings.ToLower(r.user.Name)
-	if retry, blocked := h.limits.blocked(limitLoginUser, key); blocked {
-		return h.tooMany(c, r, retry)
-	}
-	err := h.cfg.Accounts.CheckUserPassword(c.Request().Context(), r.user.Name, c.FormValue("password"))
-	if errors.Is(err, account.ErrBadPassword) {
-		h.limits.add(limitLoginUser, key)
-		return h.render(c, r, http.StatusUnauthorized, "reauth", "Confirm it is you", f, "Wrong password.")
-	}
-	if err != nil {
-		return err
-	}
-	if err := h.renewSession(c, r, true); err != nil {
-		return err
-	}
-	h.cfg.Accounts.RecordLogin(c.Request().Context(), r.user, "password (re-authentication)")
-	return c.Redirect(http.StatusSeeOther, f.Next)
-}
-
 type verifyForm struct{ Token string }
 
 // verifyEmailPage asks for a click before it uses the token: mail scanners follow links,
@@ -244,7 +218,7 @@ func (h *ui) verifyEmailPage(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) verifyEmail(c echo.Context, r *uiReq) error {
-	u, err := h.cfg.Accounts.VerifyEmail(c.Request().Context(), c.FormValue("token"))
+	u, err := h.cfg.Accounts.VerifyEmail(c.Request().Context(), r.visitor(""), c.FormValue("token"))
 	if errors.Is(err, account.ErrBadEmailToken) {
 		return h.message(c, r, http.StatusBadRequest, "Link not valid", sentence(err), "/account")
 	}
@@ -255,6 +229,7 @@ func (h *ui) verifyEmail(c echo.Context, r *uiReq) error {
 }
 
 type accountView struct {
+	Sessions      []sessionView
 	EmailVerified bool
 	Pending       []store.PendingPublisher
 	Invitations   []store.Invitation
@@ -281,6 +256,13 @@ func (h *ui) renderAccount(c echo.Context, r *uiReq, status int, form publisherF
 	}
 	if d.Audit, err = h.cfg.Accounts.AuditLog(ctx, r.user); err != nil {
 		return err
+	}
+	sessions, err := h.cfg.Accounts.Sessions(ctx, r.user)
+	if err != nil {
+		return err
+	}
+	for _, ss := range sessions {
+		d.Sessions = append(d.Sessions, sessionView{Session: ss, Handle: sessionHandle(ss.ID), Current: ss.ID == r.session.ID})
 	}
 	d.Kinds = h.publisherForms(r, form, "/account/pending")
 	return h.render(c, r, status, "account", "Your account", d, problem)
@@ -328,10 +310,7 @@ func (h *ui) changePassword(c echo.Context, r *uiReq) error {
 	case err != nil:
 		return err
 	}
-	if _, err := h.cfg.Store.DeleteUserSessions(c.Request().Context(), r.user.ID, r.session.ID); err != nil {
-		return err
-	}
-	if err := h.renewSession(c, r, true); err != nil {
+	if err := h.renewSession(c, r, "", false); err != nil {
 		return err
 	}
 	return h.message(c, r, http.StatusOK, "Password changed", "Your password is changed, and your other sessions are logged out.", "/account")
@@ -379,4 +358,44 @@ func (h *ui) removePending(c echo.Context, r *uiReq) error {
 		return h.failed(c, r, err, "/account")
 	}
 	return c.Redirect(http.StatusSeeOther, "/account")
+}
+
+// sessionView is one of the user's sessions on the account page.
+type sessionView struct {
+	store.Session
+	// Handle names the session in forms: derived from its id, which is kept out of pages
+	// like any key of the session table.
+	Handle  string
+	Current bool
+}
+
+func sessionHandle(id string) string { return account.HashToken("tpx session handle\x00" + id)[:24] }
+
+// logoutSession ends one of the user's other sessions, named by its handle.
+func (h *ui) logoutSession(c echo.Context, r *uiReq) error {
+	sessions, err := h.cfg.Accounts.Sessions(c.Request().Context(), r.user)
+	if err != nil {
+		return err
+	}
+	id := ""
+	for _, ss := range sessions {
+		if sessionHandle(ss.ID) == c.Param("handle") {
+			id = ss.ID
+		}
+	}
+	if id == r.session.ID {
+		return h.logout(c, r)
+	}
+	if err := h.cfg.Accounts.EndSession(c.Request().Context(), r.actor(), id); err != nil {
+		return h.failed(c, r, err, "/account")
+	}
+	return c.Redirect(http.StatusSeeOther, "/account#sessions")
+}
+
+// logoutOthers ends every session of the user but this one.
+func (h *ui) logoutOthers(c echo.Context, r *uiReq) error {
+	if err := h.cfg.Accounts.EndOtherSessions(c.Request().Context(), r.actor()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/account#sessions")
 }

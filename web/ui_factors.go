@@ -103,7 +103,9 @@ func (h *ui) totpConfirm(c echo.Context, r *uiReq) error {
 	if err != nil {
 		return h.failed(c, r, err, "/account/two-factor")
 	}
-	if err := h.renewSession(c, r, false); err != nil {
+	// The code just entered proves the new factor: a session that had passed the password
+	// alone (enrolling its first factor) now counts as one that passed TOTP.
+	if err := h.renewSession(c, r, store.FactorTOTP, false); err != nil {
 		return err
 	}
 	if codes != nil {
@@ -136,7 +138,8 @@ func (h *ui) webauthnRegister(c echo.Context, r *uiReq) error {
 	if err != nil {
 		return h.failed(c, r, err, "/account/webauthn/new")
 	}
-	if err := h.renewSession(c, r, false); err != nil {
+	// Registering a key proves holding it, as logging in with it would.
+	if err := h.renewSession(c, r, store.FactorWebAuthn, false); err != nil {
 		return err
 	}
 	if codes != nil {

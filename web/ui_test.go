@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"log/slog"
 	"net"
 	"net/http"
@@ -232,11 +233,14 @@ func TestUIGate(t *testing.T) {
 					t.Fatalf("got %d %s, want 403", r.Status, r.Location)
 				}
 			})
-			t.Run("A user who logged in 16 minutes ago is sent to re-authenticate by "+rt.path, func(t *testing.T) {
+			t.Run("A user who logged in 16 minutes ago is asked to confirm, with the form kept, by "+rt.path, func(t *testing.T) {
 				stale.Get("/projects/proj")
 				r := stale.Post(rt.path, rt.form)
-				if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/account/reauthenticate") {
-					t.Fatalf("got %d %s, want 303 to /account/reauthenticate", r.Status, r.Location)
+				if r.Status != http.StatusUnauthorized || !strings.Contains(r.Body, `id="form-kept"`) || uitest.DataAttribute(r.Body, `name="then" value`) != rt.path {
+					t.Fatalf("got %d %.300s, want 401 with the confirmation page keeping the form", r.Status, r.Body)
+				}
+				if strings.Contains(r.Body, `type="password"`) {
+					t.Fatal("the confirmation asks for the password: it must ask for a second factor")
 				}
 			})
 		}
@@ -252,14 +256,23 @@ func TestUIGate(t *testing.T) {
 				t.Fatalf("refused requests changed stored data:\nbefore %s\nafter  %s", before, after)
 			}
 		})
-		t.Run("After entering the password again the action is done", func(t *testing.T) {
-			stale.Get("/account/reauthenticate?next=/projects/proj")
-			r := stale.Post("/account/reauthenticate", url.Values{"password": {testPassword}, "next": {"/projects/proj"}})
-			if r.Status != http.StatusSeeOther || r.Location != "/projects/proj" {
-				t.Fatalf("reauthenticate: %d %s", r.Status, r.Location)
+		t.Run("After confirming with a TOTP code the kept form is sent again and the action is done", func(t *testing.T) {
+			stale.Get("/projects/proj")
+			r := stale.Post("/projects/proj/owners", url.Values{"username": {"dave"}})
+			if r.Status != http.StatusUnauthorized {
+				t.Fatalf("invite while stale: %d", r.Status)
 			}
-			stale.Follow(r)
-			r = stale.Post("/projects/proj/owners", url.Values{"username": {"dave"}})
+			kept := hiddenFields(r.Body, "/account/reauthenticate/totp")
+			kept.Set("code", e.code(alice, 0))
+			r = stale.Post("/account/reauthenticate/totp", kept)
+			if r.Status != http.StatusOK || !strings.Contains(r.Body, `id="kept-form"`) {
+				t.Fatalf("confirm: %d %.300s", r.Status, r.Body)
+			}
+			again := hiddenFields(r.Body, "/projects/proj/owners")
+			if again.Get("username") != "dave" {
+				t.Fatalf("the kept form lost its values: %v", again)
+			}
+			r = stale.Post("/projects/proj/owners", again)
 			if r.Status != http.StatusSeeOther {
 				t.Fatalf("invite: %d %.300s", r.Status, r.Body)
 			}
@@ -270,6 +283,29 @@ func TestUIGate(t *testing.T) {
 			}
 		})
 	})
+}
+
+var (
+	formRe   = regexp.MustCompile(`(?s)<form[^>]*action="([^"]*)"[^>]*>(.*?)</form>`)
+	hiddenRe = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+)
+
+// hiddenFields returns the hidden inputs of the first form of body posting to action,
+// but its CSRF token, which the client adds.
+func hiddenFields(body, action string) url.Values {
+	out := url.Values{}
+	for _, f := range formRe.FindAllStringSubmatch(body, -1) {
+		if html.UnescapeString(f[1]) != action {
+			continue
+		}
+		for _, m := range hiddenRe.FindAllStringSubmatch(f[2], -1) {
+			if m[1] != "csrf" {
+				out.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+			}
+		}
+		return out
+	}
+	return out
 }
 
 // TestUICSRF: a state-changing request without the session's CSRF token is refused and

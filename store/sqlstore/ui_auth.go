@@ -68,21 +68,30 @@ func (s *Store) RemoveTOTP(ctx context.Context, userID int64) error {
 	})
 }
 
-const sessionColumns = `id, user_id, stage, created_at, authenticated_at, expires_at`
+const sessionColumns = `id, user_id, stage, factor, created_at, authenticated_at, factor_proof_at, expires_at, last_seen_at, address, user_agent`
 
 func scanSession(r scanner) (store.Session, error) {
 	var (
-		ss    store.Session
-		stage string
+		ss            store.Session
+		stage, factor string
 	)
-	err := r.Scan(&ss.ID, &ss.UserID, &stage, timeDest{&ss.CreatedAt}, timeDest{&ss.AuthenticatedAt}, timeDest{&ss.ExpiresAt})
-	ss.Stage = store.SessionStage(stage)
+	err := r.Scan(&ss.ID, &ss.UserID, &stage, &factor, timeDest{&ss.CreatedAt}, timeDest{&ss.AuthenticatedAt}, nullTimeDest{&ss.FactorProofAt},
+		timeDest{&ss.ExpiresAt}, timeDest{&ss.LastSeenAt}, &ss.Address, &ss.UserAgent)
+	ss.Stage, ss.Factor = store.SessionStage(stage), store.SessionFactor(factor)
 	return ss, err
 }
 
+// insertSession stores ss; a session never seen is last seen when it was made, and one
+// that names no factor passed the password alone.
 func insertSession(ctx context.Context, tx q, ss store.Session) error {
-	_, err := tx.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		ss.ID, ss.UserID, string(ss.Stage), ss.CreatedAt, ss.AuthenticatedAt, ss.ExpiresAt)
+	if ss.LastSeenAt.IsZero() {
+		ss.LastSeenAt = ss.CreatedAt
+	}
+	if ss.Factor == "" {
+		ss.Factor = store.FactorPassword
+	}
+	_, err := tx.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		ss.ID, ss.UserID, string(ss.Stage), string(ss.Factor), ss.CreatedAt, ss.AuthenticatedAt, nullTime(ss.FactorProofAt), ss.ExpiresAt, ss.LastSeenAt, ss.Address, ss.UserAgent)
 	switch {
 	case errors.Is(err, errUnique):
 		return fmt.Errorf("session: %w", store.ErrConflict)
@@ -132,6 +141,31 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID int64, except str
 		return err
 	})
 	return n, err
+}
+
+func (s *Store) UserSessions(ctx context.Context, userID int64, now time.Time) ([]store.Session, error) {
+	return collect(ctx, s.read(), scanSession, `SELECT `+sessionColumns+` FROM sessions WHERE user_id = $1 AND expires_at > $2
+		ORDER BY last_seen_at DESC, created_at DESC, id`, userID, now)
+}
+
+func (s *Store) TouchSession(ctx context.Context, id string, at time.Time, address, userAgent string) error {
+	return s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `UPDATE sessions SET last_seen_at = $2, address = $3, user_agent = $4 WHERE id = $1`, id, at, address, userAgent)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("session: %w", store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (s *Store) SpendFactorProof(ctx context.Context, id string, notBefore time.Time) (bool, error) {
+	var ok bool
+	err := s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `UPDATE sessions SET factor_proof_at = NULL WHERE id = $1 AND factor_proof_at > $2`, id, notBefore)
+		ok = n == 1
+		return err
+	})
+	return ok, err
 }
 
 func (s *Store) PutChallenge(ctx context.Context, sessionID, ceremony string, data []byte, expires time.Time) error {

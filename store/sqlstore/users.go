@@ -15,6 +15,10 @@ import (
 // (ASCII only) and PostgreSQL (the database's locale).
 func nameKey(name string) string { return strings.ToLower(name) }
 
+// emailKey is the form in which email addresses are unique: one account per address,
+// whatever its case.
+func emailKey(email string) string { return strings.ToLower(email) }
+
 // dbTime is t as a read from either backend returns it: microseconds, UTC. Values returned
 // by the Add and Create methods go through it, so they equal what a later read returns.
 func dbTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
@@ -44,15 +48,25 @@ func scanUser(r scanner) (store.User, error) {
 
 func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	err := s.tx(ctx, func(tx q) error {
-		return tx.queryRow(ctx, `INSERT INTO users
-			(name, name_key, email, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			u.Name, nameKey(u.Name), u.Email, u.PasswordHash, nullBytes(u.TOTPSecret), u.TOTPConfirmed, u.TOTPLastStep, u.CreatedAt,
+		// Which of the two unique keys a conflict broke is told by looking first; the
+		// unique indexes still decide between concurrent sign-ups.
+		var taken bool
+		if err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE email_key = $1)`, emailKey(u.Email)).Scan(&taken); err != nil {
+			return err
+		}
+		if taken {
+			return fmt.Errorf("user %q: %w", u.Name, store.ErrEmailTaken)
+		}
+		err := tx.queryRow(ctx, `INSERT INTO users
+			(name, name_key, email, email_key, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			u.Name, nameKey(u.Name), u.Email, emailKey(u.Email), u.PasswordHash, nullBytes(u.TOTPSecret), u.TOTPConfirmed, u.TOTPLastStep, u.CreatedAt,
 		).Scan(&u.ID)
+		if errors.Is(err, errUnique) {
+			return fmt.Errorf("user %q: %w", u.Name, store.ErrConflict)
+		}
+		return err
 	})
-	if errors.Is(err, errUnique) {
-		return store.User{}, fmt.Errorf("user %q: %w", u.Name, store.ErrConflict)
-	}
 	if err != nil {
 		return store.User{}, err
 	}

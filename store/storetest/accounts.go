@@ -30,6 +30,13 @@ func userTests() []test {
 			_, err := f.st.CreateUser(f.ctx, store.User{Name: "ALICE", Email: "x@example.com", PasswordHash: "h", CreatedAt: f.now})
 			wantErr(t, err, store.ErrConflict)
 		}},
+		{"An email address another user has, in any case, is refused and stores nothing", func(t *testing.T, f *fixture) {
+			f.user("alice")
+			_, err := f.st.CreateUser(f.ctx, store.User{Name: "mallory", Email: "ALICE@Example.com", PasswordHash: "h", CreatedAt: f.now})
+			wantErr(t, err, store.ErrEmailTaken)
+			_, err = f.st.UserByName(f.ctx, "mallory")
+			wantErr(t, err, store.ErrNotFound)
+		}},
 		{"An unknown user is not found by name or id", func(t *testing.T, f *fixture) {
 			_, err := f.st.UserByName(f.ctx, "nobody")
 			wantErr(t, err, store.ErrNotFound)
