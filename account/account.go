@@ -66,11 +66,13 @@ type Actor struct {
 }
 
 // String names the actor in the audit log: the user and the address they acted from,
-// or the operator.
+// or the operator, or the channel of an action no user took (the index's admin API).
 func (a Actor) String() string {
 	switch {
 	case a.Via == ViaOperator:
 		return "operator"
+	case a.UserName == "":
+		return string(a.Via)
 	case a.Address == "":
 		return a.UserName
 	}

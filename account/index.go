@@ -93,7 +93,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, name, scope string) (string,
 	if err != nil {
 		return "", store.APIKey{}, err
 	}
-	s.audit(ctx, ViaOperator, 0, 0, "apikey.create", fmt.Sprintf("API key %d (%s, scope %s) created", k.ID, k.Name, k.Scope))
+	s.audit(ctx, Actor{Via: ViaOperator}, 0, 0, "apikey.create", fmt.Sprintf("API key %d (%s, scope %s) created", k.ID, k.Name, k.Scope))
 	return APIKeyPrefix + lookup + "_" + secret, k, nil
 }
 
@@ -109,7 +109,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id int64) error {
 	} else if err != nil {
 		return err
 	}
-	s.audit(ctx, ViaOperator, 0, 0, "apikey.revoke", fmt.Sprintf("API key %d revoked", id))
+	s.audit(ctx, Actor{Via: ViaOperator}, 0, 0, "apikey.revoke", fmt.Sprintf("API key %d revoked", id))
 	return nil
 }
 
@@ -143,7 +143,7 @@ func (s *Service) RecordAPIKeyUse(ctx context.Context, k store.APIKey, what stri
 	if err := s.cfg.Store.TouchAPIKey(ctx, k.ID, s.cfg.Now()); err != nil {
 		s.cfg.Logger.Error("API key use not recorded", "key", k.ID, "error", err)
 	}
-	s.audit(ctx, ViaAdmin, 0, 0, "apikey.use", fmt.Sprintf("API key %d (%s): %s", k.ID, k.Name, what))
+	s.audit(ctx, Actor{Via: ViaAdmin}, 0, 0, "apikey.use", fmt.Sprintf("API key %d (%s): %s", k.ID, k.Name, what))
 }
 
 // users finds each named user, saying which names are unknown.
@@ -200,7 +200,7 @@ func (s *Service) IndexCreateProject(ctx context.Context, name string, owners []
 	if err != nil {
 		return store.Project{}, err
 	}
-	s.audit(ctx, ViaAdmin, 0, p.ID, "project.add", fmt.Sprintf("project %s created by the index, owned by %s", p.Name, names(us)))
+	s.audit(ctx, Actor{Via: ViaAdmin}, 0, p.ID, "project.add", fmt.Sprintf("project %s created by the index, owned by %s", p.Name, names(us)))
 	return p, nil
 }
 
@@ -233,7 +233,7 @@ func (s *Service) IndexRenameProject(ctx context.Context, name, next string) (st
 	case err != nil:
 		return store.Project{}, err
 	}
-	s.audit(ctx, ViaAdmin, 0, p.ID, "project.rename", fmt.Sprintf("project %s renamed %s by the index", p.Name, r.Name))
+	s.audit(ctx, Actor{Via: ViaAdmin}, 0, p.ID, "project.rename", fmt.Sprintf("project %s renamed %s by the index", p.Name, r.Name))
 	return r, nil
 }
 
@@ -249,7 +249,7 @@ func (s *Service) IndexDeleteProject(ctx context.Context, name string) error {
 	} else if err != nil {
 		return err
 	}
-	s.audit(ctx, ViaAdmin, 0, p.ID, "project.delete", fmt.Sprintf("project %s deleted by the index", p.Name))
+	s.audit(ctx, Actor{Via: ViaAdmin}, 0, p.ID, "project.delete", fmt.Sprintf("project %s deleted by the index", p.Name))
 	return nil
 }
 
@@ -275,7 +275,7 @@ func (s *Service) IndexSetOwners(ctx context.Context, name string, owners []stri
 	for _, id := range a {
 		u, _ := s.cfg.Store.UserByID(ctx, id)
 		added = append(added, u.Name)
-		s.audit(ctx, ViaAdmin, id, p.ID, "owner.add", fmt.Sprintf("the index made %s an owner", u.Name))
+		s.audit(ctx, Actor{Via: ViaAdmin}, id, p.ID, "owner.add", fmt.Sprintf("the index made %s an owner", u.Name))
 	}
 	for _, id := range r {
 		u, err := s.cfg.Store.UserByID(ctx, id)
@@ -283,7 +283,7 @@ func (s *Service) IndexSetOwners(ctx context.Context, name string, owners []stri
 			continue
 		}
 		removed = append(removed, u.Name)
-		s.audit(ctx, ViaAdmin, id, p.ID, "owner.remove", fmt.Sprintf("the index removed %s as an owner", u.Name))
+		s.audit(ctx, Actor{Via: ViaAdmin}, id, p.ID, "owner.remove", fmt.Sprintf("the index removed %s as an owner", u.Name))
 		s.mailUser(ctx, u, "tpx: you no longer own "+p.Name, fmt.Sprintf("the package index removed you as an owner of %s.", p.Name))
 	}
 	return added, removed, nil
@@ -338,7 +338,7 @@ func (s *Service) IndexCreateUser(ctx context.Context, in IndexUser) (store.User
 	if err := s.markVerified(ctx, u); err != nil {
 		return store.User{}, err
 	}
-	s.audit(ctx, ViaAdmin, u.ID, 0, "user.add", "user "+u.Name+" created by the index")
+	s.audit(ctx, Actor{Via: ViaAdmin}, u.ID, 0, "user.add", "user "+u.Name+" created by the index")
 	return u, nil
 }
 
@@ -371,7 +371,7 @@ func (s *Service) IndexGrantPending(ctx context.Context, user, name string) erro
 	if err := s.cfg.Store.GrantPending(ctx, store.PendingGrant{UserID: u.ID, Name: name, CreatedAt: s.cfg.Now()}); err != nil {
 		return err
 	}
-	s.audit(ctx, ViaAdmin, u.ID, 0, "pending.grant", fmt.Sprintf("the index granted %s the name %s for pending publishers", u.Name, name))
+	s.audit(ctx, Actor{Via: ViaAdmin}, u.ID, 0, "pending.grant", fmt.Sprintf("the index granted %s the name %s for pending publishers", u.Name, name))
 	return nil
 }
 
@@ -404,7 +404,7 @@ func (s *Service) IndexRevokePending(ctx context.Context, user, name string) err
 			return err
 		}
 	}
-	s.audit(ctx, ViaAdmin, u.ID, 0, "pending.revoke", fmt.Sprintf("the index withdrew the name %s from %s", name, u.Name))
+	s.audit(ctx, Actor{Via: ViaAdmin}, u.ID, 0, "pending.revoke", fmt.Sprintf("the index withdrew the name %s from %s", name, u.Name))
 	return nil
 }
 

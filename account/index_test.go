@@ -30,7 +30,7 @@ func TestProjectsModes(t *testing.T) {
 			f := newFixture(t)
 			f.s.cfg.Projects = c.mode
 			f.user(t, "alice", true)
-			alice := Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now}
+			alice := Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}
 			_, err := f.s.CreateOwnedProject(ctx, alice, "newproject")
 			if c.createRefuse != errors.Is(err, ErrManaged) || (!c.createRefuse && err != nil) {
 				t.Fatalf("CreateOwnedProject: %v", err)
@@ -52,7 +52,7 @@ func TestManagedPendingNeedsAGrant(t *testing.T) {
 	f := managedFixture(t)
 	f.user(t, "alice", true)
 	f.user(t, "bob", true)
-	bob := Actor{UserName: "bob", Via: ViaWeb, AuthenticatedAt: f.now}
+	bob := Actor{UserName: "bob", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}
 	if _, err := f.s.AddPending(ctx, bob, "granted", publisher()); !errors.Is(err, ErrManaged) {
 		t.Fatalf("before the grant: %v", err)
 	}
@@ -69,7 +69,7 @@ func TestManagedPendingNeedsAGrant(t *testing.T) {
 	}{
 		{"granted", bob, true},
 		{"other", bob, false},
-		{"granted", Actor{UserName: "alice", Via: ViaWeb, AuthenticatedAt: f.now}, false},
+		{"granted", Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}, false},
 	} {
 		_, err := f.s.AddPending(ctx, c.actor, c.name, publisher())
 		if c.ok != (err == nil) || (!c.ok && !errors.Is(err, ErrManaged)) {

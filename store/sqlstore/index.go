@@ -266,14 +266,7 @@ func (s *Store) CreateInvitedUser(ctx context.Context, u store.User, hash string
 		if n == 0 {
 			return fmt.Errorf("sign-up invitation: %w", store.ErrNotFound)
 		}
-		err = tx.queryRow(ctx, `INSERT INTO users
-			(name, name_key, email, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			u.Name, nameKey(u.Name), u.Email, u.PasswordHash, nullBytes(u.TOTPSecret), u.TOTPConfirmed, u.TOTPLastStep, u.CreatedAt,
-		).Scan(&u.ID)
-		if errors.Is(err, errUnique) {
-			return fmt.Errorf("user %q: %w", u.Name, store.ErrConflict)
-		}
+		u.ID, err = insertUser(ctx, tx, u)
 		return err
 	})
 	if err != nil {

@@ -48,23 +48,8 @@ func scanUser(r scanner) (store.User, error) {
 
 func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error) {
 	err := s.tx(ctx, func(tx q) error {
-		// Which of the two unique keys a conflict broke is told by looking first; the
-		// unique indexes still decide between concurrent sign-ups.
-		var taken bool
-		if err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE email_key = $1)`, emailKey(u.Email)).Scan(&taken); err != nil {
-			return err
-		}
-		if taken {
-			return fmt.Errorf("user %q: %w", u.Name, store.ErrEmailTaken)
-		}
-		err := tx.queryRow(ctx, `INSERT INTO users
-			(name, name_key, email, email_key, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			u.Name, nameKey(u.Name), u.Email, emailKey(u.Email), u.PasswordHash, nullBytes(u.TOTPSecret), u.TOTPConfirmed, u.TOTPLastStep, u.CreatedAt,
-		).Scan(&u.ID)
-		if errors.Is(err, errUnique) {
-			return fmt.Errorf("user %q: %w", u.Name, store.ErrConflict)
-		}
+		var err error
+		u.ID, err = insertUser(ctx, tx, u)
 		return err
 	})
 	if err != nil {
@@ -74,6 +59,29 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	u.WebAuthnCount = 0
 	u.CreatedAt = dbTime(u.CreatedAt)
 	return u, nil
+}
+
+// insertUser stores u and returns its id: ErrConflict if the name is taken, ErrEmailTaken
+// if the address is. Which of the two unique keys a conflict broke is told by looking
+// first; the unique indexes still decide between concurrent inserts.
+func insertUser(ctx context.Context, tx q, u store.User) (int64, error) {
+	var taken bool
+	if err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE email_key = $1)`, emailKey(u.Email)).Scan(&taken); err != nil {
+		return 0, err
+	}
+	if taken {
+		return 0, fmt.Errorf("user %q: %w", u.Name, store.ErrEmailTaken)
+	}
+	var id int64
+	err := tx.queryRow(ctx, `INSERT INTO users
+		(name, name_key, email, email_key, password_hash, totp_secret, totp_confirmed, totp_last_step, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		u.Name, nameKey(u.Name), u.Email, emailKey(u.Email), u.PasswordHash, nullBytes(u.TOTPSecret), u.TOTPConfirmed, u.TOTPLastStep, u.CreatedAt,
+	).Scan(&id)
+	if errors.Is(err, errUnique) {
+		return 0, fmt.Errorf("user %q: %w", u.Name, store.ErrConflict)
+	}
+	return id, err
 }
 
 func (s *Store) UserByName(ctx context.Context, name string) (store.User, error) {
