@@ -3,6 +3,8 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# The upload-token verifier is a module of its own that go.mod replaces with ./verify.
+COPY verify/go.mod verify/go.sum ./verify/
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tpx ./cmd/tpx \

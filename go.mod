@@ -16,7 +16,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.59.0
-	golang.org/x/sync v0.25.0
+	golang.org/x/sync v0.25.0 // indirect
 	modernc.org/sqlite v1.62.0
 )
 
@@ -55,3 +55,9 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+require github.com/tpx-dev/tpx/verify v0.0.0
+
+// The verifier for upload services is its own module, so that they need not take tpx's
+// dependencies; tpx builds against the copy in this repository.
+replace github.com/tpx-dev/tpx/verify => ./verify

@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"time"
-)
 
-// maxRedirects is how many same-host redirects a fetch follows.
-const maxRedirects = 3
+	"github.com/tpx-dev/tpx/verify/keycache"
+)
 
 // HardenedClient returns the HTTP client for discovery documents and key sets: short
 // timeouts at every stage, TLS 1.2 or later, redirects only within the same scheme and
@@ -40,7 +38,7 @@ func HardenedClient(extraRoots *x509.CertPool) *http.Client {
 		tr.DialTLSContext = dialTLSWithRoots(dialer, extraRoots)
 		tr.ForceAttemptHTTP2 = false
 	}
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second, CheckRedirect: sameHostRedirects}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second, CheckRedirect: keycache.SameHostRedirects}
 }
 
 // dialTLSWithRoots dials TLS trusting the system roots and extra. crypto/tls takes a
@@ -82,19 +80,6 @@ func verifyChain(certs []*x509.Certificate, host string, extra *x509.CertPool) e
 	opts.Roots = extra
 	if _, err := certs[0].Verify(opts); err != nil {
 		return fmt.Errorf("tls: certificate of %s: system roots: %v; extra roots: %w", host, sysErr, err)
-	}
-	return nil
-}
-
-// sameHostRedirects lets an issuer move its documents around its own host, never to
-// another one: a redirect is a request to an address the operator did not configure.
-func sameHostRedirects(req *http.Request, via []*http.Request) error {
-	if len(via) > maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
-	}
-	from := via[0].URL
-	if req.URL.Scheme != from.Scheme || !strings.EqualFold(req.URL.Host, from.Host) {
-		return fmt.Errorf("redirect from %s://%s to %s://%s refused: not the same host", from.Scheme, from.Host, req.URL.Scheme, req.URL.Host)
 	}
 	return nil
 }

@@ -11,12 +11,13 @@
 // single audience, iat, nbf and exp with leeway, jti); and the platform's typed claims, one
 // file per platform.
 //
-// The key cache (keys.go) stands in for go-oidc's RemoteKeySet, which has neither a refetch
-// cooldown nor a staleness bound: it validates the discovery document against the
-// configured issuer, fetches the JWKS only from the issuer's own host with a timeout and a
-// body cap, never replaces a good key set with a bad one, lets an unknown kid cause at most
-// one merged refetch per cooldown, and serves keys stale for a bounded time while an issuer
-// is down before failing closed with ErrKeysUnavailable.
+// Each issuer's keys live in a cache from the verify module's keycache package, the same
+// one upload services use for tpx's own keys (go-oidc's RemoteKeySet has neither a refetch
+// cooldown nor a staleness bound): an unknown kid causes at most one merged refetch per
+// cooldown, a good key set is never replaced by a bad one, and keys are served stale for a
+// bounded time while an issuer is down before failing closed with ErrKeysUnavailable.
+// keys.go is what is particular to CI issuers: the discovery document must speak for the
+// configured issuer and name a key set on the issuer's own host, read with a body cap.
 //
 // The sentinel errors say which class of failure happened, for the exchange to map to a
 // reply; the wrapped text says precisely why, for the log. No error text contains the

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/verify/keycache"
 )
 
 // The classes of failure Verify reports; the exchange maps each to one reply.
@@ -96,9 +98,6 @@ type Set struct {
 	issuers []*issuer
 	byIss   map[string]*issuer
 
-	base   context.Context // parent of every fetch; Close cancels it
-	cancel context.CancelFunc
-
 	mu      sync.Mutex
 	wg      sync.WaitGroup
 	started bool
@@ -115,7 +114,7 @@ type issuer struct {
 	IssuerConfig
 	p    *policy.Platform
 	algs []jose.SignatureAlgorithm
-	keys *keyCache
+	keys *keycache.Cache[*rsa.PublicKey]
 }
 
 // DefaultIssuers are the public issuers of the platforms that have one, trusted when the
@@ -182,12 +181,11 @@ func New(cfg Config) (*Set, error) {
 	// A copy, so that the caller's client keeps its own policy while ours refuses to
 	// follow an issuer anywhere else.
 	c := *client
-	c.CheckRedirect = sameHostRedirects
+	c.CheckRedirect = keycache.SameHostRedirects
 	cfg.HTTPClient = &c
 	cfg.Issuers = append([]IssuerConfig(nil), cfg.Issuers...)
 
 	s := &Set{cfg: cfg, byIss: make(map[string]*issuer, len(cfg.Issuers))}
-	s.base, s.cancel = context.WithCancel(context.Background())
 	for _, ic := range cfg.Issuers {
 		p, ok := policy.Lookup(ic.Kind)
 		if !ok {
@@ -204,7 +202,11 @@ func New(cfg Config) (*Set, error) {
 		for i, a := range p.Algs {
 			algs[i] = jose.SignatureAlgorithm(a)
 		}
-		is := &issuer{IssuerConfig: ic, p: p, algs: algs, keys: newKeyCache(s, ic, u, algs)}
+		keys, err := newKeyCache(s, ic, u, algs)
+		if err != nil {
+			return nil, fmt.Errorf("providers: issuer %q: %w", ic.Issuer, err)
+		}
+		is := &issuer{IssuerConfig: ic, p: p, algs: algs, keys: keys}
 		s.issuers = append(s.issuers, is)
 		s.byIss[ic.Issuer] = is
 	}
@@ -280,7 +282,7 @@ func (s *Set) Start(ctx context.Context) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			is.keys.run(ctx)
+			is.keys.Run(ctx)
 		}()
 	}
 }
@@ -291,20 +293,11 @@ func (s *Set) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.cancel()
+	for _, is := range s.issuers {
+		is.keys.Close()
+	}
 	s.wg.Wait()
 	s.cfg.HTTPClient.CloseIdleConnections()
-}
-
-// track registers a fetch with Close; it reports false once the Set is closed.
-func (s *Set) track() (done func(), ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, false
-	}
-	s.wg.Add(1)
-	return s.wg.Done, true
 }
 
 // KeyStatus is the state of one issuer's key cache, for metrics and readiness.
@@ -322,7 +315,8 @@ func (s *Set) KeyStatus() []KeyStatus {
 	out := make([]KeyStatus, 0, len(s.issuers))
 	for _, is := range s.issuers {
 		if !is.Disabled {
-			out = append(out, is.keys.status())
+			st := is.keys.Status()
+			out = append(out, KeyStatus{Issuer: is.Issuer, Kind: is.Kind, Keys: st.Keys, FetchedAt: st.FetchedAt, LastError: st.LastError, Fetches: st.Fetches})
 		}
 	}
 	return out

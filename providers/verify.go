@@ -12,6 +12,7 @@ import (
 	josejson "github.com/go-jose/go-jose/v4/json"
 
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/verify/keycache"
 )
 
 // platformIdentity decodes platform pl's typed claims from a verified payload, requires
@@ -91,9 +92,14 @@ func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, payload 
 	if err != nil {
 		return policy.Identity{}, err
 	}
-	key, err := is.keys.key(ctx, kid)
-	if err != nil {
-		return policy.Identity{}, err
+	key, err := is.keys.Key(ctx, kid)
+	switch {
+	case errors.Is(err, keycache.ErrUnknownKey):
+		// Even when the refetch it caused failed: the exchange refuses a token whose key
+		// it does not hold, and the CI job retries with a new token.
+		return policy.Identity{}, fmt.Errorf("%w: %s: %w", ErrInvalidToken, is.Issuer, err)
+	case err != nil:
+		return policy.Identity{}, fmt.Errorf("%w: %s: %w", ErrKeysUnavailable, is.Issuer, err)
 	}
 	now := s.cfg.Now()
 	// The signature is checked over payload, the very bytes the claims below were parsed

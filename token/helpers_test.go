@@ -17,6 +17,7 @@ import (
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/sqlite"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 const (
@@ -76,7 +77,7 @@ type fixture struct {
 	box      *secretbox.Box
 	minter   *Minter
 	srv      *httptest.Server
-	verifier *Verifier
+	verifier *verify.Verifier
 	fetches  atomic.Int64
 	// broken makes the JWKS endpoint answer with a body that is not a key set.
 	broken atomic.Bool
@@ -98,8 +99,17 @@ func newFixture(t testing.TB) *fixture {
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	f.minter = newMinter(t, f.store, f.box, f.srv.URL, f.clock)
-	f.verifier = must(NewVerifier(VerifierConfig{Issuer: f.srv.URL, HTTPClient: f.srv.Client(), Now: f.clock.Now}))
+	f.verifier = newVerifier(t, verify.Config{Issuer: f.srv.URL, HTTPClient: f.srv.Client(), Now: f.clock.Now})
 	return f
+}
+
+func newVerifier(t testing.TB, cfg verify.Config) *verify.Verifier {
+	t.Helper()
+	v, err := verify.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // privateKey returns the stored private key kid, opened the way the Minter opens it, so
@@ -156,7 +166,7 @@ func (f *fixture) validClaims() Claims {
 	c := sampleClaims()
 	now := f.clock.Now()
 	c.Issuer, c.Audience, c.ID = f.srv.URL, Audience, "test-jti"
-	c.IssuedAt, c.NotBefore, c.ExpiresAt = now, now, now.Add(15*time.Minute)
+	c.IssuedAt, c.NotBefore, c.ExpiresAt = now, now.Add(-verify.NotBeforeSkew), now.Add(15*time.Minute)
 	return c
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // KeyStore is the part of store.Store the Minter uses; store.Store satisfies it.
@@ -98,6 +99,7 @@ type Minter struct {
 	now                            func() time.Time
 	log                            *slog.Logger
 	discovery                      []byte
+	parser                         *verify.Verifier
 
 	mu   sync.Mutex // serialises Refresh and Rotate with each other only
 	ring atomic.Pointer[ring]
@@ -168,6 +170,21 @@ func NewMinter(ctx context.Context, cfg MinterConfig) (*Minter, error) {
 		return nil, fmt.Errorf("token: RotateEvery %s must be longer than PublishAhead %s", m.rotateEvery, m.publishAhead)
 	}
 	if m.discovery, err = discovery(m.issuer); err != nil {
+		return nil, err
+	}
+	// Parse checks tokens exactly as upload services do, against the keys in the ring.
+	m.parser, err = verify.New(verify.Config{
+		Issuer: m.issuer,
+		Now:    m.now,
+		Leeway: parseLeeway,
+		Keys: func(kid string) (*ecdsa.PublicKey, bool) {
+			if k := m.ring.Load().byID[kid]; k != nil {
+				return k.public, true
+			}
+			return nil, false
+		},
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := m.Refresh(ctx); err != nil {
@@ -443,10 +460,11 @@ func (m *Minter) Mint(c Claims) (string, Claims, error) {
 	var id [16]byte
 	rand.Read(id[:])
 	// NumericDate has whole seconds: truncating here makes the returned claims equal to
-	// what a verifier decodes.
+	// what a verifier decodes. nbf lies before iat so that a verifier whose clock runs
+	// behind tpx's, with no leeway of its own, still accepts a fresh token.
 	iat := now.Truncate(time.Second)
 	c.Issuer, c.Audience = m.issuer, Audience
-	c.IssuedAt, c.NotBefore, c.ExpiresAt = iat, iat, now.Add(m.ttl).Truncate(time.Second)
+	c.IssuedAt, c.NotBefore, c.ExpiresAt = iat, iat.Add(-verify.NotBeforeSkew), now.Add(m.ttl).Truncate(time.Second)
 	c.ID = base64.RawURLEncoding.EncodeToString(id[:])
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -466,15 +484,7 @@ func (m *Minter) Mint(c Claims) (string, Claims, error) {
 // Parse checks a token tpx minted against the Minter's own keys, the same way an upload
 // service's Verifier does (introspection and revocation use it). It reads only memory.
 func (m *Minter) Parse(raw string) (Claims, error) {
-	jws, kid, err := parseHeader(raw)
-	if err != nil {
-		return Claims{}, err
-	}
-	k := m.ring.Load().byID[kid]
-	if k == nil {
-		return Claims{}, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
-	}
-	return checkToken(jws, k.public, m.issuer, Audience, m.now(), parseLeeway)
+	return m.parser.Verify(context.Background(), raw)
 }
 
 // JWKS returns the JSON Web Key Set of every published key (served at JWKSPath): the

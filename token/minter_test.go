@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 func TestKeyRotation(t *testing.T) {
@@ -76,7 +77,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("JWKS %v dropped the old key too early", got)
 	}
 	f.clock.Advance(time.Second)
-	if !f.clock.Now().After(lastClaims.ExpiresAt.Add(defaultLeeway)) {
+	if !f.clock.Now().After(lastClaims.ExpiresAt.Add(verify.DefaultLeeway)) {
 		t.Fatal("test is wrong: the old key's last token has not expired yet")
 	}
 	if err := m.Refresh(ctx); err != nil {

@@ -24,7 +24,7 @@ import (
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store/sqlite"
-	"github.com/tpx-dev/tpx/token"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // demo runs one whole exchange on loopback: a throwaway embedded store, a built-in issuer
@@ -159,7 +159,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	say("200: upload token %s… (%d bytes), expires %s", minted.Token[:16], len(minted.Token), time.Unix(minted.Expires, 0).UTC().Format(time.RFC3339))
 
 	step("The upload service verifies it offline against tpx's JWKS")
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: cfg.PublicURL})
+	v, err := verify.New(verify.Config{Issuer: cfg.PublicURL})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/token"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // getJSONBody fetches u and decodes its JSON body into v, returning the status.
@@ -61,7 +62,7 @@ func TestUploadTokens(t *testing.T) {
 		ciToken := h.gh.Sign(h.gh.GitHubClaims(nil))
 		r := h.accepted(t, func() reply { return h.exchange(t, ciToken) })
 
-		v, err := token.NewVerifier(token.VerifierConfig{Issuer: h.url})
+		v, err := verify.New(verify.Config{Issuer: h.url})
 		if err != nil {
 			t.Fatal(err)
 		}
