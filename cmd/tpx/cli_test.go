@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -162,20 +164,143 @@ func TestCommandLineManagesPublishersBehindTheSecondFactor(t *testing.T) {
 
 func TestCommandLineUsage(t *testing.T) {
 	env := map[string]string{"TPX_DATA_DIR": t.TempDir()}
+	overview := runTPX(t, env, "", "help").ok(t, "tpx help").stdout
+	for _, cmd := range commands() {
+		if !strings.Contains(overview, cmd.synopsis()) {
+			t.Errorf("tpx help does not list %q:\n%s", cmd.synopsis(), overview)
+		}
+	}
 	for _, c := range []struct {
-		name string
-		args []string
+		name   string
+		args   []string
+		stderr []string // each must appear on stderr
 	}{
-		{"an unknown command exits 2 with the usage", []string{"frobnicate"}},
-		{"no command exits 2 with the usage", nil},
-		{"an unknown subcommand exits 2 with the usage", []string{"publisher", "frobnicate"}},
+		{"no command exits 2 with the overview", nil, []string{overview, "no command given"}},
+		{"an unknown command exits 2 with one line and where to look", []string{"frobnicate"},
+			[]string{`tpx: unknown command "frobnicate"`, "tpx help"}},
+		{"an unknown subcommand exits 2 naming it", []string{"publisher", "frobnicate"},
+			[]string{`tpx: unknown command "publisher frobnicate"`, "tpx help publisher"}},
+		{"a group without its subcommand exits 2 listing the group", []string{"user"},
+			[]string{"tpx user add NAME --email EMAIL", "tpx user enroll-totp NAME", `"user" needs one of the commands above`}},
+		{"a flag the command does not have prints one line and the command's usage", []string{"user", "add", "alice", "--frobnicate"},
+			[]string{"tpx user add: flag provided but not defined: -frobnicate", "usage: tpx user add NAME --email EMAIL", "tpx help user add"}},
+		{"a server flag given to a store command is not one of its flags", []string{"project", "add", "p", "--owner", "alice", "--addr", ":1"},
+			[]string{"tpx project add: flag provided but not defined: -addr", "usage: tpx project add NAME --owner NAME"}},
+		{"a missing argument prints one line and the command's usage", []string{"user", "enroll-totp"},
+			[]string{"tpx user enroll-totp: takes 1 argument(s), got 0", "usage: tpx user enroll-totp NAME"}},
+		{"a missing required flag of publisher add prints one line and its usage", []string{"publisher", "add", "github", "--project", "p"},
+			[]string{"tpx publisher add github: --project, --repository, --workflow and --by are required", "usage: tpx publisher add github"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := runTPX(t, env, "", c.args...)
-			if r.code != 2 || !strings.Contains(r.stderr, usage) {
-				t.Fatalf("exit %d, stderr %q; want 2 and the usage", r.code, r.stderr)
+			if r.code != 2 || r.stdout != "" {
+				t.Fatalf("exit %d, stdout %q; want 2 and nothing on stdout", r.code, r.stdout)
+			}
+			for _, want := range c.stderr {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+				}
+			}
+			if c.args != nil && strings.Count(r.stderr, "\n") > 4 {
+				t.Errorf("stderr has %d lines, want a short message:\n%s", strings.Count(r.stderr, "\n"), r.stderr)
 			}
 		})
+	}
+}
+
+func TestEveryCommandHasHelpListingOnlyItsOwnFlags(t *testing.T) {
+	env := map[string]string{"TPX_DATA_DIR": t.TempDir()}
+	serverOnly := []string{"--addr", "--tls-cert", "--rate-limit", "--token-ttl", "--smtp-url"}
+	cases := []struct {
+		command string
+		want    []string // flags the help must list
+		not     []string // flags it must not list
+	}{
+		{"serve", []string{"--addr", "--public-url", "--audience", "--database-url", "--config", "--tls-cert", "TPX_SECRET_KEY", "TPX_INTROSPECT_SECRET"}, nil},
+		{"migrate", []string{"--database-url", "--data-dir", "TPX_SECRET_KEY"}, append(serverOnly, "--config")},
+		{"user add", []string{"--email", "--database-url"}, append(serverOnly, "--config", "--owner")},
+		{"user enroll-totp", []string{"--database-url"}, append(serverOnly, "--email")},
+		{"project add", []string{"--owner", "--database-url"}, append(serverOnly, "--email")},
+		{"publisher add github", []string{"--project", "--repository", "--workflow", "--environment", "--issuer", "--pending", "--by", "--config", "--database-url"}, serverOnly},
+		{"publisher add gitlab", []string{"--project", "--repository", "--workflow", "--by", "--config"}, serverOnly},
+		{"publisher list", []string{"--project", "--json", "--database-url"}, append(serverOnly, "--by")},
+		{"publisher remove", []string{"--by", "--database-url"}, append(serverOnly, "--project")},
+		{"apikey create", []string{"--name", "--scope", "--database-url"}, append(serverOnly, "--config")},
+		{"apikey list", []string{"--database-url"}, append(serverOnly, "--name")},
+		{"apikey revoke", []string{"--database-url"}, append(serverOnly, "--name")},
+		{"demo", nil, append(serverOnly, "--database-url")},
+		{"version", nil, append(serverOnly, "--database-url")},
+	}
+	if len(cases) != len(commands())-1 { // all but help itself
+		t.Fatalf("%d cases for %d commands: a command was added without a help case", len(cases), len(commands())-1)
+	}
+	for _, c := range cases {
+		t.Run("tpx "+c.command+" --help", func(t *testing.T) {
+			words := strings.Fields(c.command)
+			r := runTPX(t, env, "", append(words, "--help")...).ok(t, c.command+" --help")
+			if !strings.HasPrefix(r.stdout, "usage: tpx "+c.command) || r.stderr != "" {
+				t.Fatalf("stdout:\n%s\nstderr:\n%s\nwant the usage on stdout only", r.stdout, r.stderr)
+			}
+			for _, f := range c.want {
+				if !strings.Contains(r.stdout, f+" ") && !strings.Contains(r.stdout, f+"\n") && !strings.Contains(r.stdout, f+",") {
+					t.Errorf("help lacks %s:\n%s", f, r.stdout)
+				}
+			}
+			for _, f := range c.not {
+				if strings.Contains(r.stdout, f+" ") {
+					t.Errorf("help lists %s, which this command does not take:\n%s", f, r.stdout)
+				}
+			}
+			for _, alt := range [][]string{append([]string{"help"}, words...), append(words, "-h")} {
+				if again := runTPX(t, env, "", alt...).ok(t, strings.Join(alt, " ")); again.stdout != r.stdout {
+					t.Errorf("tpx %s prints another help:\n%s", strings.Join(alt, " "), again.stdout)
+				}
+			}
+		})
+	}
+	for _, group := range []string{"user", "project", "publisher", "publisher add", "apikey"} {
+		t.Run("tpx "+group+" --help lists the group's commands and no others", func(t *testing.T) {
+			words := strings.Fields(group)
+			r := runTPX(t, env, "", append(words, "--help")...).ok(t, group+" --help")
+			for _, cmd := range commands() {
+				listed := strings.Contains(r.stdout, cmd.synopsis())
+				if in := strings.HasPrefix(cmd.name, group+" "); in != listed {
+					t.Errorf("%q listed: %v, in the group: %v\n%s", cmd.name, listed, in, r.stdout)
+				}
+			}
+			if again := runTPX(t, env, "", append([]string{"help"}, words...)...).ok(t, "help "+group); again.stdout != r.stdout {
+				t.Errorf("tpx help %s prints another list:\n%s", group, again.stdout)
+			}
+		})
+	}
+	t.Run("help for a command that does not exist exits 2", func(t *testing.T) {
+		if r := runTPX(t, env, "", "help", "frobnicate"); r.code != 2 || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("--help and -h alone print the overview", func(t *testing.T) {
+		overview := runTPX(t, env, "", "help").stdout
+		for _, arg := range []string{"--help", "-h"} {
+			if r := runTPX(t, env, "", arg).ok(t, arg); r.stdout != overview {
+				t.Errorf("tpx %s printed %q", arg, r.stdout)
+			}
+		}
+	})
+}
+
+func TestVersionPrintsBuildInformation(t *testing.T) {
+	r := runTPX(t, nil, "", "version").ok(t, "version")
+	lines := strings.Split(r.stdout, "\n")
+	if !strings.HasPrefix(lines[0], "tpx ") || len(lines[0]) <= len("tpx ") {
+		t.Errorf("first line %q does not name the version", lines[0])
+	}
+	for _, want := range []string{"module", runtime.Version(), runtime.GOOS + "/" + runtime.GOARCH} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("version output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if r := runTPX(t, nil, "", "version", "extra"); r.code != 2 {
+		t.Errorf("tpx version extra exits %d, want 2", r.code)
 	}
 }
 
@@ -184,4 +309,61 @@ func TestDemoPassesEveryStep(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "every step passed") {
 		t.Fatalf("tpx demo exited %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
+}
+
+func TestConfigFileErrorsNameTheField(t *testing.T) {
+	const issuer = "https://token.actions.githubusercontent.com"
+	cases := []struct {
+		name, yaml string
+		want       string // the error names this
+	}{
+		{"an empty providers list is an error, not the defaults", "providers: []\n", "providers lists no issuer"},
+		{"a providers key with nothing under it is an error", "providers:\n", "providers lists no issuer"},
+		{"providers that is a mapping, not a list", "providers:\n  kind: github\n", "line 2: providers must be a list"},
+		{"an entry that is a plain string", "providers:\n  - github\n", "line 2: providers[0] must be a mapping"},
+		{"a misspelt field of an entry", "providers:\n  - {kind: github, issuer: " + issuer + ", enable: false}\n", "providers[0]: unknown field enable"},
+		{"a kill switch that is not a boolean", "providers:\n  - {kind: github, issuer: " + issuer + "}\n  - {kind: gitlab, issuer: https://gitlab.com, enabled: maybe}\n", `line 3: providers[1].enabled "maybe" must be true or false`},
+		{"an issuer that is a list", "providers:\n  - kind: github\n    issuer: [a, b]\n", "providers[0].issuer must be a single value"},
+		{"an unknown kind", "providers:\n  - {kind: jenkins, issuer: " + issuer + "}\n", `providers[0].kind "jenkins" must be`},
+		{"an entry without kind", "providers:\n  - {issuer: " + issuer + "}\n", "providers[0].kind is missing"},
+		{"an entry without issuer", "providers:\n  - {kind: github}\n", "providers[0].issuer is missing"},
+		{"a field given twice", "providers:\n  - {kind: github, issuer: " + issuer + ", kind: gitlab}\n", "providers[0].kind is given twice"},
+		{"an unknown top-level field", "provider:\n  - {kind: github, issuer: " + issuer + "}\n", "line 1: unknown field provider"},
+		{"a document that is a list", "- {kind: github, issuer: " + issuer + "}\n", "must be a mapping with a providers key"},
+		{"text that is not YAML", "providers: [\n", "not YAML"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			file := writeTestFile(t, "tpx.yaml", c.yaml)
+			_, err := loadConfig(t, map[string]string{"TPX_CONFIG": file})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.want) || !strings.Contains(msg, "TPX_CONFIG "+file) {
+				t.Errorf("error %q, want it to name the file and say %q", msg, c.want)
+			}
+			for _, goType := range []string{"struct", "main.", "[]", "!!", "unmarshal"} {
+				if strings.Contains(msg, goType) {
+					t.Errorf("error %q speaks of Go or YAML internals (%q)", msg, goType)
+				}
+			}
+		})
+	}
+	t.Run("a file without a providers key means the default issuers", func(t *testing.T) {
+		for _, doc := range []string{"", "# nothing yet\n"} {
+			cfg, err := loadConfig(t, map[string]string{"TPX_CONFIG": writeTestFile(t, "tpx.yaml", doc)})
+			if err != nil || cfg.Providers != nil {
+				t.Errorf("%q: providers %v, error %v; want the defaults", doc, cfg.Providers, err)
+			}
+		}
+	})
+	t.Run("a valid file reads every entry", func(t *testing.T) {
+		cfg, err := loadConfig(t, map[string]string{"TPX_CONFIG": writeTestFile(t, "tpx.yaml",
+			"providers:\n  - {kind: github, issuer: "+issuer+"}\n  - kind: gitlab\n    issuer: https://gitlab.example.org\n    enabled: false\n")})
+		want := []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: issuer}, {Kind: policy.GitLab, Issuer: "https://gitlab.example.org", Disabled: true}}
+		if err != nil || !slices.Equal(cfg.Providers, want) {
+			t.Errorf("providers %+v, error %v; want %+v", cfg.Providers, err, want)
+		}
+	})
 }

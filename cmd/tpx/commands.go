@@ -139,16 +139,9 @@ func (c *cli) projectAdd(ctx context.Context, args []string) error {
 	})
 }
 
-func (c *cli) publisherAdd(ctx context.Context, args []string) error {
-	var pl *policy.Platform
-	if len(args) > 0 {
-		pl, _ = policy.Lookup(policy.Kind(args[0]))
-	}
-	if pl == nil {
-		return fmt.Errorf("%w: publisher add takes %s first", errUsage, policy.KindNames())
-	}
+func (c *cli) publisherAdd(ctx context.Context, pl *policy.Platform, args []string) error {
 	kind := pl.Kind
-	fs, load := c.flags("publisher add " + args[0])
+	fs, load := c.flags("publisher add " + string(kind))
 	values := map[string]*string{}
 	var required []string
 	var project, issuer, by string
@@ -163,7 +156,7 @@ func (c *cli) publisherAdd(ctx context.Context, args []string) error {
 	fs.StringVar(&issuer, "issuer", "", "issuer URL (default: the first configured "+string(kind)+" issuer)")
 	fs.BoolVar(&pending, "pending", false, "register for a project that does not exist yet")
 	fs.StringVar(&by, "by", "", "user name of the acting owner")
-	if _, err := c.parse(fs, args[1:], 0); err != nil {
+	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
 	missing := project == "" || by == ""

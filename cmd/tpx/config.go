@@ -57,53 +57,97 @@ type Config struct {
 	Providers []providers.IssuerConfig
 }
 
-// fileConfig is the YAML file named by TPX_CONFIG.
-type fileConfig struct {
-	Providers []struct {
-		Kind   string `yaml:"kind"`
-		Issuer string `yaml:"issuer"`
-		// Enabled: false is the issuer's kill switch: its tokens are refused with
-		// not-enabled, and nothing is fetched from it. Absent means true.
-		Enabled *bool `yaml:"enabled"`
-	} `yaml:"providers"`
+// settingGroup says which commands read a setting, so that each command's help lists
+// only what it uses.
+type settingGroup int
+
+const (
+	// storeSettings are read by every command that opens the store.
+	storeSettings settingGroup = 1 << iota
+	// issuerSettings say which CI issuers tpx trusts: serve, and publisher add, which
+	// refuses a publisher for an issuer that is not trusted.
+	issuerSettings
+	// serveSettings are read only by the service.
+	serveSettings
+
+	allSettings = storeSettings | issuerSettings | serveSettings
+)
+
+// setting is one configuration value: a TPX_ variable and the flag of the same name.
+type setting struct {
+	flag, env, def, help string
+	group                settingGroup
 }
 
-// configFlags registers the configuration flags on fs, with defaults from env.
-func configFlags(fs *flag.FlagSet, env func(string) string) func() (Config, error) {
-	get := func(name, def string) string {
-		if v := env(name); v != "" {
-			return v
+var settings = []setting{
+	{"addr", "TPX_ADDR", "127.0.0.1:8080", "listen address", serveSettings},
+	{"public-url", "TPX_PUBLIC_URL", "", "URL clients reach tpx at; issuer of upload tokens (default http://ADDR)", serveSettings},
+	{"audience", "TPX_AUDIENCE", "tpx", "audience CI tokens must carry", serveSettings | issuerSettings},
+	{"database-url", "TPX_DATABASE_URL", "", "postgres://… URL; empty uses embedded SQLite", storeSettings},
+	{"data-dir", "TPX_DATA_DIR", "./tpx-data", "directory of the embedded SQLite store", storeSettings},
+	{"config", "TPX_CONFIG", "", "YAML file with a providers list", issuerSettings},
+	{"ca-file", "TPX_CA_FILE", "", "PEM file of extra roots trusted for issuer HTTPS", serveSettings},
+	{"token-ttl", "TPX_TOKEN_TTL", "15m", "lifetime of upload tokens", serveSettings},
+	{"smtp-url", "TPX_SMTP_URL", "", "SMTP server for owner notifications", serveSettings},
+	{"tls-cert", "TPX_TLS_CERT", "", "serve HTTPS with this certificate", serveSettings},
+	{"tls-key", "TPX_TLS_KEY", "", "and this key", serveSettings},
+	{"log-format", "TPX_LOG_FORMAT", "text", "text or json", storeSettings | serveSettings},
+	{"rate-limit", "TPX_RATE_LIMIT", "", "exchanges per client address, as N/DURATION such as 30/1m; empty: no limit", serveSettings},
+	{"trusted-proxies", "TPX_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of balancers whose X-Forwarded-For names the client", serveSettings},
+	{"exchange-retention", "TPX_EXCHANGE_RETENTION", "400d", "how long exchange records are kept, such as 400d or 9600h", serveSettings},
+	{"projects", "TPX_PROJECTS", string(account.ProjectsOpen), "who decides which projects exist: open (anyone with a second factor takes a free name) or managed (only the index, through the admin API, or the operator)", storeSettings | serveSettings},
+	{"signup", "TPX_SIGNUP", string(account.SignupOpen), "who may sign up on the web: open, invite (an invitation link) or closed", serveSettings},
+}
+
+// secretSettings are read only from the environment (or NAME_FILE), never from flags, so
+// that they do not show in a process list.
+var secretSettings = []struct {
+	env   string
+	group settingGroup
+}{
+	{"TPX_SECRET_KEY", storeSettings | serveSettings},
+	{"TPX_INTROSPECT_SECRET", serveSettings},
+}
+
+// isSetting reports whether name is the flag of a configuration setting rather than one
+// of a command's own flags.
+func isSetting(name string) bool {
+	return slices.ContainsFunc(settings, func(s setting) bool { return s.flag == name })
+}
+
+// configFlags registers on fs the flags of the settings in groups, with defaults from
+// env. Settings outside groups are still read from env, so every command sees the same
+// configuration as serve; they just have no flag there.
+func configFlags(fs *flag.FlagSet, env func(string) string, groups settingGroup) func() (Config, error) {
+	values := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		v := s.def
+		if e := env(s.env); e != "" {
+			v = e
 		}
-		return def
+		values[s.env] = &v
+		if s.group&groups != 0 {
+			fs.StringVar(values[s.env], s.flag, v, s.help+" ("+s.env+")")
+		}
 	}
-	var c Config
-	var ttl, rateLimit, trustedProxies, retention, projects, signup string
-	fs.StringVar(&c.Addr, "addr", get("TPX_ADDR", "127.0.0.1:8080"), "listen address (TPX_ADDR)")
-	fs.StringVar(&c.PublicURL, "public-url", get("TPX_PUBLIC_URL", ""), "URL clients reach tpx at; issuer of upload tokens (TPX_PUBLIC_URL; default http://ADDR)")
-	fs.StringVar(&c.Audience, "audience", get("TPX_AUDIENCE", "tpx"), "audience CI tokens must carry (TPX_AUDIENCE)")
-	fs.StringVar(&c.DatabaseURL, "database-url", get("TPX_DATABASE_URL", ""), "postgres://… URL; empty uses embedded SQLite (TPX_DATABASE_URL)")
-	fs.StringVar(&c.DataDir, "data-dir", get("TPX_DATA_DIR", "./tpx-data"), "directory of the embedded SQLite store (TPX_DATA_DIR)")
-	fs.StringVar(&c.ConfigFile, "config", get("TPX_CONFIG", ""), "YAML file with a providers list (TPX_CONFIG)")
-	fs.StringVar(&c.CAFile, "ca-file", get("TPX_CA_FILE", ""), "PEM file of extra roots trusted for issuer HTTPS (TPX_CA_FILE)")
-	fs.StringVar(&ttl, "token-ttl", get("TPX_TOKEN_TTL", "15m"), "lifetime of upload tokens (TPX_TOKEN_TTL)")
-	fs.StringVar(&c.SMTPURL, "smtp-url", get("TPX_SMTP_URL", ""), "SMTP server for owner notifications (TPX_SMTP_URL)")
-	fs.StringVar(&c.TLSCert, "tls-cert", get("TPX_TLS_CERT", ""), "serve HTTPS with this certificate (TPX_TLS_CERT)")
-	fs.StringVar(&c.TLSKey, "tls-key", get("TPX_TLS_KEY", ""), "and this key (TPX_TLS_KEY)")
-	fs.StringVar(&c.LogFormat, "log-format", get("TPX_LOG_FORMAT", "text"), "text or json (TPX_LOG_FORMAT)")
-	fs.StringVar(&rateLimit, "rate-limit", get("TPX_RATE_LIMIT", ""), "exchanges per client address, as N/DURATION such as 30/1m; empty: no limit (TPX_RATE_LIMIT)")
-	fs.StringVar(&trustedProxies, "trusted-proxies", get("TPX_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs of balancers whose X-Forwarded-For names the client (TPX_TRUSTED_PROXIES)")
-	fs.StringVar(&retention, "exchange-retention", get("TPX_EXCHANGE_RETENTION", "400d"), "how long exchange records are kept, such as 400d or 9600h (TPX_EXCHANGE_RETENTION)")
-	fs.StringVar(&projects, "projects", get("TPX_PROJECTS", string(account.ProjectsOpen)), "who decides which projects exist: open (anyone with a second factor takes a free name) or managed (only the index, through the admin API, or the operator) (TPX_PROJECTS)")
-	fs.StringVar(&signup, "signup", get("TPX_SIGNUP", string(account.SignupOpen)), "who may sign up on the web: open, invite (an invitation link) or closed (TPX_SIGNUP)")
 	return func() (Config, error) {
+		get := func(name string) string { return *values[name] }
+		c := Config{
+			Addr: get("TPX_ADDR"), PublicURL: get("TPX_PUBLIC_URL"), Audience: get("TPX_AUDIENCE"),
+			DatabaseURL: get("TPX_DATABASE_URL"), DataDir: get("TPX_DATA_DIR"), ConfigFile: get("TPX_CONFIG"),
+			CAFile: get("TPX_CA_FILE"), SMTPURL: get("TPX_SMTP_URL"), TLSCert: get("TPX_TLS_CERT"),
+			TLSKey: get("TPX_TLS_KEY"), LogFormat: get("TPX_LOG_FORMAT"),
+			Projects: account.ProjectsMode(get("TPX_PROJECTS")), Signup: account.SignupMode(get("TPX_SIGNUP")),
+		}
 		var err error
-		c.Projects, c.Signup = account.ProjectsMode(projects), account.SignupMode(signup)
+		ttl := get("TPX_TOKEN_TTL")
 		if c.TokenTTL, err = time.ParseDuration(ttl); err != nil {
 			return c, fmt.Errorf("TPX_TOKEN_TTL %q is not a duration such as 15m", ttl)
 		}
-		if c.RateLimit, err = parseRateLimit(rateLimit, trustedProxies); err != nil {
+		if c.RateLimit, err = parseRateLimit(get("TPX_RATE_LIMIT"), get("TPX_TRUSTED_PROXIES")); err != nil {
 			return c, err
 		}
+		retention := get("TPX_EXCHANGE_RETENTION")
 		if c.ExchangeRetention, err = parseDays(retention); err != nil {
 			return c, fmt.Errorf("TPX_EXCHANGE_RETENTION %q is not a duration such as 400d or 9600h", retention)
 		}
@@ -190,28 +234,110 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
+// readFile reads TPX_CONFIG. It walks the YAML nodes itself rather than decoding into a
+// struct, so that every error names the line and the field as the operator wrote them
+// (providers[1].enabled), never a Go type.
 func (c *Config) readFile() error {
 	b, err := os.ReadFile(c.ConfigFile)
 	if err != nil {
 		return fmt.Errorf("TPX_CONFIG: %w", err)
 	}
-	var f fileConfig
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	ps, err := parseFileConfig(b)
+	if err != nil {
 		return fmt.Errorf("TPX_CONFIG %s: %w", c.ConfigFile, err)
 	}
-	for i, p := range f.Providers {
-		if _, ok := policy.Lookup(policy.Kind(p.Kind)); !ok {
-			return fmt.Errorf("TPX_CONFIG %s: providers[%d].kind %q must be %s", c.ConfigFile, i, p.Kind, policy.KindNames())
-		}
-		c.Providers = append(c.Providers, providers.IssuerConfig{Kind: policy.Kind(p.Kind), Issuer: p.Issuer, Disabled: p.Enabled != nil && !*p.Enabled})
-	}
-	if len(c.Providers) > 0 && !slices.ContainsFunc(c.Providers, func(p providers.IssuerConfig) bool { return !p.Disabled }) {
-		// An empty list means the default issuers, so this cannot be served as "none".
-		return fmt.Errorf("TPX_CONFIG %s: every provider has enabled: false; with nothing to exchange, stop tpx instead", c.ConfigFile)
-	}
+	c.Providers = ps
 	return nil
+}
+
+// parseFileConfig reads the TPX_CONFIG document. A document without a providers key
+// means the default issuers; a providers key that lists no issuer is an error, since
+// an operator who wrote it meant something other than the defaults.
+func parseFileConfig(b []byte) ([]providers.IssuerConfig, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("not YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil // an empty file
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: the file must be a mapping with a providers key", root.Line)
+	}
+	var list *yaml.Node
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, value := root.Content[i], root.Content[i+1]
+		if key.Value != "providers" {
+			return nil, fmt.Errorf("line %d: unknown field %s (the file has only providers)", key.Line, key.Value)
+		}
+		list = value
+	}
+	if list == nil {
+		return nil, nil
+	}
+	empty := list.Kind == yaml.ScalarNode && list.Tag == "!!null" // "providers:" alone
+	if list.Kind != yaml.SequenceNode && !empty {
+		return nil, fmt.Errorf("line %d: providers must be a list of {kind, issuer}", list.Line)
+	}
+	if empty || len(list.Content) == 0 {
+		return nil, fmt.Errorf("line %d: providers lists no issuer; remove the key to trust the default issuers, or list the issuers to trust", list.Line)
+	}
+	var ps []providers.IssuerConfig
+	for i, item := range list.Content {
+		p, err := parseProvider(item)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: providers[%d]%w", item.Line, i, err)
+		}
+		ps = append(ps, p)
+	}
+	if !slices.ContainsFunc(ps, func(p providers.IssuerConfig) bool { return !p.Disabled }) {
+		return nil, errors.New("every provider has enabled: false; with nothing to exchange, stop tpx instead")
+	}
+	return ps, nil
+}
+
+// parseProvider reads one entry of providers; its errors continue "providers[i]".
+func parseProvider(n *yaml.Node) (providers.IssuerConfig, error) {
+	var p providers.IssuerConfig
+	if n.Kind != yaml.MappingNode {
+		return p, errors.New(" must be a mapping such as {kind: github, issuer: https://…}")
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, value := n.Content[i], n.Content[i+1]
+		if seen[key.Value] {
+			return p, fmt.Errorf(".%s is given twice", key.Value)
+		}
+		seen[key.Value] = true
+		if value.Kind != yaml.ScalarNode {
+			return p, fmt.Errorf(".%s must be a single value", key.Value)
+		}
+		switch key.Value {
+		case "kind":
+			if _, ok := policy.Lookup(policy.Kind(value.Value)); !ok {
+				return p, fmt.Errorf(".kind %q must be %s", value.Value, policy.KindNames())
+			}
+			p.Kind = policy.Kind(value.Value)
+		case "issuer":
+			p.Issuer = value.Value
+		case "enabled":
+			var on bool
+			if value.Decode(&on) != nil {
+				return p, fmt.Errorf(".enabled %q must be true or false", value.Value)
+			}
+			p.Disabled = !on
+		default:
+			return p, fmt.Errorf(": unknown field %s (known: kind, issuer, enabled)", key.Value)
+		}
+	}
+	switch {
+	case p.Kind == "":
+		return p, fmt.Errorf(".kind is missing (%s)", policy.KindNames())
+	case p.Issuer == "":
+		return p, errors.New(".issuer is missing")
+	}
+	return p, nil
 }
 
 // parseRateLimit reads TPX_RATE_LIMIT ("30/1m"; empty or "0" for none) and

@@ -97,7 +97,7 @@ func (m metricsText) find(name string, labels ...string) (float64, bool) {
 func loadConfig(t *testing.T, env map[string]string) (Config, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	load := configFlags(fs, func(k string) string { return env[k] })
+	load := configFlags(fs, func(k string) string { return env[k] }, allSettings)
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestConfigurationErrorsAreSentencesNotCrashes(t *testing.T) {
 		{"A kill switch that is not a boolean", map[string]string{"TPX_CONFIG": writeTestFile(t, "bad.yaml",
 			fmt.Sprintf("providers:\n  - {kind: github, issuer: %q, enabled: maybe}\n", iss.URL()))}, "TPX_CONFIG"},
 		{"A misspelt setting in the file", map[string]string{"TPX_CONFIG": writeTestFile(t, "typo.yaml",
-			fmt.Sprintf("providers:\n  - {kind: github, issuer: %q, enable: false}\n", iss.URL()))}, "field enable not found"},
+			fmt.Sprintf("providers:\n  - {kind: github, issuer: %q, enable: false}\n", iss.URL()))}, "unknown field enable"},
 		{"Every issuer switched off", map[string]string{"TPX_CONFIG": writeTestFile(t, "off.yaml",
 			fmt.Sprintf("providers:\n  - {kind: github, issuer: %q, enabled: false}\n", iss.URL()))}, "every provider has enabled: false"},
 		{"A TLS certificate that does not exist", map[string]string{"TPX_TLS_CERT": cert + ".missing", "TPX_TLS_KEY": key}, "TPX_TLS_CERT and TPX_TLS_KEY"},
