@@ -49,6 +49,7 @@ var (
 	ErrAPIKeyScope    = errors.New("API key lacks the scope")
 	ErrBadInvitation  = errors.New("unknown, used or expired invitation link")
 	ErrIdentityLinked = errors.New("external identity already linked")
+	ErrUserExists     = errors.New("user already exists")
 )
 
 // APIKeyPrefix starts every operator API key, so that secret scanners recognise one.
@@ -61,10 +62,28 @@ const (
 	apiKeySecretLen = 64
 )
 
-// Projects returns the projects mode.
+// FieldError says which input field an invalid-input error is about, for replies that
+// name the field (the admin API).
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// on names the field err is about, if err is about input.
+func on(field string, err error) error {
+	if err == nil || !errors.Is(err, ErrInvalidInput) && !errors.Is(err, ErrUnknownUser) {
+		return err
+	}
+	return &FieldError{Field: field, Err: err}
+}
+
+// ProjectsMode returns the projects mode.
 func (s *Service) ProjectsMode() ProjectsMode { return s.cfg.Projects }
 
-// SignupMode returns the sign-up mode.
+// SignupMode returns the sign-up mode (TPX_SIGNUP).
 func (s *Service) SignupMode() SignupMode { return s.cfg.Signup }
 
 // managed refuses what only the index may do when it manages projects.
@@ -187,11 +206,11 @@ func validProjectName(name string) error {
 // IndexCreateProject creates project name owned by owners (possibly none) for the index.
 func (s *Service) IndexCreateProject(ctx context.Context, name string, owners []string) (store.Project, error) {
 	if err := validProjectName(name); err != nil {
-		return store.Project{}, err
+		return store.Project{}, on("name", err)
 	}
 	us, err := s.users(ctx, owners)
 	if err != nil {
-		return store.Project{}, err
+		return store.Project{}, on("owners", err)
 	}
 	p, err := s.cfg.Store.CreateProjectOwned(ctx, name, ids(us), s.cfg.Now())
 	if errors.Is(err, store.ErrConflict) {
@@ -218,7 +237,7 @@ func names(us []store.User) string {
 // IndexRenameProject renames project name to next: publishers and owners stay.
 func (s *Service) IndexRenameProject(ctx context.Context, name, next string) (store.Project, error) {
 	if err := validProjectName(next); err != nil {
-		return store.Project{}, err
+		return store.Project{}, on("name", err)
 	}
 	p, err := s.project(ctx, name)
 	if err != nil {
@@ -263,7 +282,7 @@ func (s *Service) IndexSetOwners(ctx context.Context, name string, owners []stri
 	}
 	us, err := s.users(ctx, owners)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, on("owners", err)
 	}
 	a, r, err := s.cfg.Store.SetOwners(ctx, p.ID, ids(us))
 	if errors.Is(err, store.ErrNotFound) {
@@ -303,16 +322,22 @@ type IndexUser struct {
 // counts as verified.
 func (s *Service) IndexCreateUser(ctx context.Context, in IndexUser) (store.User, error) {
 	if !userNameRe.MatchString(in.Name) {
-		return store.User{}, invalid("user name %q: use 1 to 50 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", in.Name)
+		return store.User{}, on("name", invalid("user name %q: use 1 to 50 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", in.Name))
 	}
 	if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email {
-		return store.User{}, invalid("email %q is not a plain email address", in.Email)
+		return store.User{}, on("email", invalid("email %q is not a plain email address", in.Email))
 	}
-	if (in.Issuer == "") != (in.Subject == "") {
-		return store.User{}, invalid("an external identity needs both issuer and subject")
+	if in.Issuer == "" && in.Subject != "" {
+		return store.User{}, on("issuer", invalid("an external identity needs both issuer and subject"))
 	}
-	if in.Issuer != "" && (len(in.Issuer) > 255 || len(in.Subject) > 255) {
-		return store.User{}, invalid("issuer and subject are at most 255 characters")
+	if in.Issuer != "" && in.Subject == "" {
+		return store.User{}, on("subject", invalid("an external identity needs both issuer and subject"))
+	}
+	if len(in.Issuer) > 255 {
+		return store.User{}, on("issuer", invalid("the issuer is at most 255 characters"))
+	}
+	if len(in.Subject) > 255 {
+		return store.User{}, on("subject", invalid("the subject is at most 255 characters"))
 	}
 	if in.Issuer != "" {
 		if _, err := s.cfg.Store.UserByIdentity(ctx, in.Issuer, in.Subject); err == nil {
@@ -321,7 +346,7 @@ func (s *Service) IndexCreateUser(ctx context.Context, in IndexUser) (store.User
 	}
 	u, err := s.cfg.Store.CreateUser(ctx, store.User{Name: in.Name, Email: in.Email, CreatedAt: s.cfg.Now()})
 	if errors.Is(err, store.ErrConflict) {
-		return store.User{}, invalid("user %q already exists", in.Name)
+		return store.User{}, fmt.Errorf("%w: user %q", ErrUserExists, in.Name)
 	}
 	if err != nil {
 		return store.User{}, err
@@ -357,7 +382,7 @@ func (s *Service) markVerified(ctx context.Context, u store.User) error {
 // not exist yet; granting it again changes nothing.
 func (s *Service) IndexGrantPending(ctx context.Context, user, name string) error {
 	if err := validProjectName(name); err != nil {
-		return err
+		return on("name", err)
 	}
 	u, err := s.user(ctx, user)
 	if err != nil {
@@ -464,9 +489,11 @@ func (s *Service) indexProject(ctx context.Context, p store.Project) (IndexProje
 // past an id still uncommitted would never see that event.
 const AuditSettle = 5 * time.Second
 
-// IndexEvents returns up to limit audit events after cursor after, oldest first.
+// IndexEvents returns up to limit audit events after cursor after, oldest first. The
+// uses of API keys are left out: the index knows its own requests, and each read of the
+// feed would otherwise put a new event in it.
 func (s *Service) IndexEvents(ctx context.Context, after int64, limit int) ([]store.AuditEvent, error) {
-	return s.cfg.Store.AuditAfter(ctx, after, s.cfg.Now().Add(-AuditSettle), limit)
+	return s.cfg.Store.AuditAfter(ctx, after, s.cfg.Now().Add(-AuditSettle), limit, "apikey.use")
 }
 
 // ExchangeStore is the part of the store an exchange uses (exchange.Store).
@@ -511,4 +538,9 @@ func (g grantedPending) FindPending(ctx context.Context, issuer, key string, now
 		}
 	}
 	return out, nil
+}
+
+// IndexPublishers lists every active publisher.
+func (s *Service) IndexPublishers(ctx context.Context) ([]store.Publisher, error) {
+	return s.cfg.Store.ListPublishers(ctx, 0)
 }

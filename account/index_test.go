@@ -192,7 +192,7 @@ func TestAPIKeys(t *testing.T) {
 		}
 	})
 	t.Run("Creating and revoking keys is in the audit log, without the key", func(t *testing.T) {
-		events, err := f.store.AuditAfter(ctx, 0, f.now.Add(time.Hour), 100)
+		events, err := f.store.AuditAfter(ctx, 0, f.now.Add(time.Hour), 100, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +230,7 @@ func TestIndexOwnersAndUsers(t *testing.T) {
 		{"A subject already linked is refused", IndexUser{Name: "other", Email: "o@example.org", Issuer: "https://idp.example.org", Subject: "a-1"}, ErrIdentityLinked},
 		{"An issuer without a subject is refused", IndexUser{Name: "other", Email: "o@example.org", Issuer: "https://idp.example.org"}, ErrInvalidInput},
 		{"A bad email is refused", IndexUser{Name: "other", Email: "not an address"}, ErrInvalidInput},
-		{"A taken name is refused", IndexUser{Name: "ALICE", Email: "o@example.org"}, ErrInvalidInput},
+		{"A taken name is refused", IndexUser{Name: "ALICE", Email: "o@example.org"}, ErrUserExists},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := f.s.IndexCreateUser(ctx, c.in); !errors.Is(err, c.want) {

@@ -107,8 +107,8 @@ type IndexStore interface {
 	// the name is taken; on error neither changes.
 	CreateInvitedUser(ctx context.Context, u User, hash string, now time.Time) (User, error)
 
-	// AuditAfter returns up to limit events with ids above after, oldest first, ending
-	// before the first event not before before: the feed an index mirrors into its own
-	// journal.
-	AuditAfter(ctx context.Context, after int64, before time.Time, limit int) ([]AuditEvent, error)
+	// AuditAfter returns up to limit events with ids above after and an action other than
+	// except, oldest first, ending before the first such event not before before: the
+	// feed an index mirrors into its own journal.
+	AuditAfter(ctx context.Context, after int64, before time.Time, limit int, except string) ([]AuditEvent, error)
 }

@@ -56,6 +56,8 @@ type Config struct {
 	RateLimit RateLimit
 	// UI, if set, serves the owner web UI (ui.go).
 	UI *UIConfig
+	// Admin, if set, serves the admin API under /v1/admin/ (admin.go).
+	Admin *AdminConfig
 }
 
 type server struct {
@@ -92,6 +94,9 @@ func New(cfg Config) *echo.Echo {
 	e.GET("/readyz", s.readyz)
 	if cfg.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+	}
+	if cfg.Admin != nil {
+		registerAdmin(e, s, *cfg.Admin)
 	}
 	if cfg.UI != nil {
 		// Its only errors are a public URL that config validation refuses first and

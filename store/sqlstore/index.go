@@ -279,13 +279,13 @@ func (s *Store) CreateInvitedUser(ctx context.Context, u store.User, hash string
 
 // AuditAfter stops at the first event at or after before instead of skipping it, so that
 // a reader whose cursor moves past the last event returned never passes over one.
-func (s *Store) AuditAfter(ctx context.Context, after int64, before time.Time, limit int) ([]store.AuditEvent, error) {
+func (s *Store) AuditAfter(ctx context.Context, after int64, before time.Time, limit int, except string) ([]store.AuditEvent, error) {
 	events, err := collect(ctx, s.read(), func(r scanner) (store.AuditEvent, error) {
 		var e store.AuditEvent
 		err := r.Scan(&e.ID, timeDest{&e.At}, &e.Actor, &e.UserID, &e.ProjectID, &e.Action, &e.Detail)
 		return e, err
 	}, `SELECT id, at, actor, COALESCE(user_id, 0), COALESCE(project_id, 0), action, detail FROM audit_events
-		WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+		WHERE id > $1 AND action <> $3 ORDER BY id LIMIT $2`, after, limit, except)
 	if err != nil {
 		return nil, err
 	}

@@ -173,17 +173,24 @@ func indexTests() []test {
 			for i, at := range []time.Duration{0, time.Second, 10 * time.Second, 2 * time.Second} {
 				must(t, f.st.Audit(f.ctx, store.AuditEvent{At: f.now.Add(at), Actor: "web", Action: "a", Detail: string(rune('a' + i))}))
 			}
-			all, err := f.st.AuditAfter(f.ctx, 0, f.now.Add(time.Hour), 10)
+			all, err := f.st.AuditAfter(f.ctx, 0, f.now.Add(time.Hour), 10, "")
 			must(t, err)
 			if len(all) != 4 || all[0].Detail != "a" || all[3].Detail != "d" || all[0].ID >= all[1].ID {
 				t.Fatalf("all events %+v", all)
 			}
-			page, err := f.st.AuditAfter(f.ctx, all[0].ID, f.now.Add(time.Hour), 2)
+			page, err := f.st.AuditAfter(f.ctx, all[0].ID, f.now.Add(time.Hour), 2, "")
 			must(t, err)
 			equal(t, "page after the first", page, all[1:3])
-			settled, err := f.st.AuditAfter(f.ctx, 0, f.now.Add(5*time.Second), 10)
+			settled, err := f.st.AuditAfter(f.ctx, 0, f.now.Add(5*time.Second), 10, "")
 			must(t, err)
 			equal(t, "settled", settled, all[:2])
+			must(t, f.st.Audit(f.ctx, store.AuditEvent{At: f.now, Actor: "admin", Action: "apikey.use", Detail: "e"}))
+			must(t, f.st.Audit(f.ctx, store.AuditEvent{At: f.now, Actor: "web", Action: "a", Detail: "f"}))
+			rest, err := f.st.AuditAfter(f.ctx, all[3].ID, f.now.Add(time.Hour), 10, "apikey.use")
+			must(t, err)
+			if len(rest) != 1 || rest[0].Detail != "f" {
+				t.Fatalf("after the excepted action: %+v", rest)
+			}
 		}},
 	}
 }
