@@ -125,6 +125,25 @@ func TestMigrate(t *testing.T) {
 	})
 }
 
+func TestProjectKeyMigration(t *testing.T) {
+	dsn := freshSchema(t)
+	st := open(t, dsn)
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	storetest.ProjectKeyMigration(t, st, storetest.SQL{
+		Exec: func(ctx context.Context, q string) error { _, err := conn.Exec(ctx, q); return err },
+		QueryInt: func(ctx context.Context, q string) (n int, err error) {
+			return n, conn.QueryRow(ctx, q).Scan(&n)
+		},
+	})
+}
+
 func TestWebAuthnCount(t *testing.T) {
 	t.Run("A user's security keys count as a second factor", func(t *testing.T) {
 		dsn := freshSchema(t)

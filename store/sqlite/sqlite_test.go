@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -42,6 +43,17 @@ func raw(t *testing.T, dir string) *sql.DB {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
+}
+
+func TestProjectKeyMigration(t *testing.T) {
+	dir := t.TempDir()
+	st, db := open(t, dir), raw(t, dir)
+	storetest.ProjectKeyMigration(t, st, storetest.SQL{
+		Exec: func(ctx context.Context, q string) error { _, err := db.ExecContext(ctx, q); return err },
+		QueryInt: func(ctx context.Context, q string) (n int, err error) {
+			return n, db.QueryRowContext(ctx, q).Scan(&n)
+		},
+	})
 }
 
 func TestOpen(t *testing.T) {

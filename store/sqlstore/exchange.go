@@ -179,7 +179,7 @@ func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher,
 			taken = append(taken, pp.ID)
 			continue
 		}
-		key := nameKey(pp.ProjectName)
+		key := projectKey(pp.ProjectName)
 		c, ok := made[key]
 		switch {
 		case ok && c.owner != pp.UserID:

@@ -100,6 +100,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if _, err := tx.exec(ctx, m.sql); err != nil {
 				return fmt.Errorf("migration %s: %w", m.name, err)
 			}
+			if step := migrationSteps[m.version]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return fmt.Errorf("migration %s: %w", m.name, err)
+				}
+			}
 			if _, err := tx.exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
 				m.version, m.name, time.Now()); err != nil {
 				return fmt.Errorf("recording migration %s: %w", m.name, err)

@@ -7,17 +7,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tpx-dev/tpx/verify"
 	"github.com/tpx-dev/tpx/store"
 )
 
-// nameKey is the form in which user and project names are unique and looked up: without
-// case, computed here rather than by SQL lower(), whose folding differs between SQLite
-// (ASCII only) and PostgreSQL (the database's locale).
+// nameKey is the form in which user names are unique and looked up: without case,
+// computed here rather than by SQL lower(), whose folding differs between SQLite (ASCII
+// only) and PostgreSQL (the database's locale).
 func nameKey(name string) string { return strings.ToLower(name) }
 
 // emailKey is the form in which email addresses are unique: one account per address,
 // whatever its case.
 func emailKey(email string) string { return strings.ToLower(email) }
+
+// projectKey is the form in which project names are unique and looked up: the one
+// canonical form that upload tokens carry too (verify.ProjectKey).
+func projectKey(name string) string { return verify.ProjectKey(name) }
 
 // dbTime is t as a read from either backend returns it: microseconds, UTC. Values returned
 // by the Add and Create methods go through it, so they equal what a later read returns.

@@ -141,6 +141,23 @@ func projectTests() []test {
 			must(t, err)
 			equal(t, "bob's projects", len(owned), 0)
 		}},
+		{"Project names an index treats as one name are one project: found by any spelling, a second is a conflict", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			p := f.project("Foo_Bar", alice)
+			for _, spelling := range []string{"foo-bar", "FOO.BAR", "foo__bar", "Foo-_.Bar"} {
+				got, err := f.st.ProjectByName(f.ctx, spelling)
+				must(t, err)
+				equal(t, "found as "+spelling, got, p)
+				_, err = f.st.CreateProject(f.ctx, spelling, bob.ID, f.now)
+				wantErr(t, err, store.ErrConflict)
+			}
+			owned, err := f.st.ProjectsOwnedBy(f.ctx, bob.ID)
+			must(t, err)
+			equal(t, "bob's projects", len(owned), 0)
+			_, err = f.st.ProjectByName(f.ctx, "foobar")
+			wantErr(t, err, store.ErrNotFound)
+			f.project("foobar", bob)
+		}},
 		{"A project for an unknown owner is not found and not created", func(t *testing.T, f *fixture) {
 			_, err := f.st.CreateProject(f.ctx, "orphan", 424242, f.now)
 			wantErr(t, err, store.ErrNotFound)

@@ -1,0 +1,71 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// migrationSteps are the parts of migrations that SQL cannot say in both dialects alike,
+// run in the migration's transaction right after its SQL file.
+var migrationSteps = map[int]func(ctx context.Context, tx q) error{
+	5: projectKeys,
+}
+
+// projectKeys rewrites projects.name_key and pending_publishers.project_key, which held
+// names lower-cased, into the canonical form (projectKey). Projects whose names fold onto
+// one another are not merged: who owns what would be a guess. The migration fails and
+// names them, so that an operator decides before tpx runs with the new rule.
+func projectKeys(ctx context.Context, tx q) error {
+	type row struct {
+		id        int64
+		name, key string
+	}
+	scan := func(r scanner) (row, error) {
+		var x row
+		return x, r.Scan(&x.id, &x.name, &x.key)
+	}
+	projects, err := collect(ctx, tx.reader, scan, `SELECT id, name, name_key FROM projects ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	byKey := map[string][]string{}
+	for _, p := range projects {
+		k := projectKey(p.name)
+		byKey[k] = append(byKey[k], p.name)
+	}
+	var clashes []string
+	for k, names := range byKey {
+		if len(names) > 1 {
+			clashes = append(clashes, fmt.Sprintf("%s (all %s)", strings.Join(names, ", "), k))
+		}
+	}
+	if len(clashes) > 0 {
+		slices.Sort(clashes)
+		return fmt.Errorf("project names that an index treats as one name are separate projects here: %s; "+
+			"rename or remove all but one of each group in the database, then migrate again", strings.Join(clashes, "; "))
+	}
+	// Only rows whose key changes are written: most names are in canonical form already.
+	for _, p := range projects {
+		if k := projectKey(p.name); k != p.key {
+			if _, err := tx.exec(ctx, `UPDATE projects SET name_key = $2 WHERE id = $1`, p.id, k); err != nil {
+				return err
+			}
+		}
+	}
+	pending, err := collect(ctx, tx.reader, scan, `SELECT id, project_name, project_key FROM pending_publishers ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	for _, p := range pending {
+		k := projectKey(p.name)
+		if k == p.key {
+			continue
+		}
+		if _, err := tx.exec(ctx, `UPDATE pending_publishers SET project_key = $2 WHERE id = $1`, p.id, k); err != nil {
+			return fmt.Errorf("pending publisher %d for %s: %w", p.id, p.name, err)
+		}
+	}
+	return nil
+}
