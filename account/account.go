@@ -33,6 +33,7 @@ var (
 	ErrNoSecondFactor  = errors.New("second factor required")
 	ErrNotOwner        = errors.New("not an owner of the project")
 	ErrProjectExists   = errors.New("project already exists")
+	ErrContested       = errors.New("pending publisher contested")
 	ErrBadTOTP         = errors.New("wrong TOTP code")
 	ErrTOTPCodeReused  = errors.New("TOTP code already used")
 	ErrAlreadyEnrolled = errors.New("TOTP already enrolled")
@@ -355,8 +356,14 @@ func (s *Service) AddPending(ctx context.Context, a Actor, project string, p pol
 	}
 	now := s.cfg.Now()
 	pp, err := s.cfg.Store.AddPending(ctx, store.PendingPublisher{Publisher: p, ProjectName: project, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(PendingLifetime)})
-	if errors.Is(err, store.ErrTooManyPending) {
+	switch {
+	case errors.Is(err, store.ErrTooManyPending):
 		return store.PendingPublisher{}, fmt.Errorf("%w: %s has %d pending publishers, the most allowed; remove one or wait until one is used", ErrInvalidInput, u.Name, store.MaxPendingPerUser)
+	case errors.Is(err, store.ErrContested):
+		// Saying whose, or for which project, would tell one user about another's plans.
+		return store.PendingPublisher{}, fmt.Errorf("%w: the project name %s may be contested: another user has a pending publisher for the same repository, workflow and environment, and whichever registered first would receive the project; bind yours to a deployment environment of your own, or ask the operators", ErrContested, project)
+	case errors.Is(err, store.ErrConflict):
+		return store.PendingPublisher{}, fmt.Errorf("%w: you already have this pending publisher for %s", ErrInvalidInput, project)
 	}
 	if err != nil {
 		return store.PendingPublisher{}, err

@@ -13,6 +13,7 @@ import (
 	"github.com/patrickmn/go-cache"
 
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/projectname"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/token"
@@ -34,7 +35,6 @@ type Store interface {
 	FindPublishers(ctx context.Context, issuer, key string) ([]store.Publisher, error)
 	FindPending(ctx context.Context, issuer, key string, now time.Time) ([]store.PendingPublisher, error)
 	CommitExchange(ctx context.Context, e store.Exchange) error
-	RemovePending(ctx context.Context, id int64) error
 }
 
 // Minter signs upload tokens.
@@ -155,18 +155,26 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 			continue
 		}
 		o.matched = append(o.matched, p)
-		projects = append(projects, p.ProjectName)
+		projects = append(projects, projectname.Key(p.ProjectName))
 		if owner, repo, needed := policy.Pins(p.Publisher, id); needed {
 			pins = append(pins, store.Pin{PublisherID: p.ID, OwnerID: owner, RepositoryID: repo})
 		}
 	}
+	var satisfied []store.PendingPublisher
 	for _, p := range pending {
 		if err := policy.Match(p.Publisher, id); err != nil {
 			reasons = append(reasons, fmt.Sprintf("pending project %s publisher %d: %v", p.ProjectName, p.ID, err))
 			continue
 		}
-		o.convert = append(o.convert, p)
-		projects = append(projects, p.ProjectName)
+		satisfied = append(satisfied, p)
+	}
+	o.convert, err = mostSpecific(satisfied)
+	if err != nil && len(projects) == 0 {
+		log.InfoContext(ctx, "exchange refused: pending publishers of several users claim this job", "reasons", err.Error())
+		return o, fail(ErrInvalidPending, "the project this pending publisher would create is contested: pending publishers of several users match this job equally; register a publisher bound to this job's environment, or ask the operators", err)
+	}
+	for _, p := range o.convert {
+		projects = append(projects, projectname.Key(p.ProjectName))
 	}
 	if len(projects) == 0 {
 		log.InfoContext(ctx, "exchange refused: no publisher matched", "candidates", len(pubs)+len(pending), "reasons", strings.Join(reasons, "; "))
@@ -222,14 +230,11 @@ func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey str
 		return fail(ErrInvalidPublisher, "valid token, but no trusted publisher matches it; check the repository, workflow file and environment registered for your project", err)
 	case errors.As(err, &taken):
 		// A pending publisher does not reserve its name: someone created the project
-		// first, so the pending publisher can never be used and is removed.
-		for _, pid := range taken.IDs {
-			if rerr := s.cfg.Store.RemovePending(ctx, pid); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
-				log.ErrorContext(ctx, "removing a pending publisher that can no longer be used", "pending_publisher", pid, "error", rerr)
-			}
-		}
+		// first, or a concurrent exchange converted it. It is left alone, whoever it
+		// belongs to (its registrant removes it, or it expires): an exchange, which anyone
+		// who can run a job in the repository may start, never deletes registrations.
 		log.InfoContext(ctx, "pending publishers gone: converted by another exchange, or their project name was taken", "pending_publishers", taken.IDs)
-		return fail(ErrInvalidPending, "the project this pending publisher would create already exists; the pending publisher was removed, ask the project's owners to add a publisher", err)
+		return fail(ErrInvalidPending, "the project this pending publisher would create already exists; ask the project's owners to add a publisher", err)
 	default:
 		log.ErrorContext(ctx, "exchange not recorded", "error", err)
 		return fail(ErrUnavailable, "the exchange could not be recorded; try again with a fresh token", err)
@@ -251,6 +256,33 @@ func verifyError(err error) error {
 	default:
 		return fail(ErrUnavailable, "the token could not be verified; try again", err)
 	}
+}
+
+// mostSpecific picks, of the pending publishers a job satisfied, those that may create
+// their projects: only the most specific ones (policy.Specificity), since a job that
+// satisfies an environment-bound registration belongs to whoever bound it, not to someone
+// who registered the same repository for any environment. Registration refuses rules that
+// another user's pending publisher has, but rows from before that rule may remain: when the
+// most specific ones belong to several users, none may act, and the error says so.
+func mostSpecific(satisfied []store.PendingPublisher) ([]store.PendingPublisher, error) {
+	if len(satisfied) == 0 {
+		return nil, nil
+	}
+	top := slices.MaxFunc(satisfied, func(a, b store.PendingPublisher) int {
+		return cmp.Compare(policy.Specificity(a.Publisher), policy.Specificity(b.Publisher))
+	})
+	best := policy.Specificity(top.Publisher)
+	var out []store.PendingPublisher
+	for _, p := range satisfied {
+		if policy.Specificity(p.Publisher) != best {
+			continue
+		}
+		if p.UserID != top.UserID {
+			return nil, fmt.Errorf("pending publishers %d and %d of different users are equally specific", top.ID, p.ID)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // first returns the publisher named in the upload token: the lowest-numbered active one,

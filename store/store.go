@@ -17,6 +17,7 @@ var (
 	ErrPendingTaken      = errors.New("pending publisher's project name was taken")
 	ErrTooManyPublishers = errors.New("project has the most publishers allowed")
 	ErrTooManyPending    = errors.New("user has the most pending publishers allowed")
+	ErrContested         = errors.New("another user's pending publisher claims the same jobs")
 	ErrUnavailable       = errors.New("database unavailable")
 )
 
@@ -160,9 +161,9 @@ type Store interface {
 	UseTOTPStep(ctx context.Context, userID int64, step int64) (bool, error)
 
 	// CreateProject creates a project owned by owner (ErrConflict if the name is taken,
-	// compared without case; ErrNotFound if owner is not a user).
+	// compared in projectname.Key form; ErrNotFound if owner is not a user).
 	CreateProject(ctx context.Context, name string, owner int64, at time.Time) (Project, error)
-	// ProjectByName finds a project by name, compared without case.
+	// ProjectByName finds a project by name, compared in projectname.Key form.
 	ProjectByName(ctx context.Context, name string) (Project, error)
 	IsOwner(ctx context.Context, projectID, userID int64) (bool, error)
 	ProjectsOwnedBy(ctx context.Context, userID int64) ([]Project, error)
@@ -180,12 +181,14 @@ type Store interface {
 
 	// AddPending stores a pending publisher (ErrTooManyPending past the per-user limit,
 	// counting those unexpired at p.CreatedAt; ErrConflict for an unexpired identical one
-	// for the same project name).
+	// for the same project name; ErrContested when another user's unexpired pending
+	// publisher has the same rules, policy.SameRules, for whatever project name).
 	AddPending(ctx context.Context, p PendingPublisher) (PendingPublisher, error)
 	RemovePending(ctx context.Context, id int64) error
 	// ListPending lists a user's pending publishers, expired ones included, oldest first.
 	ListPending(ctx context.Context, userID int64) ([]PendingPublisher, error)
-	// FindPending is FindPublishers for unexpired pending publishers at time now.
+	// FindPending is FindPublishers for unexpired pending publishers at time now whose
+	// project name does not exist.
 	FindPending(ctx context.Context, issuer, key string, now time.Time) ([]PendingPublisher, error)
 
 	// CommitExchange writes an exchange atomically: the replay record (ErrReplay if

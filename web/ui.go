@@ -619,7 +619,7 @@ func (h *ui) failed(c echo.Context, r *uiReq, err error, back string) error {
 		status = http.StatusNotFound
 	case errors.Is(err, account.ErrUnknownUser):
 		status = http.StatusUnprocessableEntity
-	case errors.Is(err, account.ErrProjectExists), errors.Is(err, account.ErrLastFactor), errors.Is(err, account.ErrLastOwner),
+	case errors.Is(err, account.ErrProjectExists), errors.Is(err, account.ErrContested), errors.Is(err, account.ErrLastFactor), errors.Is(err, account.ErrLastOwner),
 		errors.Is(err, account.ErrAlreadyEnrolled), errors.Is(err, account.ErrNoInvitation):
 		status = http.StatusConflict
 	case errors.Is(err, account.ErrInvalidInput):

@@ -343,7 +343,7 @@ func (h *ui) addPending(c echo.Context, r *uiReq) error {
 	if form.setErrors(err) {
 		return h.renderAccount(c, r, http.StatusUnprocessableEntity, form, "The pending publisher was not added; see the messages next to the fields.")
 	}
-	if errors.Is(err, account.ErrInvalidInput) || errors.Is(err, account.ErrProjectExists) {
+	if errors.Is(err, account.ErrInvalidInput) || errors.Is(err, account.ErrProjectExists) || errors.Is(err, account.ErrContested) {
 		return h.renderAccount(c, r, http.StatusUnprocessableEntity, form, sentence(err))
 	}
 	return h.failed(c, r, err, "/account")

@@ -262,34 +262,5 @@ func TestPendingPublishers(t *testing.T) {
 			})
 			h.accepted(t, func() reply { return h.exchange(t, h.gh.Sign(h.gh.GitHubClaims(nil))) })
 		})
-
-		t.Run("a project name taken meanwhile refuses the exchange and removes the pending publisher", func(t *testing.T) {
-			pp := addPending(t, "newproj2", "octo-repo2")
-			h.user("bob", false)
-			if _, err := h.accounts.CreateProject(ctx, account.ViaOperator, "newproj2", "bob"); err != nil {
-				t.Fatal(err)
-			}
-			before := h.snapshot(t)
-			r := h.exchange(t, h.gh.Sign(h.gh.GitHubClaims(githubRepoClaims("octo-org/octo-repo2", "75"))))
-			if r.Status != 422 || r.code() != "invalid-pending-publisher" || r.Success || r.Token != "" || r.Message != "Token request failed" {
-				t.Fatalf("want 422 invalid-pending-publisher in the error shape, got %d %s", r.Status, r.raw)
-			}
-			if pps := pending(t); len(pps) != 0 {
-				t.Fatalf("pending publisher %d is still there: %+v", pp.ID, pps)
-			}
-			// The pending row is the one thing that changed: no project, owner, publisher,
-			// replay record, token or exchange record was written.
-			want := strings.Replace(before, "pending_publishers=1 ", "pending_publishers=0 ", 1)
-			if after := h.snapshot(t); after != want || want == before {
-				t.Fatalf("stored data changed otherwise than by removing the pending publisher:\nbefore %s\nafter  %s", before, after)
-			}
-			proj, err := h.store.ProjectByName(ctx, "newproj2")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if owner, err := h.store.IsOwner(ctx, proj.ID, alice.ID); err != nil || owner {
-				t.Fatalf("alice became an owner of bob's newproj2 (%v)", err)
-			}
-		})
 	})
 }

@@ -116,20 +116,40 @@ func scanPending(r scanner) (store.PendingPublisher, error) {
 	return p, err
 }
 
+// lockPending serialises additions of pending publishers: the check that no other user's
+// pending publisher claims the same jobs reads rows a concurrent addition could insert.
+const lockPending int64 = 0x7470_7805 // "tpx" 5
+
 // AddPending counts the user's unexpired pending publishers as of p.CreatedAt, with the
-// user's row locked so that concurrent adds by one user take turns.
+// user's row locked so that concurrent adds by one user take turns, and refuses rules that
+// another user's unexpired pending publisher already has (compared as policy.SameRules
+// does, so as the platform compares them), under lockPending.
 func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store.PendingPublisher, error) {
 	now := p.CreatedAt
 	err := s.tx(ctx, func(tx q) error {
+		if err := s.dialect.Lock(ctx, tx.w, lockPending); err != nil {
+			return err
+		}
 		var user int64
 		if err := tx.queryRow(ctx, `SELECT id FROM users WHERE id = $1`+s.dialect.ForUpdate, p.UserID).Scan(&user); err != nil {
 			return fmt.Errorf("user %d: %w", p.UserID, err)
+		}
+		others, err := collect(ctx, tx.reader, scanPending, `SELECT `+pendingColumns+` FROM pending_publishers
+			WHERE issuer = $1 AND repo_key = $2 AND workflow = $3 AND expires_at > $4 AND user_id <> $5`,
+			p.Issuer, p.Key(), p.Workflow, now, p.UserID)
+		if err != nil {
+			return err
+		}
+		for _, o := range others {
+			if policy.SameRules(o.Publisher, p.Publisher) {
+				return fmt.Errorf("pending publisher %s for project %q: %w", p.Repository(), p.ProjectName, store.ErrContested)
+			}
 		}
 		// An expired identical registration would otherwise refuse this one as a duplicate
 		// while being invisible to its owner.
 		if _, err := tx.exec(ctx, `DELETE FROM pending_publishers WHERE project_key = $1 AND issuer = $2 AND repo_key = $3
 			AND workflow = $4 AND environment = $5 AND expires_at <= $6`,
-			nameKey(p.ProjectName), p.Issuer, p.Key(), p.Workflow, p.Environment, now); err != nil {
+			projectKey(p.ProjectName), p.Issuer, p.Key(), p.Workflow, p.Environment, now); err != nil {
 			return err
 		}
 		var n int
@@ -140,11 +160,11 @@ func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store
 		if n >= store.MaxPendingPerUser {
 			return fmt.Errorf("user %d: %w", p.UserID, store.ErrTooManyPending)
 		}
-		err := tx.queryRow(ctx, `INSERT INTO pending_publishers
+		err = tx.queryRow(ctx, `INSERT INTO pending_publishers
 			(project_name, project_key, user_id, kind, issuer, owner, name, repo_key, workflow, environment,
 			 owner_id, repository_id, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-			p.ProjectName, nameKey(p.ProjectName), p.UserID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow,
+			p.ProjectName, projectKey(p.ProjectName), p.UserID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow,
 			p.Environment, nullString(p.OwnerID), nullString(p.RepositoryID), p.CreatedAt, p.ExpiresAt,
 		).Scan(&p.ID)
 		if errors.Is(err, errUnique) {
@@ -174,7 +194,10 @@ func (s *Store) ListPending(ctx context.Context, userID int64) ([]store.PendingP
 	return collect(ctx, s.read(), scanPending, `SELECT `+pendingColumns+` FROM pending_publishers WHERE user_id = $1 ORDER BY id`, userID)
 }
 
+// FindPending leaves out pending publishers whose project name exists: a pending publisher
+// does not reserve its name, and once the name is taken it can create nothing.
 func (s *Store) FindPending(ctx context.Context, issuer, key string, now time.Time) ([]store.PendingPublisher, error) {
-	return collect(ctx, s.read(), scanPending, `SELECT `+pendingColumns+` FROM pending_publishers
-		WHERE issuer = $1 AND repo_key = $2 AND expires_at > $3 ORDER BY id`, issuer, key, now)
+	return collect(ctx, s.read(), scanPending, `SELECT `+pendingColumns+` FROM pending_publishers pp
+		WHERE issuer = $1 AND repo_key = $2 AND expires_at > $3
+		AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key) ORDER BY id`, issuer, key, now)
 }

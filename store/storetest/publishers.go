@@ -170,7 +170,7 @@ func pendingTests() []test {
 			}
 			_, err = f.st.AddPending(f.ctx, pendingOf("one-more", alice, f.now, nil))
 			wantErr(t, err, store.ErrTooManyPending)
-			f.pending("bobs", bob, nil)
+			f.pending("bobs", bob, func(p *policy.Publisher) { p.Workflow = "bob.yml" })
 		}},
 		{"Concurrent pending adds by one user stop at the limit", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
@@ -182,15 +182,80 @@ func pendingTests() []test {
 				"nil": store.MaxPendingPerUser, store.ErrTooManyPending.Error(): 10 - store.MaxPendingPerUser,
 			})
 		}},
-		{"An identical pending publisher is a conflict unless the earlier one expired", func(t *testing.T, f *fixture) {
-			alice, bob := f.user("alice"), f.user("bob")
-			f.pending("new", alice, nil)
-			_, err := f.st.AddPending(f.ctx, pendingOf("NEW", bob, f.now, nil))
+		{"An identical pending publisher for one project name is a conflict unless the earlier one expired", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			f.pending("new-pkg", alice, nil)
+			_, err := f.st.AddPending(f.ctx, pendingOf("New_Pkg", alice, f.now, nil))
 			wantErr(t, err, store.ErrConflict)
-			expired := pendingOf("later", alice, f.now.Add(-48*time.Hour), nil)
-			_, err = f.st.AddPending(f.ctx, expired)
+			_, err = f.st.AddPending(f.ctx, pendingOf("later", alice, f.now.Add(-48*time.Hour), nil))
 			must(t, err)
-			f.pending("later", bob, nil)
+			f.pending("later", alice, nil)
+		}},
+		{"Another user's pending publisher with the same rules, compared as the platform does, is contested whatever the name", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			prod := func(p *policy.Publisher) { p.Environment = "prod" }
+			gitlab := func(env string) func(*policy.Publisher) {
+				return func(p *policy.Publisher) {
+					*p = policy.Publisher{Kind: policy.GitLab, Issuer: gitlabIssuer, Owner: "my-group", Name: "my-project", Workflow: ".gitlab-ci.yml", Environment: env}
+				}
+			}
+			mine := []store.PendingPublisher{f.pending("newpkg", alice, prod), f.pending("glpkg", alice, gitlab("release"))}
+			for _, c := range []struct {
+				name    string
+				project string
+				edit    func(*policy.Publisher)
+				want    error
+			}{
+				{"the same environment, same name", "newpkg", prod, store.ErrContested},
+				{"the same environment in GitHub's other case", "newpkg", func(p *policy.Publisher) { p.Environment = "PROD" }, store.ErrContested},
+				{"the same rules for another name", "otherpkg", prod, store.ErrContested},
+				{"the same repository in another case", "otherpkg", func(p *policy.Publisher) { p.Owner, p.Name, p.Environment = "Octo-Org", "OCTO-REPO", "Prod" }, store.ErrContested},
+				{"the same GitLab environment", "otherpkg", gitlab("release"), store.ErrContested},
+				{"a GitLab environment differing in case (GitLab tells them apart)", "otherpkg", gitlab("Release"), nil},
+				{"no environment (less specific, so it cannot take a job of alice's)", "newpkg", nil, nil},
+				{"another workflow", "thirdpkg", func(p *policy.Publisher) { p.Workflow, p.Environment = "publish.yml", "prod" }, nil},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					added, err := f.st.AddPending(f.ctx, pendingOf(c.project, bob, f.now, c.edit))
+					if c.want != nil {
+						wantErr(t, err, c.want)
+						return
+					}
+					must(t, err)
+					must(t, f.st.RemovePending(f.ctx, added.ID))
+				})
+			}
+			listed, err := f.st.ListPending(f.ctx, alice.ID)
+			must(t, err)
+			equal(t, "alice's pending publishers", listed, mine)
+		}},
+		{"An expired pending publisher of another user contests nothing", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			_, err := f.st.AddPending(f.ctx, pendingOf("newpkg", alice, f.now.Add(-48*time.Hour), nil))
+			must(t, err)
+			f.pending("otherpkg", bob, nil)
+		}},
+		{"Concurrent registrations of the same rules by several users leave one", func(t *testing.T, f *fixture) {
+			users := make([]store.User, 8)
+			for i := range users {
+				users[i] = f.user(fmt.Sprintf("user%d", i))
+			}
+			errs := concurrently(len(users), func(i int) error {
+				_, err := f.st.AddPending(f.ctx, pendingOf(fmt.Sprintf("pkg-%d", i), users[i], f.now, nil))
+				return err
+			})
+			equal(t, "outcomes", tally(errs, store.ErrContested), map[string]int{"nil": 1, store.ErrContested.Error(): len(users) - 1})
+		}},
+		{"A pending publisher whose project name exists, in any spelling, is not found", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			p := f.pending("Foo.Bar", alice, nil)
+			f.project("foo_bar", bob)
+			got, err := f.st.FindPending(f.ctx, githubIssuer, p.Key(), f.now)
+			must(t, err)
+			equal(t, "found", len(got), 0)
+			listed, err := f.st.ListPending(f.ctx, alice.ID)
+			must(t, err)
+			equal(t, "alice's pending publishers", listed, []store.PendingPublisher{p})
 		}},
 		{"A pending publisher for an unknown user is not found", func(t *testing.T, f *fixture) {
 			_, err := f.st.AddPending(f.ctx, pendingOf("new", store.User{ID: 424242}, f.now, nil))

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -109,7 +110,7 @@ func retentionTests() []test {
 			_, err := f.st.UseEmailToken(f.ctx, "alice-link", f.now)
 			must(t, err)
 			for _, u := range []store.User{alice, bob} {
-				p := pendingOf("new-"+u.Name, u, f.now, nil)
+				p := pendingOf("new-"+u.Name, u, f.now, func(p *policy.Publisher) { p.Workflow = u.Name + ".yml" })
 				p.ExpiresAt = f.now.Add(3 * day)
 				_, err := f.st.AddPending(f.ctx, p)
 				must(t, err)
