@@ -66,7 +66,7 @@ func (s *Store) CreateProjectOwned(ctx context.Context, name string, owners []in
 	p := store.Project{Name: name, CreatedAt: dbTime(at)}
 	err := s.tx(ctx, func(tx q) error {
 		err := tx.queryRow(ctx, `INSERT INTO projects (name, name_key, created_at) VALUES ($1, $2, $3) RETURNING id`,
-			name, nameKey(name), at).Scan(&p.ID)
+			name, projectKey(name), at).Scan(&p.ID)
 		if errors.Is(err, errUnique) {
 			return fmt.Errorf("project %q: %w", name, store.ErrConflict)
 		}
@@ -97,7 +97,7 @@ func (s *Store) ProjectByID(ctx context.Context, id int64) (store.Project, error
 func (s *Store) RenameProject(ctx context.Context, id int64, name string) (store.Project, error) {
 	var p store.Project
 	err := s.tx(ctx, func(tx q) error {
-		_, err := tx.exec(ctx, `UPDATE projects SET name = $2, name_key = $3 WHERE id = $1`, id, name, nameKey(name))
+		_, err := tx.exec(ctx, `UPDATE projects SET name = $2, name_key = $3 WHERE id = $1`, id, name, projectKey(name))
 		if errors.Is(err, errUnique) {
 			return fmt.Errorf("project %q: %w", name, store.ErrConflict)
 		}
@@ -182,7 +182,7 @@ func uniqueIDs(ids []int64) []int64 {
 func (s *Store) GrantPending(ctx context.Context, g store.PendingGrant) error {
 	return s.tx(ctx, func(tx q) error {
 		_, err := tx.exec(ctx, `INSERT INTO pending_grants (user_id, name, name_key, created_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (user_id, name_key) DO NOTHING`, g.UserID, g.Name, nameKey(g.Name), g.CreatedAt)
+			ON CONFLICT (user_id, name_key) DO NOTHING`, g.UserID, g.Name, projectKey(g.Name), g.CreatedAt)
 		if errors.Is(err, errForeignKey) {
 			return fmt.Errorf("grant: user %d: %w", g.UserID, store.ErrNotFound)
 		}
@@ -192,7 +192,7 @@ func (s *Store) GrantPending(ctx context.Context, g store.PendingGrant) error {
 
 func (s *Store) RevokePendingGrant(ctx context.Context, userID int64, name string) error {
 	return s.tx(ctx, func(tx q) error {
-		n, err := tx.exec(ctx, `DELETE FROM pending_grants WHERE user_id = $1 AND name_key = $2`, userID, nameKey(name))
+		n, err := tx.exec(ctx, `DELETE FROM pending_grants WHERE user_id = $1 AND name_key = $2`, userID, projectKey(name))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("grant of %q: %w", name, store.ErrNotFound)
 		}
@@ -209,7 +209,7 @@ func (s *Store) PendingGrants(ctx context.Context, userID int64) ([]store.Pendin
 
 func (s *Store) HasPendingGrant(ctx context.Context, userID int64, name string) (bool, error) {
 	var ok bool
-	err := s.read().queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pending_grants WHERE user_id = $1 AND name_key = $2)`, userID, nameKey(name)).Scan(&ok)
+	err := s.read().queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pending_grants WHERE user_id = $1 AND name_key = $2)`, userID, projectKey(name)).Scan(&ok)
 	return ok, err
 }
 
