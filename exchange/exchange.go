@@ -13,10 +13,10 @@ import (
 	"github.com/patrickmn/go-cache"
 
 	"github.com/tpx-dev/tpx/policy"
-	"github.com/tpx-dev/tpx/projectname"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/token"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // ReplayMargin is how long past a CI token's expiry its jti stays recorded: longer than
@@ -155,7 +155,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 			continue
 		}
 		o.matched = append(o.matched, p)
-		projects = append(projects, projectname.Key(p.ProjectName))
+		projects = append(projects, verify.ProjectKey(p.ProjectName))
 		if owner, repo, needed := policy.Pins(p.Publisher, id); needed {
 			pins = append(pins, store.Pin{PublisherID: p.ID, OwnerID: owner, RepositoryID: repo})
 		}
@@ -174,7 +174,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		return o, fail(ErrInvalidPending, "the project this pending publisher would create is contested: pending publishers of several users match this job equally; register a publisher bound to this job's environment, or ask the operators", err)
 	}
 	for _, p := range o.convert {
-		projects = append(projects, projectname.Key(p.ProjectName))
+		projects = append(projects, verify.ProjectKey(p.ProjectName))
 	}
 	if len(projects) == 0 {
 		log.InfoContext(ctx, "exchange refused: no publisher matched", "candidates", len(pubs)+len(pending), "reasons", strings.Join(reasons, "; "))

@@ -161,9 +161,9 @@ type Store interface {
 	UseTOTPStep(ctx context.Context, userID int64, step int64) (bool, error)
 
 	// CreateProject creates a project owned by owner (ErrConflict if the name is taken,
-	// compared in projectname.Key form; ErrNotFound if owner is not a user).
+	// compared in verify.ProjectKey form; ErrNotFound if owner is not a user).
 	CreateProject(ctx context.Context, name string, owner int64, at time.Time) (Project, error)
-	// ProjectByName finds a project by name, compared in projectname.Key form.
+	// ProjectByName finds a project by name, compared in verify.ProjectKey form.
 	ProjectByName(ctx context.Context, name string) (Project, error)
 	IsOwner(ctx context.Context, projectID, userID int64) (bool, error)
 	ProjectsOwnedBy(ctx context.Context, userID int64) ([]Project, error)

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tpx-dev/tpx/verify"
 	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // nameKey is the form in which user names are unique and looked up: without case,
