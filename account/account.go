@@ -37,6 +37,7 @@ var (
 	ErrBadTOTP         = errors.New("wrong TOTP code")
 	ErrTOTPCodeReused  = errors.New("TOTP code already used")
 	ErrAlreadyEnrolled = errors.New("TOTP already enrolled")
+	ErrEmailUnverified = errors.New("email address not verified")
 )
 
 // Via says through which interface an action came, for the audit log.
@@ -131,9 +132,13 @@ func invalid(format string, args ...any) error {
 }
 
 // CreateUser adds a user with a password of at least MinPasswordLen characters, as the
-// operator.
+// operator, who vouches for the address: it counts as verified.
 func (s *Service) CreateUser(ctx context.Context, name, email, password string) (store.User, error) {
-	return s.createUser(ctx, Actor{Via: ViaOperator}, name, email, password)
+	u, err := s.createUser(ctx, Actor{Via: ViaOperator}, name, email, password)
+	if err != nil {
+		return store.User{}, err
+	}
+	return u, s.markVerified(ctx, u)
 }
 
 // createUser adds a user for a: the operator, or a visitor signing up.
@@ -267,9 +272,10 @@ func (s *Service) createProject(ctx context.Context, a Actor, name, owner string
 
 // authorize is the second-factor gate: every action that adds, changes or removes a
 // publisher passes here. The actor must exist and have a confirmed TOTP or a WebAuthn
-// credential, have authenticated recently unless they are the operator (fresh), and, when
-// project is non-zero, own that project.
-func (s *Service) authorize(ctx context.Context, a Actor, project int64) (store.User, error) {
+// credential, and have authenticated recently with it unless they are the operator
+// (fresh). It looks at no project, so its answer says nothing about one; ownedBy comes
+// after it.
+func (s *Service) authorize(ctx context.Context, a Actor) (store.User, error) {
 	u, err := s.user(ctx, a.UserName)
 	if err != nil {
 		return store.User{}, err
@@ -280,16 +286,46 @@ func (s *Service) authorize(ctx context.Context, a Actor, project int64) (store.
 	if err := s.fresh(a); err != nil {
 		return store.User{}, err
 	}
-	if project != 0 {
-		ok, err := s.cfg.Store.IsOwner(ctx, project, u.ID)
-		if err != nil {
-			return store.User{}, err
-		}
-		if !ok {
-			return store.User{}, fmt.Errorf("%w: %s does not own this project", ErrNotOwner, u.Name)
-		}
-	}
 	return u, nil
+}
+
+// memberOf finds project name and u's role in it. A project that does not exist and one
+// u is no member of get the same error, naming the project as it was asked for (not as
+// it is stored): a non-member learns nothing about which names exist. Only the operator,
+// who sees every project anyway, is told the difference.
+func (s *Service) memberOf(ctx context.Context, a Actor, u store.User, name string) (store.Project, store.Role, error) {
+	unknown := fmt.Errorf("%w: %q", ErrUnknownProject, name)
+	p, err := s.cfg.Store.ProjectByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Project{}, "", unknown
+	}
+	if err != nil {
+		return store.Project{}, "", err
+	}
+	role, err := s.cfg.Store.MemberRole(ctx, p.ID, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		if a.Via == ViaOperator {
+			return store.Project{}, "", fmt.Errorf("%w: %s does not own %s", ErrNotOwner, u.Name, p.Name)
+		}
+		return store.Project{}, "", unknown
+	}
+	if err != nil {
+		return store.Project{}, "", err
+	}
+	return p, role, nil
+}
+
+// ownedBy is memberOf for changes: only owners change a project's publishers and
+// members; a maintainer, who sees the project anyway, is told so.
+func (s *Service) ownedBy(ctx context.Context, a Actor, u store.User, name string) (store.Project, error) {
+	p, role, err := s.memberOf(ctx, a, u, name)
+	if err != nil {
+		return store.Project{}, err
+	}
+	if role != store.RoleOwner {
+		return store.Project{}, fmt.Errorf("%w: %s is a maintainer of %s; only its owners change publishers and members", ErrNotOwner, u.Name, p.Name)
+	}
+	return p, nil
 }
 
 func (s *Service) project(ctx context.Context, name string) (store.Project, error) {
@@ -302,11 +338,11 @@ func (s *Service) project(ctx context.Context, name string) (store.Project, erro
 
 // AddPublisher registers p on project for actor, an owner with a second factor.
 func (s *Service) AddPublisher(ctx context.Context, a Actor, project string, p policy.Publisher) (store.Publisher, error) {
-	proj, err := s.project(ctx, project)
+	u, err := s.authorize(ctx, a)
 	if err != nil {
 		return store.Publisher{}, err
 	}
-	u, err := s.authorize(ctx, a, proj.ID)
+	proj, err := s.ownedBy(ctx, a, u, project)
 	if err != nil {
 		return store.Publisher{}, err
 	}
@@ -338,9 +374,21 @@ func (s *Service) AddPending(ctx context.Context, a Actor, project string, p pol
 	} else if !errors.Is(err, ErrUnknownProject) {
 		return store.PendingPublisher{}, err
 	}
-	u, err := s.authorize(ctx, a, 0)
+	u, err := s.authorize(ctx, a)
 	if err != nil {
 		return store.PendingPublisher{}, err
+	}
+	// A pending publisher makes a project whose owner is known by nothing but an
+	// account: that account must be reachable at a verified address (the operator
+	// vouches for the addresses it enters).
+	if a.Via != ViaOperator {
+		verified, err := s.cfg.Store.EmailVerified(ctx, u.ID)
+		if err != nil {
+			return store.PendingPublisher{}, err
+		}
+		if !verified {
+			return store.PendingPublisher{}, fmt.Errorf("%w: verify the address %s first, with the link mailed to it (your account page sends it again)", ErrEmailUnverified, u.Email)
+		}
 	}
 	if s.cfg.Projects == ProjectsManaged {
 		granted, err := s.cfg.Store.HasPendingGrant(ctx, u.ID, project)
@@ -375,16 +423,30 @@ func (s *Service) AddPending(ctx context.Context, a Actor, project string, p pol
 // RemovePublisher removes publisher id for actor, an owner of its project with a second
 // factor.
 func (s *Service) RemovePublisher(ctx context.Context, a Actor, id int64) error {
+	u, err := s.authorize(ctx, a)
+	if err != nil {
+		return err
+	}
+	// A publisher of a project the actor is no member of is as unknown as one that does
+	// not exist.
+	unknown := fmt.Errorf("%w: %d", ErrUnknownID, id)
 	p, err := s.cfg.Store.PublisherByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: %d", ErrUnknownID, id)
+		return unknown
 	}
 	if err != nil {
 		return err
 	}
-	u, err := s.authorize(ctx, a, p.ProjectID)
-	if err != nil {
+	role, err := s.cfg.Store.MemberRole(ctx, p.ProjectID, u.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && a.Via == ViaOperator:
+		return fmt.Errorf("%w: %s does not own %s", ErrNotOwner, u.Name, p.ProjectName)
+	case errors.Is(err, store.ErrNotFound):
+		return unknown
+	case err != nil:
 		return err
+	case role != store.RoleOwner:
+		return fmt.Errorf("%w: %s is a maintainer of %s; only its owners change publishers and members", ErrNotOwner, u.Name, p.ProjectName)
 	}
 	if err := s.cfg.Store.RemovePublisher(ctx, id); err != nil {
 		return err

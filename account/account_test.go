@@ -203,7 +203,7 @@ func TestSecondFactorGate(t *testing.T) {
 		want    error
 	}{
 		{"an owner without a second factor cannot add a publisher", "bob", "bobsproject", ErrNoSecondFactor},
-		{"a user with TOTP who does not own the project cannot add one", "mallory", "sampleproject", ErrNotOwner},
+		{"a user with TOTP who does not own the project cannot add one, and is told it does not exist", "mallory", "sampleproject", ErrUnknownProject},
 		{"an unknown user cannot add one", "nobody", "sampleproject", ErrUnknownUser},
 		{"nobody can add one to an unknown project", "alice", "nosuchproject", ErrUnknownProject},
 	} {
@@ -248,8 +248,8 @@ func TestSecondFactorGate(t *testing.T) {
 			t.Fatalf("audit log: %+v", events)
 		}
 	})
-	t.Run("a non-owner with TOTP cannot remove it", func(t *testing.T) {
-		if err := f.s.RemovePublisher(ctx, Actor{UserName: "mallory", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}, id); !errors.Is(err, ErrNotOwner) {
+	t.Run("a non-owner with TOTP cannot remove it, and is told it does not exist", func(t *testing.T) {
+		if err := f.s.RemovePublisher(ctx, Actor{UserName: "mallory", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}, id); !errors.Is(err, ErrUnknownID) {
 			t.Fatalf("err = %v", err)
 		}
 		if count() != 1 {

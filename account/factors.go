@@ -145,7 +145,7 @@ func (s *Service) LoginTOTP(ctx context.Context, name, code string) error {
 // RemoveTOTP removes the actor's TOTP, unless it is their last second factor, spending a
 // factor proof; every other session of the user ends.
 func (s *Service) RemoveTOTP(ctx context.Context, a Actor) error {
-	u, err := s.authorize(ctx, a, 0)
+	u, err := s.authorize(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (s *Service) newRecoveryCodes(ctx context.Context, a Actor, u store.User) (
 
 // RegenerateRecoveryCodes replaces the actor's recovery codes, spending a factor proof.
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, a Actor) ([]string, error) {
-	u, err := s.authorize(ctx, a, 0)
+	u, err := s.authorize(ctx, a)
 	if err != nil {
 		return nil, err
 	}

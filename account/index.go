@@ -348,6 +348,9 @@ func (s *Service) IndexCreateUser(ctx context.Context, in IndexUser) (store.User
 	if errors.Is(err, store.ErrConflict) {
 		return store.User{}, fmt.Errorf("%w: user %q", ErrUserExists, in.Name)
 	}
+	if errors.Is(err, store.ErrEmailTaken) {
+		return store.User{}, invalid("another user has the address %s; one account per address", in.Email)
+	}
 	if err != nil {
 		return store.User{}, err
 	}

@@ -18,34 +18,19 @@ func (s *Service) CreateOwnedProject(ctx context.Context, a Actor, name string) 
 	if err := s.managed("only the index creates projects"); err != nil {
 		return store.Project{}, err
 	}
-	if _, err := s.authorize(ctx, a, 0); err != nil {
+	if _, err := s.authorize(ctx, a); err != nil {
 		return store.Project{}, err
 	}
 	return s.createProject(ctx, a, name, a.UserName)
 }
 
-// OwnedProject returns project name if user owns it: the one check before any of a
-// project's pages, publishers, failures or audit log is shown.
-func (s *Service) OwnedProject(ctx context.Context, user store.User, name string) (store.Project, error) {
-	p, err := s.project(ctx, name)
-	if err != nil {
-		return store.Project{}, err
-	}
-	ok, err := s.cfg.Store.IsOwner(ctx, p.ID, user.ID)
-	if err != nil {
-		return store.Project{}, err
-	}
-	if !ok {
-		// The same answer as for a project that does not exist: a non-owner learns nothing.
-		return store.Project{}, fmt.Errorf("%w: %q", ErrUnknownProject, name)
-	}
-	return p, nil
-}
-
-// ProjectDetails is everything an owner's project page shows.
+// ProjectDetails is everything a member's project page shows.
 type ProjectDetails struct {
-	Project     store.Project
-	Publishers  []store.Publisher
+	Project store.Project
+	// Role is the viewer's: owners change the project, maintainers only see it.
+	Role       store.Role
+	Publishers []store.Publisher
+	// Owners are the members, owners first.
 	Owners      []store.Owner
 	Invitations []store.Invitation
 	Failures    []store.FailedExchange
@@ -54,17 +39,18 @@ type ProjectDetails struct {
 	Creators map[int64]string
 }
 
-// Project returns the details of project name for user, one of its owners.
+// Project returns the details of project name for user, one of its members: the one
+// check before any of a project's pages, publishers, failures or audit log is shown.
 func (s *Service) Project(ctx context.Context, user store.User, name string) (ProjectDetails, error) {
-	p, err := s.OwnedProject(ctx, user, name)
+	p, role, err := s.memberOf(ctx, Actor{Via: ViaWeb}, user, name)
 	if err != nil {
 		return ProjectDetails{}, err
 	}
-	d := ProjectDetails{Project: p, Creators: map[int64]string{}}
+	d := ProjectDetails{Project: p, Role: role, Creators: map[int64]string{}}
 	if d.Publishers, err = s.cfg.Store.ListPublishers(ctx, p.ID); err != nil {
 		return ProjectDetails{}, err
 	}
-	if d.Owners, err = s.cfg.Store.ProjectOwners(ctx, p.ID); err != nil {
+	if d.Owners, err = s.cfg.Store.ProjectMembers(ctx, p.ID); err != nil {
 		return ProjectDetails{}, err
 	}
 	if d.Invitations, err = s.cfg.Store.Invitations(ctx, p.ID, 0, s.cfg.Now()); err != nil {
@@ -87,9 +73,13 @@ func (s *Service) Project(ctx context.Context, user store.User, name string) (Pr
 	return d, nil
 }
 
-// Projects lists the projects user owns.
-func (s *Service) Projects(ctx context.Context, user store.User) ([]store.Project, error) {
-	return s.cfg.Store.ProjectsOwnedBy(ctx, user.ID)
+// Projects lists the projects user owns, then those they maintain.
+func (s *Service) Projects(ctx context.Context, user store.User) (owned, maintained []store.Project, err error) {
+	if owned, err = s.cfg.Store.ProjectsOwnedBy(ctx, user.ID); err != nil {
+		return nil, nil, err
+	}
+	maintained, err = s.cfg.Store.ProjectsMaintainedBy(ctx, user.ID)
+	return owned, maintained, err
 }
 
 // Pending lists the user's pending publishers.
@@ -99,7 +89,7 @@ func (s *Service) Pending(ctx context.Context, user store.User) ([]store.Pending
 
 // RemovePending removes one of the actor's pending publishers.
 func (s *Service) RemovePending(ctx context.Context, a Actor, id int64) error {
-	u, err := s.authorize(ctx, a, 0)
+	u, err := s.authorize(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -118,14 +108,14 @@ func (s *Service) RemovePending(ctx context.Context, a Actor, id int64) error {
 	return nil
 }
 
-// ownerAction is the start of an action by a on another user of project, as to owners
+// ownerAction is the start of an action by a on another user of project, as to members
 // and invitations: the project, a (through the gate, as an owner) and the other user.
 func (s *Service) ownerAction(ctx context.Context, a Actor, project, other string) (store.Project, store.User, store.User, error) {
-	p, err := s.project(ctx, project)
+	u, err := s.authorize(ctx, a)
 	if err != nil {
 		return store.Project{}, store.User{}, store.User{}, err
 	}
-	u, err := s.authorize(ctx, a, p.ID)
+	p, err := s.ownedBy(ctx, a, u, project)
 	if err != nil {
 		return store.Project{}, store.User{}, store.User{}, err
 	}
@@ -136,24 +126,36 @@ func (s *Service) ownerAction(ctx context.Context, a Actor, project, other strin
 	return p, u, who, nil
 }
 
-// InviteOwner asks invitee to become an owner of project; the invitee accepts from their
+// InviteOwner asks invitee to become a member of project in role (an owner, or a
+// maintainer who sees the project and changes nothing); the invitee accepts from their
 // account page, with a second factor of their own.
-func (s *Service) InviteOwner(ctx context.Context, a Actor, project, invitee string) error {
+func (s *Service) InviteOwner(ctx context.Context, a Actor, project, invitee string, role store.Role) error {
+	if role != store.RoleOwner && role != store.RoleMaintainer {
+		return invalid("role %q: invite an owner or a maintainer", role)
+	}
 	p, u, who, err := s.ownerAction(ctx, a, project, invitee)
 	if err != nil {
 		return err
 	}
 	now := s.cfg.Now()
-	err = s.cfg.Store.Invite(ctx, store.Invitation{ProjectID: p.ID, UserID: who.ID, InvitedBy: u.ID, CreatedAt: now, ExpiresAt: now.Add(InvitationLifetime)})
+	err = s.cfg.Store.Invite(ctx, store.Invitation{Role: role, ProjectID: p.ID, UserID: who.ID, InvitedBy: u.ID, CreatedAt: now, ExpiresAt: now.Add(InvitationLifetime)})
 	if errors.Is(err, store.ErrConflict) {
-		return invalid("%s already owns %s or is invited to", who.Name, p.Name)
+		return invalid("%s is a member of %s or is invited already", who.Name, p.Name)
 	}
 	if err != nil {
 		return err
 	}
-	s.audit(ctx, a, u.ID, p.ID, "owner.invite", fmt.Sprintf("%s invited %s to become an owner", u.Name, who.Name))
-	s.mailUser(ctx, who, "tpx: invitation to own "+p.Name, fmt.Sprintf("%s invited you to become an owner of %s. Accept or decline on your account page, %s/account, within %v. Owners need a second factor.", u.Name, p.Name, s.cfg.PublicURL, InvitationLifetime))
+	s.audit(ctx, a, u.ID, p.ID, "owner.invite", fmt.Sprintf("%s invited %s to become %s", u.Name, who.Name, roleNoun(role)))
+	s.mailUser(ctx, who, "tpx: invitation to "+p.Name, fmt.Sprintf("%s invited you to become %s of %s. Accept or decline on your account page, %s/account, within %v. Members need a second factor.", u.Name, roleNoun(role), p.Name, s.cfg.PublicURL, InvitationLifetime))
 	return nil
+}
+
+// roleNoun is a role with its article, for sentences.
+func roleNoun(r store.Role) string {
+	if r == store.RoleMaintainer {
+		return "a maintainer"
+	}
+	return "an owner"
 }
 
 // CancelInvitation withdraws an invitation to project.
@@ -176,39 +178,57 @@ func (s *Service) Invitations(ctx context.Context, user store.User) ([]store.Inv
 	return s.cfg.Store.Invitations(ctx, 0, user.ID, s.cfg.Now())
 }
 
-// AcceptInvitation makes the actor an owner of project: they need a second factor and a
-// recent authentication, as for any management action.
+// invitedTo finds project name for an invitee. A project that does not exist gets the
+// same error as one without an invitation, naming it as asked for.
+func (s *Service) invitedTo(ctx context.Context, name string) (store.Project, error) {
+	p, err := s.cfg.Store.ProjectByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Project{}, notInvited(name)
+	}
+	return p, err
+}
+
+func notInvited(name string) error {
+	return fmt.Errorf("%w: you are not invited to %q, or the invitation expired", ErrNoInvitation, name)
+}
+
+// AcceptInvitation makes the actor a member of project in the invitation's role: they
+// need a second factor and a recent authentication, as for any management action.
 func (s *Service) AcceptInvitation(ctx context.Context, a Actor, project string) error {
-	p, err := s.project(ctx, project)
+	u, err := s.authorize(ctx, a)
 	if err != nil {
 		return err
 	}
-	u, err := s.authorize(ctx, a, 0)
+	p, err := s.invitedTo(ctx, project)
 	if err != nil {
 		return err
 	}
 	if err := s.cfg.Store.AcceptInvitation(ctx, p.ID, u.ID, s.cfg.Now()); errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: you are not invited to %s, or the invitation expired", ErrNoInvitation, p.Name)
+		return notInvited(project)
 	} else if err != nil {
 		return err
 	}
-	s.audit(ctx, a, u.ID, p.ID, "owner.add", u.Name+" accepted the invitation and is now an owner")
-	s.notifyOwners(ctx, p.ID, "", "tpx: new owner of "+p.Name, fmt.Sprintf("%s is now an owner of %s.", u.Name, p.Name))
+	role, err := s.cfg.Store.MemberRole(ctx, p.ID, u.ID)
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, a, u.ID, p.ID, "owner.add", fmt.Sprintf("%s accepted the invitation and is now %s", u.Name, roleNoun(role)))
+	s.notifyOwners(ctx, p.ID, "", "tpx: new member of "+p.Name, fmt.Sprintf("%s is now %s of %s.", u.Name, roleNoun(role), p.Name))
 	return nil
 }
 
 // DeclineInvitation deletes an invitation to the actor; declining needs no second factor.
 func (s *Service) DeclineInvitation(ctx context.Context, a Actor, project string) error {
-	p, err := s.project(ctx, project)
-	if err != nil {
-		return err
-	}
 	u, err := s.user(ctx, a.UserName)
 	if err != nil {
 		return err
 	}
+	p, err := s.invitedTo(ctx, project)
+	if err != nil {
+		return err
+	}
 	if err := s.cfg.Store.RemoveInvitation(ctx, p.ID, u.ID); errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: you are not invited to %s", ErrNoInvitation, p.Name)
+		return notInvited(project)
 	} else if err != nil {
 		return err
 	}
@@ -216,8 +236,8 @@ func (s *Service) DeclineInvitation(ctx context.Context, a Actor, project string
 	return nil
 }
 
-// RemoveOwner removes owner from project; an owner may remove themselves, and the last
-// owner stays.
+// RemoveOwner removes a member (an owner or a maintainer) from project; an owner may
+// remove themselves, and the last owner stays.
 func (s *Service) RemoveOwner(ctx context.Context, a Actor, project, owner string) error {
 	p, u, who, err := s.ownerAction(ctx, a, project, owner)
 	if err != nil {
@@ -228,13 +248,13 @@ func (s *Service) RemoveOwner(ctx context.Context, a Actor, project, owner strin
 	case errors.Is(err, store.ErrLastOwner):
 		return fmt.Errorf("%w: %s is the only owner of %s", ErrLastOwner, who.Name, p.Name)
 	case errors.Is(err, store.ErrNotFound):
-		return invalid("%s does not own %s", who.Name, p.Name)
+		return invalid("%s is no member of %s", who.Name, p.Name)
 	case err != nil:
 		return err
 	}
-	s.audit(ctx, a, u.ID, p.ID, "owner.remove", fmt.Sprintf("%s removed %s as an owner", u.Name, who.Name))
-	s.notifyOwners(ctx, p.ID, "", "tpx: owner removed from "+p.Name, fmt.Sprintf("%s removed %s as an owner of %s.", u.Name, who.Name, p.Name))
-	s.mailUser(ctx, who, "tpx: you no longer own "+p.Name, fmt.Sprintf("%s removed you as an owner of %s.", u.Name, p.Name))
+	s.audit(ctx, a, u.ID, p.ID, "owner.remove", fmt.Sprintf("%s removed %s from the members", u.Name, who.Name))
+	s.notifyOwners(ctx, p.ID, "", "tpx: member removed from "+p.Name, fmt.Sprintf("%s removed %s from the members of %s.", u.Name, who.Name, p.Name))
+	s.mailUser(ctx, who, "tpx: you are no longer a member of "+p.Name, fmt.Sprintf("%s removed you from the members of %s.", u.Name, p.Name))
 	return nil
 }
 

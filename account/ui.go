@@ -356,3 +356,21 @@ func (s *Service) EndOtherSessions(ctx context.Context, a Actor) error {
 	}
 	return s.endOtherSessions(ctx, a, u)
 }
+
+// EmailLink says whose address a verification link verifies, without using it: the page
+// that asks for the click names the account, so that no one verifies another's address
+// by mistake.
+func (s *Service) EmailLink(ctx context.Context, token string) (name, email string, err error) {
+	t, err := s.cfg.Store.PeekEmailToken(ctx, HashToken(token), s.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return "", "", fmt.Errorf("%w: ask for a new one on your account page", ErrBadEmailToken)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	u, err := s.cfg.Store.UserByID(ctx, t.UserID)
+	if err != nil {
+		return "", "", err
+	}
+	return u.Name, t.Email, nil
+}

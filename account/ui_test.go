@@ -57,7 +57,7 @@ func TestRecentAuthentication(t *testing.T) {
 		{"The operator is not asked", Actor{UserName: "alice", Via: ViaOperator}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := f.s.authorize(ctx, c.actor, 0)
+			_, err := f.s.authorize(ctx, c.actor)
 			if !errors.Is(err, c.want) || (c.want == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}

@@ -335,7 +335,7 @@ func (s *Service) RenameWebAuthnCredential(ctx context.Context, a Actor, id int6
 // RemoveWebAuthnCredential removes one of the actor's keys, unless it is their last
 // second factor, spending a factor proof; every other session of the user ends.
 func (s *Service) RemoveWebAuthnCredential(ctx context.Context, a Actor, id int64) error {
-	u, err := s.authorize(ctx, a, 0)
+	u, err := s.authorize(ctx, a)
 	if err != nil {
 		return err
 	}

@@ -165,8 +165,14 @@ type Store interface {
 	CreateProject(ctx context.Context, name string, owner int64, at time.Time) (Project, error)
 	// ProjectByName finds a project by name, compared in verify.ProjectKey form.
 	ProjectByName(ctx context.Context, name string) (Project, error)
+	// IsOwner reports whether the user is a member of the project in RoleOwner.
 	IsOwner(ctx context.Context, projectID, userID int64) (bool, error)
+	// ProjectsOwnedBy lists the projects the user owns (RoleOwner) by name.
 	ProjectsOwnedBy(ctx context.Context, userID int64) ([]Project, error)
+	// ProjectsMaintainedBy lists the projects the user is a maintainer of by name.
+	ProjectsMaintainedBy(ctx context.Context, userID int64) ([]Project, error)
+	// MemberRole returns the user's role in the project (ErrNotFound if none).
+	MemberRole(ctx context.Context, projectID, userID int64) (Role, error)
 
 	// AddPublisher stores p on its project (ErrTooManyPublishers past the limit,
 	// ErrConflict for an identical publisher on the same project) and returns it with its id.
@@ -286,6 +292,9 @@ type Store interface {
 	// the token's; it returns the user. ErrNotFound if absent or expired at now.
 	UseEmailToken(ctx context.Context, hash string, now time.Time) (int64, error)
 	EmailVerified(ctx context.Context, userID int64) (bool, error)
+	// PeekEmailToken returns the token without using it; ErrNotFound if absent or
+	// expired at now.
+	PeekEmailToken(ctx context.Context, hash string, now time.Time) (EmailToken, error)
 
 	// EnqueueMail stores messages, dropping those whose DedupeKey is already in the outbox.
 	EnqueueMail(ctx context.Context, msgs []Mail) error
@@ -295,17 +304,21 @@ type Store interface {
 	MarkMailSent(ctx context.Context, id int64, at time.Time) error
 	MarkMailFailed(ctx context.Context, id int64, reason string) error
 
-	// ProjectOwners lists a project's owners by name.
+	// ProjectOwners lists a project's owners (RoleOwner) by name.
 	ProjectOwners(ctx context.Context, projectID int64) ([]Owner, error)
-	// RemoveOwner removes an owner, unless they are the last one (ErrLastOwner).
+	// ProjectMembers lists a project's members of every role, owners first, then by name.
+	ProjectMembers(ctx context.Context, projectID int64) ([]Owner, error)
+	// RemoveOwner removes a member of any role, unless they are the last owner
+	// (ErrLastOwner).
 	RemoveOwner(ctx context.Context, projectID, userID int64) error
-	// Invite stores an invitation (ErrConflict if the user owns the project or is invited).
+	// Invite stores an invitation to inv.Role (RoleOwner when empty; ErrConflict if the
+	// user is a member of the project or is invited).
 	Invite(ctx context.Context, inv Invitation) error
 	// Invitations lists the invitations of a project (userID 0) or to a user (projectID
 	// 0) unexpired at now, oldest first.
 	Invitations(ctx context.Context, projectID, userID int64, now time.Time) ([]Invitation, error)
-	// AcceptInvitation makes the invitee an owner and deletes the invitation; ErrNotFound
-	// if there is no unexpired one at now.
+	// AcceptInvitation makes the invitee a member in the invitation's role and deletes the
+	// invitation; ErrNotFound if there is no unexpired one at now.
 	AcceptInvitation(ctx context.Context, projectID, userID int64, now time.Time) error
 	RemoveInvitation(ctx context.Context, projectID, userID int64) error
 

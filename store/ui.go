@@ -111,10 +111,23 @@ type Owner struct {
 	Name          string
 	Email         string
 	EmailVerified bool
+	Role          Role
 }
 
-// Invitation asks UserID to become an owner of ProjectID.
+// Role is what a member of a project may do there.
+type Role string
+
+const (
+	// RoleOwner manages the project's publishers and members.
+	RoleOwner Role = "owner"
+	// RoleMaintainer sees the project, its publishers, failed exchanges and log, and
+	// changes nothing.
+	RoleMaintainer Role = "maintainer"
+)
+
+// Invitation asks UserID to become a member of ProjectID in Role.
 type Invitation struct {
+	Role          Role
 	ProjectID     int64
 	ProjectName   string
 	UserID        int64

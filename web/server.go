@@ -62,6 +62,9 @@ type Config struct {
 
 type server struct {
 	cfg Config
+	// uiError, set when the owner web UI is served, answers a routing error (404, 405) of
+	// a browser's page with an HTML page instead of the API's JSON.
+	uiError func(c echo.Context, code int)
 }
 
 // New returns the HTTP handler for cfg.
@@ -159,11 +162,26 @@ func (s *server) httpError(err error, c echo.Context) {
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
+		if s.uiError != nil && (he.Code == http.StatusNotFound || he.Code == http.StatusMethodNotAllowed) && !apiPath(c.Request().URL.Path) {
+			s.uiError(c, he.Code)
+			return
+		}
 		msg := http.StatusText(he.Code)
 		_ = s.reply(c, he.Code, strings.ReplaceAll(strings.ToLower(msg), " ", "-"), msg)
 		return
 	}
 	_ = s.replyError(c, err)
+}
+
+// apiPath reports whether p belongs to the API (the exchange, token and operations
+// routes), whose clients read JSON; every other path is the owner web UI's.
+func apiPath(p string) bool {
+	for _, prefix := range []string{"/_/", "/v1/", "/.well-known/"} {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return p == "/healthz" || p == "/readyz" || p == "/metrics"
 }
 
 func (s *server) audience(c echo.Context) error {

@@ -102,18 +102,21 @@ func registerUI(e *echo.Echo, s *server, cfg UIConfig) error {
 		// __Host-: the browser accepts the cookie only Secure, for this host, path /, so a
 		// sibling subdomain cannot plant a session or a CSRF token.
 		h.cookie = "__Host-tpx_session"
-		if u.Scheme == "http" {
-			s.cfg.Logger.Warn("TPX_PUBLIC_URL is plain http on a host other than 127.0.0.1: session cookies are Secure and browsers will not send them back, so logging in will not work; use https")
+		// Browsers treat http://localhost (and loopback addresses) as secure contexts and
+		// keep Secure cookies there; on any other plain-http host they drop them.
+		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			s.cfg.Logger.Warn("TPX_PUBLIC_URL is plain http on a host other than localhost or a loopback address: session cookies are Secure and browsers will not send them back, so logging in will not work; use https")
 		}
 	}
 	if h.pages, err = parsePages(); err != nil {
 		return err
 	}
-	static, err := fs.Sub(staticFS, "static")
+	static, err := newStaticFiles()
 	if err != nil {
 		return err
 	}
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))), h.headers)
+	e.GET("/static/*", static.serve, h.headers)
+	s.uiError = h.routeError
 
 	anyone, step, loggedIn, enrolled := h.gate(gateAnyone), h.gate(gateSecondStep), h.gate(gateLoggedIn), h.gate(gateEnrolled)
 	route := func(method, p string, handler func(echo.Context, *uiReq) error, gate echo.MiddlewareFunc) {
@@ -185,9 +188,28 @@ func uiIPExtractor(trusted []netip.Prefix) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
+// visible shows a name typed by an owner or sent in a token so that look-alikes cannot
+// pass for the real one: characters other than printable ASCII (a Cyrillic "е" in
+// "rеlease.yml", a right-to-left override, a zero-width space) appear as \u{…} escapes.
+func visible(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r > '~' }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r < ' ' || r > '~' {
+			fmt.Fprintf(&b, "\\u{%04X}", r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"visible": visible,
+		"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"whenp": func(t *time.Time) string {
 			if t == nil {
 				return "never"
@@ -613,9 +635,9 @@ func (h *ui) failed(c echo.Context, r *uiReq, err error, back string) error {
 	switch {
 	case errors.Is(err, account.ErrStaleAuthentication), errors.Is(err, account.ErrFactorProof):
 		return h.confirm(c, r, err)
-	case errors.Is(err, account.ErrNoSecondFactor):
+	case errors.Is(err, account.ErrNoSecondFactor), errors.Is(err, account.ErrNotOwner), errors.Is(err, account.ErrEmailUnverified):
 		status = http.StatusForbidden
-	case errors.Is(err, account.ErrNotOwner), errors.Is(err, account.ErrUnknownProject), errors.Is(err, account.ErrUnknownID):
+	case errors.Is(err, account.ErrUnknownProject), errors.Is(err, account.ErrUnknownID):
 		status = http.StatusNotFound
 	case errors.Is(err, account.ErrUnknownUser):
 		status = http.StatusUnprocessableEntity

@@ -209,12 +209,22 @@ func (h *ui) logout(c echo.Context, r *uiReq) error {
 	return c.Redirect(http.StatusSeeOther, "/")
 }
 
-type verifyForm struct{ Token string }
+type verifyForm struct{ Token, User, Email string }
 
 // verifyEmailPage asks for a click before it uses the token: mail scanners follow links,
-// and a GET should change nothing.
+// and a GET should change nothing. It names the account and the address the link
+// verifies.
 func (h *ui) verifyEmailPage(c echo.Context, r *uiReq) error {
-	return h.render(c, r, http.StatusOK, "verify_email", "Verify your email address", verifyForm{Token: c.QueryParam("token")}, "")
+	f := verifyForm{Token: c.QueryParam("token")}
+	var err error
+	f.User, f.Email, err = h.cfg.Accounts.EmailLink(c.Request().Context(), f.Token)
+	if errors.Is(err, account.ErrBadEmailToken) {
+		return h.message(c, r, http.StatusNotFound, "Link not valid", sentence(err), "/account")
+	}
+	if err != nil {
+		return err
+	}
+	return h.render(c, r, http.StatusOK, "verify_email", "Verify your email address", f, "")
 }
 
 func (h *ui) verifyEmail(c echo.Context, r *uiReq) error {
@@ -225,7 +235,7 @@ func (h *ui) verifyEmail(c echo.Context, r *uiReq) error {
 	if err != nil {
 		return err
 	}
-	return h.message(c, r, http.StatusOK, "Email address verified", "The address "+u.Email+" is verified: notifications about your projects go there.", "/account")
+	return h.message(c, r, http.StatusOK, "Email address verified", "The address "+u.Email+" of the account "+u.Name+" is verified: notifications about its projects go there.", "/account")
 }
 
 type accountView struct {
@@ -351,10 +361,14 @@ func (h *ui) addPending(c echo.Context, r *uiReq) error {
 
 func (h *ui) removePending(c echo.Context, r *uiReq) error {
 	id, err := account.ParseID(c.Param("id"))
-	if err == nil {
-		err = h.cfg.Accounts.RemovePending(c.Request().Context(), r.actor(), id)
-	}
 	if err != nil {
+		return h.failed(c, r, err, "/account")
+	}
+	if ok, err := h.confirmFirst(c, r, "Remove a pending publisher", confirmView{Action: c.Request().URL.Path, Button: "Remove the pending publisher", Back: "/account#pending",
+		Message: "The pending publisher will not create its project. Anyone may then register the name."}); !ok {
+		return err
+	}
+	if err := h.cfg.Accounts.RemovePending(c.Request().Context(), r.actor(), id); err != nil {
 		return h.failed(c, r, err, "/account")
 	}
 	return c.Redirect(http.StatusSeeOther, "/account")

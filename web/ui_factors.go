@@ -115,6 +115,10 @@ func (h *ui) totpConfirm(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) totpRemove(c echo.Context, r *uiReq) error {
+	if ok, err := h.confirmFirst(c, r, "Remove the authenticator app", confirmView{Action: c.Request().URL.Path, Button: "Remove the authenticator app", Back: "/account/two-factor",
+		Message: "Codes from your authenticator app will no longer log you in. Your other sessions are logged out."}); !ok {
+		return err
+	}
 	if err := h.cfg.Accounts.RemoveTOTP(c.Request().Context(), r.actor()); err != nil {
 		return h.failed(c, r, err, "/account/two-factor")
 	}
@@ -161,16 +165,24 @@ func (h *ui) webauthnRename(c echo.Context, r *uiReq) error {
 
 func (h *ui) webauthnRemove(c echo.Context, r *uiReq) error {
 	id, err := account.ParseID(c.Param("id"))
-	if err == nil {
-		err = h.cfg.Accounts.RemoveWebAuthnCredential(c.Request().Context(), r.actor(), id)
-	}
 	if err != nil {
+		return h.failed(c, r, err, "/account/two-factor")
+	}
+	if ok, err := h.confirmFirst(c, r, "Remove a security key", confirmView{Action: c.Request().URL.Path, Button: "Remove the security key", Back: "/account/two-factor",
+		Message: "The security key will no longer log you in. Your other sessions are logged out."}); !ok {
+		return err
+	}
+	if err := h.cfg.Accounts.RemoveWebAuthnCredential(c.Request().Context(), r.actor(), id); err != nil {
 		return h.failed(c, r, err, "/account/two-factor")
 	}
 	return c.Redirect(http.StatusSeeOther, "/account/two-factor")
 }
 
 func (h *ui) recoveryRegenerate(c echo.Context, r *uiReq) error {
+	if ok, err := h.confirmFirst(c, r, "Make new recovery codes", confirmView{Action: c.Request().URL.Path, Button: "Make new codes", Back: "/account/two-factor",
+		Message: "New codes replace all your current ones: the codes you saved stop working at once."}); !ok {
+		return err
+	}
 	codes, err := h.cfg.Accounts.RegenerateRecoveryCodes(c.Request().Context(), r.actor())
 	if err != nil {
 		return h.failed(c, r, err, "/account/two-factor")

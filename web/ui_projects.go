@@ -160,8 +160,13 @@ func (h *ui) takePublisherLimits(c echo.Context, r *uiReq) (time.Duration, bool)
 }
 
 type projectsView struct {
-	Projects []store.Project
-	Name     string
+	Projects    []store.Project
+	Maintained  []store.Project
+	Invitations []store.Invitation
+	Name        string
+	// NoRecoveryCodes offers codes to a user who has none left, or never had any (enrolled
+	// from the command line).
+	NoRecoveryCodes bool
 }
 
 func (h *ui) projectsPage(c echo.Context, r *uiReq) error {
@@ -169,11 +174,21 @@ func (h *ui) projectsPage(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) renderProjects(c echo.Context, r *uiReq, status int, name, problem string) error {
-	ps, err := h.cfg.Accounts.Projects(c.Request().Context(), r.user)
+	ctx := c.Request().Context()
+	v := projectsView{Name: name}
+	var err error
+	if v.Projects, v.Maintained, err = h.cfg.Accounts.Projects(ctx, r.user); err != nil {
+		return err
+	}
+	if v.Invitations, err = h.cfg.Accounts.Invitations(ctx, r.user); err != nil {
+		return err
+	}
+	left, err := h.cfg.Accounts.RecoveryCodesLeft(ctx, r.user)
 	if err != nil {
 		return err
 	}
-	return h.render(c, r, status, "projects", "Your projects", projectsView{Projects: ps, Name: name}, problem)
+	v.NoRecoveryCodes = left == 0
+	return h.render(c, r, status, "projects", "Your projects", v, problem)
 }
 
 func (h *ui) createProject(c echo.Context, r *uiReq) error {
@@ -192,6 +207,8 @@ func (h *ui) createProject(c echo.Context, r *uiReq) error {
 
 type projectView struct {
 	account.ProjectDetails
+	// Owner says the viewer may change the project (a maintainer may not).
+	Owner bool
 	Kinds []publisherForm
 	// Pinned says, by publisher id, which ids pin it, or that it pins them on first use.
 	Pinned map[int64]string
@@ -206,7 +223,7 @@ func (h *ui) renderProject(c echo.Context, r *uiReq, status int, name string, fo
 	if err != nil {
 		return h.failed(c, r, err, "/projects")
 	}
-	v := projectView{ProjectDetails: d, Pinned: map[int64]string{}}
+	v := projectView{ProjectDetails: d, Owner: d.Role == store.RoleOwner, Pinned: map[int64]string{}}
 	for _, p := range d.Publishers {
 		if pl, ok := policy.Lookup(p.Kind); ok {
 			v.Pinned[p.ID] = pl.PinnedIDs(p.Publisher)
@@ -282,7 +299,11 @@ func (h *ui) removePublisher(c echo.Context, r *uiReq) error {
 func (h *ui) inviteOwner(c echo.Context, r *uiReq) error {
 	project := c.Param("project")
 	back := "/projects/" + url.PathEscape(project)
-	if err := h.cfg.Accounts.InviteOwner(c.Request().Context(), r.actor(), project, strings.TrimSpace(c.FormValue("username"))); err != nil {
+	role := store.Role(c.FormValue("role"))
+	if role == "" {
+		role = store.RoleOwner
+	}
+	if err := h.cfg.Accounts.InviteOwner(c.Request().Context(), r.actor(), project, strings.TrimSpace(c.FormValue("username")), role); err != nil {
 		return h.failed(c, r, err, back)
 	}
 	return c.Redirect(http.StatusSeeOther, back)
@@ -291,6 +312,10 @@ func (h *ui) inviteOwner(c echo.Context, r *uiReq) error {
 func (h *ui) removeOwner(c echo.Context, r *uiReq) error {
 	project, who := c.Param("project"), c.Param("user")
 	back := "/projects/" + url.PathEscape(project)
+	if ok, err := h.confirmFirst(c, r, "Remove a member", confirmView{Action: c.Request().URL.Path, Button: "Remove " + who, Expect: who, Back: back,
+		Message: who + " will no longer be a member of " + project + ": they will not see it, nor change its publishers."}); !ok {
+		return err
+	}
 	if err := h.cfg.Accounts.RemoveOwner(c.Request().Context(), r.actor(), project, who); err != nil {
 		return h.failed(c, r, err, back)
 	}

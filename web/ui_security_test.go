@@ -76,7 +76,7 @@ func TestUIFactorChangesEndSessions(t *testing.T) {
 					t.Fatalf("GET %s: %d %s", p, r.Status, r.Location)
 				}
 			}
-			if r := mallory.Post("/account/recovery-codes", nil); r.Status != http.StatusForbidden && r.Status != http.StatusUnauthorized {
+			if r := mallory.Post("/account/recovery-codes", confirmed); r.Status != http.StatusForbidden && r.Status != http.StatusUnauthorized {
 				t.Fatalf("regenerating the codes: %d", r.Status)
 			}
 			if n := e.sessionsOf(t, "alice"); n != 1 {
@@ -151,7 +151,7 @@ func TestUIFactorChangesEndSessions(t *testing.T) {
 		t.Run("Using a recovery code to log in ends every other session", func(t *testing.T) {
 			// Fresh codes for alice, through a confirmation with the code.
 			alice.Get("/account/two-factor")
-			r := alice.Post("/account/recovery-codes", nil)
+			r := alice.Post("/account/recovery-codes", confirmed)
 			if r.Status == http.StatusUnauthorized {
 				kept := hiddenFields(r.Body, "/account/reauthenticate/totp")
 				kept.Set("code", e.code(secret, 0))
@@ -185,7 +185,7 @@ func TestUIFactorChangesEndSessions(t *testing.T) {
 			// The recovery login left a proof that one change of factors may spend.
 			alice.Get("/account/two-factor")
 			keys, _ := e.st.WebAuthnCredentials(ctx, u.ID)
-			r := alice.Post("/account/webauthn/"+strconv.FormatInt(keys[0].ID, 10)+"/remove", nil)
+			r := alice.Post("/account/webauthn/"+strconv.FormatInt(keys[0].ID, 10)+"/remove", confirmed)
 			if r.Status != http.StatusSeeOther {
 				t.Fatalf("remove: %d %.300s", r.Status, r.Body)
 			}
@@ -204,14 +204,14 @@ func TestUIFactorPagesAskEachTime(t *testing.T) {
 		c := e.login("alice", secret)
 		c.Get("/account/two-factor")
 		t.Run("The login's proof makes one set of recovery codes", func(t *testing.T) {
-			r := c.Post("/account/recovery-codes", nil)
+			r := c.Post("/account/recovery-codes", confirmed)
 			if r.Status != http.StatusOK || len(codeItem.FindAllStringSubmatch(r.Body, -1)) != account.RecoveryCodeCount {
 				t.Fatalf("got %d %.300s", r.Status, r.Body)
 			}
 		})
 		t.Run("The next set asks for the second factor again, keeping the form", func(t *testing.T) {
 			c.Get("/account/two-factor")
-			r := c.Post("/account/recovery-codes", nil)
+			r := c.Post("/account/recovery-codes", confirmed)
 			if r.Status != http.StatusUnauthorized || !strings.Contains(r.Body, `name="for" value="factor"`) || !strings.Contains(r.Body, `id="code"`) {
 				t.Fatalf("got %d %.300s", r.Status, r.Body)
 			}

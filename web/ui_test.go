@@ -28,6 +28,9 @@ import (
 
 const testPassword = "a long enough password"
 
+// confirmed is the field a destructive action's confirmation page sends.
+var confirmed = url.Values{"confirmed": {"yes"}}
+
 // uiEnv is the web UI over real HTTP on a real store, with a clock the test moves.
 type uiEnv struct {
 	t   *testing.T
@@ -198,7 +201,7 @@ func TestUIGate(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, inv := range []struct{ by, project, who string }{{"alice", "proj", "bob"}, {"alice", "proj", "nofactor"}, {"carol", "carolproj", "alice"}} {
-			if err := e.acc.InviteOwner(ctx, operator(inv.by), inv.project, inv.who); err != nil {
+			if err := e.acc.InviteOwner(ctx, operator(inv.by), inv.project, inv.who, store.RoleOwner); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -210,15 +213,15 @@ func TestUIGate(t *testing.T) {
 			{"/projects/proj/publishers", url.Values{"kind": {"github"}, "repository": {"octo-org/other"}, "workflow": {"release.yml"}}},
 			{fmt.Sprintf("/projects/proj/publishers/%d/remove", pub.ID), nil},
 			{"/projects/proj/owners", url.Values{"username": {"dave"}}},
-			{"/projects/proj/owners/alice/remove", nil},
+			{"/projects/proj/owners/alice/remove", url.Values{"confirm": {"alice"}}},
 			{"/projects/proj/invitations/bob/cancel", nil},
 			{"/account/pending", url.Values{"kind": {"gitlab"}, "project": {"pendingtwo"}, "repository": {"my-group/my-project"}, "workflow": {".gitlab-ci.yml"}}},
-			{fmt.Sprintf("/account/pending/%d/remove", pending.ID), nil},
+			{fmt.Sprintf("/account/pending/%d/remove", pending.ID), confirmed},
 			{"/account/invitations/carolproj/accept", nil},
 			{"/account/invitations/proj/accept", nil},
-			{"/account/totp/remove", nil},
-			{"/account/webauthn/1/remove", nil},
-			{"/account/recovery-codes", nil},
+			{"/account/totp/remove", confirmed},
+			{"/account/webauthn/1/remove", confirmed},
+			{"/account/recovery-codes", confirmed},
 		}
 		users, projects := []string{"alice", "nofactor", "bob", "carol", "dave"}, []string{"proj", "carolproj", "another", "newproj", "pendingtwo"}
 		before := e.snapshot(users, projects)
@@ -487,7 +490,7 @@ func TestUIRecoveryCodes(t *testing.T) {
 			c.Follow(c.Post("/account/login", url.Values{"username": {"alice"}, "password": {testPassword}}))
 			c.Post("/account/login/recovery", url.Values{"code": {codes[1]}})
 			c.Get("/account/two-factor")
-			r := c.Post("/account/recovery-codes", nil)
+			r := c.Post("/account/recovery-codes", confirmed)
 			if n := len(codeItem.FindAllStringSubmatch(r.Body, -1)); r.Status != http.StatusOK || n != account.RecoveryCodeCount {
 				t.Fatalf("regenerate: %d, %d codes", r.Status, n)
 			}

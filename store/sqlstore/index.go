@@ -140,13 +140,13 @@ func (s *Store) SetOwners(ctx context.Context, projectID int64, users []int64) (
 		have, err := collect(ctx, tx.reader, func(r scanner) (int64, error) {
 			var u int64
 			return u, r.Scan(&u)
-		}, `SELECT user_id FROM project_owners WHERE project_id = $1 ORDER BY user_id`, projectID)
+		}, `SELECT user_id FROM project_owners WHERE project_id = $1 AND role = 'owner' ORDER BY user_id`, projectID)
 		if err != nil {
 			return err
 		}
 		for _, u := range have {
 			if !slices.Contains(want, u) {
-				if _, err := tx.exec(ctx, `DELETE FROM project_owners WHERE project_id = $1 AND user_id = $2`, projectID, u); err != nil {
+				if _, err := tx.exec(ctx, `DELETE FROM project_owners WHERE project_id = $1 AND user_id = $2 AND role = 'owner'`, projectID, u); err != nil {
 					return err
 				}
 				removed = append(removed, u)

@@ -362,6 +362,16 @@ func (s *Store) UseEmailToken(ctx context.Context, hash string, now time.Time) (
 	return user, err
 }
 
+func (s *Store) PeekEmailToken(ctx context.Context, hash string, now time.Time) (store.EmailToken, error) {
+	t := store.EmailToken{Hash: hash}
+	err := s.read().queryRow(ctx, `SELECT user_id, email, expires_at FROM email_tokens WHERE token_hash = $1 AND expires_at > $2`, hash, now).
+		Scan(&t.UserID, &t.Email, timeDest{&t.ExpiresAt})
+	if err != nil {
+		return store.EmailToken{}, fmt.Errorf("email token: %w", err)
+	}
+	return t, nil
+}
+
 func (s *Store) EmailVerified(ctx context.Context, userID int64) (bool, error) {
 	var ok bool
 	err := s.read().queryRow(ctx, `SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1`, userID).Scan(&ok)

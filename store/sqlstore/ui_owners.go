@@ -75,13 +75,26 @@ func (s *Store) MarkMailFailed(ctx context.Context, id int64, reason string) err
 }
 
 func (s *Store) ProjectOwners(ctx context.Context, projectID int64) ([]store.Owner, error) {
+	return s.members(ctx, projectID, `AND o.role = 'owner'`)
+}
+
+func (s *Store) ProjectMembers(ctx context.Context, projectID int64) ([]store.Owner, error) {
+	return s.members(ctx, projectID, "")
+}
+
+// members lists a project's members matching the SQL condition where, owners first.
+func (s *Store) members(ctx context.Context, projectID int64, where string) ([]store.Owner, error) {
 	return collect(ctx, s.read(), func(r scanner) (store.Owner, error) {
-		var o store.Owner
-		err := r.Scan(&o.UserID, &o.Name, &o.Email, &o.EmailVerified)
+		var (
+			o    store.Owner
+			role string
+		)
+		err := r.Scan(&o.UserID, &o.Name, &o.Email, &o.EmailVerified, &role)
+		o.Role = store.Role(role)
 		return o, err
-	}, `SELECT u.id, u.name, u.email, u.email_verified_at IS NOT NULL
+	}, `SELECT u.id, u.name, u.email, u.email_verified_at IS NOT NULL, o.role
 		FROM project_owners o JOIN users u ON u.id = o.user_id
-		WHERE o.project_id = $1 ORDER BY u.name_key`, projectID)
+		WHERE o.project_id = $1 `+where+` ORDER BY o.role = 'owner' DESC, u.name_key`, projectID)
 }
 
 // RemoveOwner locks the project row, so that two owners removing each other at once cannot
@@ -93,16 +106,17 @@ func (s *Store) RemoveOwner(ctx context.Context, projectID, userID int64) error 
 			return fmt.Errorf("project %d: %w", projectID, err)
 		}
 		var owners int
-		if err := tx.queryRow(ctx, `SELECT count(*) FROM project_owners WHERE project_id = $1`, projectID).Scan(&owners); err != nil {
+		if err := tx.queryRow(ctx, `SELECT count(*) FROM project_owners WHERE project_id = $1 AND role = 'owner'`, projectID).Scan(&owners); err != nil {
 			return err
 		}
-		n, err := tx.exec(ctx, `DELETE FROM project_owners WHERE project_id = $1 AND user_id = $2`, projectID, userID)
+		var role string
+		err := tx.queryRow(ctx, `DELETE FROM project_owners WHERE project_id = $1 AND user_id = $2 RETURNING role`, projectID, userID).Scan(&role)
 		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("member %d of project %d: %w", userID, projectID, store.ErrNotFound)
 		case err != nil:
 			return err
-		case n == 0:
-			return fmt.Errorf("owner %d of project %d: %w", userID, projectID, store.ErrNotFound)
-		case owners <= 1:
+		case role == string(store.RoleOwner) && owners <= 1:
 			return fmt.Errorf("project %d: %w", projectID, store.ErrLastOwner)
 		}
 		return nil
@@ -111,21 +125,24 @@ func (s *Store) RemoveOwner(ctx context.Context, projectID, userID int64) error 
 
 func (s *Store) Invite(ctx context.Context, inv store.Invitation) error {
 	return s.tx(ctx, func(tx q) error {
-		var owner bool
+		var member bool
 		if err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM project_owners WHERE project_id = $1 AND user_id = $2)`,
-			inv.ProjectID, inv.UserID).Scan(&owner); err != nil {
+			inv.ProjectID, inv.UserID).Scan(&member); err != nil {
 			return err
 		}
-		if owner {
-			return fmt.Errorf("user %d owns project %d: %w", inv.UserID, inv.ProjectID, store.ErrConflict)
+		if member {
+			return fmt.Errorf("user %d is a member of project %d: %w", inv.UserID, inv.ProjectID, store.ErrConflict)
+		}
+		if inv.Role == "" {
+			inv.Role = store.RoleOwner
 		}
 		// An expired invitation would otherwise refuse a new one while being invisible.
 		if _, err := tx.exec(ctx, `DELETE FROM project_invitations WHERE project_id = $1 AND user_id = $2 AND expires_at <= $3`,
 			inv.ProjectID, inv.UserID, inv.CreatedAt); err != nil {
 			return err
 		}
-		_, err := tx.exec(ctx, `INSERT INTO project_invitations (project_id, user_id, invited_by, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5)`, inv.ProjectID, inv.UserID, nullID(inv.InvitedBy), inv.CreatedAt, inv.ExpiresAt)
+		_, err := tx.exec(ctx, `INSERT INTO project_invitations (project_id, user_id, invited_by, created_at, expires_at, role)
+			VALUES ($1, $2, $3, $4, $5, $6)`, inv.ProjectID, inv.UserID, nullID(inv.InvitedBy), inv.CreatedAt, inv.ExpiresAt, string(inv.Role))
 		switch {
 		case errors.Is(err, errUnique):
 			return fmt.Errorf("user %d is invited to project %d: %w", inv.UserID, inv.ProjectID, store.ErrConflict)
@@ -137,7 +154,7 @@ func (s *Store) Invite(ctx context.Context, inv store.Invitation) error {
 }
 
 func (s *Store) Invitations(ctx context.Context, projectID, userID int64, now time.Time) ([]store.Invitation, error) {
-	sql := `SELECT i.project_id, p.name, i.user_id, u.name, COALESCE(i.invited_by, 0), COALESCE(b.name, ''), i.created_at, i.expires_at
+	sql := `SELECT i.project_id, p.name, i.user_id, u.name, COALESCE(i.invited_by, 0), COALESCE(b.name, ''), i.created_at, i.expires_at, i.role
 		FROM project_invitations i JOIN projects p ON p.id = i.project_id JOIN users u ON u.id = i.user_id
 		LEFT JOIN users b ON b.id = i.invited_by
 		WHERE i.expires_at > $1 AND `
@@ -150,25 +167,32 @@ func (s *Store) Invitations(ctx context.Context, projectID, userID int64, now ti
 		args = append(args, userID)
 	}
 	return collect(ctx, s.read(), func(r scanner) (store.Invitation, error) {
-		var inv store.Invitation
+		var (
+			inv  store.Invitation
+			role string
+		)
 		err := r.Scan(&inv.ProjectID, &inv.ProjectName, &inv.UserID, &inv.UserName, &inv.InvitedBy, &inv.InvitedByName,
-			timeDest{&inv.CreatedAt}, timeDest{&inv.ExpiresAt})
+			timeDest{&inv.CreatedAt}, timeDest{&inv.ExpiresAt}, &role)
+		inv.Role = store.Role(role)
 		return inv, err
 	}, sql, args...)
 }
 
 func (s *Store) AcceptInvitation(ctx context.Context, projectID, userID int64, now time.Time) error {
 	return s.tx(ctx, func(tx q) error {
-		var expires time.Time
-		err := tx.queryRow(ctx, `DELETE FROM project_invitations WHERE project_id = $1 AND user_id = $2 RETURNING expires_at`,
-			projectID, userID).Scan(timeDest{&expires})
+		var (
+			expires time.Time
+			role    string
+		)
+		err := tx.queryRow(ctx, `DELETE FROM project_invitations WHERE project_id = $1 AND user_id = $2 RETURNING expires_at, role`,
+			projectID, userID).Scan(timeDest{&expires}, &role)
 		if err != nil {
 			return fmt.Errorf("invitation to project %d for user %d: %w", projectID, userID, err)
 		}
 		if !now.Before(expires) {
 			return fmt.Errorf("invitation to project %d for user %d expired: %w", projectID, userID, store.ErrNotFound)
 		}
-		_, err = tx.exec(ctx, `INSERT INTO project_owners (project_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, projectID, userID)
+		_, err = tx.exec(ctx, `INSERT INTO project_owners (project_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, projectID, userID, role)
 		return err
 	})
 }

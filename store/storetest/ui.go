@@ -327,9 +327,21 @@ func uiTests() []test {
 			if verified {
 				t.Fatal("an expired token verified the address")
 			}
+			peeked, err := f.st.PeekEmailToken(f.ctx, "t1", f.now)
+			must(t, err)
+			equal(t, "peeked", peeked, store.EmailToken{Hash: "t1", UserID: u.ID, Email: u.Email, ExpiresAt: f.now.Add(time.Hour)})
+			_, err = f.st.PeekEmailToken(f.ctx, "t1", f.now.Add(time.Hour))
+			wantErr(t, err, store.ErrNotFound)
+			verified, err = f.st.EmailVerified(f.ctx, u.ID)
+			must(t, err)
+			if verified {
+				t.Fatal("peeking at a token verified the address")
+			}
 			id, err := f.st.UseEmailToken(f.ctx, "t1", f.now)
 			must(t, err)
 			equal(t, "user", id, u.ID)
+			_, err = f.st.PeekEmailToken(f.ctx, "t1", f.now)
+			wantErr(t, err, store.ErrNotFound)
 			verified, err = f.st.EmailVerified(f.ctx, u.ID)
 			must(t, err)
 			if !verified {
@@ -409,8 +421,8 @@ func uiTests() []test {
 			must(t, f.st.Invite(f.ctx, store.Invitation{ProjectID: proj.ID, UserID: carol.ID, InvitedBy: alice.ID, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)}))
 
 			want := []store.Invitation{
-				{ProjectID: proj.ID, ProjectName: "proj", UserID: bob.ID, UserName: "bob", InvitedBy: alice.ID, InvitedByName: "alice", CreatedAt: f.now, ExpiresAt: f.now.Add(time.Hour)},
-				{ProjectID: proj.ID, ProjectName: "proj", UserID: carol.ID, UserName: "carol", InvitedBy: alice.ID, InvitedByName: "alice", CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)},
+				{Role: store.RoleOwner, ProjectID: proj.ID, ProjectName: "proj", UserID: bob.ID, UserName: "bob", InvitedBy: alice.ID, InvitedByName: "alice", CreatedAt: f.now, ExpiresAt: f.now.Add(time.Hour)},
+				{Role: store.RoleOwner, ProjectID: proj.ID, ProjectName: "proj", UserID: carol.ID, UserName: "carol", InvitedBy: alice.ID, InvitedByName: "alice", CreatedAt: f.now, ExpiresAt: f.now.Add(time.Minute)},
 			}
 			got, err := f.st.Invitations(f.ctx, proj.ID, 0, f.now)
 			must(t, err)
@@ -428,8 +440,8 @@ func uiTests() []test {
 			owners, err := f.st.ProjectOwners(f.ctx, proj.ID)
 			must(t, err)
 			equal(t, "owners", owners, []store.Owner{
-				{UserID: alice.ID, Name: "alice", Email: "alice@example.com"},
-				{UserID: bob.ID, Name: "bob", Email: "bob@example.com"},
+				{UserID: alice.ID, Name: "alice", Email: "alice@example.com", Role: store.RoleOwner},
+				{UserID: bob.ID, Name: "bob", Email: "bob@example.com", Role: store.RoleOwner},
 			})
 			must(t, f.st.RemoveOwner(f.ctx, proj.ID, alice.ID))
 			wantErr(t, f.st.RemoveOwner(f.ctx, proj.ID, alice.ID), store.ErrNotFound)
@@ -475,6 +487,59 @@ func uiTests() []test {
 			must(t, err)
 			equal(t, "other project", len(other), 1)
 			wantErr(t, f.st.RecordFailedExchanges(f.ctx, []store.FailedExchange{{ProjectID: 424242, At: f.now}}), store.ErrNotFound)
+		}},
+		{"A maintainer is a member in that role, not an owner, and never the last owner", func(t *testing.T, f *fixture) {
+			alice, bob, carol := f.user("alice"), f.user("bob"), f.user("carol")
+			proj := f.project("proj", alice)
+			must(t, f.st.Invite(f.ctx, store.Invitation{Role: store.RoleMaintainer, ProjectID: proj.ID, UserID: bob.ID, InvitedBy: alice.ID, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Hour)}))
+			invs, err := f.st.Invitations(f.ctx, proj.ID, 0, f.now)
+			must(t, err)
+			equal(t, "invited role", invs[0].Role, store.RoleMaintainer)
+			must(t, f.st.AcceptInvitation(f.ctx, proj.ID, bob.ID, f.now))
+			wantErr(t, f.st.Invite(f.ctx, store.Invitation{ProjectID: proj.ID, UserID: bob.ID, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Hour)}), store.ErrConflict)
+
+			role, err := f.st.MemberRole(f.ctx, proj.ID, bob.ID)
+			must(t, err)
+			equal(t, "role", role, store.RoleMaintainer)
+			_, err = f.st.MemberRole(f.ctx, proj.ID, carol.ID)
+			wantErr(t, err, store.ErrNotFound)
+			owner, err := f.st.IsOwner(f.ctx, proj.ID, bob.ID)
+			must(t, err)
+			if owner {
+				t.Fatal("a maintainer counts as an owner")
+			}
+			owners, err := f.st.ProjectOwners(f.ctx, proj.ID)
+			must(t, err)
+			equal(t, "owners", len(owners), 1)
+			members, err := f.st.ProjectMembers(f.ctx, proj.ID)
+			must(t, err)
+			equal(t, "members", [][2]any{{members[0].Name, members[0].Role}, {members[1].Name, members[1].Role}}, [][2]any{{"alice", store.RoleOwner}, {"bob", store.RoleMaintainer}})
+			maintained, err := f.st.ProjectsMaintainedBy(f.ctx, bob.ID)
+			must(t, err)
+			equal(t, "maintained", len(maintained), 1)
+			ownedByBob, err := f.st.ProjectsOwnedBy(f.ctx, bob.ID)
+			must(t, err)
+			equal(t, "owned by the maintainer", len(ownedByBob), 0)
+
+			wantErr(t, f.st.RemoveOwner(f.ctx, proj.ID, alice.ID), store.ErrLastOwner)
+			_, _, err = f.st.SetOwners(f.ctx, proj.ID, []int64{alice.ID, carol.ID})
+			must(t, err)
+			role, err = f.st.MemberRole(f.ctx, proj.ID, bob.ID)
+			must(t, err)
+			equal(t, "the maintainer after the owners were set", role, store.RoleMaintainer)
+			_, _, err = f.st.SetOwners(f.ctx, proj.ID, []int64{alice.ID, bob.ID})
+			must(t, err)
+			role, err = f.st.MemberRole(f.ctx, proj.ID, bob.ID)
+			must(t, err)
+			equal(t, "a maintainer the index makes an owner", role, store.RoleOwner)
+		}},
+		{"A maintainer can be removed even beside a single owner", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			proj := f.project("proj", alice)
+			must(t, f.st.Invite(f.ctx, store.Invitation{Role: store.RoleMaintainer, ProjectID: proj.ID, UserID: bob.ID, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Hour)}))
+			must(t, f.st.AcceptInvitation(f.ctx, proj.ID, bob.ID, f.now))
+			must(t, f.st.RemoveOwner(f.ctx, proj.ID, bob.ID))
+			wantErr(t, f.st.RemoveOwner(f.ctx, proj.ID, bob.ID), store.ErrNotFound)
 		}},
 		{"DeleteExpiredUI removes only what expired", func(t *testing.T, f *fixture) {
 			alice, bob := f.user("alice"), f.user("bob")
