@@ -273,13 +273,19 @@ func (s *Service) ExchangeFailed(ctx context.Context, failures []store.FailedExc
 func (s *Service) ExchangeSucceeded(ctx context.Context, id policy.Identity, tokenID string, matched []store.Publisher, created []store.PendingPublisher) {
 	// The "token minted" events of the matched publishers' projects were written by the
 	// exchange in its own transaction.
-	facts := id.Source()
+	// The owners of the projects need not be the repository's people: they are told of a
+	// job from a repository that is not public only that there was one.
+	facts := id.SourceForOwners()
+	env := "a deployment environment"
+	if id.Public {
+		env = fmt.Sprintf("the environment %q", id.Environment)
+	}
 	for _, p := range matched {
 		if p.Environment == "" && id.Environment != "" {
 			s.notifyOwners(ctx, p.ProjectID, fmt.Sprintf("environment-hint:%d:%s", p.ID, strings.ToLower(id.Environment)),
 				"tpx: restrict the publisher of "+p.ProjectName+" to an environment?",
-				fmt.Sprintf("an upload token for %s was minted through publisher %d (%s), which accepts any environment, for a job that ran in the environment %q. Restricting the publisher to that environment lets the environment's protection rules guard your releases. Publishers: %s/projects/%s\n\nThe job: %s.",
-					p.ProjectName, p.ID, Describe(p.Publisher), id.Environment, s.cfg.PublicURL, p.ProjectName, facts))
+				fmt.Sprintf("an upload token for %s was minted through publisher %d (%s), which accepts any environment, for a job that ran in %s. Restricting the publisher to that environment lets the environment's protection rules guard your releases. Publishers: %s/projects/%s\n\nThe job: %s.",
+					p.ProjectName, p.ID, Describe(p.Publisher), env, s.cfg.PublicURL, p.ProjectName, facts))
 		}
 	}
 	for _, pp := range created {

@@ -189,7 +189,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 	}
 	matchedIDs := make([]int64, len(o.matched))
 	events := make([]store.AuditEvent, len(o.matched))
-	facts := id.Source()
+	facts := id.SourceForOwners()
 	for i, p := range o.matched {
 		matchedIDs[i] = p.ID
 		events[i] = store.AuditEvent{At: now, Actor: "exchange", ProjectID: p.ProjectID, Action: "token.mint",

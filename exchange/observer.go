@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tpx-dev/tpx/policy"
@@ -20,8 +21,22 @@ type Observer interface {
 	ExchangeSucceeded(ctx context.Context, id policy.Identity, tokenID string, matched []store.Publisher, created []store.PendingPublisher)
 }
 
-// failure is what the owners of p's project are shown of an identity that p refused.
+// failure is what the owners of p's project are shown of an identity that p refused. Of a
+// job from a repository that is not public they learn the time and which rule failed, and
+// nothing the token said: anyone may register a publisher naming any repository, so they
+// need not be people who may see its branches, commits or runs. The repository is named
+// as p names it, which its owners wrote themselves.
 func failure(now time.Time, id policy.Identity, p store.Publisher, reason error) store.FailedExchange {
+	if !id.Public {
+		rule := "publisher"
+		if m, ok := errors.AsType[*policy.Mismatch](reason); ok && m.Rule != "" {
+			rule = m.Rule
+		}
+		return store.FailedExchange{
+			ProjectID: p.ProjectID, PublisherID: p.ID, At: now, Issuer: id.Issuer, Repository: p.Repository(),
+			Reason: "the " + rule + " rule did not hold for a job of a repository that is not public; its details are not shown",
+		}
+	}
 	return store.FailedExchange{
 		ProjectID: p.ProjectID, PublisherID: p.ID, At: now, Issuer: id.Issuer, Repository: id.Repository,
 		WorkflowRef: id.WorkflowRef, Ref: id.Ref, SHA: id.SHA, RunID: id.RunID, Environment: id.Environment,

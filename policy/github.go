@@ -251,5 +251,6 @@ func (c *GitHubClaims) Identity() Identity {
 		RunID:          c.RunID,
 		RunAttempt:     c.RunAttempt,
 		Actor:          c.Actor,
+		Public:         c.RepositoryVisibility == "public",
 	}
 }

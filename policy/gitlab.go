@@ -285,5 +285,6 @@ func (c *GitLabClaims) Identity() Identity {
 		RunID:        c.PipelineID,
 		RunAttempt:   c.JobID,
 		Actor:        c.UserLogin,
+		Public:       c.ProjectVisibility == "public",
 	}
 }

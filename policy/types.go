@@ -40,18 +40,34 @@ type Identity struct {
 	RunID          string // GitHub run_id, GitLab pipeline_id
 	RunAttempt     string // GitHub run_attempt, GitLab job_id
 	Actor          string // GitHub actor, GitLab user_login
-	JTI            string
-	IssuedAt       time.Time
-	Expiry         time.Time
+	// Public is true when the platform says the repository is public (GitHub
+	// repository_visibility, GitLab project_visibility "public"); private, internal and a
+	// missing claim are all not public.
+	Public   bool
+	JTI      string
+	IssuedAt time.Time
+	Expiry   time.Time
 }
 
-// Source says which CI run the identity is, in one line for audit logs and notices.
+// Source says which CI run the identity is, in one line for the operator's log.
 func (id Identity) Source() string {
 	s := fmt.Sprintf("repository %s workflow %s ref %s sha %s run %s", id.Repository, id.WorkflowRef, id.Ref, id.SHA, id.RunID)
 	if id.Environment != "" {
 		s += " environment " + id.Environment
 	}
 	return s
+}
+
+// SourceForOwners says which CI run the identity is to the owners of a project whose
+// publisher it used or tried: Source for a public repository, whose runs the platform shows
+// anyone. Of any other it says nothing but that: anyone may register a publisher naming any
+// repository, so a project's owners need not be people who may see the repository's refs,
+// commits, runs or environments.
+func (id Identity) SourceForOwners() string {
+	if id.Public {
+		return id.Source()
+	}
+	return "a job of a repository that is not public (its ref, commit, run and environment are not shown)"
 }
 
 // Publisher is a trusted-publisher configuration: the rules a CI identity must satisfy to

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"html"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/internal/oidctest"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/verify"
@@ -41,6 +45,24 @@ func (h *harness) owns(t *testing.T, project, user string) bool {
 		t.Fatal(err)
 	}
 	return ok
+}
+
+// verifyEmail marks user's address verified, as following the mailed link does, so that
+// notifications reach them.
+func (h *harness) verifyEmail(t *testing.T, user string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := h.store.UserByName(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := h.store.CreateEmailToken(ctx, store.EmailToken{Hash: "link-" + user, UserID: u.ID, Email: u.Email, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.UseEmailToken(ctx, "link-"+user, now); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (h *harness) pendingOf(t *testing.T, user string) []store.PendingPublisher {
@@ -165,4 +187,107 @@ func TestProjectNamesFold(t *testing.T) {
 			t.Error("the token covers foobar, another name")
 		}
 	})
+}
+
+// TestOtherTenantsLearnNothingOfPrivateJobs: publishers on mallory's projects that name
+// alice's repository, one refused and one matched, show mallory nothing of a job from a
+// repository that is not public but the time and the rule; of a public one, what the
+// platform shows anyone.
+func TestOtherTenantsLearnNothingOfPrivateJobs(t *testing.T) {
+	// Claim values of alice's job that must not reach mallory when the repository is private.
+	job := map[string]any{"ref": "refs/heads/embargo-fix-7a", "sha": "feedfacefeedfacefeedfacefeedfacefeedface",
+		"run_id": "777001", "environment": "embargo-env", "actor": "victim-dev", "event_name": "workflow_dispatch",
+		"workflow_ref": "octo-org/octo-repo/.github/workflows/release.yml@refs/heads/embargo-fix-7a"}
+	secrets := []string{"embargo-fix-7a", "feedface", "777001", "embargo-env", "victim-dev", "workflow_dispatch"}
+
+	for _, c := range []struct {
+		name       string
+		visibility any
+		shown      bool
+	}{
+		{"a private repository's job leaves no claim value in mallory's views", "private", false},
+		{"an internal repository's job leaves no claim value in mallory's views", "internal", false},
+		{"a job whose token does not say the visibility counts as not public", oidctest.Omit, false},
+		{"a public repository's job is shown in full", "public", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				ctx := context.Background()
+				h := newHarness(t, b)
+				mallory := h.enrolled("mallory")
+				h.verifyEmail(t, "mallory")
+				h.github("sampleproject", func(p *policy.Publisher) { p.Environment = "embargo-env" })
+				for _, project := range []string{"spy-fail", "spy-match"} {
+					if _, err := h.accounts.CreateProject(ctx, account.ViaOperator, project, "mallory"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				rules := h.releaseRules("")
+				if _, err := h.accounts.AddPublisher(ctx, as("mallory"), "spy-match", rules); err != nil {
+					t.Fatal(err)
+				}
+				rules.Workflow = "other.yml"
+				if _, err := h.accounts.AddPublisher(ctx, as("mallory"), "spy-fail", rules); err != nil {
+					t.Fatal(err)
+				}
+				claims := h.gh.GitHubClaims(job)
+				claims["repository_visibility"] = c.visibility
+				h.accepted(t, func() reply { return h.exchange(t, h.gh.Sign(claims)) })
+
+				var seen strings.Builder
+				fail, err := h.store.ProjectByName(ctx, "spy-fail")
+				if err != nil {
+					t.Fatal(err)
+				}
+				failures, err := h.store.FailedExchanges(ctx, fail.ID)
+				if err != nil || len(failures) != 1 {
+					t.Fatalf("spy-fail has %d failures (%v), want the one of alice's job", len(failures), err)
+				}
+				fmt.Fprintf(&seen, "%+v\n", failures[0])
+				if !strings.Contains(failures[0].Reason, "workflow") {
+					t.Errorf("the failure does not say which rule failed: %q", failures[0].Reason)
+				}
+				page := uiLogin(t, h.url, "mallory", mallory).Get("/projects/spy-fail")
+				seen.WriteString(html.UnescapeString(page.Body))
+				match, err := h.store.ProjectByName(ctx, "spy-match")
+				if err != nil {
+					t.Fatal(err)
+				}
+				events, err := h.store.AuditLog(ctx, match.ID, 0, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range events {
+					fmt.Fprintf(&seen, "%s %s\n", e.Action, e.Detail)
+				}
+				rows, err := h.db.Query(`SELECT subject, body FROM outbox WHERE recipient = 'mallory@example.org'`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mails := 0
+				for rows.Next() {
+					var subject, body string
+					if err := rows.Scan(&subject, &body); err != nil {
+						t.Fatal(err)
+					}
+					mails++
+					fmt.Fprintf(&seen, "%s\n%s\n", subject, body)
+				}
+				rows.Close()
+				if mails == 0 {
+					t.Fatal("mallory got no mail about the job her publisher served; the test would prove nothing of mail")
+				}
+				// Of a public job the ref, commit, run and environment are shown (the
+				// platform shows them to anyone); the actor never is.
+				for i, s := range secrets {
+					if c.shown && i >= 4 {
+						break
+					}
+					if strings.Contains(seen.String(), s) != c.shown {
+						t.Errorf("%q shown to mallory: %v, want %v; mallory saw:\n%s", s, !c.shown, c.shown, seen.String())
+					}
+				}
+			})
+		})
+	}
 }

@@ -64,7 +64,7 @@ func TestUIFailedExchanges(t *testing.T) {
 		}
 		const reason = "environment was 'staging', publisher requires 'release'"
 		r := h.refused(t, http.StatusUnprocessableEntity, "invalid-publisher", func() reply {
-			return h.exchange(t, h.gh.Sign(h.gh.GitHubClaims(map[string]any{"environment": "staging", "run_id": "4242"})))
+			return h.exchange(t, h.gh.Sign(h.gh.GitHubClaims(map[string]any{"environment": "staging", "run_id": "4242", "repository_visibility": "public"})))
 		})
 		t.Run("The exchange's reply does not say why", func(t *testing.T) {
 			if strings.Contains(string(r.raw), "staging") || strings.Contains(string(r.raw), "release") {
