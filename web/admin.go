@@ -148,7 +148,7 @@ func (a *admin) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 func (a *admin) limit(l *limiter) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			client, ok := clientKey(l.clientIP(c.Request()))
+			client, ok := clientKey(a.s.clientIP(c.Request()))
 			if !ok {
 				return next(c)
 			}

@@ -21,6 +21,9 @@ const noIssuer = "none"
 
 // MetricsConfig says where the metrics read the state they report.
 type MetricsConfig struct {
+	// Issuers are the configured issuers: the only values the issuer label takes besides
+	// "none".
+	Issuers []providers.IssuerConfig
 	// KeyStatus reports the issuer key caches; nil reports none.
 	KeyStatus func() []providers.KeyStatus
 	// Pool reports the database connections; nil reports none.
@@ -42,6 +45,7 @@ type Metrics struct {
 	retentionRuns   *prometheus.CounterVec
 	retained        *prometheus.CounterVec
 	retentionLast   prometheus.Gauge
+	issuers         map[string]bool
 }
 
 // NewMetrics registers every metric, with the series of each configured issuer's
@@ -52,7 +56,8 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		cfg.Now = time.Now
 	}
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		issuers: map[string]bool{},
+		reg:     prometheus.NewRegistry(),
 		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tpx_exchanges_total",
 			Help: "Token exchanges by CI issuer (\"none\" when the token named no configured one) and outcome: success or the error code of the reply.",
@@ -102,6 +107,9 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 	for _, r := range []string{"success", "failure"} {
 		m.retentionRuns.WithLabelValues(r)
 	}
+	for _, ic := range cfg.Issuers {
+		m.issuers[ic.Issuer] = true
+	}
 	return m
 }
 
@@ -139,7 +147,7 @@ func (m *Metrics) Retained(at time.Time, r store.Retained, err error) {
 }
 
 func (m *Metrics) exchange(issuer, outcome string, d time.Duration) {
-	if issuer == "" {
+	if !m.issuers[issuer] {
 		issuer = noIssuer
 	}
 	m.exchanges.WithLabelValues(issuer, outcome).Inc()
@@ -147,7 +155,7 @@ func (m *Metrics) exchange(issuer, outcome string, d time.Duration) {
 }
 
 func (m *Metrics) request(route, method string, status int, d time.Duration) {
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.httpRequests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
 	m.httpSeconds.WithLabelValues(route).Observe(d.Seconds())
 }
 
@@ -225,6 +233,17 @@ func (s *server) exchangeDone(c echo.Context, issuer string, start time.Time) {
 		outcome = "success"
 	}
 	s.cfg.Metrics.exchange(issuer, outcome, time.Since(start))
+}
+
+// methodLabel is the request's method if it is one of HTTP's own, else "other": the
+// method is any token a client sends, up to the size of the header block.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // routeLabel is the route pattern a request matched, never its raw path, so that the

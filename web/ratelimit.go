@@ -2,7 +2,6 @@ package web
 
 import (
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -26,9 +25,10 @@ type RateLimit struct {
 	TrustedProxies []netip.Prefix
 }
 
-// maxClients bounds the limiter's table. Beyond it, new clients are admitted without
-// being counted until idle ones age out: the limit is abuse damping, and a table an
-// attacker can grow without bound would be a worse problem than the one it damps.
+// maxClients bounds the limiter's table (some 100 bytes a client). When it is full a
+// client picked at random is forgotten to make room, as if it had been idle: the limit
+// is abuse damping, and a table an attacker can grow without bound would be a worse
+// problem than the one it damps.
 const maxClients = 100_000
 
 // limiter is a token bucket per client: Requests tokens, refilled at Requests per Per.
@@ -36,7 +36,7 @@ type limiter struct {
 	burst, perSecond float64
 	per              time.Duration
 	now              func() time.Time
-	clientIP         func(*http.Request) string
+	max              int // clients tracked at most
 
 	mu        sync.Mutex
 	buckets   map[netip.Addr]*bucket
@@ -49,39 +49,14 @@ type bucket struct {
 }
 
 func newLimiter(rl RateLimit, now func() time.Time) *limiter {
-	extract := echo.ExtractIPDirect()
-	if len(rl.TrustedProxies) > 0 {
-		// Only the listed proxies: echo would otherwise trust every private, loopback and
-		// link-local address to tell it who the client is.
-		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-		for _, p := range rl.TrustedProxies {
-			opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Masked().Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
-		}
-		extract = echo.ExtractIPFromXFFHeader(opts...)
-	}
 	return &limiter{
 		burst:     float64(rl.Requests),
 		perSecond: float64(rl.Requests) / rl.Per.Seconds(),
 		per:       rl.Per,
 		now:       now,
-		clientIP:  extract,
+		max:       maxClients,
 		buckets:   map[netip.Addr]*bucket{},
 	}
-}
-
-// clientKey is the address a client is counted by: IPv6 clients by their /64, which is
-// what one host or one small network is normally given.
-func clientKey(ip string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr(), true
-	}
-	return a, true
 }
 
 // allow takes a token for client; when none is left it says how long until one is.
@@ -100,8 +75,11 @@ func (l *limiter) allow(client netip.Addr) (bool, time.Duration) {
 	}
 	b, ok := l.buckets[client]
 	if !ok {
-		if len(l.buckets) >= maxClients {
-			return true, 0
+		for k := range l.buckets { // map order is random enough to pick a victim
+			if len(l.buckets) < l.max {
+				break
+			}
+			delete(l.buckets, k)
 		}
 		b = &bucket{tokens: l.burst, at: now}
 		l.buckets[client] = b
@@ -119,7 +97,7 @@ func (l *limiter) allow(client netip.Addr) (bool, time.Duration) {
 func (s *server) limit(l *limiter) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			client, ok := clientKey(l.clientIP(c.Request()))
+			client, ok := clientKey(s.clientIP(c.Request()))
 			if !ok {
 				return next(c)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -11,8 +12,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,6 +69,12 @@ type server struct {
 	// uiError, set when the owner web UI is served, answers a routing error (404, 405) of
 	// a browser's page with an HTML page instead of the API's JSON.
 	uiError func(c echo.Context, code int)
+	// clientIP is the client address of a request (client.go).
+	clientIP func(*http.Request) string
+	// introspectSecret is TPX_INTROSPECT_SECRET's digest; failures counts failed
+	// introspection requests per client address.
+	introspectSecret secretDigest
+	failures         *attemptLimiter
 }
 
 // New returns the HTTP handler for cfg.
@@ -76,7 +86,8 @@ func New(cfg Config) *echo.Echo {
 		cfg.Now = time.Now
 	}
 	cfg.Logger = slog.New(LogHandler(cfg.Logger.Handler()))
-	s := &server{cfg: cfg}
+	s := &server{cfg: cfg, clientIP: clientAddresses(cfg.RateLimit.TrustedProxies),
+		introspectSecret: newSecretDigest(cfg.IntrospectSecret), failures: newAttemptLimiter(cfg.Now, maxAttemptWindows)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.httpError
@@ -134,7 +145,7 @@ func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		took := time.Since(start)
-		log.Info("request", "method", req.Method, "route", c.Path(), "status", c.Response().Status, "duration", took.Round(time.Microsecond))
+		log.Info("request", "method", methodLabel(req.Method), "route", routeLabel(c), "status", c.Response().Status, "duration", took.Round(time.Microsecond))
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.request(routeLabel(c), req.Method, c.Response().Status, took)
 		}
@@ -251,18 +262,37 @@ func (s *server) jwks(c echo.Context) error {
 }
 
 // introspect answers RFC 7662: a token is active only if its signature verifies, it has
-// not expired, its record exists and it was not revoked.
+// not expired, its record exists and it was not revoked. The token is read from the form
+// body only: one in the URL would end up in the access logs of every proxy on the way.
+// Failed authentications count against the caller's address, so that guessing the
+// secret is slow as well as hopeless.
 func (s *server) introspect(c echo.Context) error {
 	if s.cfg.IntrospectSecret == "" {
 		return echo.ErrNotFound
 	}
+	client := s.clientIP(c.Request())
+	if k, ok := clientKey(client); ok {
+		client = k.String()
+	}
+	if retry, blocked := s.failures.blocked(limitIntrospectIP, client); blocked {
+		secs := int(retry.Seconds() + 0.999)
+		c.Response().Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		return s.reply(c, http.StatusTooManyRequests, "rate-limited", "too many failed introspection requests from this address; retry after the number of seconds in Retry-After")
+	}
 	secret, _ := bearer(c)
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.IntrospectSecret)) != 1 {
+	if !s.introspectSecret.matches(secret) {
+		s.failures.add(limitIntrospectIP, client)
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="tpx"`)
 		return s.reply(c, http.StatusUnauthorized, "unauthorized", "introspection needs Authorization: Bearer <TPX_INTROSPECT_SECRET>")
 	}
+	if c.QueryParams().Has("token") {
+		return s.reply(c, http.StatusBadRequest, "invalid-request", "send the token in the form body (token=…), never in the URL")
+	}
+	raw, err := formToken(c.Request())
+	if err != nil {
+		return s.reply(c, http.StatusBadRequest, "invalid-request", err.Error())
+	}
 	inactive := map[string]bool{"active": false}
-	raw := c.FormValue("token")
 	claims, err := s.cfg.Minter.Parse(raw)
 	if err != nil {
 		return c.JSON(http.StatusOK, inactive)
@@ -287,6 +317,38 @@ func (s *server) introspect(c echo.Context) error {
 	out["active"] = true
 	out["token_type"] = "Bearer"
 	return c.JSON(http.StatusOK, out)
+}
+
+// maxFormBytes caps an introspection body: one upload token, which the token package
+// bounds at 16 KiB, form-encoded.
+const maxFormBytes = 64 << 10
+
+// formToken reads the "token" field of an application/x-www-form-urlencoded body.
+func formToken(r *http.Request) (string, error) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); mt != echo.MIMEApplicationForm {
+		return "", errors.New("the body must be application/x-www-form-urlencoded with a token field")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBytes+1))
+	if err != nil || len(body) > maxFormBytes {
+		return "", errors.New("the body could not be read or is larger than 64 KiB")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", errors.New("the body is not a valid form")
+	}
+	return form.Get("token"), nil
+}
+
+// secretDigest holds a bearer secret as its SHA-256, so that a presented secret is
+// compared in constant time whatever its length: comparing the raw strings would end
+// early on a length mismatch and tell a caller how long the secret is.
+type secretDigest [sha256.Size]byte
+
+func newSecretDigest(secret string) secretDigest { return sha256.Sum256([]byte(secret)) }
+
+func (d secretDigest) matches(presented string) bool {
+	got := sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(got[:], d[:]) == 1
 }
 
 // bearer returns the credential of an Authorization header with the Bearer scheme, whose

@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -77,14 +75,13 @@ var staticFS embed.FS
 
 // ui serves the owner web UI.
 type ui struct {
-	s       *server
-	cfg     UIConfig
-	pages   map[string]*template.Template
-	origin  string
-	secure  bool
-	cookie  string
-	limits  *uiLimiter
-	extract echo.IPExtractor
+	s      *server
+	cfg    UIConfig
+	pages  map[string]*template.Template
+	origin string
+	secure bool
+	cookie string
+	limits *attemptLimiter
 }
 
 // registerUI adds the owner web UI's routes to e.
@@ -93,7 +90,7 @@ func registerUI(e *echo.Echo, s *server, cfg UIConfig) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("web UI: public URL %q is not an absolute URL", cfg.PublicURL)
 	}
-	h := &ui{s: s, cfg: cfg, origin: u.Scheme + "://" + u.Host, limits: newUILimiter(s.cfg.Now), extract: uiIPExtractor(s.cfg.RateLimit.TrustedProxies)}
+	h := &ui{s: s, cfg: cfg, origin: u.Scheme + "://" + u.Host, limits: newAttemptLimiter(s.cfg.Now, maxAttemptWindows)}
 	// Browsers keep Secure cookies from plain-http pages only for secure contexts; an
 	// operator trying tpx on their own machine at 127.0.0.1 gets cookies without it.
 	h.secure = !(u.Scheme == "http" && u.Hostname() == "127.0.0.1")
@@ -173,19 +170,6 @@ func registerUI(e *echo.Echo, s *server, cfg UIConfig) error {
 	route(post, "/projects/:project/owners/:user/remove", h.removeOwner, enrolled)
 	route(post, "/projects/:project/invitations/:user/cancel", h.cancelInvitation, enrolled)
 	return nil
-}
-
-// uiIPExtractor finds a client's address as the exchange's rate limit does: the
-// connection's, or X-Forwarded-For's from the operator's trusted proxies only.
-func uiIPExtractor(trusted []netip.Prefix) echo.IPExtractor {
-	if len(trusted) == 0 {
-		return echo.ExtractIPDirect()
-	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, p := range trusted {
-		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Masked().Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
-	}
-	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // visible shows a name typed by an owner or sent in a token so that look-alikes cannot
@@ -337,7 +321,7 @@ func (h *ui) session(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		req.Body = http.MaxBytesReader(c.Response(), req.Body, uiMaxBody)
-		r := &uiReq{address: h.extract(req)}
+		r := &uiReq{address: h.s.clientIP(req)}
 		c.Set("ui", r)
 		r.nonce, _ = c.Get("nonce").(string)
 		safe := req.Method == http.MethodGet || req.Method == http.MethodHead
@@ -529,7 +513,7 @@ func (h *ui) tooMany(c echo.Context, r *uiReq, retry time.Duration) error {
 
 // clientIP is the address requests are counted by for rate limits.
 func (h *ui) clientIP(c echo.Context) string {
-	ip := h.extract(c.Request())
+	ip := h.s.clientIP(c.Request())
 	if a, ok := clientKey(ip); ok {
 		return a.String()
 	}

@@ -59,7 +59,7 @@ func newService(ctx context.Context, st store.Store, issuer, secret string, cool
 	if err != nil {
 		return nil, err
 	}
-	mcfg := web.MetricsConfig{KeyStatus: set.KeyStatus}
+	mcfg := web.MetricsConfig{Issuers: set.Issuers(), KeyStatus: set.KeyStatus}
 	if p, ok := st.(interface{ PoolStats() store.PoolStats }); ok {
 		mcfg.Pool = p.PoolStats
 	}

@@ -57,6 +57,10 @@ type Config struct {
 	Providers []providers.IssuerConfig
 }
 
+// minIntrospectSecret is the shortest TPX_INTROSPECT_SECRET: the route answers anyone
+// who presents it, so it must be too long to guess, however slowly guesses are allowed.
+const minIntrospectSecret = 32
+
 // settingGroup says which commands read a setting, so that each command's help lists
 // only what it uses.
 type settingGroup int
@@ -200,6 +204,9 @@ func (c *Config) validate() error {
 	}
 	if c.SecretKey != "" && len(c.SecretKey) < secretbox.MinSecretLen {
 		errs = append(errs, fmt.Errorf("TPX_SECRET_KEY has %d characters; it needs at least %d", len(c.SecretKey), secretbox.MinSecretLen))
+	}
+	if c.IntrospectSecret != "" && len(c.IntrospectSecret) < minIntrospectSecret {
+		errs = append(errs, fmt.Errorf("TPX_INTROSPECT_SECRET has %d characters; it needs at least %d, such as the output of openssl rand -hex 32", len(c.IntrospectSecret), minIntrospectSecret))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("set both TPX_TLS_CERT and TPX_TLS_KEY, or neither"))

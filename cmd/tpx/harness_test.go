@@ -129,6 +129,7 @@ type harness struct {
 	svc      *service
 	url      string
 	log      *bytes.Buffer
+	logw     *lockedWriter // writes to log; hold its lock to read log while serving
 }
 
 func newHarness(t *testing.T, b backend) *harness {
@@ -164,7 +165,8 @@ func serviceHarness(t *testing.T, b backend, issuers []*oidctest.Issuer, edit fu
 	if wrap != nil {
 		st = wrap(st)
 	}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: h.log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.logw = &lockedWriter{w: h.log}
+	log := slog.New(slog.NewTextHandler(h.logw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := build(context.Background(), cfg, wiring{store: st, log: log, client: providers.HardenedClient(nil), keys: keys})
 	if err != nil {
 		t.Fatal(err)
@@ -347,6 +349,13 @@ func (h *harness) projects(t testing.TB, tok string) []string {
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
+}
+
+// logString is what the service logged so far.
+func (h *harness) logString() string {
+	h.logw.mu.Lock()
+	defer h.logw.mu.Unlock()
+	return h.log.String()
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {

@@ -375,6 +375,7 @@ func TestConfigurationErrorsAreSentencesNotCrashes(t *testing.T) {
 		set  map[string]string
 		want string
 	}{
+		{"An introspection secret short enough to guess", map[string]string{"TPX_INTROSPECT_SECRET": "hunter2"}, "TPX_INTROSPECT_SECRET has 7 characters"},
 		{"A rate limit that is not REQUESTS/DURATION", map[string]string{"TPX_RATE_LIMIT": "lots"}, "TPX_RATE_LIMIT"},
 		{"A rate limit over a period shorter than a second", map[string]string{"TPX_RATE_LIMIT": "10/1ms"}, "between 1s and 24h"},
 		{"A trusted proxy that is a name, not an address", map[string]string{"TPX_TRUSTED_PROXIES": "lb.internal"}, "TPX_TRUSTED_PROXIES"},

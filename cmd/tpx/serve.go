@@ -62,7 +62,7 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	mcfg := web.MetricsConfig{KeyStatus: set.KeyStatus, Now: pcfg.Now}
+	mcfg := web.MetricsConfig{Issuers: set.Issuers(), KeyStatus: set.KeyStatus, Now: pcfg.Now}
 	if p, ok := st.(interface{ PoolStats() store.PoolStats }); ok {
 		mcfg.Pool = p.PoolStats
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/token"
 	"github.com/tpx-dev/tpx/verify"
+	"github.com/tpx-dev/tpx/web"
 )
 
 // getJSONBody fetches u and decodes its JSON body into v, returning the status.
@@ -134,7 +136,9 @@ func TestUploadTokens(t *testing.T) {
 func introspector(t *testing.T, h *harness, secret string) string {
 	t.Helper()
 	cfg := Config{PublicURL: h.url, Audience: "tpx", TokenTTL: 15 * time.Minute, SecretKey: strings.Repeat("k", 32),
-		IntrospectSecret: secret, Providers: []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: h.gh.URL()}}}
+		IntrospectSecret: secret, Providers: []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: h.gh.URL()}},
+		// X-Forwarded-For from the test is believed, so that it can speak as several clients.
+		RateLimit: web.RateLimit{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}
 	svc, err := build(context.Background(), cfg, wiring{store: h.store, log: slog.New(slog.DiscardHandler), client: providers.HardenedClient(nil)})
 	if err != nil {
 		t.Fatal(err)
@@ -149,25 +153,36 @@ func introspector(t *testing.T, h *harness, secret string) string {
 // the status and the decoded body.
 func postIntrospect(t *testing.T, base, auth, tok string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+"/v1/tokens/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
+	return introspectAs(t, base, "", "", "application/x-www-form-urlencoded", auth, url.Values{"token": {tok}}.Encode())
+}
+
+// introspectAs posts body, with the given content type and Authorization, to the
+// introspection route with query appended, as the client address client ("" for the
+// connection's).
+func introspectAs(t *testing.T, base, query, client, contentType, auth, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/tokens/introspect"+query, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Content-Type", contentType)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
+	}
+	if client != "" {
+		req.Header.Set("X-Forwarded-For", client)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body map[string]any
+	var answer map[string]any
 	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &body); err != nil {
+	if err := json.Unmarshal(raw, &answer); err != nil {
 		t.Fatalf("introspection answered %d, not JSON: %q", resp.StatusCode, raw)
 	}
-	return resp.StatusCode, body
+	return resp.StatusCode, answer
 }
 
 func TestIntrospectionAndRevocation(t *testing.T) {
@@ -206,6 +221,39 @@ func TestIntrospectionAndRevocation(t *testing.T) {
 				}
 			})
 		}
+		t.Run("the token is read from the form body only", func(t *testing.T) {
+			status, body := introspectAs(t, base, "?token="+url.QueryEscape(tok), "", "application/x-www-form-urlencoded", bearer, "")
+			if _, told := body["active"]; status != http.StatusBadRequest || told {
+				t.Fatalf("a token in the URL answered %d %v; want 400 and nothing about the token", status, body)
+			}
+			status, body = introspectAs(t, base, "", "", "application/json", bearer, `{"token": "`+tok+`"}`)
+			if _, told := body["active"]; status != http.StatusBadRequest || told {
+				t.Fatalf("a JSON body answered %d %v; want 400", status, body)
+			}
+		})
+		t.Run("secrets of any length are compared without telling their length", func(t *testing.T) {
+			for _, guess := range []string{"", "x", secret[:len(secret)-1], secret + "x", strings.Repeat(secret, 100)} {
+				status, body := introspectAs(t, base, "", "198.18.0.1", "application/x-www-form-urlencoded", "Bearer "+guess, url.Values{"token": {tok}}.Encode())
+				if _, told := body["active"]; status != http.StatusUnauthorized || told {
+					t.Fatalf("a secret of %d bytes answered %d %v", len(guess), status, body)
+				}
+			}
+		})
+		t.Run("an address with ten failures a minute is refused, even with the secret; others are not", func(t *testing.T) {
+			form := url.Values{"token": {tok}}.Encode()
+			for i := range 10 {
+				if status, _ := introspectAs(t, base, "", "198.18.0.2", "application/x-www-form-urlencoded", "Bearer wrong", form); status != http.StatusUnauthorized {
+					t.Fatalf("failure %d answered %d, want 401", i+1, status)
+				}
+			}
+			status, body := introspectAs(t, base, "", "198.18.0.2", "application/x-www-form-urlencoded", bearer, form)
+			if _, told := body["active"]; status != http.StatusTooManyRequests || told {
+				t.Fatalf("the guessing address with the right secret answered %d %v; want 429", status, body)
+			}
+			if status, body := introspectAs(t, base, "", "198.18.0.3", "application/x-www-form-urlencoded", bearer, form); status != http.StatusOK || body["active"] != true {
+				t.Fatalf("another address answered %d %v; want the token active", status, body)
+			}
+		})
 		t.Run("garbage is inactive", func(t *testing.T) {
 			for _, g := range []string{"", "garbage", token.Prefix + "a.b.c", h.gh.Sign(h.gh.GitHubClaims(nil))} {
 				if status, body := postIntrospect(t, base, bearer, g); status != http.StatusOK || body["active"] != false || len(body) != 1 {
