@@ -16,6 +16,7 @@ import (
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
@@ -26,18 +27,18 @@ const PendingLifetime = 30 * 24 * time.Hour
 
 // Errors of management actions. Each comes wrapped with a sentence that says what to do.
 var (
-	ErrInvalidInput    = errors.New("invalid input")
-	ErrUnknownUser     = errors.New("no such user")
-	ErrUnknownProject  = errors.New("no such project")
-	ErrUnknownID       = errors.New("no such publisher")
-	ErrNoSecondFactor  = errors.New("second factor required")
-	ErrNotOwner        = errors.New("not an owner of the project")
-	ErrProjectExists   = errors.New("project already exists")
-	ErrContested       = errors.New("pending publisher contested")
-	ErrBadTOTP         = errors.New("wrong TOTP code")
-	ErrTOTPCodeReused  = errors.New("TOTP code already used")
-	ErrAlreadyEnrolled = errors.New("TOTP already enrolled")
-	ErrEmailUnverified = errors.New("email address not verified")
+	ErrInvalidInput    = fault.New(fault.Invalid, "invalid input")
+	ErrUnknownUser     = fault.New(fault.Invalid, "no such user")
+	ErrUnknownProject  = fault.New(fault.NotFound, "no such project")
+	ErrUnknownID       = fault.New(fault.NotFound, "no such publisher")
+	ErrNoSecondFactor  = fault.New(fault.Forbidden, "second factor required")
+	ErrNotOwner        = fault.New(fault.Forbidden, "not an owner of the project")
+	ErrProjectExists   = fault.New(fault.Conflict, "project already exists")
+	ErrContested       = fault.New(fault.Conflict, "pending publisher contested")
+	ErrBadTOTP         = fault.New(fault.Unauthorized, "wrong TOTP code")
+	ErrTOTPCodeReused  = fault.New(fault.Unauthorized, "TOTP code already used")
+	ErrAlreadyEnrolled = fault.New(fault.Conflict, "TOTP already enrolled")
+	ErrEmailUnverified = fault.New(fault.Forbidden, "email address not verified")
 )
 
 // Via says through which interface an action came, for the audit log.

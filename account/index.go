@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -43,13 +44,13 @@ const ViaAdmin Via = "admin"
 
 // Errors of the index's rules and of API keys.
 var (
-	ErrManaged        = errors.New("projects are managed by the index")
-	ErrSignupClosed   = errors.New("sign-up is closed")
-	ErrBadAPIKey      = errors.New("missing, unknown or revoked API key")
-	ErrAPIKeyScope    = errors.New("API key lacks the scope")
-	ErrBadInvitation  = errors.New("unknown, used or expired invitation link")
-	ErrIdentityLinked = errors.New("external identity already linked")
-	ErrUserExists     = errors.New("user already exists")
+	ErrManaged        = fault.New(fault.Forbidden, "projects are managed by the index")
+	ErrSignupClosed   = fault.New(fault.Forbidden, "sign-up is closed")
+	ErrBadAPIKey      = fault.New(fault.Unauthorized, "missing, unknown or revoked API key")
+	ErrAPIKeyScope    = fault.New(fault.Forbidden, "API key lacks the scope")
+	ErrBadInvitation  = fault.New(fault.Invalid, "unknown, used or expired invitation link")
+	ErrIdentityLinked = fault.New(fault.Conflict, "external identity already linked")
+	ErrUserExists     = fault.New(fault.Conflict, "user already exists")
 )
 
 // APIKeyPrefix starts every operator API key, so that secret scanners recognise one.

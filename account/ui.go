@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -36,17 +37,17 @@ const (
 
 // Errors of the owner web UI's actions.
 var (
-	ErrStaleAuthentication = errors.New("authentication is not recent")
-	ErrFactorProof         = errors.New("second factor needed for this change")
-	ErrBadLogin            = errors.New("wrong user name or password")
-	ErrBadPassword         = errors.New("wrong password")
-	ErrBadRecoveryCode     = errors.New("wrong or used recovery code")
-	ErrBadEmailToken       = errors.New("unknown or expired email link")
-	ErrLastFactor          = errors.New("last second factor")
-	ErrLastOwner           = errors.New("last owner")
-	ErrNoInvitation        = errors.New("no such invitation")
-	ErrWebAuthn            = errors.New("security key not accepted")
-	ErrWebAuthnUnavailable = errors.New("security keys are not available")
+	ErrStaleAuthentication = fault.New(fault.Unauthorized, "authentication is not recent")
+	ErrFactorProof         = fault.New(fault.Unauthorized, "second factor needed for this change")
+	ErrBadLogin            = fault.New(fault.Unauthorized, "wrong user name or password")
+	ErrBadPassword         = fault.New(fault.Unauthorized, "wrong password")
+	ErrBadRecoveryCode     = fault.New(fault.Unauthorized, "wrong or used recovery code")
+	ErrBadEmailToken       = fault.New(fault.NotFound, "unknown or expired email link")
+	ErrLastFactor          = fault.New(fault.Conflict, "last second factor")
+	ErrLastOwner           = fault.New(fault.Conflict, "last owner")
+	ErrNoInvitation        = fault.New(fault.Conflict, "no such invitation")
+	ErrWebAuthn            = fault.New(fault.Unauthorized, "security key not accepted")
+	ErrWebAuthnUnavailable = fault.New(fault.Unavailable, "security keys are not available")
 )
 
 // uiState is what the owner web UI's actions need besides the configuration, made once

@@ -2,20 +2,23 @@ package exchange
 
 import (
 	"errors"
+
+	"github.com/tpx-dev/tpx/fault"
 )
 
-// The classes of failure an exchange reports. Each maps to one error code of the HTTP
-// contract (DESIGN §3); the table lives in package web.
+// The classes of failure an exchange reports. Each is one error code of the exchange API
+// (package web holds the table of codes); their kind gives the status, so every refused
+// token is 422 and only a service that is down is 503, as PyPI answers.
 var (
-	ErrInvalidPayload   = errors.New("invalid-payload")
-	ErrInvalidToken     = errors.New("invalid-token")
-	ErrInvalidPublisher = errors.New("invalid-publisher")
-	ErrReuse            = errors.New("invalid-reuse-token")
-	ErrInvalidPending   = errors.New("invalid-pending-publisher")
+	ErrInvalidPayload   = fault.New(fault.Invalid, "invalid-payload")
+	ErrInvalidToken     = fault.New(fault.Invalid, "invalid-token")
+	ErrInvalidPublisher = fault.New(fault.Invalid, "invalid-publisher")
+	ErrReuse            = fault.New(fault.Invalid, "invalid-reuse-token")
+	ErrInvalidPending   = fault.New(fault.Invalid, "invalid-pending-publisher")
 	// ErrNotEnabled: the token names an issuer the operator switched off (TPX_CONFIG).
-	ErrNotEnabled      = errors.New("not-enabled")
-	ErrKeysUnavailable = errors.New("provider keys unavailable")
-	ErrUnavailable     = errors.New("service unavailable")
+	ErrNotEnabled      = fault.New(fault.Invalid, "not-enabled")
+	ErrKeysUnavailable = fault.New(fault.Unavailable, "provider keys unavailable")
+	ErrUnavailable     = fault.New(fault.Unavailable, "service unavailable")
 )
 
 // Error is a failed exchange: Class is one of the sentinels above, Description the
@@ -38,6 +41,16 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Class }
+
+// As lets fault.KindOf and fault.Public read an exchange's failure: its kind is its class's,
+// its public text the description; the cause stays private.
+func (e *Error) As(target any) bool {
+	t, ok := target.(**fault.Error)
+	if ok {
+		*t = fault.Wrap(fault.KindOf(e.Class), e.Description, e.Cause)
+	}
+	return ok
+}
 
 func fail(class error, description string, cause error) *Error {
 	return &Error{Class: class, Description: description, Cause: cause}

@@ -2,23 +2,23 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/policy"
 )
 
 // Errors every backend returns for the same conditions, so the core can tell them apart.
 var (
-	ErrNotFound          = errors.New("not found")
-	ErrConflict          = errors.New("already exists")
-	ErrReplay            = errors.New("token id already used")
-	ErrPinConflict       = errors.New("publisher pinned to other ids")
-	ErrPendingTaken      = errors.New("pending publisher's project name was taken")
-	ErrTooManyPublishers = errors.New("project has the most publishers allowed")
-	ErrTooManyPending    = errors.New("user has the most pending publishers allowed")
-	ErrContested         = errors.New("another user's pending publisher claims the same jobs")
-	ErrUnavailable       = errors.New("database unavailable")
+	ErrNotFound          = fault.New(fault.NotFound, "not found")
+	ErrConflict          = fault.New(fault.Conflict, "already exists")
+	ErrReplay            = fault.New(fault.Conflict, "token id already used")
+	ErrPinConflict       = fault.New(fault.Conflict, "publisher pinned to other ids")
+	ErrPendingTaken      = fault.New(fault.Conflict, "pending publisher's project name was taken")
+	ErrTooManyPublishers = fault.New(fault.Conflict, "project has the most publishers allowed")
+	ErrTooManyPending    = fault.New(fault.Conflict, "user has the most pending publishers allowed")
+	ErrContested         = fault.New(fault.Conflict, "another user's pending publisher claims the same jobs")
+	ErrUnavailable       = fault.New(fault.Unavailable, "database unavailable")
 )
 
 // Limits enforced by the store inside the same transaction as the insert.

@@ -1,16 +1,17 @@
 package store
 
 import (
-	"errors"
 	"time"
+
+	"github.com/tpx-dev/tpx/fault"
 )
 
 // Errors of the owner web UI's methods.
 var (
-	ErrLastFactor = errors.New("the user's last second factor")
-	ErrLastOwner  = errors.New("the project's last owner")
+	ErrLastFactor = fault.New(fault.Conflict, "the user's last second factor")
+	ErrLastOwner  = fault.New(fault.Conflict, "the project's last owner")
 	// ErrEmailTaken: another user has this email address, compared without case.
-	ErrEmailTaken = errors.New("email address already in use")
+	ErrEmailTaken = fault.New(fault.Conflict, "email address already in use")
 )
 
 // Limits of the owner web UI's tables, enforced by the store.

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -86,41 +87,35 @@ func (a *admin) fail(c echo.Context, status int, code, field, description string
 	return c.JSON(status, adminErrorReply{Message: "Admin request failed", Errors: []adminError{{Code: code, Field: field, Description: description}}, RequestID: requestID(c)})
 }
 
-// adminStatus maps the core's errors to the admin API's statuses and codes, first match
-// wins.
-var adminStatus = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{account.ErrUnknownUser, http.StatusUnprocessableEntity, "unknown-user"},
-	{account.ErrInvalidInput, http.StatusUnprocessableEntity, "invalid-field"},
-	{account.ErrUnknownProject, http.StatusNotFound, "not-found"},
-	{account.ErrUnknownID, http.StatusNotFound, "not-found"},
-	{account.ErrProjectExists, http.StatusConflict, "conflict"},
-	{account.ErrUserExists, http.StatusConflict, "conflict"},
-	{account.ErrIdentityLinked, http.StatusConflict, "conflict"},
-	{store.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+// adminCode is the admin API's code for err: its kind's name, but for the two kinds of
+// invalid request the API tells apart.
+func adminCode(err error) string {
+	switch {
+	case errors.Is(err, account.ErrUnknownUser):
+		return "unknown-user"
+	case fault.KindOf(err) == fault.Invalid:
+		return "invalid-field"
+	}
+	return fault.KindOf(err).String()
 }
 
-// failWith answers err; anything unmatched is a logged 500.
+// failWith answers err with its kind's status; anything unclassified is a logged 500.
 func (a *admin) failWith(c echo.Context, err error) error {
 	var fe *account.FieldError
 	field := ""
 	if errors.As(err, &fe) {
 		field = fe.Field
 	}
-	for _, m := range adminStatus {
-		if errors.Is(err, m.err) {
-			if m.status >= 500 {
-				a.s.log(c).Error("admin request failed", "error", err)
-				return a.fail(c, m.status, m.code, "", "the database is unavailable; try again")
-			}
-			return a.fail(c, m.status, m.code, field, sentence(err))
-		}
+	kind := fault.KindOf(err)
+	switch kind {
+	case fault.Internal:
+		a.s.log(c).Error("unexpected error", "error", err)
+		return a.fail(c, http.StatusInternalServerError, "internal-error", "", "an unexpected error happened; the request id identifies it in the service's log")
+	case fault.Unavailable:
+		a.s.log(c).Error("admin request failed", "error", err)
+		return a.fail(c, statusOf(kind), adminCode(err), "", "the database is unavailable; try again")
 	}
-	a.s.log(c).Error("unexpected error", "error", err)
-	return a.fail(c, http.StatusInternalServerError, "internal-error", "", "an unexpected error happened; the request id identifies it in the service's log")
+	return a.fail(c, statusOf(kind), adminCode(err), field, sentence(fault.Public(err)))
 }
 
 // authenticate admits a request only with an unrevoked admin API key as bearer, and

@@ -7,9 +7,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tpx-dev/tpx/exchange"
+	"github.com/tpx-dev/tpx/fault"
 )
 
-// apiError is one entry of the error reply (DESIGN §3).
+// apiError is one entry of the error reply: a code and a sentence for the caller.
 type apiError struct {
 	Code        string `json:"code"`
 	Description string `json:"description"`
@@ -21,34 +22,63 @@ type errorReply struct {
 	RequestID string     `json:"request_id,omitempty"`
 }
 
-// exchangeStatus maps each class of exchange failure to its status and code.
-var exchangeStatus = []struct {
-	class  error
-	status int
-	code   string
-}{
-	{exchange.ErrInvalidPayload, http.StatusUnprocessableEntity, "invalid-payload"},
-	{exchange.ErrInvalidToken, http.StatusUnprocessableEntity, "invalid-token"},
-	{exchange.ErrInvalidPublisher, http.StatusUnprocessableEntity, "invalid-publisher"},
-	{exchange.ErrReuse, http.StatusUnprocessableEntity, "invalid-reuse-token"},
-	{exchange.ErrInvalidPending, http.StatusUnprocessableEntity, "invalid-pending-publisher"},
-	{exchange.ErrNotEnabled, http.StatusUnprocessableEntity, "not-enabled"},
-	{exchange.ErrKeysUnavailable, http.StatusServiceUnavailable, "provider-keys-unavailable"},
-	{exchange.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+// statusOf is the HTTP status of each kind of failure, for the JSON API and the owner UI
+// alike. Invalid is 422: the request was understood and refused, as the token endpoint has
+// always answered (PyPI's contract).
+func statusOf(k fault.Kind) int {
+	switch k {
+	case fault.Invalid:
+		return http.StatusUnprocessableEntity
+	case fault.NotFound:
+		return http.StatusNotFound
+	case fault.Conflict:
+		return http.StatusConflict
+	case fault.Unauthorized:
+		return http.StatusUnauthorized
+	case fault.Forbidden:
+		return http.StatusForbidden
+	case fault.Unavailable:
+		return http.StatusServiceUnavailable
+	case fault.RateLimited:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusInternalServerError
 }
 
-// replyError writes the JSON error shape for err; anything unmatched is a logged 500.
-func (s *server) replyError(c echo.Context, err error) error {
-	var e *exchange.Error
-	if errors.As(err, &e) {
-		for _, m := range exchangeStatus {
-			if errors.Is(e.Class, m.class) {
-				return s.reply(c, m.status, m.code, e.Description)
-			}
+// exchangeCodes are the exchange API's error codes, finer than kinds: each class of
+// exchange failure has its own, which clients of PyPI's endpoint already know.
+var exchangeCodes = []struct {
+	class error
+	code  string
+}{
+	{exchange.ErrInvalidPayload, "invalid-payload"},
+	{exchange.ErrInvalidToken, "invalid-token"},
+	{exchange.ErrInvalidPublisher, "invalid-publisher"},
+	{exchange.ErrReuse, "invalid-reuse-token"},
+	{exchange.ErrInvalidPending, "invalid-pending-publisher"},
+	{exchange.ErrNotEnabled, "not-enabled"},
+	{exchange.ErrKeysUnavailable, "provider-keys-unavailable"},
+}
+
+// codeOf is the code of err's reply: its exchange class's code, else its kind's name.
+func codeOf(err error) string {
+	for _, m := range exchangeCodes {
+		if errors.Is(err, m.class) {
+			return m.code
 		}
 	}
-	s.log(c).Error("unexpected error", "error", err)
-	return s.reply(c, http.StatusInternalServerError, "internal-error", "an unexpected error happened; the request id identifies it in the service's log")
+	return fault.KindOf(err).String()
+}
+
+// replyError writes the JSON error shape for err: the status of its kind, its code and its
+// public text. An unclassified error is a logged 500 that says nothing but the request id.
+func (s *server) replyError(c echo.Context, err error) error {
+	kind := fault.KindOf(err)
+	if kind == fault.Internal {
+		s.log(c).Error("unexpected error", "error", err)
+		return s.reply(c, http.StatusInternalServerError, "internal-error", "an unexpected error happened; the request id identifies it in the service's log")
+	}
+	return s.reply(c, statusOf(kind), codeOf(err), fault.Public(err))
 }
 
 func (s *server) reply(c echo.Context, status int, code, description string) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tpx-dev/tpx/exchange"
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/token"
 )
@@ -302,7 +303,7 @@ func (s *server) introspect(c echo.Context) error {
 	case errors.Is(err, store.ErrNotFound):
 		return c.JSON(http.StatusOK, inactive)
 	case err != nil:
-		return s.replyError(c, &exchange.Error{Class: exchange.ErrUnavailable, Description: "token records cannot be read; try again", Cause: err})
+		return s.replyError(c, fault.Wrap(fault.Unavailable, "token records cannot be read; try again", err))
 	case rec.RevokedAt != nil || !s.cfg.Now().Before(rec.ExpiresAt):
 		return c.JSON(http.StatusOK, inactive)
 	}
@@ -374,7 +375,7 @@ func (s *server) revoke(c echo.Context) error {
 	}
 	err = s.cfg.Store.RevokeUploadToken(c.Request().Context(), claims.ID, s.cfg.Now())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return s.replyError(c, &exchange.Error{Class: exchange.ErrUnavailable, Description: "the token could not be revoked; try again", Cause: err})
+		return s.replyError(c, fault.Wrap(fault.Unavailable, "the token could not be revoked; try again", err))
 	}
 	s.log(c).Info("upload token revoked", "token_id", claims.ID)
 	return c.JSON(http.StatusOK, map[string]bool{"revoked": true})

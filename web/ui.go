@@ -22,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
 )
@@ -612,39 +613,33 @@ func (h *ui) backTo(c echo.Context, def string) string {
 	return localPath(ref.Path, def)
 }
 
-// failed answers a refused management action with what the owner should do: re-enter the
-// password when it is stale, a page that says why otherwise. Unexpected errors go up.
+// failed answers a refused management action with what the owner should do: confirm who
+// they are when their authentication is stale or the change needs a second factor, else a
+// page that says why, with the status of the failure's kind. Unexpected errors go up.
 func (h *ui) failed(c echo.Context, r *uiReq, err error, back string) error {
-	var status int
-	switch {
-	case errors.Is(err, account.ErrStaleAuthentication), errors.Is(err, account.ErrFactorProof):
+	if errors.Is(err, account.ErrStaleAuthentication) || errors.Is(err, account.ErrFactorProof) {
 		return h.confirm(c, r, err)
-	case errors.Is(err, account.ErrNoSecondFactor), errors.Is(err, account.ErrNotOwner), errors.Is(err, account.ErrEmailUnverified):
-		status = http.StatusForbidden
-	case errors.Is(err, account.ErrUnknownProject), errors.Is(err, account.ErrUnknownID):
-		status = http.StatusNotFound
-	case errors.Is(err, account.ErrUnknownUser):
-		status = http.StatusUnprocessableEntity
-	case errors.Is(err, account.ErrProjectExists), errors.Is(err, account.ErrContested), errors.Is(err, account.ErrLastFactor), errors.Is(err, account.ErrLastOwner),
-		errors.Is(err, account.ErrAlreadyEnrolled), errors.Is(err, account.ErrNoInvitation):
-		status = http.StatusConflict
-	case errors.Is(err, account.ErrInvalidInput):
-		status = http.StatusUnprocessableEntity
-	case errors.Is(err, account.ErrBadTOTP), errors.Is(err, account.ErrTOTPCodeReused), errors.Is(err, account.ErrBadRecoveryCode),
-		errors.Is(err, account.ErrBadPassword), errors.Is(err, account.ErrBadLogin), errors.Is(err, account.ErrWebAuthn):
-		status = http.StatusUnauthorized
-	case errors.Is(err, account.ErrWebAuthnUnavailable):
-		status = http.StatusServiceUnavailable
-	default:
+	}
+	status, msg, ok := refused(err)
+	if !ok {
 		return err
 	}
-	return h.message(c, r, status, "Not done", sentence(err), back)
+	return h.message(c, r, status, "Not done", msg, back)
 }
 
-// sentence is an error for a person: the core's errors start with a sentinel's few words
-// and go on with what to do.
-func sentence(err error) string {
-	msg := err.Error()
+// refused says whether err is a refusal of a known kind, with its status and the sentence
+// that tells the person why; false for an unexpected error, which goes up to be logged.
+func refused(err error) (status int, msg string, ok bool) {
+	kind := fault.KindOf(err)
+	if err == nil || kind == fault.Internal {
+		return 0, "", false
+	}
+	return statusOf(kind), sentence(fault.Public(err)), true
+}
+
+// sentence is a failure's public text for a person: the core's errors start with a
+// sentinel's few words and go on with what to do.
+func sentence(msg string) string {
 	if msg == "" {
 		return msg
 	}

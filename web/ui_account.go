@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -43,8 +43,8 @@ func (h *ui) signup(c echo.Context, r *uiReq) error {
 		return h.render(c, r, http.StatusUnprocessableEntity, "signup", "Sign up", f, "The two passwords differ; type the same password twice.")
 	}
 	u, err := h.cfg.Accounts.SignUp(c.Request().Context(), r.visitor(f.Username), f.Username, f.Email, password)
-	if errors.Is(err, account.ErrInvalidInput) {
-		return h.render(c, r, http.StatusUnprocessableEntity, "signup", "Sign up", f, sentence(err))
+	if status, msg, ok := refused(err); ok {
+		return h.render(c, r, status, "signup", "Sign up", f, msg)
 	}
 	if err != nil {
 		return err
@@ -73,7 +73,7 @@ func (h *ui) login(c echo.Context, r *uiReq) error {
 		return h.tooMany(c, r, retry)
 	}
 	u, err := h.cfg.Accounts.Login(c.Request().Context(), f.Username, c.FormValue("password"))
-	if errors.Is(err, account.ErrBadLogin) {
+	if fault.KindOf(err) == fault.Unauthorized {
 		h.limits.add(limitLoginUser, key)
 		return h.render(c, r, http.StatusUnauthorized, "login", "Log in", f, "Wrong user name or password.")
 	}
@@ -115,7 +115,7 @@ func (h *ui) renderSecondStep(c echo.Context, r *uiReq, status int, next, proble
 	d := secondStep{TOTP: r.user.TOTPSecret != nil && r.user.TOTPConfirmed, Keys: r.user.WebAuthnCount > 0, Next: next}
 	if d.Keys {
 		if err := h.cfg.Accounts.WebAuthnAvailable(); err != nil {
-			d.WebAuthn = sentence(err)
+			d.WebAuthn = sentence(fault.Public(err))
 		} else {
 			opts, err := h.cfg.Accounts.BeginWebAuthnLogin(c.Request().Context(), r.user.Name, r.session.ID)
 			if err != nil {
@@ -144,9 +144,11 @@ func (h *ui) loginTOTP(c echo.Context, r *uiReq) error {
 		return h.tooMany(c, r, retry)
 	}
 	err := h.cfg.Accounts.LoginTOTP(c.Request().Context(), r.user.Name, strings.TrimSpace(c.FormValue("code")))
-	if errors.Is(err, account.ErrBadTOTP) || errors.Is(err, account.ErrTOTPCodeReused) {
-		h.limits.add(limitTOTPUser, key)
-		return h.renderSecondStep(c, r, http.StatusUnauthorized, next, sentence(err))
+	if status, msg, ok := refused(err); ok {
+		if status == http.StatusUnauthorized {
+			h.limits.add(limitTOTPUser, key) // a wrong guess
+		}
+		return h.renderSecondStep(c, r, status, next, msg)
 	}
 	if err != nil {
 		return err
@@ -168,9 +170,11 @@ func (h *ui) loginRecovery(c echo.Context, r *uiReq) error {
 		return h.tooMany(c, r, retry)
 	}
 	err := h.cfg.Accounts.LoginRecoveryCode(c.Request().Context(), r.visitor(r.user.Name), c.FormValue("code"))
-	if errors.Is(err, account.ErrBadRecoveryCode) {
-		h.limits.add(limitRecoveryUser, key)
-		return h.renderSecondStep(c, r, http.StatusUnauthorized, localPath(c.FormValue("next"), ""), sentence(err))
+	if status, msg, ok := refused(err); ok {
+		if status == http.StatusUnauthorized {
+			h.limits.add(limitRecoveryUser, key) // a wrong guess
+		}
+		return h.renderSecondStep(c, r, status, localPath(c.FormValue("next"), ""), msg)
 	}
 	if err != nil {
 		return err
@@ -188,8 +192,8 @@ func (h *ui) loginRecovery(c echo.Context, r *uiReq) error {
 func (h *ui) loginWebAuthn(c echo.Context, r *uiReq) error {
 	next := localPath(c.FormValue("next"), "/projects")
 	err := h.cfg.Accounts.FinishWebAuthnLogin(c.Request().Context(), r.visitor(r.user.Name), []byte(c.FormValue("response")))
-	if errors.Is(err, account.ErrWebAuthn) {
-		return h.renderSecondStep(c, r, http.StatusUnauthorized, next, sentence(err))
+	if status, msg, ok := refused(err); ok {
+		return h.renderSecondStep(c, r, status, next, msg)
 	}
 	if err != nil {
 		return err
@@ -218,8 +222,8 @@ func (h *ui) verifyEmailPage(c echo.Context, r *uiReq) error {
 	f := verifyForm{Token: c.QueryParam("token")}
 	var err error
 	f.User, f.Email, err = h.cfg.Accounts.EmailLink(c.Request().Context(), f.Token)
-	if errors.Is(err, account.ErrBadEmailToken) {
-		return h.message(c, r, http.StatusNotFound, "Link not valid", sentence(err), "/account")
+	if status, msg, ok := refused(err); ok {
+		return h.message(c, r, status, "Link not valid", msg, "/account")
 	}
 	if err != nil {
 		return err
@@ -229,8 +233,8 @@ func (h *ui) verifyEmailPage(c echo.Context, r *uiReq) error {
 
 func (h *ui) verifyEmail(c echo.Context, r *uiReq) error {
 	u, err := h.cfg.Accounts.VerifyEmail(c.Request().Context(), r.visitor(""), c.FormValue("token"))
-	if errors.Is(err, account.ErrBadEmailToken) {
-		return h.message(c, r, http.StatusBadRequest, "Link not valid", sentence(err), "/account")
+	if status, msg, ok := refused(err); ok {
+		return h.message(c, r, status, "Link not valid", msg, "/account")
 	}
 	if err != nil {
 		return err
@@ -311,13 +315,13 @@ func (h *ui) changePassword(c echo.Context, r *uiReq) error {
 		return h.render(c, r, http.StatusUnprocessableEntity, "password", "Change your password", nil, "The two new passwords differ; type the same password twice.")
 	}
 	err := h.cfg.Accounts.ChangePassword(c.Request().Context(), r.actor(), c.FormValue("password"), next)
-	switch {
-	case errors.Is(err, account.ErrBadPassword):
-		h.limits.add(limitLoginUser, key)
-		return h.render(c, r, http.StatusUnauthorized, "password", "Change your password", nil, sentence(err))
-	case errors.Is(err, account.ErrInvalidInput):
-		return h.render(c, r, http.StatusUnprocessableEntity, "password", "Change your password", nil, sentence(err))
-	case err != nil:
+	if status, msg, ok := refused(err); ok {
+		if status == http.StatusUnauthorized {
+			h.limits.add(limitLoginUser, key)
+		}
+		return h.render(c, r, status, "password", "Change your password", nil, msg)
+	}
+	if err != nil {
 		return err
 	}
 	if err := h.renewSession(c, r, "", false); err != nil {
@@ -353,8 +357,8 @@ func (h *ui) addPending(c echo.Context, r *uiReq) error {
 	if form.setErrors(err) {
 		return h.renderAccount(c, r, http.StatusUnprocessableEntity, form, "The pending publisher was not added; see the messages next to the fields.")
 	}
-	if errors.Is(err, account.ErrInvalidInput) || errors.Is(err, account.ErrProjectExists) || errors.Is(err, account.ErrContested) {
-		return h.renderAccount(c, r, http.StatusUnprocessableEntity, form, sentence(err))
+	if k := fault.KindOf(err); k == fault.Invalid || k == fault.Conflict {
+		return h.renderAccount(c, r, http.StatusUnprocessableEntity, form, sentence(fault.Public(err)))
 	}
 	return h.failed(c, r, err, "/account")
 }

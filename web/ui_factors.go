@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"html/template"
 	"image/png"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -36,7 +36,7 @@ func (h *ui) twoFactorPage(c echo.Context, r *uiReq) error {
 		return err
 	}
 	if err := h.cfg.Accounts.WebAuthnAvailable(); err != nil {
-		d.WebAuthnError = sentence(err)
+		d.WebAuthnError = sentence(fault.Public(err))
 	}
 	title := "Second factors"
 	if !r.user.HasSecondFactor() {
@@ -96,9 +96,9 @@ func (h *ui) totpConfirm(c echo.Context, r *uiReq) error {
 		return h.tooMany(c, r, retry)
 	}
 	codes, err := h.cfg.Accounts.ConfirmTOTP(c.Request().Context(), r.actor(), c.FormValue("code"))
-	if errors.Is(err, account.ErrBadTOTP) {
+	if fault.KindOf(err) == fault.Unauthorized {
 		h.limits.add(limitTOTPUser, key)
-		return h.renderTOTP(c, r, http.StatusUnauthorized, sentence(err))
+		return h.renderTOTP(c, r, http.StatusUnauthorized, sentence(fault.Public(err)))
 	}
 	if err != nil {
 		return h.failed(c, r, err, "/account/two-factor")

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
 )
@@ -197,10 +198,10 @@ func (h *ui) createProject(c echo.Context, r *uiReq) error {
 	switch {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/projects/"+url.PathEscape(p.Name))
-	case errors.Is(err, account.ErrInvalidInput):
-		return h.renderProjects(c, r, http.StatusUnprocessableEntity, name, sentence(err))
-	case errors.Is(err, account.ErrProjectExists):
+	case fault.KindOf(err) == fault.Conflict:
 		return h.renderProjects(c, r, http.StatusConflict, name, "A project named "+name+" exists already; ask its owners to invite you.")
+	case fault.KindOf(err) == fault.Invalid:
+		return h.renderProjects(c, r, http.StatusUnprocessableEntity, name, sentence(fault.Public(err)))
 	}
 	return h.failed(c, r, err, "/projects")
 }
@@ -246,8 +247,8 @@ func (h *ui) addPublisher(c echo.Context, r *uiReq) error {
 	if form.setErrors(err) {
 		return h.renderProject(c, r, http.StatusUnprocessableEntity, project, form, "The publisher was not added; see the messages next to the fields.")
 	}
-	if errors.Is(err, account.ErrInvalidInput) {
-		return h.renderProject(c, r, http.StatusUnprocessableEntity, project, form, sentence(err))
+	if fault.KindOf(err) == fault.Invalid {
+		return h.renderProject(c, r, http.StatusUnprocessableEntity, project, form, sentence(fault.Public(err)))
 	}
 	return h.failed(c, r, err, "/projects/"+url.PathEscape(project))
 }

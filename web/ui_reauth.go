@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -80,7 +81,7 @@ func (h *ui) renderReauth(c echo.Context, r *uiReq, status int, v reauthView, pr
 	v.TOTP, v.Keys = r.user.TOTPSecret != nil && r.user.TOTPConfirmed, r.user.WebAuthnCount > 0
 	if v.Keys {
 		if err := h.cfg.Accounts.WebAuthnAvailable(); err != nil {
-			v.WebAuthn = sentence(err)
+			v.WebAuthn = sentence(fault.Public(err))
 		} else {
 			opts, err := h.cfg.Accounts.BeginWebAuthnLogin(c.Request().Context(), r.user.Name, r.session.ID)
 			if err != nil {
@@ -106,9 +107,11 @@ func (h *ui) reauthTOTP(c echo.Context, r *uiReq) error {
 		return h.tooMany(c, r, retry)
 	}
 	err := h.cfg.Accounts.LoginTOTP(c.Request().Context(), r.user.Name, strings.TrimSpace(c.FormValue("code")))
-	if errors.Is(err, account.ErrBadTOTP) || errors.Is(err, account.ErrTOTPCodeReused) {
-		h.limits.add(limitTOTPUser, key)
-		return h.renderReauth(c, r, http.StatusUnauthorized, v, sentence(err))
+	if status, msg, ok := refused(err); ok {
+		if status == http.StatusUnauthorized {
+			h.limits.add(limitTOTPUser, key) // a wrong guess
+		}
+		return h.renderReauth(c, r, status, v, msg)
 	}
 	if err != nil {
 		return err
@@ -120,8 +123,8 @@ func (h *ui) reauthTOTP(c echo.Context, r *uiReq) error {
 func (h *ui) reauthWebAuthn(c echo.Context, r *uiReq) error {
 	v := reauthForm(c)
 	err := h.cfg.Accounts.FinishWebAuthnLogin(c.Request().Context(), r.actor(), []byte(c.FormValue("response")))
-	if errors.Is(err, account.ErrWebAuthn) {
-		return h.renderReauth(c, r, http.StatusUnauthorized, v, sentence(err))
+	if status, msg, ok := refused(err); ok {
+		return h.renderReauth(c, r, status, v, msg)
 	}
 	if err != nil {
 		return err

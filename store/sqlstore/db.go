@@ -118,7 +118,12 @@ func (s *Store) classify(err error) error {
 	case ForeignKey:
 		sentinel = errForeignKey
 	case Unavailable:
-		sentinel = store.ErrUnavailable
+		if errors.Is(err, store.ErrUnavailable) {
+			return err
+		}
+		// The driver's message names hosts and addresses: it goes to the log, not to
+		// whoever made the request.
+		return store.ErrUnavailable.With(err)
 	default:
 		return err
 	}
