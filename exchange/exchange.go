@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -178,7 +179,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 	}
 	if len(projects) == 0 {
 		log.InfoContext(ctx, "exchange refused: no publisher matched", "candidates", len(pubs)+len(pending), "reasons", strings.Join(reasons, "; "))
-		return o, fail(ErrInvalidPublisher, "valid token, but no trusted publisher matches it; check the repository, workflow file and environment registered for your project", errors.New(strings.Join(reasons, "; ")))
+		return o, fail(ErrInvalidPublisher, noPublisher(id), errors.New(strings.Join(reasons, "; ")))
 	}
 	slices.Sort(projects)
 	projects = slices.Compact(projects)
@@ -227,7 +228,7 @@ func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey str
 		return fail(ErrReuse, "this token was already exchanged; request a fresh one from your CI platform", err)
 	case errors.Is(err, store.ErrPinConflict), errors.Is(err, store.ErrNotFound):
 		// Pinned to other ids, or removed, by a concurrent exchange or owner.
-		return fail(ErrInvalidPublisher, "valid token, but no trusted publisher matches it; check the repository, workflow file and environment registered for your project", err)
+		return fail(ErrInvalidPublisher, noPublisher(id), err)
 	case errors.As(err, &taken):
 		// A pending publisher does not reserve its name: someone created the project
 		// first, or a concurrent exchange converted it. It is left alone, whoever it
@@ -241,6 +242,43 @@ func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey str
 	}
 }
 
+// noPublisher says that no publisher matched, and lists what this job's own token says
+// about it, the facts a publisher is matched on, so the job's log shows what to compare
+// with the registration. It never says what any publisher expected: that is another
+// owner's configuration, and the caller may not be the project's owner.
+func noPublisher(id policy.Identity) string {
+	env := "none"
+	if id.Environment != "" {
+		env = show(id.Environment)
+	}
+	return fmt.Sprintf("valid token, but no trusted publisher matches it. This job, as its token says: repository %s, workflow %s, ref %s, environment %s, event %s. Check these against the publisher registered for your project",
+		show(id.Repository), show(workflowPath(id.WorkflowRef)), show(id.Ref), env, show(id.EventName))
+}
+
+// workflowPath is the workflow file of a GitHub workflow_ref
+// ("owner/repo/.github/workflows/release.yml@refs/heads/main") or the configuration path of
+// a GitLab ci_config_ref_uri ("gitlab.com/group/project//.gitlab-ci.yml@refs/heads/main").
+func workflowPath(ref string) string {
+	path, _, _ := strings.Cut(ref, "@")
+	if _, file, ok := strings.Cut(path, "/.github/workflows/"); ok {
+		return file
+	}
+	if _, file, ok := strings.Cut(path, "//"); ok {
+		return file
+	}
+	return path
+}
+
+// show quotes a claim value for a sentence, clipped: no character of it can pass for the
+// sentence's own.
+func show(s string) string {
+	const max = 128
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
 func verifyError(err error) error {
 	switch {
 	case errors.Is(err, providers.ErrMalformed):
@@ -248,10 +286,18 @@ func verifyError(err error) error {
 	case errors.Is(err, providers.ErrNotEnabled):
 		return fail(ErrNotEnabled, "trusted publishing from this CI platform's issuer is switched off on this service; ask its operators", err)
 	case errors.Is(err, providers.ErrUnknownIssuer):
+		var unknown *providers.IssuerError
+		if errors.As(err, &unknown) {
+			return fail(ErrInvalidPayload, fmt.Sprintf("the token's issuer %s is not one this service trusts; tokens from CI platforms its operators did not configure are refused", unknown.Issuer), err)
+		}
 		return fail(ErrInvalidPayload, "the token's issuer is not one this service trusts", err)
 	case errors.Is(err, providers.ErrKeysUnavailable):
 		return fail(ErrKeysUnavailable, "the CI platform's signing keys cannot be fetched right now; try again later", err)
 	case errors.Is(err, providers.ErrInvalidToken):
+		var check *providers.CheckError
+		if errors.As(err, &check) {
+			return fail(ErrInvalidToken, check.Public, err)
+		}
 		return fail(ErrInvalidToken, "the token failed verification (signature, audience or validity period); request a fresh token with the right audience", err)
 	default:
 		return fail(ErrUnavailable, "the token could not be verified; try again", err)

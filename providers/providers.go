@@ -37,6 +37,33 @@ var (
 	ErrKeysUnavailable = errors.New("issuer keys unavailable")
 )
 
+// CheckError is an ErrInvalidToken that says which check the token failed, in words for
+// the CI job that sent it (Public): only values the token itself carries and this
+// service's public settings (its audience, its clock), never anything about another
+// token, issuer or configuration. Error is the full reason, for the log.
+type CheckError struct {
+	Public string
+	Err    error
+}
+
+func (e *CheckError) Error() string { return e.Err.Error() }
+
+// Unwrap makes a CheckError match ErrInvalidToken and the reason's own errors.
+func (e *CheckError) Unwrap() []error { return []error{ErrInvalidToken, e.Err} }
+
+// invalid returns a CheckError whose reason for the log is Public's facts, formatted.
+func invalid(public string, format string, args ...any) error {
+	return &CheckError{Public: public, Err: fmt.Errorf(format, args...)}
+}
+
+// IssuerError is an ErrUnknownIssuer naming the token's iss, quoted and clipped.
+type IssuerError struct{ Issuer string }
+
+func (e *IssuerError) Error() string { return ErrUnknownIssuer.Error() + ": " + e.Issuer }
+
+// Unwrap makes an IssuerError match ErrUnknownIssuer.
+func (e *IssuerError) Unwrap() error { return ErrUnknownIssuer }
+
 // Defaults of Config.
 const (
 	DefaultLeeway         = 60 * time.Second

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -23,7 +24,7 @@ func platformIdentity(pl *policy.Platform, payload []byte, id *policy.Identity) 
 		return err
 	}
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return &CheckError{Public: fmt.Sprintf("the token lacks what a %s token carries: %v", pl.Kind, err), Err: err}
 	}
 	fill(id, c.Identity())
 	return nil
@@ -66,7 +67,7 @@ func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
 	}
 	is, ok := s.byIss[iss]
 	if !ok {
-		return policy.Identity{}, fmt.Errorf("%w: %s", ErrUnknownIssuer, clip(iss))
+		return policy.Identity{}, &IssuerError{Issuer: clip(iss)}
 	}
 	if is.Disabled {
 		return policy.Identity{Issuer: is.Issuer}, fmt.Errorf("%w: %s", ErrNotEnabled, is.Issuer)
@@ -97,7 +98,9 @@ func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, payload 
 	case errors.Is(err, keycache.ErrUnknownKey):
 		// Even when the refetch it caused failed: the exchange refuses a token whose key
 		// it does not hold, and the CI job retries with a new token.
-		return policy.Identity{}, fmt.Errorf("%w: %s: %w", ErrInvalidToken, is.Issuer, err)
+		return policy.Identity{}, &CheckError{
+			Public: fmt.Sprintf("the token is signed with key %s, which is not among the keys its issuer publishes; request a fresh token", clip(kid)),
+			Err:    fmt.Errorf("%s: %w", is.Issuer, err)}
 	case err != nil:
 		return policy.Identity{}, fmt.Errorf("%w: %s: %w", ErrKeysUnavailable, is.Issuer, err)
 	}
@@ -105,11 +108,12 @@ func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, payload 
 	// The signature is checked over payload, the very bytes the claims below were parsed
 	// from (go-jose's own decoding of the segment would be a second copy, parsed twice).
 	if err := jws.DetachedVerify(payload, key); err != nil {
-		return policy.Identity{}, fmt.Errorf("%w: %s: signature does not verify", ErrInvalidToken, is.Issuer)
+		return policy.Identity{}, invalid(fmt.Sprintf("the token's signature does not verify with its issuer's key %s: it was altered, or not signed by %s", clip(kid), is.Issuer),
+			"%s: signature does not verify", is.Issuer)
 	}
 	id, err := s.checkClaims(claims, now)
 	if err != nil {
-		return policy.Identity{}, fmt.Errorf("%w: %s: %v", ErrInvalidToken, is.Issuer, err)
+		return policy.Identity{}, fmt.Errorf("%s: %w", is.Issuer, err)
 	}
 	id.Kind, id.Issuer = is.Kind, is.Issuer
 	if err := platformIdentity(is.p, payload, &id); err != nil {
@@ -126,7 +130,8 @@ func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, payload 
 func (is *issuer) headerError(hseg string, err error) error {
 	var alg *jose.ErrUnexpectedSignatureAlgorithm
 	if errors.As(err, &alg) {
-		return fmt.Errorf("%w: alg %s is not allowed for %s tokens", ErrInvalidToken, clip(string(alg.Got)), is.Kind)
+		return invalid(fmt.Sprintf("the token is signed with algorithm %s; %s tokens must use %s", clip(string(alg.Got)), is.Kind, algNames(is.algs)),
+			"alg %s is not allowed for %s tokens", clip(string(alg.Got)), is.Kind)
 	}
 	hb, _ := base64.RawURLEncoding.DecodeString(hseg)
 	var members map[string]josejson.RawMessage
@@ -142,80 +147,101 @@ func (is *issuer) headerError(hseg string, err error) error {
 func (is *issuer) checkHeader(h jose.Header) (kid string, err error) {
 	for _, name := range []jose.HeaderKey{"crit", "b64"} {
 		if _, ok := h.ExtraHeaders[name]; ok {
-			return "", fmt.Errorf("%w: header %s is not supported", ErrInvalidToken, name)
+			return "", invalid(fmt.Sprintf("the token's header has %s, which this service does not support", name), "header %s is not supported", name)
 		}
 	}
 	if kid = h.KeyID; kid == "" || len(kid) > maxKidBytes {
-		return "", fmt.Errorf("%w: kid is required, of at most %d bytes; got %d", ErrInvalidToken, maxKidBytes, len(kid))
+		return "", invalid("the token's header has no usable kid (key id)", "kid is required, of at most %d bytes; got %d", maxKidBytes, len(kid))
 	}
 	return kid, nil
 }
 
 // checkClaims checks the claims every token must have: a single audience, iat required
 // and not in the future, nbf not in the future, exp after iat and not past, jti present.
+// Each failure is a CheckError whose public sentence names the check, the token's value
+// and what this service expected.
 func (s *Set) checkClaims(c object, now time.Time) (policy.Identity, error) {
 	if err := checkAudience(c, s.cfg.Audience); err != nil {
 		return policy.Identity{}, err
 	}
 	late := now.Add(s.cfg.Leeway)
+	clock := fmt.Sprintf("this service's clock says %s, with %v of leeway", stamp(now), s.cfg.Leeway)
 	iat, err := c.date("iat")
 	if err != nil {
-		return policy.Identity{}, fmt.Errorf("iat: %w", err)
+		return policy.Identity{}, invalid("the token's iat (issued at) is missing or not a number", "iat: %w", err)
 	}
 	if iat.After(late) {
-		return policy.Identity{}, fmt.Errorf("iat %v is in the future (now %v)", iat, now)
+		return policy.Identity{}, invalid(fmt.Sprintf("the token was issued in the future, at %s (%s); check the CI runner's clock", stamp(iat), clock),
+			"iat %v is in the future (now %v)", iat, now)
 	}
 	nbf, err := c.date("nbf")
 	switch {
 	case errors.Is(err, errAbsent):
 	case err != nil:
-		return policy.Identity{}, fmt.Errorf("nbf: %w", err)
+		return policy.Identity{}, invalid("the token's nbf (not before) is not a number", "nbf: %w", err)
 	case nbf.After(late):
-		return policy.Identity{}, fmt.Errorf("nbf %v is in the future (now %v)", nbf, now)
+		return policy.Identity{}, invalid(fmt.Sprintf("the token is not valid before %s (%s)", stamp(nbf), clock),
+			"nbf %v is in the future (now %v)", nbf, now)
 	}
 	exp, err := c.date("exp")
 	if err != nil {
-		return policy.Identity{}, fmt.Errorf("exp: %w", err)
+		return policy.Identity{}, invalid("the token's exp (expiry) is missing or not a number", "exp: %w", err)
 	}
 	if !exp.After(iat) {
-		return policy.Identity{}, fmt.Errorf("exp %v is not after iat %v", exp, iat)
+		return policy.Identity{}, invalid(fmt.Sprintf("the token expires (%s) no later than it was issued (%s)", stamp(exp), stamp(iat)),
+			"exp %v is not after iat %v", exp, iat)
 	}
 	if exp.Before(now.Add(-s.cfg.Leeway)) {
-		return policy.Identity{}, fmt.Errorf("token expired at %v (now %v)", exp, now)
+		return policy.Identity{}, invalid(fmt.Sprintf("the token expired at %s (%s); request a fresh token just before the exchange", stamp(exp), clock),
+			"token expired at %v (now %v)", exp, now)
 	}
 	jti, err := c.str("jti")
 	switch {
 	case err != nil:
-		return policy.Identity{}, fmt.Errorf("jti: %w", err)
+		return policy.Identity{}, invalid("the token has no jti (token id)", "jti: %w", err)
 	case jti == "" || len(jti) > maxJTIBytes:
-		return policy.Identity{}, fmt.Errorf("jti of %d bytes", len(jti))
+		return policy.Identity{}, invalid(fmt.Sprintf("the token's jti (token id) must be 1 to %d bytes long", maxJTIBytes), "jti of %d bytes", len(jti))
 	}
 	return policy.Identity{JTI: jti, IssuedAt: iat, Expiry: exp}, nil
+}
+
+// stamp writes a time for a CI job's log: UTC, to the second.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// algNames lists algorithms for a sentence.
+func algNames(algs []jose.SignatureAlgorithm) string {
+	names := make([]string, len(algs))
+	for i, a := range algs {
+		names[i] = string(a)
+	}
+	return strings.Join(names, " or ")
 }
 
 // checkAudience accepts aud only when it names our audience and nothing else: a token
 // minted for several relying parties could be replayed by any of them.
 func checkAudience(c object, want string) error {
+	hint := fmt.Sprintf("request the token with the audience %q, which GET /_/oidc/audience returns", want)
 	v, ok := c["aud"]
 	if !ok {
-		return errors.New("aud: absent")
+		return invalid("the token has no audience (aud); "+hint, "aud: absent")
 	}
 	var one string
 	if err := json.Unmarshal(v, &one); err == nil {
 		if one != want {
-			return fmt.Errorf("aud %s is not ours", clip(one))
+			return invalid(fmt.Sprintf("the token's audience is %s, but this service accepts only %q; %s", clip(one), want, hint), "aud %s is not ours", clip(one))
 		}
 		return nil
 	}
 	var list []string
 	if err := json.Unmarshal(v, &list); err != nil {
-		return errors.New("aud is neither a string nor a list of strings")
+		return invalid("the token's audience (aud) is neither a string nor a list of strings; "+hint, "aud is neither a string nor a list of strings")
 	}
 	if len(list) != 1 {
-		return fmt.Errorf("aud lists %d audiences; only ours alone is accepted", len(list))
+		return invalid(fmt.Sprintf("the token names %d audiences; this service accepts a token for %q alone: %s", len(list), want, hint),
+			"aud lists %d audiences; only ours alone is accepted", len(list))
 	}
 	if list[0] != want {
-		return fmt.Errorf("aud %s is not ours", clip(list[0]))
+		return invalid(fmt.Sprintf("the token's audience is %s, but this service accepts only %q; %s", clip(list[0]), want, hint), "aud %s is not ours", clip(list[0]))
 	}
 	return nil
 }
