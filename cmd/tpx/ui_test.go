@@ -66,8 +66,12 @@ func TestUIFailedExchanges(t *testing.T) {
 		r := h.refused(t, http.StatusUnprocessableEntity, "invalid-publisher", func() reply {
 			return h.exchange(t, h.gh.Sign(h.gh.GitHubClaims(map[string]any{"environment": "staging", "run_id": "4242", "repository_visibility": "public"})))
 		})
-		t.Run("The exchange's reply does not say why", func(t *testing.T) {
-			if strings.Contains(string(r.raw), "staging") || strings.Contains(string(r.raw), "release") {
+		t.Run("The exchange's reply states the job's own facts, not the publisher's", func(t *testing.T) {
+			d := r.Errors[0].Description
+			if !strings.Contains(d, `environment "staging"`) {
+				t.Fatalf("the reply does not state the job's environment: %s", r.raw)
+			}
+			if strings.Contains(d, `"release"`) || strings.Contains(d, "failproj") || strings.Contains(d, "requires") {
 				t.Fatalf("the reply quotes the publisher: %s", r.raw)
 			}
 		})
