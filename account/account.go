@@ -424,30 +424,9 @@ func (s *Service) AddPending(ctx context.Context, a Actor, project string, p pol
 // RemovePublisher removes publisher id for actor, an owner of its project with a second
 // factor.
 func (s *Service) RemovePublisher(ctx context.Context, a Actor, id int64) error {
-	u, err := s.authorize(ctx, a)
+	u, p, err := s.ownedPublisher(ctx, a, id)
 	if err != nil {
 		return err
-	}
-	// A publisher of a project the actor is no member of is as unknown as one that does
-	// not exist.
-	unknown := fmt.Errorf("%w: %d", ErrUnknownID, id)
-	p, err := s.cfg.Store.PublisherByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return unknown
-	}
-	if err != nil {
-		return err
-	}
-	role, err := s.cfg.Store.MemberRole(ctx, p.ProjectID, u.ID)
-	switch {
-	case errors.Is(err, store.ErrNotFound) && a.Via == ViaOperator:
-		return fmt.Errorf("%w: %s does not own %s", ErrNotOwner, u.Name, p.ProjectName)
-	case errors.Is(err, store.ErrNotFound):
-		return unknown
-	case err != nil:
-		return err
-	case role != store.RoleOwner:
-		return fmt.Errorf("%w: %s is a maintainer of %s; only its owners change publishers and members", ErrNotOwner, u.Name, p.ProjectName)
 	}
 	if err := s.cfg.Store.RemovePublisher(ctx, id); err != nil {
 		return err
@@ -468,7 +447,79 @@ func Describe(p policy.Publisher) string {
 	if p.RepositoryID != "" {
 		fmt.Fprintf(&b, " ids %s/%s", p.OwnerID, p.RepositoryID)
 	}
+	if !p.Refs.Any() {
+		fmt.Fprintf(&b, " refs: %s", p.Refs)
+	}
+	if p.CalledWorkflow != "" {
+		fmt.Fprintf(&b, " called workflow %s", p.CalledWorkflow)
+	}
 	return b.String()
+}
+
+// ownedPublisher finds publisher id for actor, an owner of its project with a second
+// factor. A publisher of a project the actor is no member of is as unknown as one that
+// does not exist.
+func (s *Service) ownedPublisher(ctx context.Context, a Actor, id int64) (store.User, store.Publisher, error) {
+	u, err := s.authorize(ctx, a)
+	if err != nil {
+		return store.User{}, store.Publisher{}, err
+	}
+	unknown := fmt.Errorf("%w: %d", ErrUnknownID, id)
+	p, err := s.cfg.Store.PublisherByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, store.Publisher{}, unknown
+	}
+	if err != nil {
+		return store.User{}, store.Publisher{}, err
+	}
+	role, err := s.cfg.Store.MemberRole(ctx, p.ProjectID, u.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && a.Via == ViaOperator:
+		return store.User{}, store.Publisher{}, fmt.Errorf("%w: %s does not own %s", ErrNotOwner, u.Name, p.ProjectName)
+	case errors.Is(err, store.ErrNotFound):
+		return store.User{}, store.Publisher{}, unknown
+	case err != nil:
+		return store.User{}, store.Publisher{}, err
+	case role != store.RoleOwner:
+		return store.User{}, store.Publisher{}, fmt.Errorf("%w: %s is a maintainer of %s; only its owners change publishers and members", ErrNotOwner, u.Name, p.ProjectName)
+	}
+	return u, p, nil
+}
+
+// SetPublisherRules replaces publisher id's ref rules and called-workflow pin for actor, an
+// owner of its project with a second factor, and tells every owner what changed: a rule
+// that lets more refs publish is as much a change of who can publish as a new publisher.
+func (s *Service) SetPublisherRules(ctx context.Context, a Actor, id int64, refs policy.RefRules, calledWorkflow string) (store.Publisher, error) {
+	u, p, err := s.ownedPublisher(ctx, a, id)
+	if err != nil {
+		return store.Publisher{}, err
+	}
+	next := p
+	next.Refs, next.CalledWorkflow = refs, calledWorkflow
+	if err := policy.Validate(next.Publisher); err != nil {
+		return store.Publisher{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+	if next.Refs == p.Refs && next.CalledWorkflow == p.CalledWorkflow {
+		return p, nil
+	}
+	if err := s.cfg.Store.SetPublisherRules(ctx, id, refs, calledWorkflow); err != nil {
+		return store.Publisher{}, err
+	}
+	change := fmt.Sprintf("refs %s (was %s)", next.Refs, p.Refs)
+	if next.CalledWorkflow != p.CalledWorkflow {
+		change += fmt.Sprintf(", called workflow %s (was %s)", orAny(next.CalledWorkflow), orAny(p.CalledWorkflow))
+	}
+	s.audit(ctx, a, u.ID, p.ProjectID, "publisher.rules", fmt.Sprintf("publisher %d rules changed: %s", id, change))
+	s.notifyOwners(ctx, p.ProjectID, "", "tpx: publisher rules changed on "+p.ProjectName,
+		fmt.Sprintf("%s changed the rules of trusted publisher %d of %s (%s %s workflow %s): %s.", u.Name, id, p.ProjectName, p.Kind, p.Repository(), p.Workflow, change))
+	return next, nil
+}
+
+func orAny(s string) string {
+	if s == "" {
+		return "any"
+	}
+	return s
 }
 
 // audit records an event by a; a failure to record is logged, since the action already

@@ -16,13 +16,18 @@ var githubPlatform = Platform{
 	IssuerHint: "github.com https://token.actions.githubusercontent.com, GHE.com https://token.actions.SUB.ghe.com, " +
 		"an enterprise slug https://token.actions.githubusercontent.com/SLUG, GHES https://HOST/_services/token",
 	Algs: []string{"RS256"},
-	Fields: []Field{
+	Fields: append([]Field{
 		repositoryField("Repository (owner/name)", "For example octo-org/sampleproject.", "OWNER/REPO"),
 		workflowField("Workflow file name", "The file in .github/workflows, for example release.yml.", "FILE", true),
 		environmentField("Environment (optional)", "If set, only jobs that run in this GitHub environment get tokens."),
 		ownerIDField("Owner id (optional)", "Numeric; left empty, it is pinned on first use."),
 		repositoryIDField("Repository id (optional)", "Numeric; left empty, it is pinned on first use."),
-	},
+		calledWorkflowField("Called workflow (optional)",
+			"If set, the job must run this reusable workflow: OWNER/REPO/.github/workflows/FILE, optionally @REF or @refs/tags/v*."),
+	}, refFields("GitHub", "ref_protected")...),
+	Refs:              true,
+	ProtectedRefs:     "ref_protected",
+	CalledWorkflows:   true,
 	OwnerIDLabel:      "owner id",
 	RepositoryIDLabel: "repository id",
 	NewClaims:         func() Claims { return new(GitHubClaims) },
@@ -49,6 +54,9 @@ func validateGitHub(p Publisher, add func(field, msg string)) {
 	}
 	if msg := githubWorkflowProblem(p.Workflow); msg != "" {
 		add(FieldWorkflow, msg)
+	}
+	if msg := calledWorkflowProblem(p.CalledWorkflow, githubWorkflowDirs); msg != "" {
+		add(FieldCalledWorkflow, msg)
 	}
 }
 
@@ -132,44 +140,155 @@ func matchGitHub(pl *Platform, p Publisher, id Identity) *Mismatch {
 	if m := matchGitHubWorkflow(p, id); m != nil {
 		return m.in("workflow")
 	}
+	if m := matchCalledWorkflow(p, id); m != nil {
+		return m.in("workflow")
+	}
 	// GitHub treats environment names without case. Only ASCII letters are folded: full
 	// Unicode folding would also equate look-alikes (the Kelvin sign and 'k') that GitHub
 	// may keep apart as environments with different protection rules.
 	return matchEnvironment(p, id, equalFoldASCII, "")
 }
 
-// matchGitHubWorkflow checks workflow_ref, the workflow the run started from. A reusable
-// workflow it calls shows up only in job_workflow_ref and is the caller's business: what the
-// owner trusts is the top-level file, which decides what gets called.
+// matchGitHubWorkflow checks workflow_ref, the workflow the run started from: it must be
+// the publisher's file in the job's own repository, read at the job's ref or commit.
 func matchGitHubWorkflow(p Publisher, id Identity) *Mismatch {
-	ref := id.WorkflowRef
-	if ref == "" {
+	if id.WorkflowRef == "" {
 		return mismatch("token carries no workflow_ref")
 	}
-	// Neither repository names nor accepted workflow file names contain '@', so the first
-	// one ends the path.
-	path, at, found := strings.Cut(ref, "@")
-	if !found || at == "" {
-		return mismatch("workflow_ref %s has no @ref", show(ref))
+	w, m := parseWorkflowRef("workflow_ref", id.WorkflowRef, githubWorkflowDir)
+	if m != nil {
+		return m
+	}
+	// The workflow must live in the repository the job runs in; a workflow_ref naming
+	// another repository with our file name proves nothing about ours.
+	if !equalFoldASCII(w.repository, id.Repository) {
+		return mismatch("workflow_ref %s is a workflow of repository %s, not of %s", show(id.WorkflowRef), show(w.repository), show(id.Repository))
+	}
+	file, ok := cutDir(w.path, githubWorkflowDirs)
+	if !ok {
+		return mismatch("workflow_ref %s is not in %s", show(id.WorkflowRef), strings.Join(githubWorkflowDirs, " or "))
+	}
+	if file != p.Workflow {
+		return mismatch("workflow %s, publisher has %s%s", show(file), show(p.Workflow), calledNote(id))
+	}
+	// The file must be the one of the commit that runs: a ref that differs from the job's
+	// could only come from a file name that hides an '@' GitHub never wrote.
+	if w.ref != id.Ref && w.ref != id.SHA {
+		return mismatch("workflow_ref %s was read at %s, neither the job's ref %s nor its sha", show(id.WorkflowRef), show(w.ref), show(id.Ref))
+	}
+	return nil
+}
+
+// cutDir returns path without the first of dirs it starts with.
+func cutDir(path string, dirs []string) (string, bool) {
+	for _, d := range dirs {
+		if f, ok := strings.CutPrefix(path, d); ok {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// calledNote names the reusable workflow a job ran when it is not the caller itself, so
+// that a reason shows what actually ran.
+func calledNote(id Identity) string {
+	if id.JobWorkflowRef == "" || id.JobWorkflowRef == id.WorkflowRef {
+		return ""
+	}
+	return " (the job ran the called workflow " + show(id.JobWorkflowRef) + ")"
+}
+
+// githubWorkflowDirs are where GitHub runs workflows from.
+var githubWorkflowDirs = []string{githubWorkflowDir}
+
+// workflowRef is a parsed workflow_ref or job_workflow_ref: the repository, the path of
+// the file in it, and the ref it was read at.
+type workflowRef struct{ repository, path, ref string }
+
+// parseWorkflowRef reads "OWNER/REPO/PATH@REF" as GitHub writes it. A file name may itself
+// contain '@', so the ref follows the last '@' whose left part ends in a .yml or .yaml file
+// name: "release.yml@evil.yml@refs/heads/x" is the file release.yml@evil.yml at
+// refs/heads/x, never release.yml.
+func parseWorkflowRef(claim, v, dir string) (workflowRef, *Mismatch) {
+	path, ref := "", ""
+	for i := strings.LastIndexByte(v, '@'); i >= 0; i = strings.LastIndexByte(v[:i], '@') {
+		if yamlFile(v[:i]) {
+			path, ref = v[:i], v[i+1:]
+			break
+		}
+	}
+	form := mismatch("%s %s is not of the form OWNER/REPO/%sFILE@REF", claim, show(v), dir)
+	switch {
+	case path == "" && strings.Contains(v, "@") && !strings.HasSuffix(v, "@"):
+		return workflowRef{}, form
+	case path == "" || ref == "":
+		return workflowRef{}, mismatch("%s %s has no @ref", claim, show(v))
 	}
 	owner, rest, _ := strings.Cut(path, "/")
 	name, file, ok := strings.Cut(rest, "/")
 	if !ok {
-		return mismatch("workflow_ref %s is not of the form OWNER/REPO/.github/workflows/FILE@REF", show(ref))
+		return workflowRef{}, form
 	}
-	// The workflow must live in the repository the job runs in; a workflow_ref naming
-	// another repository with our file name proves nothing about ours.
-	if !equalFoldASCII(owner+"/"+name, id.Repository) {
-		return mismatch("workflow_ref %s is a workflow of repository %s, not of %s", show(ref), show(owner+"/"+name), show(id.Repository))
+	return workflowRef{repository: owner + "/" + name, path: file, ref: ref}, nil
+}
+
+// matchCalledWorkflow checks the reusable workflow the job runs (job_workflow_ref) against
+// the publisher's pin "OWNER/REPO/DIR/FILE[@PATTERN]". Without a pin any called workflow
+// may run: the caller, which the owner trusts, chose it.
+func matchCalledWorkflow(p Publisher, id Identity) *Mismatch {
+	if p.CalledWorkflow == "" {
+		return nil
 	}
-	file, ok = strings.CutPrefix(file, githubWorkflowDir)
-	if !ok {
-		return mismatch("workflow_ref %s is not in %s", show(ref), githubWorkflowDir)
+	if id.JobWorkflowRef == "" {
+		return mismatch("token carries no job_workflow_ref, publisher requires the called workflow %s", show(p.CalledWorkflow))
 	}
-	if file != p.Workflow {
-		return mismatch("workflow %s, publisher has %s", show(file), show(p.Workflow))
+	w, m := parseWorkflowRef("job_workflow_ref", id.JobWorkflowRef, githubWorkflowDir)
+	if m != nil {
+		return m
+	}
+	pin, pattern, _ := strings.Cut(p.CalledWorkflow, "@")
+	owner, rest, _ := strings.Cut(pin, "/")
+	name, path, _ := strings.Cut(rest, "/")
+	if !equalFoldASCII(w.repository, owner+"/"+name) || w.path != path {
+		return mismatch("the job ran the called workflow %s, publisher requires %s", show(id.JobWorkflowRef), show(p.CalledWorkflow))
+	}
+	if pattern != "" && pattern != w.ref && !globMatch(pattern, w.ref) {
+		return mismatch("the called workflow %s was read at %s, which does not match %s", show(id.JobWorkflowRef), show(w.ref), show(pattern))
 	}
 	return nil
+}
+
+// calledWorkflowProblem checks a called-workflow pin as an owner typed it.
+func calledWorkflowProblem(s string, dirs []string) string {
+	form := "called workflow must be OWNER/REPO/" + dirs[0] + "FILE, optionally followed by @REF (a ref, a pattern such as refs/tags/v* or a commit sha)"
+	if s == "" {
+		return ""
+	}
+	if len(s) > 2*maxWorkflow {
+		return "called workflow must be at most 510 characters"
+	}
+	pin, pattern, hasRef := strings.Cut(s, "@")
+	owner, rest, _ := strings.Cut(pin, "/")
+	name, path, ok := strings.Cut(rest, "/")
+	if !ok || githubOwnerProblem(owner) != "" || githubRepoProblem(name) != "" {
+		return form
+	}
+	file, ok := cutDir(path, dirs)
+	if !ok || githubWorkflowProblem(file) != "" {
+		return form
+	}
+	if hasRef && !commitSHA(pattern) && (pattern == "" || refPatternProblem(pattern) != "") {
+		return form
+	}
+	return ""
+}
+
+// commitSHA reports whether s is a full hexadecimal commit id (SHA-1 or SHA-256).
+func commitSHA(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	return strings.Trim(s, "0123456789abcdef") == ""
 }
 
 func asciiAlnum(r rune) bool {
@@ -193,13 +312,15 @@ type GitHubClaims struct {
 	Environment          string `json:"environment"`
 	Ref                  string `json:"ref"`
 	RefType              string `json:"ref_type"`
-	SHA                  string `json:"sha"`
-	EventName            string `json:"event_name"`
-	RunID                string `json:"run_id"`
-	RunNumber            string `json:"run_number"`
-	RunAttempt           string `json:"run_attempt"`
-	RunnerEnvironment    string `json:"runner_environment"`
-	Workflow             string `json:"workflow"`
+	// RefProtected is "true" when protections or rulesets are active on the ref.
+	RefProtected      string `json:"ref_protected"`
+	SHA               string `json:"sha"`
+	EventName         string `json:"event_name"`
+	RunID             string `json:"run_id"`
+	RunNumber         string `json:"run_number"`
+	RunAttempt        string `json:"run_attempt"`
+	RunnerEnvironment string `json:"runner_environment"`
+	Workflow          string `json:"workflow"`
 	// WorkflowRef is the caller workflow, "owner/repo/.github/workflows/f.yml@ref":
 	// what publishers match.
 	WorkflowRef string `json:"workflow_ref"`
@@ -246,6 +367,7 @@ func (c *GitHubClaims) Identity() Identity {
 		JobWorkflowRef: c.JobWorkflowRef,
 		Environment:    c.Environment,
 		Ref:            c.Ref,
+		RefProtected:   c.RefProtected == "true",
 		SHA:            c.SHA,
 		EventName:      c.EventName,
 		RunID:          c.RunID,

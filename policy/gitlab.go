@@ -16,13 +16,15 @@ var gitlabPlatform = Platform{
 	DefaultIssuer: GitLabIssuer,
 	IssuerHint:    "the instance URL, e.g. https://gitlab.com or https://gitlab.example.com",
 	Algs:          []string{"RS256"},
-	Fields: []Field{
+	Fields: append([]Field{
 		repositoryField("Project path (namespace/project)", "For example my-group/my-project; subgroups are allowed.", "NAMESPACE/PROJECT"),
 		workflowField("CI configuration path", "For example .gitlab-ci.yml.", "PATH", true),
 		environmentField("Environment (optional)", "If set, only jobs of this GitLab environment get tokens."),
 		ownerIDField("Namespace id (optional)", "Numeric; left empty, it is pinned on first use."),
 		repositoryIDField("Project id (optional)", "Numeric; left empty, it is pinned on first use."),
-	},
+	}, refFields("GitLab", "ref_protected")...),
+	Refs:              true,
+	ProtectedRefs:     "ref_protected",
 	OwnerIDLabel:      "namespace id",
 	RepositoryIDLabel: "project id",
 	NewClaims:         func() Claims { return new(GitLabClaims) },
@@ -193,8 +195,9 @@ func matchGitLabConfig(p Publisher, id Identity) *Mismatch {
 	return nil
 }
 
-// configHost is the host part GitLab writes at the start of ci_config_ref_uri: the
-// instance's host name, with the port only when it is not the scheme's default.
+// configHost is what GitLab writes at the start of ci_config_ref_uri: the instance's host
+// name, with the port only when it is not the scheme's default, followed by the relative
+// URL root of an instance served below a path (https://host/gitlab).
 func configHost(issuer string) (string, bool) {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" {
@@ -204,7 +207,7 @@ func configHost(issuer string) (string, bool) {
 	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
 		host = strings.TrimSuffix(host, ":"+port)
 	}
-	return host, true
+	return host + strings.TrimSuffix(u.Path, "/"), true
 }
 
 // cutPrefixFoldASCII is strings.CutPrefix with the prefix compared as equalFoldASCII does:
@@ -280,6 +283,7 @@ func (c *GitLabClaims) Identity() Identity {
 		WorkflowRef:  c.CIConfigRefURI,
 		Environment:  c.Environment,
 		Ref:          c.RefPath,
+		RefProtected: c.RefProtected == "true",
 		SHA:          c.SHA,
 		EventName:    c.PipelineSource,
 		RunID:        c.PipelineID,

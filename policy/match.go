@@ -76,7 +76,10 @@ func match(p Publisher, id Identity) *Mismatch {
 		}
 		return mismatch("publisher is incomplete: %s%s required", andList(required), verb).in("publisher")
 	}
-	return pl.match(pl, p, id)
+	if m := pl.match(pl, p, id); m != nil {
+		return m
+	}
+	return matchRefs(pl, p.Refs, id)
 }
 
 // Pins returns the ids publisher p should be pinned to after id used it: p's own ids where

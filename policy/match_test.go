@@ -94,6 +94,8 @@ func runMatch(t *testing.T, publisher func() Publisher, identity func() Identity
 }
 
 func TestMatchGitHub(t *testing.T) {
+	// A reason about the caller names the called workflow when the job ran another one.
+	const called = " (the job ran the called workflow octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main)"
 	runMatch(t, githubPublisher, githubIdentity, []matchCase{
 		{"the token of the configured repository, workflow and environment is accepted", keep[Publisher], keep[Identity], ""},
 		{"owner and repository in other case with the same ids are accepted", keep[Publisher], func(id *Identity) {
@@ -105,8 +107,30 @@ func TestMatchGitHub(t *testing.T) {
 			id.WorkflowRef = "OCTO-ORG/octo-REPO/.github/workflows/release.yml@refs/heads/main"
 		}, ""},
 		{"a tag ref in workflow_ref is accepted", keep[Publisher], func(id *Identity) {
+			id.Ref = "refs/tags/v1.0.0"
 			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/release.yml@refs/tags/v1.0.0"
 		}, ""},
+		{"a workflow_ref read at the job's sha is accepted", keep[Publisher], func(id *Identity) {
+			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/release.yml@" + id.SHA
+		}, ""},
+		{"a workflow file whose name contains @ and a .yml part is accepted when registered whole", func(p *Publisher) { p.Workflow = "release.yml@x.yml" }, func(id *Identity) {
+			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/release.yml@x.yml@refs/heads/main"
+		}, ""},
+		{"a branch name with @ and .yml keeps the whole branch as the ref", keep[Publisher], func(id *Identity) {
+			id.Ref = "refs/heads/a@b.yml"
+			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/release.yml@refs/heads/a@b.yml"
+		}, ""},
+
+		{"a file release.yml@evil.yml is not release.yml", keep[Publisher], func(id *Identity) {
+			id.Ref = "refs/heads/x"
+			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/release.yml@evil.yml@refs/heads/x"
+		}, "workflow release.yml@evil.yml, publisher has release.yml (the job ran the called workflow octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main)"},
+		{"a workflow_ref read at another ref than the job's is rejected", keep[Publisher], func(id *Identity) {
+			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/release.yml@refs/heads/other"
+		}, "workflow_ref octo-org/octo-repo/.github/workflows/release.yml@refs/heads/other was read at refs/heads/other, neither the job's ref refs/heads/main nor its sha"},
+		{"a file smuggling the job's ref inside its name is rejected", keep[Publisher], func(id *Identity) {
+			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main.yml@refs/heads/evil"
+		}, "workflow release.yml@refs/heads/main.yml, publisher has release.yml (the job ran the called workflow octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main)"},
 		{"an unpinned publisher accepts the repository's ids", func(p *Publisher) { p.OwnerID, p.RepositoryID = "", "" }, keep[Identity], ""},
 		{"an unpinned publisher accepts a token without ids", func(p *Publisher) { p.OwnerID, p.RepositoryID = "", "" }, func(id *Identity) { id.OwnerID, id.RepositoryID = "", "" }, ""},
 		{"a reusable workflow called from the configured workflow is accepted", keep[Publisher], func(id *Identity) {
@@ -159,19 +183,19 @@ func TestMatchGitHub(t *testing.T) {
 			"repository id 074 differs from pinned 74"},
 		{"release.yaml is rejected by a publisher of release.yml", keep[Publisher], func(id *Identity) {
 			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/release.yaml@refs/heads/main"
-		}, "workflow release.yaml, publisher has release.yml"},
+		}, "workflow release.yaml, publisher has release.yml" + called},
 		{"a workflow file in other case is rejected", keep[Publisher], func(id *Identity) {
 			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/Release.yml@refs/heads/main"
-		}, "workflow Release.yml, publisher has release.yml"},
+		}, "workflow Release.yml, publisher has release.yml" + called},
 		{"a workflow of the same name in a sub-folder is rejected", keep[Publisher], func(id *Identity) {
 			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/sub/release.yml@refs/heads/main"
-		}, "workflow sub/release.yml, publisher has release.yml"},
+		}, "workflow sub/release.yml, publisher has release.yml" + called},
 		{"a workflow of the same name outside .github/workflows is rejected", keep[Publisher], func(id *Identity) {
 			id.WorkflowRef = "octo-org/octo-repo/release.yml@refs/heads/main"
 		}, "workflow_ref octo-org/octo-repo/release.yml@refs/heads/main is not in .github/workflows/"},
 		{"another workflow calling ours as a reusable workflow is rejected", keep[Publisher], func(id *Identity) {
 			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/ci.yml@refs/heads/main"
-		}, "workflow ci.yml, publisher has release.yml"},
+		}, "workflow ci.yml, publisher has release.yml" + called},
 		{"a workflow_ref without @ref is rejected", keep[Publisher], func(id *Identity) {
 			id.WorkflowRef = "octo-org/octo-repo/.github/workflows/release.yml"
 		}, "workflow_ref octo-org/octo-repo/.github/workflows/release.yml has no @ref"},

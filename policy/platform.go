@@ -61,6 +61,14 @@ type Platform struct {
 	// OwnerIDLabel and RepositoryIDLabel name the ids pinned in OwnerID and RepositoryID
 	// in the platform's own words; empty when the platform has no such id.
 	OwnerIDLabel, RepositoryIDLabel string
+	// Refs says whether the platform's tokens name the git ref the job ran for, so that
+	// ref rules can be checked.
+	Refs bool
+	// ProtectedRefs names the claim that says a ref is protected; empty when the
+	// platform's tokens do not say, and the protected-refs rule cannot be used.
+	ProtectedRefs string
+	// CalledWorkflows says whether publishers may pin the reusable workflow a job runs.
+	CalledWorkflows bool
 	// NewClaims returns an empty value of the platform's typed claims, for the providers
 	// to decode a verified payload into.
 	NewClaims func() Claims
@@ -91,6 +99,12 @@ type Field struct {
 	// Hint says what to enter, with an example; Usage is the flag's value in help.
 	Hint, Usage string
 	Required    bool
+	// Check makes the field a yes/no choice (a checkbox, a flag without value): its value
+	// is "true" or "". Suggested is the value a new, empty form starts with.
+	Check     bool
+	Suggested string
+	// Disabled fields are shown, with their hint saying why, but cannot be set.
+	Disabled bool
 	// Covers lists the policy fields (FieldOwner…) whose validation messages belong
 	// next to this input; Set stores the typed value into a publisher, Get reads it back.
 	Covers []string
@@ -170,6 +184,51 @@ func repositoryIDField(label, hint string) Field {
 		Set:    func(p *Publisher, v string) { p.RepositoryID = v },
 		Get:    func(p Publisher) string { return p.RepositoryID },
 	}
+}
+
+func calledWorkflowField(label, hint string) Field {
+	return Field{Name: FieldCalledWorkflow, Flag: "called-workflow", Label: label, Hint: hint, Usage: "OWNER/REPO/PATH[@REF]",
+		Covers: []string{FieldCalledWorkflow},
+		Set:    func(p *Publisher, v string) { p.CalledWorkflow = v },
+		Get:    func(p Publisher) string { return p.CalledWorkflow },
+	}
+}
+
+// refFields are the ref rules as inputs, for a platform whose tokens name the ref.
+// protected is the claim that says a ref is protected, "" when the platform has none: the
+// input is then shown disabled, saying so.
+func refFields(label, protected string) []Field {
+	prot := Field{Name: FieldRefProtected, Flag: "protected-only", Label: "Protected refs only", Check: true,
+		Hint:   "Only jobs for a branch or tag " + label + " reports as protected (" + protected + ") get tokens.",
+		Covers: []string{FieldRefProtected},
+		Set:    func(p *Publisher, v string) { p.Refs.Protected = v == "true" },
+		Get:    func(p Publisher) string { return boolValue(p.Refs.Protected) },
+	}
+	if protected == "" {
+		prot.Disabled = true
+		prot.Hint = label + " tokens do not say whether a ref is protected, so this rule is not available."
+	}
+	return []Field{
+		{Name: FieldRefTagsOnly, Flag: "tags-only", Label: "Tags only", Check: true, Suggested: "true",
+			Hint:   "Only jobs for a tag (refs/tags/…) get tokens: a pushed branch, however named, cannot publish.",
+			Covers: []string{FieldRefTagsOnly},
+			Set:    func(p *Publisher, v string) { p.Refs.TagsOnly = v == "true" },
+			Get:    func(p Publisher) string { return boolValue(p.Refs.TagsOnly) }},
+		{Name: FieldRefPattern, Flag: "ref", Label: "Ref pattern (optional)", Usage: "PATTERN",
+			Hint:   "A whole ref such as refs/heads/main, or with * for any characters but '/', such as refs/tags/v*.",
+			Covers: []string{FieldRefPattern},
+			Set:    func(p *Publisher, v string) { p.Refs.Pattern = v },
+			Get:    func(p Publisher) string { return p.Refs.Pattern }},
+		prot,
+	}
+}
+
+// boolValue is a yes/no field's value.
+func boolValue(b bool) string {
+	if b {
+		return "true"
+	}
+	return ""
 }
 
 // PinnedIDs describes p's pins for its owner: the ids it is bound to, or that they are

@@ -35,11 +35,14 @@ type Identity struct {
 	JobWorkflowRef string
 	Environment    string
 	Ref            string // GitHub ref, GitLab ref_path
-	SHA            string
-	EventName      string // GitHub event_name, GitLab pipeline_source
-	RunID          string // GitHub run_id, GitLab pipeline_id
-	RunAttempt     string // GitHub run_attempt, GitLab job_id
-	Actor          string // GitHub actor, GitLab user_login
+	// RefProtected is the platform's word that Ref is protected (GitHub and GitLab
+	// ref_protected); false where the platform does not say.
+	RefProtected bool
+	SHA          string
+	EventName    string // GitHub event_name, GitLab pipeline_source
+	RunID        string // GitHub run_id, GitLab pipeline_id
+	RunAttempt   string // GitHub run_attempt, GitLab job_id
+	Actor        string // GitHub actor, GitLab user_login
 	// Public is true when the platform says the repository is public (GitHub
 	// repository_visibility, GitLab project_visibility "public"); private, internal and a
 	// missing claim are all not public.
@@ -89,4 +92,11 @@ type Publisher struct {
 	// until given at registration or pinned on the first successful exchange.
 	OwnerID      string
 	RepositoryID string
+	// Refs restrict which refs may publish; the zero value accepts any.
+	Refs RefRules
+	// CalledWorkflow, for GitHub, pins the reusable workflow the job runs
+	// (job_workflow_ref): "OWNER/REPO/.github/workflows/FILE", optionally followed by
+	// "@PATTERN" for its ref, with the same pattern rules as Refs.Pattern. Empty accepts
+	// any.
+	CalledWorkflow string
 }

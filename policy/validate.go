@@ -19,6 +19,8 @@ const (
 	FieldEnvironment  = "environment"
 	FieldOwnerID      = "owner_id"
 	FieldRepositoryID = "repository_id"
+	// FieldCalledWorkflow is the reusable workflow a GitHub publisher pins.
+	FieldCalledWorkflow = "called_workflow"
 )
 
 // FieldError is one problem with one field, worded for the owner who typed it.
@@ -76,6 +78,10 @@ func Validate(p Publisher) error {
 		}
 		pl.validateID(FieldOwnerID, pl.OwnerIDLabel, p.OwnerID, add)
 		pl.validateID(FieldRepositoryID, pl.RepositoryIDLabel, p.RepositoryID, add)
+		pl.validateRefs(p.Refs, add)
+		if p.CalledWorkflow != "" && !pl.CalledWorkflows {
+			add(FieldCalledWorkflow, pl.Label+" has no reusable workflows to pin; leave the called workflow empty")
+		}
 	}
 	if len(errs) > 0 {
 		return &ValidationError{Fields: errs}

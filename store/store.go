@@ -179,6 +179,9 @@ type Store interface {
 	AddPublisher(ctx context.Context, p Publisher) (Publisher, error)
 	PublisherByID(ctx context.Context, id int64) (Publisher, error)
 	RemovePublisher(ctx context.Context, id int64) error
+	// SetPublisherRules replaces publisher id's ref rules and called-workflow pin
+	// (ErrNotFound if there is no such publisher).
+	SetPublisherRules(ctx context.Context, id int64, refs policy.RefRules, calledWorkflow string) error
 	// ListPublishers lists the publishers of one project, or all when projectID is 0.
 	ListPublishers(ctx context.Context, projectID int64) ([]Publisher, error)
 	// FindPublishers returns the active publishers bound to issuer whose

@@ -165,6 +165,7 @@ func registerUI(e *echo.Echo, s *server, cfg UIConfig) error {
 	route(post, "/projects", h.createProject, enrolled)
 	route(get, "/projects/:project", h.projectPage, enrolled)
 	route(post, "/projects/:project/publishers", h.addPublisher, enrolled)
+	route(post, "/projects/:project/publishers/:id/rules", h.setPublisherRules, enrolled)
 	route(get, "/projects/:project/publishers/:id/remove", h.removePublisherPage, enrolled)
 	route(post, "/projects/:project/publishers/:id/remove", h.removePublisher, enrolled)
 	route(post, "/projects/:project/owners", h.inviteOwner, enrolled)

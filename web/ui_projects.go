@@ -40,7 +40,24 @@ type publisherForm struct {
 // fieldView is one labelled input of a form, with its hint and its error.
 type fieldView struct {
 	ID, Name, Label, Value, Hint, Error, Type, Auto string
-	Required                                        bool
+	Required, Disabled                              bool
+}
+
+// inputView is a platform field as a form input; values holds what was typed, nil for a
+// new form, which starts with the field's suggested value.
+func inputView(prefix string, fd policy.Field, values, errs map[string]string) fieldView {
+	v := fieldView{ID: prefix + "-" + fd.Name, Name: fd.Name, Label: fd.Label, Value: values[fd.Name], Hint: fd.Hint,
+		Error: errs[fd.Name], Type: "text", Required: fd.Required, Disabled: fd.Disabled}
+	if values == nil {
+		v.Value = fd.Suggested
+	}
+	if fd.Check {
+		v.Type = "checkbox"
+	}
+	if fd.Disabled {
+		v.Value = ""
+	}
+	return v
 }
 
 // Field is the input name of the form, for the "field" template.
@@ -55,7 +72,7 @@ func (f publisherForm) Inputs() []fieldView {
 	}
 	out := make([]fieldView, len(f.platform.Fields))
 	for i, fd := range f.platform.Fields {
-		out[i] = f.Field(fd.Name, fd.Label, f.Values[fd.Name], fd.Hint, fd.Required)
+		out[i] = inputView(f.Kind, fd, f.Values, f.Errors)
 	}
 	return out
 }
@@ -101,7 +118,7 @@ func (h *ui) readPublisherForm(c echo.Context) publisherForm {
 			v := c.FormValue(fd.Name)
 			// Spaces around an environment are the owner's to see refused, not ours to
 			// drop: they could be part of a name the platform sends.
-			if fd.Name != "environment" {
+			if fd.Name != policy.FieldEnvironment {
 				v = strings.TrimSpace(v)
 			}
 			f.Values[fd.Name] = v
@@ -213,6 +230,49 @@ type projectView struct {
 	Kinds []publisherForm
 	// Pinned says, by publisher id, which ids pin it, or that it pins them on first use.
 	Pinned map[int64]string
+	// Rules says, by publisher id, which refs and called workflow it accepts.
+	Rules     map[int64]string
+	RuleForms []rulesForm
+}
+
+// rulesForm changes one publisher's ref rules and called-workflow pin.
+type rulesForm struct {
+	ID                              int64
+	Action, Describe, CSRF, Problem string
+	Values, Errors                  map[string]string
+	platform                        *policy.Platform
+}
+
+// ruleFields are the fields a rules form changes: those of the ref rules and the called
+// workflow; the others belong to the publisher's identity and are changed by replacing it.
+func ruleFields(pl *policy.Platform) []policy.Field {
+	var out []policy.Field
+	for _, f := range pl.Fields {
+		switch f.Name {
+		case policy.FieldRefTagsOnly, policy.FieldRefPattern, policy.FieldRefProtected, policy.FieldCalledWorkflow:
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Inputs are the form's fields with the publisher's current rules, or what was typed.
+func (f rulesForm) Inputs() []fieldView {
+	var out []fieldView
+	for _, fd := range ruleFields(f.platform) {
+		out = append(out, inputView("rules-"+strconv.FormatInt(f.ID, 10), fd, f.Values, f.Errors))
+	}
+	return out
+}
+
+// newRulesForm is the rules form of p showing its current rules.
+func newRulesForm(r *uiReq, pl *policy.Platform, p store.Publisher) rulesForm {
+	f := rulesForm{ID: p.ID, Action: "/projects/" + url.PathEscape(p.ProjectName) + "/publishers/" + strconv.FormatInt(p.ID, 10) + "/rules",
+		Describe: string(p.Kind) + " " + p.Repository() + " " + p.Workflow, CSRF: r.csrf, Values: map[string]string{}, platform: pl}
+	for _, fd := range ruleFields(pl) {
+		f.Values[fd.Name] = fd.Get(p.Publisher)
+	}
+	return f
 }
 
 func (h *ui) projectPage(c echo.Context, r *uiReq) error {
@@ -220,14 +280,33 @@ func (h *ui) projectPage(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) renderProject(c echo.Context, r *uiReq, status int, name string, form publisherForm, problem string) error {
+	return h.renderProjectRules(c, r, status, name, form, rulesForm{}, problem)
+}
+
+// renderProjectRules renders the project page with rules, a rules form as sent, in place
+// of that publisher's form.
+func (h *ui) renderProjectRules(c echo.Context, r *uiReq, status int, name string, form publisherForm, rules rulesForm, problem string) error {
 	d, err := h.cfg.Accounts.Project(c.Request().Context(), r.user, name)
 	if err != nil {
 		return h.failed(c, r, err, "/projects")
 	}
-	v := projectView{ProjectDetails: d, Owner: d.Role == store.RoleOwner, Pinned: map[int64]string{}}
+	v := projectView{ProjectDetails: d, Owner: d.Role == store.RoleOwner, Pinned: map[int64]string{}, Rules: map[int64]string{}}
 	for _, p := range d.Publishers {
-		if pl, ok := policy.Lookup(p.Kind); ok {
-			v.Pinned[p.ID] = pl.PinnedIDs(p.Publisher)
+		pl, ok := policy.Lookup(p.Kind)
+		if !ok {
+			continue
+		}
+		v.Pinned[p.ID] = pl.PinnedIDs(p.Publisher)
+		v.Rules[p.ID] = p.Refs.String()
+		if p.CalledWorkflow != "" {
+			v.Rules[p.ID] += ", called workflow " + p.CalledWorkflow
+		}
+		rf := newRulesForm(r, pl, p)
+		if rules.ID == p.ID {
+			rf.Values, rf.Errors, rf.Problem = rules.Values, rules.Errors, rules.Problem
+		}
+		if len(ruleFields(pl)) > 0 {
+			v.RuleForms = append(v.RuleForms, rf)
 		}
 	}
 	v.Kinds = h.publisherForms(r, form, "/projects/"+url.PathEscape(d.Project.Name)+"/publishers")
@@ -251,6 +330,44 @@ func (h *ui) addPublisher(c echo.Context, r *uiReq) error {
 		return h.renderProject(c, r, http.StatusUnprocessableEntity, project, form, sentence(fault.Public(err)))
 	}
 	return h.failed(c, r, err, "/projects/"+url.PathEscape(project))
+}
+
+// setPublisherRules changes one publisher's ref rules and called-workflow pin.
+func (h *ui) setPublisherRules(c echo.Context, r *uiReq) error {
+	project := c.Param("project")
+	back := "/projects/" + url.PathEscape(project)
+	p, err := h.publisherOf(c, r)
+	if err != nil {
+		return h.failed(c, r, err, back)
+	}
+	pl, ok := policy.Lookup(p.Kind)
+	if !ok {
+		return h.failed(c, r, account.ErrUnknownID, back)
+	}
+	sent := rulesForm{ID: p.ID, Values: map[string]string{}}
+	next := p.Publisher
+	for _, fd := range ruleFields(pl) {
+		v := strings.TrimSpace(c.FormValue(fd.Name))
+		sent.Values[fd.Name] = v
+		fd.Set(&next, v)
+	}
+	_, err = h.cfg.Accounts.SetPublisherRules(c.Request().Context(), r.actor(), p.ID, next.Refs, next.CalledWorkflow)
+	if err == nil {
+		return c.Redirect(http.StatusSeeOther, back)
+	}
+	var ve *policy.ValidationError
+	if errors.As(err, &ve) {
+		sent.Errors = map[string]string{}
+		for _, fe := range ve.Fields {
+			if in, ok := pl.FieldFor(fe.Field); ok {
+				sent.Errors[in.Name] = fe.Message
+			} else {
+				sent.Problem = fe.Message
+			}
+		}
+		return h.renderProjectRules(c, r, http.StatusUnprocessableEntity, project, publisherForm{}, sent, "The rules were not changed; see the messages next to the fields.")
+	}
+	return h.failed(c, r, err, back)
 }
 
 type removeView struct {

@@ -148,7 +148,7 @@ func (e *uiEnv) snapshot(users, projects []string) string {
 		e.t.Fatal(err)
 	}
 	for _, p := range pubs {
-		fmt.Fprintf(&b, "publisher %d %s %s\n", p.ID, p.ProjectName, p.Repository())
+		fmt.Fprintf(&b, "publisher %d %s %s refs %s called %q\n", p.ID, p.ProjectName, p.Repository(), p.Refs, p.CalledWorkflow)
 	}
 	for _, name := range users {
 		u, err := e.st.UserByName(ctx, name)
@@ -212,6 +212,7 @@ func TestUIGate(t *testing.T) {
 			{"/projects", url.Values{"name": {"another"}}},
 			{"/projects/proj/publishers", url.Values{"kind": {"github"}, "repository": {"octo-org/other"}, "workflow": {"release.yml"}}},
 			{fmt.Sprintf("/projects/proj/publishers/%d/remove", pub.ID), nil},
+			{fmt.Sprintf("/projects/proj/publishers/%d/rules", pub.ID), url.Values{"ref_tags_only": {"true"}}},
 			{"/projects/proj/owners", url.Values{"username": {"dave"}}},
 			{"/projects/proj/owners/alice/remove", url.Values{"confirm": {"alice"}}},
 			{"/projects/proj/invitations/bob/cancel", nil},

@@ -221,15 +221,28 @@ func TestEveryCommandHasHelpListingOnlyItsOwnFlags(t *testing.T) {
 		{"user add", []string{"--email", "--database-url"}, append(serverOnly, "--config", "--owner")},
 		{"user enroll-totp", []string{"--database-url"}, append(serverOnly, "--email")},
 		{"project add", []string{"--owner", "--database-url"}, append(serverOnly, "--email")},
-		{"publisher add github", []string{"--project", "--repository", "--workflow", "--environment", "--issuer", "--pending", "--by", "--config", "--database-url"}, serverOnly},
-		{"publisher add gitlab", []string{"--project", "--repository", "--workflow", "--by", "--config"}, serverOnly},
 		{"publisher list", []string{"--project", "--json", "--database-url"}, append(serverOnly, "--by")},
+		{"publisher rules", []string{"--tags-only", "--ref", "--protected-only", "--called-workflow", "--by", "--database-url"}, append(serverOnly, "--project")},
 		{"publisher remove", []string{"--by", "--database-url"}, append(serverOnly, "--project")},
 		{"apikey create", []string{"--name", "--scope", "--database-url"}, append(serverOnly, "--config")},
 		{"apikey list", []string{"--database-url"}, append(serverOnly, "--name")},
 		{"apikey revoke", []string{"--database-url"}, append(serverOnly, "--name")},
 		{"demo", nil, append(serverOnly, "--database-url")},
 		{"version", nil, append(serverOnly, "--database-url")},
+	}
+	// Every platform's add command lists the platform's own fields and the common ones.
+	for _, pl := range policy.Platforms() {
+		want := []string{"--project", "--issuer", "--pending", "--by", "--config", "--database-url"}
+		for _, f := range pl.Fields {
+			if !f.Disabled {
+				want = append(want, "--"+f.Flag)
+			}
+		}
+		cases = append(cases, struct {
+			command string
+			want    []string
+			not     []string
+		}{"publisher add " + string(pl.Kind), want, serverOnly})
 	}
 	if len(cases) != len(commands())-1 { // all but help itself
 		t.Fatalf("%d cases for %d commands: a command was added without a help case", len(cases), len(commands())-1)
@@ -365,5 +378,47 @@ func TestConfigFileErrorsNameTheField(t *testing.T) {
 		if err != nil || !slices.Equal(cfg.Providers, want) {
 			t.Errorf("providers %+v, error %v; want %+v", cfg.Providers, err, want)
 		}
+	})
+}
+
+func TestCommandLineRefRules(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		env := cliEnv(t, b)
+		for _, name := range []string{"alice", "carol"} {
+			runTPX(t, env, "correct horse battery staple\n", "user", "add", name, "--email", name+"@example.org").ok(t, "user add "+name)
+			runTPX(t, env, "", "user", "enroll-totp", name).ok(t, "enroll-totp "+name)
+		}
+		runTPX(t, env, "", "project", "add", "sampleproject", "--owner", "alice").ok(t, "project add")
+		runTPX(t, env, "", "publisher", "add", "gitlab", "--project", "sampleproject", "--repository", "my-group/my-project",
+			"--workflow", ".gitlab-ci.yml", "--tags-only", "--ref", "refs/tags/v*", "--by", "alice").ok(t, "publisher add with ref rules")
+		pubs := listPublishersJSON(t, env)
+		if len(pubs) != 1 || !pubs[0].RefTagsOnly || pubs[0].RefPattern != "refs/tags/v*" || pubs[0].RefProtected ||
+			pubs[0].Refs != "tags only and refs matching refs/tags/v*" {
+			t.Fatalf("publisher list --json shows %+v", pubs)
+		}
+		id := strconv.FormatInt(pubs[0].ID, 10)
+		t.Run("a non-owner cannot change the rules", func(t *testing.T) {
+			if r := runTPX(t, env, "", "publisher", "rules", id, "--by", "carol"); r.code == 0 || !strings.Contains(r.stderr, "does not own") {
+				t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+			}
+		})
+		t.Run("a regular expression is refused and nothing changes", func(t *testing.T) {
+			r := runTPX(t, env, "", "publisher", "rules", id, "--ref", "refs/tags/v[0-9]+", "--by", "alice")
+			if r.code != 1 || !strings.Contains(r.stderr, "regular expressions are not supported") {
+				t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+			}
+			if p := listPublishersJSON(t, env)[0]; p.RefPattern != "refs/tags/v*" {
+				t.Fatalf("rules changed: %+v", p)
+			}
+		})
+		t.Run("the owner replaces the rules with protected refs only", func(t *testing.T) {
+			r := runTPX(t, env, "", "publisher", "rules", id, "--protected-only", "--by", "alice").ok(t, "publisher rules")
+			if !strings.Contains(r.stdout, "now accepts protected refs only") {
+				t.Fatalf("printed %q", r.stdout)
+			}
+			if p := listPublishersJSON(t, env)[0]; p.RefTagsOnly || p.RefPattern != "" || !p.RefProtected {
+				t.Fatalf("rules: %+v", p)
+			}
+		})
 	})
 }

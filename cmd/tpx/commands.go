@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -142,13 +143,12 @@ func (c *cli) projectAdd(ctx context.Context, args []string) error {
 func (c *cli) publisherAdd(ctx context.Context, pl *policy.Platform, args []string) error {
 	kind := pl.Kind
 	fs, load := c.flags("publisher add " + string(kind))
-	values := map[string]*string{}
 	var required []string
 	var project, issuer, by string
 	var pending bool
 	fs.StringVar(&project, "project", "", "project name")
+	value := fieldFlags(fs, pl.Fields)
 	for _, f := range pl.Fields {
-		values[f.Name] = fs.String(f.Flag, "", f.Label+": "+f.Hint)
 		if f.Required {
 			required = append(required, "--"+f.Flag)
 		}
@@ -161,12 +161,12 @@ func (c *cli) publisherAdd(ctx context.Context, pl *policy.Platform, args []stri
 	}
 	missing := project == "" || by == ""
 	for _, f := range pl.Fields {
-		missing = missing || (f.Required && *values[f.Name] == "")
+		missing = missing || (f.Required && value(f.Name) == "")
 	}
 	if missing {
 		return fmt.Errorf("%w: %s are required", errUsage, andList(append(append([]string{"--project"}, required...), "--by")))
 	}
-	p := pl.Publisher(issuer, func(name string) string { return *values[name] })
+	p := pl.Publisher(issuer, value)
 	return c.with(ctx, load, func(s *session) error {
 		if p.Issuer == "" {
 			p.Issuer = defaultIssuer(s.cfg, kind)
@@ -190,6 +190,69 @@ func (c *cli) publisherAdd(ctx context.Context, pl *policy.Platform, args []stri
 		fmt.Fprintf(c.stdout, "publisher %d added to %s: %s\n", sp.ID, project, account.Describe(sp.Publisher))
 		return nil
 	})
+}
+
+// fieldFlags registers a flag for each field that can be set (a boolean flag for a yes/no
+// field) and returns the values given, by field name, as policy.Platform.Publisher reads
+// them.
+func fieldFlags(fs *flag.FlagSet, fields []policy.Field) func(name string) string {
+	text := map[string]*string{}
+	check := map[string]*bool{}
+	for _, f := range fields {
+		switch {
+		case f.Disabled:
+		case f.Check:
+			check[f.Name] = fs.Bool(f.Flag, false, f.Label+": "+f.Hint)
+		default:
+			text[f.Name] = fs.String(f.Flag, "", f.Label+": "+f.Hint)
+		}
+	}
+	return func(name string) string {
+		if v, ok := text[name]; ok {
+			return *v
+		}
+		if v, ok := check[name]; ok && *v {
+			return "true"
+		}
+		return ""
+	}
+}
+
+// publisherRules replaces a publisher's ref rules and called-workflow pin: what is not
+// given is cleared, so the command line states the whole new rule set.
+func (c *cli) publisherRules(ctx context.Context, args []string) error {
+	fs, load := c.flags("publisher rules")
+	by := fs.String("by", "", "user name of the acting owner")
+	tagsOnly := fs.Bool("tags-only", false, "accept only tags (refs/tags/…)")
+	pattern := fs.String("ref", "", "accept only refs matching PATTERN: a whole ref, '*' for any characters but '/'")
+	protected := fs.Bool("protected-only", false, "accept only refs the platform reports as protected")
+	called := fs.String("called-workflow", "", "GitHub: the reusable workflow the job must run, OWNER/REPO/.github/workflows/FILE[@REF]")
+	pos, err := c.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	id, err := account.ParseID(pos[0])
+	if err != nil {
+		return err
+	}
+	refs := policy.RefRules{TagsOnly: *tagsOnly, Pattern: *pattern, Protected: *protected}
+	return c.with(ctx, load, func(s *session) error {
+		p, err := s.accounts.SetPublisherRules(ctx, account.Actor{UserName: *by, Via: account.ViaOperator}, id, refs, *called)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "publisher %d now accepts %s\n", id, describeRules(p.Publisher))
+		return nil
+	})
+}
+
+// describeRules says which refs and called workflow a publisher accepts.
+func describeRules(p policy.Publisher) string {
+	s := p.Refs.String()
+	if p.CalledWorkflow != "" {
+		s += ", called workflow " + p.CalledWorkflow
+	}
+	return s
 }
 
 // defaultIssuer is the first configured issuer of kind, which is the platform's public
@@ -246,7 +309,13 @@ type publisherJSON struct {
 	Environment  string `json:"environment,omitempty"`
 	OwnerID      string `json:"owner_id,omitempty"`
 	RepositoryID string `json:"repository_id,omitempty"`
-	LastUsed     string `json:"last_used,omitempty"`
+	// Refs is the ref rules in words: "any ref", "tags only"…
+	Refs           string `json:"refs"`
+	RefTagsOnly    bool   `json:"ref_tags_only,omitempty"`
+	RefPattern     string `json:"ref_pattern,omitempty"`
+	RefProtected   bool   `json:"ref_protected,omitempty"`
+	CalledWorkflow string `json:"called_workflow,omitempty"`
+	LastUsed       string `json:"last_used,omitempty"`
 }
 
 func (c *cli) publisherList(ctx context.Context, args []string) error {
@@ -275,7 +344,9 @@ func (c *cli) publisherList(ctx context.Context, args []string) error {
 		out := make([]publisherJSON, len(pubs))
 		for i, p := range pubs {
 			out[i] = publisherJSON{ID: p.ID, Project: p.ProjectName, Kind: string(p.Kind), Issuer: p.Issuer, Repository: p.Repository(),
-				Workflow: p.Workflow, Environment: p.Environment, OwnerID: p.OwnerID, RepositoryID: p.RepositoryID}
+				Workflow: p.Workflow, Environment: p.Environment, OwnerID: p.OwnerID, RepositoryID: p.RepositoryID,
+				Refs: describeRules(p.Publisher), RefTagsOnly: p.Refs.TagsOnly, RefPattern: p.Refs.Pattern, RefProtected: p.Refs.Protected,
+				CalledWorkflow: p.CalledWorkflow}
 			if p.LastUsedAt != nil {
 				out[i].LastUsed = p.LastUsedAt.UTC().Format("2006-01-02T15:04:05Z")
 			}
@@ -286,13 +357,13 @@ func (c *cli) publisherList(ctx context.Context, args []string) error {
 			return enc.Encode(out)
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tPROJECT\tKIND\tREPOSITORY\tWORKFLOW\tENVIRONMENT\tIDS\tLAST USED")
+		fmt.Fprintln(tw, "ID\tPROJECT\tKIND\tREPOSITORY\tWORKFLOW\tENVIRONMENT\tREFS\tIDS\tLAST USED")
 		for _, p := range out {
 			ids := "pinned on first use"
 			if p.RepositoryID != "" {
 				ids = p.OwnerID + "/" + p.RepositoryID
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Project, p.Kind, p.Repository, p.Workflow, orDash(p.Environment), ids, orDash(p.LastUsed))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Project, p.Kind, p.Repository, p.Workflow, orDash(p.Environment), p.Refs, ids, orDash(p.LastUsed))
 		}
 		return tw.Flush()
 	})

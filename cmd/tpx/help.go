@@ -49,6 +49,9 @@ func commands() []command {
 	}
 	return append(cmds,
 		command{"publisher list", "[--project P] [--json]", "List publishers.", storeSettings, (*cli).publisherList},
+		command{"publisher rules", "ID [--tags-only] [--ref PATTERN] [--protected-only] [--called-workflow W] --by NAME",
+			"Replace a publisher's ref rules and called-workflow pin (what is not given is cleared), acting as an owner of its project; every owner is told.",
+			storeSettings, (*cli).publisherRules},
 		command{"publisher remove", "ID --by NAME", "Remove a publisher, acting as an owner of its project.", storeSettings, (*cli).publisherRemove},
 		command{"apikey create", "--name N --scope admin", "Create an operator key of the admin API; prints the tpxadm_… key once.", storeSettings, (*cli).apikeyCreate},
 		command{"apikey list", "", "List the operator keys of the admin API.", storeSettings, (*cli).apikeyList},
@@ -59,19 +62,17 @@ func commands() []command {
 }
 
 // publisherAddArgs is the synopsis of `tpx publisher add KIND` after the kind: the
-// platform's required fields first.
+// platform's required fields; its optional ones are in the command's own help, which lists
+// every flag.
 func publisherAddArgs(pl *policy.Platform) string {
 	var b strings.Builder
 	b.WriteString("--project P")
-	var optional []string
 	for _, f := range pl.Fields {
 		if f.Required {
 			fmt.Fprintf(&b, " --%s %s", f.Flag, f.Usage)
-		} else {
-			optional = append(optional, fmt.Sprintf("[--%s %s]", f.Flag, f.Usage))
 		}
 	}
-	fmt.Fprintf(&b, "\n      %s [--issuer URL] [--pending] --by NAME", strings.Join(optional, " "))
+	b.WriteString(" [OPTIONS] --by NAME")
 	return b.String()
 }
 

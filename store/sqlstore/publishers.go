@@ -12,6 +12,7 @@ import (
 
 const publisherColumns = `p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
 	COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''),
+	p.ref_tags_only, p.ref_pattern, p.ref_protected, p.called_workflow,
 	p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at`
 
 const publisherFrom = ` FROM publishers p JOIN projects pr ON pr.id = p.project_id`
@@ -22,6 +23,7 @@ func scanPublisher(r scanner) (store.Publisher, error) {
 		kind string
 	)
 	err := r.Scan(&p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
+		&p.Refs.TagsOnly, &p.Refs.Pattern, &p.Refs.Protected, &p.CalledWorkflow,
 		&p.ProjectID, &p.ProjectName, &p.CreatedBy, timeDest{&p.CreatedAt}, nullTimeDest{&p.LastUsedAt})
 	p.Kind = policy.Kind(kind)
 	return p, err
@@ -31,10 +33,12 @@ func scanPublisher(r scanner) (store.Publisher, error) {
 func insertPublisher(ctx context.Context, tx q, p store.Publisher) (int64, error) {
 	var id int64
 	err := tx.queryRow(ctx, `INSERT INTO publishers
-		(project_id, kind, issuer, owner, name, repo_key, workflow, environment, owner_id, repository_id, created_by, created_at, last_used_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+		(project_id, kind, issuer, owner, name, repo_key, workflow, environment, owner_id, repository_id, created_by, created_at, last_used_at,
+		 ref_tags_only, ref_pattern, ref_protected, called_workflow)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
 		p.ProjectID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow, p.Environment,
 		nullString(p.OwnerID), nullString(p.RepositoryID), nullID(p.CreatedBy), p.CreatedAt, nullTime(p.LastUsedAt),
+		p.Refs.TagsOnly, p.Refs.Pattern, p.Refs.Protected, p.CalledWorkflow,
 	).Scan(&id)
 	switch {
 	case errors.Is(err, errUnique):
@@ -90,6 +94,17 @@ func (s *Store) RemovePublisher(ctx context.Context, id int64) error {
 	})
 }
 
+func (s *Store) SetPublisherRules(ctx context.Context, id int64, refs policy.RefRules, calledWorkflow string) error {
+	return s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `UPDATE publishers SET ref_tags_only = $2, ref_pattern = $3, ref_protected = $4, called_workflow = $5 WHERE id = $1`,
+			id, refs.TagsOnly, refs.Pattern, refs.Protected, calledWorkflow)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("publisher %d: %w", id, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
 func (s *Store) ListPublishers(ctx context.Context, projectID int64) ([]store.Publisher, error) {
 	if projectID == 0 {
 		return collect(ctx, s.read(), scanPublisher, `SELECT `+publisherColumns+publisherFrom+` ORDER BY p.id`)
@@ -103,7 +118,7 @@ func (s *Store) FindPublishers(ctx context.Context, issuer, key string) ([]store
 }
 
 const pendingColumns = `id, kind, issuer, owner, name, workflow, environment,
-	COALESCE(owner_id, ''), COALESCE(repository_id, ''), project_name, user_id, created_at, expires_at`
+	COALESCE(owner_id, ''), COALESCE(repository_id, ''), ref_tags_only, ref_pattern, ref_protected, called_workflow, project_name, user_id, created_at, expires_at`
 
 func scanPending(r scanner) (store.PendingPublisher, error) {
 	var (
@@ -111,7 +126,7 @@ func scanPending(r scanner) (store.PendingPublisher, error) {
 		kind string
 	)
 	err := r.Scan(&p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
-		&p.ProjectName, &p.UserID, timeDest{&p.CreatedAt}, timeDest{&p.ExpiresAt})
+		&p.Refs.TagsOnly, &p.Refs.Pattern, &p.Refs.Protected, &p.CalledWorkflow, &p.ProjectName, &p.UserID, timeDest{&p.CreatedAt}, timeDest{&p.ExpiresAt})
 	p.Kind = policy.Kind(kind)
 	return p, err
 }
@@ -162,10 +177,11 @@ func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store
 		}
 		err = tx.queryRow(ctx, `INSERT INTO pending_publishers
 			(project_name, project_key, user_id, kind, issuer, owner, name, repo_key, workflow, environment,
-			 owner_id, repository_id, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+			 owner_id, repository_id, created_at, expires_at, ref_tags_only, ref_pattern, ref_protected, called_workflow)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id`,
 			p.ProjectName, projectKey(p.ProjectName), p.UserID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow,
 			p.Environment, nullString(p.OwnerID), nullString(p.RepositoryID), p.CreatedAt, p.ExpiresAt,
+			p.Refs.TagsOnly, p.Refs.Pattern, p.Refs.Protected, p.CalledWorkflow,
 		).Scan(&p.ID)
 		if errors.Is(err, errUnique) {
 			return fmt.Errorf("pending publisher %s for project %q: %w", p.Repository(), p.ProjectName, store.ErrConflict)

@@ -31,6 +31,37 @@ func publisherTests() []test {
 			equal(t, "added", p, want)
 			equal(t, "by id", f.publisherByID(p.ID), want)
 		}},
+		{"Ref rules and a called-workflow pin are stored, read back and replaced, and stored with a pending publisher", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			refs := policy.RefRules{TagsOnly: true, Pattern: "refs/tags/v*", Protected: true}
+			const called = "octo-org/shared/.github/workflows/publish.yml@refs/tags/v*"
+			p := f.publisher(proj, alice, func(p *policy.Publisher) { p.Refs, p.CalledWorkflow = refs, called })
+			got := f.publisherByID(p.ID)
+			if got.Refs != refs || got.CalledWorkflow != called {
+				t.Fatalf("read back refs %+v called %q", got.Refs, got.CalledWorkflow)
+			}
+			if err := f.st.SetPublisherRules(f.ctx, p.ID, policy.RefRules{Pattern: "refs/heads/main"}, ""); err != nil {
+				t.Fatal(err)
+			}
+			got = f.publisherByID(p.ID)
+			if got.Refs != (policy.RefRules{Pattern: "refs/heads/main"}) || got.CalledWorkflow != "" {
+				t.Fatalf("after SetPublisherRules: refs %+v called %q", got.Refs, got.CalledWorkflow)
+			}
+			wantErr(t, f.st.SetPublisherRules(f.ctx, 424242, refs, ""), store.ErrNotFound)
+			pp, err := f.st.AddPending(f.ctx, store.PendingPublisher{Publisher: func() policy.Publisher {
+				r := rules()
+				r.Refs, r.CalledWorkflow = refs, called
+				return r
+			}(), ProjectName: "newproj", UserID: alice.ID, CreatedAt: f.now, ExpiresAt: f.now.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			list, err := f.st.ListPending(f.ctx, alice.ID)
+			if err != nil || len(list) != 1 || list[0].ID != pp.ID || list[0].Refs != refs || list[0].CalledWorkflow != called {
+				t.Fatalf("ListPending = %+v, %v", list, err)
+			}
+		}},
 		{"An identical publisher on the same project is a conflict, on another project it is not", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			one, two := f.project("one", alice), f.project("two", alice)
