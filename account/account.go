@@ -144,6 +144,12 @@ func (s *Service) CreateUser(ctx context.Context, name, email, password string) 
 
 // createUser adds a user for a: the operator, or a visitor signing up.
 func (s *Service) createUser(ctx context.Context, a Actor, name, email, password string) (store.User, error) {
+	return s.createUserInvited(ctx, a, "", name, email, password)
+}
+
+// createUserInvited is createUser spending the invitation whose token hashes to
+// invitation, when it is not empty, in the same transaction.
+func (s *Service) createUserInvited(ctx context.Context, a Actor, invitation, name, email, password string) (store.User, error) {
 	if !userNameRe.MatchString(name) {
 		return store.User{}, invalid("user name %q: use 1 to 50 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name)
 	}
@@ -153,7 +159,19 @@ func (s *Service) createUser(ctx context.Context, a Actor, name, email, password
 	if err := s.passwordProblem(name, password); err != nil {
 		return store.User{}, err
 	}
-	u, err := s.cfg.Store.CreateUser(ctx, store.User{Name: name, Email: email, PasswordHash: HashPassword(password), CreatedAt: s.cfg.Now()})
+	nu := store.User{Name: name, Email: email, PasswordHash: HashPassword(password), CreatedAt: s.cfg.Now()}
+	var (
+		u   store.User
+		err error
+	)
+	if invitation != "" {
+		u, err = s.cfg.Store.CreateInvitedUser(ctx, nu, invitation, s.cfg.Now())
+		if errors.Is(err, store.ErrNotFound) {
+			return store.User{}, fmt.Errorf("%w: ask whoever invited you for a new link", ErrBadInvitation)
+		}
+	} else {
+		u, err = s.cfg.Store.CreateUser(ctx, nu)
+	}
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return store.User{}, fmt.Errorf("%w: user %q already exists", ErrInvalidInput, name)

@@ -548,3 +548,34 @@ func (g grantedPending) FindPending(ctx context.Context, issuer, key string, now
 func (s *Service) IndexPublishers(ctx context.Context) ([]store.Publisher, error) {
 	return s.cfg.Store.ListPublishers(ctx, 0)
 }
+
+// SignupInvitationLifetime is how long an invitation link works.
+const SignupInvitationLifetime = 7 * 24 * time.Hour
+
+// InviteSignup makes a one-use invitation to sign up with address email and returns its
+// link, for the operator or the index to send; only the hash of its token is kept.
+func (s *Service) InviteSignup(ctx context.Context, a Actor, email string) (string, store.SignupInvitation, error) {
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+		return "", store.SignupInvitation{}, on("email", invalid("email %q is not a plain email address", email))
+	}
+	token := randomToken(32)
+	now := s.cfg.Now()
+	inv := store.SignupInvitation{Hash: HashToken(token), Email: email, CreatedAt: now, ExpiresAt: now.Add(SignupInvitationLifetime)}
+	if err := s.cfg.Store.CreateSignupInvitation(ctx, inv); err != nil {
+		return "", store.SignupInvitation{}, err
+	}
+	s.audit(ctx, a, 0, 0, "signup.invite", "invitation to sign up sent for "+email)
+	return s.cfg.PublicURL + "/account/signup?invitation=" + token, inv, nil
+}
+
+// SignupInvitation returns the unexpired, unused invitation whose link carries token.
+func (s *Service) SignupInvitation(ctx context.Context, token string) (store.SignupInvitation, error) {
+	if token == "" {
+		return store.SignupInvitation{}, fmt.Errorf("%w: sign-up is by invitation; open the link you were sent", ErrBadInvitation)
+	}
+	inv, err := s.cfg.Store.SignupInvitation(ctx, HashToken(token), s.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return store.SignupInvitation{}, fmt.Errorf("%w: ask whoever invited you for a new link", ErrBadInvitation)
+	}
+	return inv, err
+}

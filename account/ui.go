@@ -201,8 +201,24 @@ func (s *Service) RecordLogin(ctx context.Context, a Actor, u store.User, how st
 
 // SignUp creates a user for a visitor (a names their address) and sends the link that
 // verifies their email address.
-func (s *Service) SignUp(ctx context.Context, a Actor, name, email, password string) (store.User, error) {
-	u, err := s.createUser(ctx, a, name, email, password)
+// With TPX_SIGNUP=invite it needs the token of an invitation to that address; with closed,
+// nobody signs up from the web.
+func (s *Service) SignUp(ctx context.Context, a Actor, invitation, name, email, password string) (store.User, error) {
+	var hash string
+	switch s.cfg.Signup {
+	case SignupClosed:
+		return store.User{}, fmt.Errorf("%w: accounts come from the package index; sign in through it, or ask its operators", ErrSignupClosed)
+	case SignupInvite:
+		inv, err := s.SignupInvitation(ctx, invitation)
+		if err != nil {
+			return store.User{}, err
+		}
+		if !strings.EqualFold(inv.Email, email) {
+			return store.User{}, invalid("this invitation is for %s; sign up with that address", inv.Email)
+		}
+		hash = inv.Hash
+	}
+	u, err := s.createUserInvited(ctx, a, hash, name, email, password)
 	if err != nil {
 		return store.User{}, err
 	}

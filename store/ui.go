@@ -44,11 +44,17 @@ const (
 	FactorTOTP     SessionFactor = "totp"
 	FactorWebAuthn SessionFactor = "webauthn"
 	FactorRecovery SessionFactor = "recovery"
+	// FactorIndex: a sign-in through the index's OpenID provider, a first factor like
+	// the password.
+	FactorIndex SessionFactor = "index"
+	// FactorIndexMFA: such a sign-in whose amr claim named a real second factor, when
+	// the operator chose to count it.
+	FactorIndexMFA SessionFactor = "index-mfa"
 )
 
 // SecondFactor reports whether f is a proof beyond the password.
 func (f SessionFactor) SecondFactor() bool {
-	return f == FactorTOTP || f == FactorWebAuthn || f == FactorRecovery
+	return f == FactorTOTP || f == FactorWebAuthn || f == FactorRecovery || f == FactorIndexMFA
 }
 
 // Session is a browser session. ID is the SHA-256 (hex) of the cookie's value, never the

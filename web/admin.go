@@ -61,6 +61,7 @@ func registerAdmin(e *echo.Echo, s *server, cfg AdminConfig) {
 	g.PUT("/users/:user/grants/:name", a.grant)
 	g.DELETE("/users/:user/grants/:name", a.revokeGrant)
 	g.GET("/events", a.events)
+	g.POST("/invitations", a.invite)
 	// Anything else under the prefix answers in the admin shape, after authentication, so
 	// that an unauthenticated caller learns nothing of which routes exist.
 	g.Any("/*", func(c echo.Context) error {
@@ -453,4 +454,25 @@ func (a *admin) events(c echo.Context) error {
 		out.Next = e.ID
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+func (a *admin) invite(c echo.Context) error {
+	var in struct {
+		Email string `json:"email"`
+	}
+	if handled, err := a.decode(c, &in); handled {
+		return err
+	}
+	if in.Email == "" {
+		return a.required(c, "email")
+	}
+	link, inv, err := a.cfg.Accounts.InviteSignup(c.Request().Context(), account.Actor{Via: account.ViaAdmin}, in.Email)
+	if err != nil {
+		return a.failWith(c, err)
+	}
+	return c.JSON(http.StatusCreated, struct {
+		Email     string    `json:"email"`
+		Link      string    `json:"link"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}{inv.Email, link, inv.ExpiresAt})
 }

@@ -319,6 +319,10 @@ func adminScenario(t *testing.T, e *adminEnv) {
 	}
 	e.want(http.StatusNoContent, "DELETE", "/users/bob/grants/new-name", "")
 	e.want(http.StatusNoContent, "DELETE", "/projects/sample-two", "")
+	inv := e.want(http.StatusCreated, "POST", "/invitations", `{"email": "carol@example.org"}`)
+	if link, _ := inv["link"].(string); !strings.Contains(link, "/account/signup?invitation=") {
+		t.Fatalf("invitation %v", inv)
+	}
 	e.advance(account.AuditSettle + time.Second)
 	if evs := e.want(http.StatusOK, "GET", "/events", "")["events"].([]any); len(evs) == 0 {
 		t.Fatal("no events")
@@ -370,6 +374,10 @@ func adminScenario(t *testing.T, e *adminEnv) {
 			{"PUT", "/projects/kept/owners", `nope`, 400, "invalid-body", ""},
 			{"PUT", "/users/bob/grants/kept", "", 409, "conflict", ""},
 			{"DELETE", "/users/nobody/grants/x", "", 422, "unknown-user", ""},
+			{"POST", "/invitations", `{}`, 422, "invalid-field", "email"},
+			{"POST", "/invitations", `{"email": "not an address"}`, 422, "invalid-field", "email"},
+			{"POST", "/invitations", `{"email": ["x"]}`, 422, "invalid-field", "email"},
+			{"POST", "/invitations", `[`, 400, "invalid-body", ""},
 		} {
 			status, out := e.do(e.key, c.method, c.path, c.body)
 			code, field := errorOf(t, out)

@@ -473,6 +473,10 @@ type view struct {
 	Page      any
 	WebAuthn  bool
 	RequestID string
+	// Signup says whether pages offer sign-up (TPX_SIGNUP=open); Managed whether the
+	// index, not the user, creates projects (TPX_PROJECTS=managed).
+	Signup  bool
+	Managed bool
 }
 
 func (h *ui) render(c echo.Context, r *uiReq, status int, page, title string, data any, problem string) error {
@@ -481,7 +485,8 @@ func (h *ui) render(c echo.Context, r *uiReq, status int, page, title string, da
 		return fmt.Errorf("no page %s", page)
 	}
 	v := view{Title: title, CSRF: r.csrf, Nonce: r.nonce, Path: c.Request().URL.Path, Page: data, Error: problem,
-		WebAuthn: h.cfg.Accounts.WebAuthnAvailable() == nil, RequestID: requestID(c)}
+		WebAuthn: h.cfg.Accounts.WebAuthnAvailable() == nil, RequestID: requestID(c),
+		Signup: h.cfg.Accounts.SignupMode() == account.SignupOpen, Managed: h.cfg.Accounts.ProjectsMode() == account.ProjectsManaged}
 	if r.loggedIn() {
 		v.User, v.LoggedIn = &r.user, true
 	}

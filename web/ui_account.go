@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,14 +28,32 @@ func (h *ui) home(c echo.Context, r *uiReq) error {
 	return h.render(c, r, http.StatusOK, "home", "Trusted publishing", nil, "")
 }
 
-type signupForm struct{ Username, Email string }
+type signupForm struct{ Username, Email, Invitation string }
 
+// signupPage offers the form when anyone may sign up, or to the holder of an invitation;
+// otherwise it says where accounts come from.
 func (h *ui) signupPage(c echo.Context, r *uiReq) error {
-	return h.render(c, r, http.StatusOK, "signup", "Sign up", signupForm{}, "")
+	f := signupForm{Invitation: c.QueryParam("invitation")}
+	switch h.cfg.Accounts.SignupMode() {
+	case account.SignupClosed:
+		return h.message(c, r, http.StatusForbidden, "Sign up", "Accounts come from the package index: sign in through it, or ask its operators.", "/account/login")
+	case account.SignupInvite:
+		inv, err := h.cfg.Accounts.SignupInvitation(c.Request().Context(), f.Invitation)
+		if errors.Is(err, account.ErrBadInvitation) {
+			return h.message(c, r, http.StatusForbidden, "Sign up", sentence(fault.Public(err)), "/account/login")
+		}
+		if err != nil {
+			return err
+		}
+		f.Email = inv.Email
+	default:
+		f.Invitation = ""
+	}
+	return h.render(c, r, http.StatusOK, "signup", "Sign up", f, "")
 }
 
 func (h *ui) signup(c echo.Context, r *uiReq) error {
-	f := signupForm{Username: strings.TrimSpace(c.FormValue("username")), Email: strings.TrimSpace(c.FormValue("email"))}
+	f := signupForm{Username: strings.TrimSpace(c.FormValue("username")), Email: strings.TrimSpace(c.FormValue("email")), Invitation: c.FormValue("invitation")}
 	if retry, ok := h.limits.take(limitSignupIP, h.clientIP(c)); !ok {
 		return h.tooMany(c, r, retry)
 	}
@@ -42,7 +61,10 @@ func (h *ui) signup(c echo.Context, r *uiReq) error {
 	if password != c.FormValue("password2") {
 		return h.render(c, r, http.StatusUnprocessableEntity, "signup", "Sign up", f, "The two passwords differ; type the same password twice.")
 	}
-	u, err := h.cfg.Accounts.SignUp(c.Request().Context(), r.visitor(f.Username), f.Username, f.Email, password)
+	u, err := h.cfg.Accounts.SignUp(c.Request().Context(), r.visitor(f.Username), f.Invitation, f.Username, f.Email, password)
+	if errors.Is(err, account.ErrSignupClosed) || errors.Is(err, account.ErrBadInvitation) {
+		return h.message(c, r, http.StatusForbidden, "Sign up", sentence(fault.Public(err)), "/account/login")
+	}
 	if status, msg, ok := refused(err); ok {
 		return h.render(c, r, status, "signup", "Sign up", f, msg)
 	}

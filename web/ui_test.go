@@ -59,6 +59,12 @@ func (e *uiEnv) advance(d time.Duration) {
 // keys need a domain name).
 func newUIEnv(t *testing.T, b uitest.Backend, host string) *uiEnv {
 	t.Helper()
+	return newUIEnvWith(t, b, host, nil)
+}
+
+// newUIEnvWith is newUIEnv with the account service's configuration changed by edit.
+func newUIEnvWith(t *testing.T, b uitest.Backend, host string, edit func(*account.Config)) *uiEnv {
+	t.Helper()
 	e := &uiEnv{t: t, st: b.Open(t), log: &bytes.Buffer{}, now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	srv := httptest.NewUnstartedServer(nil)
 	e.url = fmt.Sprintf("http://%s:%d", host, srv.Listener.Addr().(*net.TCPAddr).Port)
@@ -67,7 +73,11 @@ func newUIEnv(t *testing.T, b uitest.Backend, host string) *uiEnv {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(&lockedBuffer{b: e.log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.acc = account.New(account.Config{Store: e.st, Box: box, Now: e.Now, PublicURL: e.url, Logger: log})
+	cfg := account.Config{Store: e.st, Box: box, Now: e.Now, PublicURL: e.url, Logger: log}
+	if edit != nil {
+		edit(&cfg)
+	}
+	e.acc = account.New(cfg)
 	srv.Config.Handler = New(Config{Store: e.st, Logger: log, Now: e.Now, UI: &UIConfig{Accounts: e.acc, Store: e.st, PublicURL: e.url,
 		Issuers: []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: providers.GitHubIssuer}, {Kind: policy.GitLab, Issuer: providers.GitLabIssuer}}}})
 	srv.Start()

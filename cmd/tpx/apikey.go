@@ -73,3 +73,23 @@ func (c *cli) apikeyRevoke(ctx context.Context, args []string) error {
 		return nil
 	})
 }
+
+func (c *cli) userInvite(ctx context.Context, args []string) error {
+	fs, load := c.flags("user invite")
+	email := fs.String("email", "", "the address the invitation is for")
+	if _, err := c.parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *email == "" {
+		return fmt.Errorf("%w: --email is required", errUsage)
+	}
+	return c.with(ctx, load, func(s *session) error {
+		link, inv, err := s.accounts.InviteSignup(ctx, account.Actor{Via: account.ViaOperator}, *email)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, link)
+		fmt.Fprintf(c.stderr, "Send this link to %s; it signs up one account with that address until %s.\n", inv.Email, inv.ExpiresAt.UTC().Format(time.RFC3339))
+		return nil
+	})
+}

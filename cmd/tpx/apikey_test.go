@@ -101,3 +101,15 @@ func TestServeLogsTheProjectsMode(t *testing.T) {
 		})
 	}
 }
+
+func TestCommandLineInvitesASignup(t *testing.T) {
+	env := cliEnv(t, backend{name: "SQLite"})
+	env["TPX_PUBLIC_URL"] = "https://tpx.example.org"
+	r := runTPX(t, env, "", "user", "invite", "--email", "carol@example.org").ok(t, "user invite")
+	if !regexp.MustCompile(`^https://tpx\.example\.org/account/signup\?invitation=[a-z2-7]{52}\n$`).MatchString(r.stdout) {
+		t.Fatalf("user invite printed %q", r.stdout)
+	}
+	if r := runTPX(t, env, "", "user", "invite", "--email", "not an address"); r.code != 1 {
+		t.Fatalf("a bad address: exit %d", r.code)
+	}
+}

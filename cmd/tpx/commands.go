@@ -60,7 +60,7 @@ func (c *cli) open(ctx context.Context, load func() (Config, error)) (*session, 
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, store: st, accounts: account.New(account.Config{Store: st, Box: box, Logger: c.logger(cfg), Projects: cfg.Projects, Signup: cfg.Signup})}, nil
+	return &session{cfg: cfg, store: st, accounts: account.New(account.Config{Store: st, Box: box, Logger: c.logger(cfg), PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup})}, nil
 }
 
 // with runs fn on a freshly opened session and closes it after.

@@ -169,6 +169,19 @@ func indexTests() []test {
 			_, err = f.st.UserByName(f.ctx, "newer")
 			wantErr(t, err, store.ErrNotFound)
 		}},
+		{"A session keeps a sign-in through the index as its factor, and only known factors", func(t *testing.T, f *fixture) {
+			u := f.user("alice")
+			for i, factor := range []store.SessionFactor{store.FactorIndex, store.FactorIndexMFA} {
+				id := string(rune('a' + i))
+				must(t, f.st.CreateSession(f.ctx, store.Session{ID: id, UserID: u.ID, Stage: store.StageFull, Factor: factor, CreatedAt: f.now, AuthenticatedAt: f.now, LastSeenAt: f.now, ExpiresAt: f.now.Add(time.Hour)}))
+				got, err := f.st.Session(f.ctx, id, f.now)
+				must(t, err)
+				equal(t, "factor", got.Factor, factor)
+			}
+			if err := f.st.CreateSession(f.ctx, store.Session{ID: "z", UserID: u.ID, Stage: store.StageFull, Factor: "sms", CreatedAt: f.now, AuthenticatedAt: f.now, LastSeenAt: f.now, ExpiresAt: f.now.Add(time.Hour)}); err == nil {
+				t.Fatal("a session with an unknown factor was stored")
+			}
+		}},
 		{"AuditAfter reads after a cursor, oldest first, and stops at the first event not yet settled", func(t *testing.T, f *fixture) {
 			for i, at := range []time.Duration{0, time.Second, 10 * time.Second, 2 * time.Second} {
 				must(t, f.st.Audit(f.ctx, store.AuditEvent{At: f.now.Add(at), Actor: "web", Action: "a", Detail: string(rune('a' + i))}))
