@@ -220,6 +220,7 @@ func TestEveryCommandHasHelpListingOnlyItsOwnFlags(t *testing.T) {
 		{"migrate", []string{"--database-url", "--data-dir", "TPX_SECRET_KEY"}, append(serverOnly, "--config")},
 		{"user add", []string{"--email", "--database-url"}, append(serverOnly, "--config", "--owner")},
 		{"user enroll-totp", []string{"--database-url"}, append(serverOnly, "--email")},
+		{"user invite", []string{"--email", "--database-url"}, append(serverOnly, "--owner")},
 		{"project add", []string{"--owner", "--database-url"}, append(serverOnly, "--email")},
 		{"publisher list", []string{"--project", "--json", "--database-url"}, append(serverOnly, "--by")},
 		{"publisher rules", []string{"--tags-only", "--ref", "--protected-only", "--called-workflow", "--by", "--database-url"}, append(serverOnly, "--project")},

@@ -38,7 +38,7 @@ func commands() []command {
 		{"demo", "", "Run one whole exchange end to end on a throwaway store, on loopback.", 0, (*cli).demo},
 		{"user add", "NAME --email EMAIL", "Create a user; the password is read as one line on standard input. The operator vouches for the address, so it is recorded as verified.", storeSettings, (*cli).userAdd},
 		{"user enroll-totp", "NAME", "Enrol a TOTP second factor for a user; prints the otpauth:// URI once.", storeSettings, (*cli).userEnrollTOTP},
-		{"user invite", "--email EMAIL", "Make a one-use link to sign up with that address (TPX_SIGNUP=invite), valid for 7 days; prints it once.", storeSettings, (*cli).userInvite},
+		{"user invite", "--email EMAIL", "Make a one-use link (under TPX_PUBLIC_URL) to sign up with that address when TPX_SIGNUP=invite, valid for 7 days; prints it once.", storeSettings, (*cli).userInvite},
 		{"project add", "NAME --owner NAME", "Create a project with its first owner.", storeSettings, (*cli).projectAdd},
 	}
 	for _, pl := range policy.Platforms() {
