@@ -10,6 +10,24 @@ type RetentionPolicy struct {
 	KeepExchanges time.Duration
 	// NoticeBefore is how long before a pending publisher expires its registrant is told.
 	NoticeBefore time.Duration
+	// Words words what the registrants are told; Retain records and queues exactly that.
+	Words RetentionWords
+}
+
+// RetentionWords says what Retain tells a registrant about their pending publisher. The
+// store only finds what is due or expired and records the words in the same transaction
+// that marks a notice given or deletes the publisher; wording them is the caller's.
+type RetentionWords interface {
+	// ExpiryNotice is told when pp is NoticeBefore or less from its expiry: recorded in
+	// the registrant's audit log, and mailed if their address is verified.
+	ExpiryNotice(pp PendingPublisher) Notice
+	// Expired is the audit detail recorded when pp expired unused and was deleted.
+	Expired(pp PendingPublisher) string
+}
+
+// Notice is one message to a user: the detail of an audit event, and a mail.
+type Notice struct {
+	Detail, Subject, Body string
 }
 
 // Retained counts what one Store.Retain run did.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tpx-dev/tpx/account"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/web"
 )
@@ -20,7 +21,7 @@ const (
 // retentionPolicy is the policy of cfg at now.
 func retentionPolicy(cfg Config) func(now time.Time) store.RetentionPolicy {
 	return func(now time.Time) store.RetentionPolicy {
-		return store.RetentionPolicy{Now: now, KeepExchanges: cfg.ExchangeRetention, NoticeBefore: pendingNotice}
+		return store.RetentionPolicy{Now: now, KeepExchanges: cfg.ExchangeRetention, NoticeBefore: pendingNotice, Words: account.RetentionWords{}}
 	}
 }
 

@@ -29,12 +29,11 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy) (store.Reta
 			return err
 		}
 		for _, pp := range soon {
-			detail := fmt.Sprintf("pending publisher %d for new project %s (%s) expires on %s; publish with it before then, or register it again",
-				pp.ID, pp.ProjectName, describePending(pp), pp.ExpiresAt.UTC().Format(time.DateTime+" MST"))
-			if err := retentionAudit(ctx, tx, p.Now, pp.UserID, store.ActionPendingExpiryNotice, detail); err != nil {
+			n := p.Words.ExpiryNotice(pp)
+			if err := retentionAudit(ctx, tx, p.Now, pp.UserID, store.ActionPendingExpiryNotice, n.Detail); err != nil {
 				return err
 			}
-			if err := queueExpiryMail(ctx, tx, p.Now, pp); err != nil {
+			if err := queueExpiryMail(ctx, tx, p.Now, pp, n); err != nil {
 				return err
 			}
 			if _, err := tx.exec(ctx, `UPDATE pending_publishers SET expiry_notice_at = $2 WHERE id = $1`, pp.ID, p.Now); err != nil {
@@ -49,9 +48,7 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy) (store.Reta
 			return err
 		}
 		for _, pp := range expired {
-			detail := fmt.Sprintf("pending publisher %d for new project %s (%s) expired unused and was deleted",
-				pp.ID, pp.ProjectName, describePending(pp))
-			if err := retentionAudit(ctx, tx, p.Now, pp.UserID, store.ActionPendingExpired, detail); err != nil {
+			if err := retentionAudit(ctx, tx, p.Now, pp.UserID, store.ActionPendingExpired, p.Words.Expired(pp)); err != nil {
 				return err
 			}
 		}
@@ -81,20 +78,15 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy) (store.Reta
 	return r, nil
 }
 
-// queueExpiryMail puts the notice in the outbox for the registrant, if their address is
-// verified (mail goes to verified addresses only, so that an address typed in by someone
-// else is never mailed). The dedupe key makes the message once-only even if a notice were
-// marked given in another way.
-func queueExpiryMail(ctx context.Context, tx q, now time.Time, pp store.PendingPublisher) error {
-	subject := fmt.Sprintf("Your pending publisher for %s expires on %s", pp.ProjectName, pp.ExpiresAt.UTC().Format(time.DateOnly))
-	body := fmt.Sprintf("The pending publisher you registered for the new project %s (%s) has not been used yet.\n\n"+
-		"It expires on %s. The first publish from that workflow before then creates the project with you as its owner; "+
-		"after that you would have to register it again.\n",
-		pp.ProjectName, describePending(pp), pp.ExpiresAt.UTC().Format(time.DateTime+" MST"))
+// queueExpiryMail puts the notice n in the outbox for the registrant of pp, if their
+// address is verified (mail goes to verified addresses only, so that an address typed in
+// by someone else is never mailed). The dedupe key makes the message once-only even if a
+// notice were marked given in another way.
+func queueExpiryMail(ctx context.Context, tx q, now time.Time, pp store.PendingPublisher, n store.Notice) error {
 	_, err := tx.exec(ctx, `INSERT INTO outbox (created_at, recipient, subject, body, dedupe_key, lease_until)
 		SELECT $1, email, $2, $3, $4, $1 FROM users WHERE id = $5 AND email_verified_at IS NOT NULL
 		ON CONFLICT (dedupe_key) DO NOTHING`,
-		now, subject, body, fmt.Sprintf("pending-expiry-notice:%d", pp.ID), pp.UserID)
+		now, n.Subject, n.Body, fmt.Sprintf("pending-expiry-notice:%d", pp.ID), pp.UserID)
 	return err
 }
 
@@ -102,14 +94,4 @@ func retentionAudit(ctx context.Context, tx q, at time.Time, user int64, action,
 	_, err := tx.exec(ctx, `INSERT INTO audit_events (at, actor, user_id, project_id, action, detail) VALUES ($1, $2, $3, NULL, $4, $5)`,
 		at, "retention", nullID(user), action, detail)
 	return err
-}
-
-// describePending names a pending publisher's rules in the words the owner registered
-// them with.
-func describePending(p store.PendingPublisher) string {
-	d := fmt.Sprintf("%s %s workflow %s", p.Kind, p.Repository(), p.Workflow)
-	if p.Environment != "" {
-		d += " environment " + p.Environment
-	}
-	return d
 }
