@@ -59,6 +59,9 @@ type Service struct {
 	cfg Config
 	// seen remembers consumed (issuer, jti) pairs so a replay is refused without a
 	// database round trip. It may only ever answer "seen": the database decides "unseen".
+	// Its entries live as long as the database's record, measured on cfg.Now (remember);
+	// go-cache counts that span down on the machine's clock, since it takes no clock of
+	// its own, which is safe for a hint that can only refuse sooner.
 	seen *cache.Cache
 }
 
@@ -214,17 +217,26 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 	if err != nil {
 		return o, s.commitError(ctx, log, seenKey, id, err)
 	}
-	s.seen.Set(seenKey, struct{}{}, time.Until(id.Expiry.Add(ReplayMargin)))
+	s.remember(seenKey, id)
 	log.InfoContext(ctx, "exchange succeeded", "projects", projects, "token_id", claims.ID, "pinned", len(pins), "created_projects", len(o.convert))
 	o.res = Result{Issuer: id.Issuer, Token: raw, Expires: claims.ExpiresAt, Projects: projects, Claims: claims}
 	return o, nil
+}
+
+// remember records that id's token was consumed, for as long as its replay record is
+// kept: until its expiry plus ReplayMargin on the service's clock. A span already over is
+// not recorded at all (go-cache would keep an entry of no positive lifetime for ever).
+func (s *Service) remember(seenKey string, id policy.Identity) {
+	if left := id.Expiry.Add(ReplayMargin).Sub(s.cfg.Now()); left > 0 {
+		s.seen.Set(seenKey, struct{}{}, left)
+	}
 }
 
 func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey string, id policy.Identity, err error) error {
 	var taken *store.PendingTakenError
 	switch {
 	case errors.Is(err, store.ErrReplay):
-		s.seen.Set(seenKey, struct{}{}, time.Until(id.Expiry.Add(ReplayMargin)))
+		s.remember(seenKey, id)
 		return fail(ErrReuse, "this token was already exchanged; request a fresh one from your CI platform", err)
 	case errors.Is(err, store.ErrPinConflict), errors.Is(err, store.ErrNotFound):
 		// Pinned to other ids, or removed, by a concurrent exchange or owner.

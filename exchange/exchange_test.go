@@ -1,0 +1,208 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tpx-dev/tpx/internal/oidctest"
+	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/providers"
+	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/store/sqlite"
+	"github.com/tpx-dev/tpx/token"
+)
+
+// t0 is a year before any run of these tests: the services' clock, not the machine's.
+var t0 = time.Now().Add(-365 * 24 * time.Hour).Truncate(time.Second)
+
+// world is a Service on real parts: an OIDC issuer over HTTP, the providers' verifier, the
+// embedded SQLite store and the upload-token minter, all on one injected clock.
+type world struct {
+	t     *testing.T
+	clock *oidctest.Clock
+	iss   *oidctest.Issuer
+	st    store.Store
+	ex    *Service
+	alice store.User
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	w := &world{t: t, clock: oidctest.NewClock(t0)}
+	w.iss = oidctest.New(t, oidctest.WithClock(w.clock.Now))
+	st, err := sqlite.Open(ctx, t.TempDir())
+	must(t, err)
+	t.Cleanup(func() { st.Close() })
+	must(t, st.Migrate(ctx))
+	w.st = st
+	log := slog.New(slog.DiscardHandler)
+	set, err := providers.New(providers.Config{Audience: "tpx", Now: w.clock.Now, Logger: log,
+		Issuers: []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: w.iss.URL()}}})
+	must(t, err)
+	t.Cleanup(set.Close)
+	box, err := secretbox.New(strings.Repeat("k", 32))
+	must(t, err)
+	minter, err := token.NewMinter(ctx, token.MinterConfig{Issuer: "https://tpx.example.org", Keys: st, Box: box, Logger: log, Now: w.clock.Now})
+	must(t, err)
+	w.ex, err = New(Config{Verifier: set, Store: st, Minter: minter, Now: w.clock.Now, Logger: log})
+	must(t, err)
+	w.alice, err = st.CreateUser(ctx, store.User{Name: "alice", Email: "alice@example.org", PasswordHash: "-", CreatedAt: t0})
+	must(t, err)
+	return w
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publisher registers the GitHub publisher that the issuer's default claims satisfy, on a
+// project of its own, changed by edit.
+func (w *world) publisher(project string, edit func(*policy.Publisher)) store.Publisher {
+	w.t.Helper()
+	ctx := context.Background()
+	p, err := w.st.CreateProject(ctx, project, w.alice.ID, t0)
+	must(w.t, err)
+	rules := policy.Publisher{Kind: policy.GitHub, Issuer: w.iss.URL(), Owner: "octo-org", Name: "octo-repo",
+		Workflow: "release.yml", Environment: "prod", OwnerID: "65", RepositoryID: "74"}
+	if edit != nil {
+		edit(&rules)
+	}
+	pub, err := w.st.AddPublisher(ctx, store.Publisher{Publisher: rules, ProjectID: p.ID, CreatedBy: w.alice.ID, CreatedAt: t0})
+	must(w.t, err)
+	return pub
+}
+
+// refused runs the exchange of raw and checks that it fails with class.
+func (w *world) refused(raw string, class error) *Error {
+	w.t.Helper()
+	_, err := w.ex.Exchange(context.Background(), raw)
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, class) {
+		w.t.Fatalf("Exchange: %v, want an *Error of class %v", err, class)
+	}
+	return e
+}
+
+func TestAMatchingTokenBuysAnUploadTokenForItsProjectsOnly(t *testing.T) {
+	w := newWorld(t)
+	pub := w.publisher("sampleproject", nil)
+	w.publisher("otherproject", func(p *policy.Publisher) { p.Environment = "staging" })
+	res, err := w.ex.Exchange(context.Background(), w.iss.Sign(w.iss.GitHubClaims(nil)))
+	must(t, err)
+	if res.Issuer != w.iss.URL() || strings.Join(res.Projects, ",") != "sampleproject" || !strings.HasPrefix(res.Token, "tpx_") {
+		t.Fatalf("result %+v", res)
+	}
+	c := res.Claims
+	if c.Subject != "github:octo-org/octo-repo" || c.Publisher.ID != pub.ID || c.Publisher.Workflow != "release.yml" ||
+		c.Environment != "prod" || !res.Expires.After(t0) {
+		t.Fatalf("claims %+v", c)
+	}
+}
+
+func TestEachFailureHasItsClass(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		token  func(w *world) string
+		class  error
+		issuer bool // the failure is counted against the configured issuer
+	}{
+		{"a string that is not a JWT is an invalid payload", func(w *world) string { return "not.a.jwt" }, ErrInvalidPayload, false},
+		{"a token of an issuer no one configured is an invalid payload", func(w *world) string {
+			other := oidctest.New(w.t, oidctest.WithClock(w.clock.Now))
+			return other.Sign(other.GitHubClaims(nil))
+		}, ErrInvalidPayload, false},
+		{"a token signed by another key is an invalid token", func(w *world) string {
+			return w.iss.Sign(w.iss.GitHubClaims(nil), oidctest.WithKey(oidctest.AttackerKey()))
+		}, ErrInvalidToken, true},
+		{"a token for another audience is an invalid token", func(w *world) string {
+			return w.iss.Sign(w.iss.GitHubClaims(map[string]any{"aud": "sigstore"}))
+		}, ErrInvalidToken, true},
+		{"a valid token that no publisher's rules accept is an invalid publisher", func(w *world) string {
+			return w.iss.Sign(w.iss.GitHubClaims(map[string]any{"environment": "staging"}))
+		}, ErrInvalidPublisher, true},
+		{"a token whose issuer's keys cannot be fetched is keys unavailable", func(w *world) string {
+			w.iss.Stop()
+			return w.iss.Sign(w.iss.GitHubClaims(nil))
+		}, ErrKeysUnavailable, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.publisher("sampleproject", nil)
+			e := w.refused(tc.token(w), tc.class)
+			if want := map[bool]string{true: w.iss.URL()}[tc.issuer]; e.Issuer != want {
+				t.Fatalf("failure counted against issuer %q, want %q", e.Issuer, want)
+			}
+			if e.Description == "" {
+				t.Fatal("a failure without a description for the caller")
+			}
+		})
+	}
+}
+
+// What the caller is told names the job's own facts, never what the publisher expected:
+// the caller may not be the owner of the project it tried.
+func TestARefusalTellsTheJobsFactsNotThePublishersRules(t *testing.T) {
+	w := newWorld(t)
+	w.publisher("sampleproject", func(p *policy.Publisher) { p.Environment = "secret-env-name" })
+	e := w.refused(w.iss.Sign(w.iss.GitHubClaims(nil)), ErrInvalidPublisher)
+	if strings.Contains(e.Description, "secret-env-name") || strings.Contains(e.Description, "sampleproject") {
+		t.Fatalf("the description shows the publisher's configuration: %s", e.Description)
+	}
+	for _, fact := range []string{`"octo-org/octo-repo"`, `"release.yml"`, `"prod"`} {
+		if !strings.Contains(e.Description, fact) {
+			t.Fatalf("the description lacks the job's %s: %s", fact, e.Description)
+		}
+	}
+	if e.Cause == nil || !strings.Contains(e.Cause.Error(), "secret-env-name") {
+		t.Fatalf("the private cause, for the log and the owner, lacks the reason: %v", e.Cause)
+	}
+}
+
+func TestATokenIsExchangedOnceOnEveryReplica(t *testing.T) {
+	w := newWorld(t)
+	w.publisher("sampleproject", nil)
+	raw := w.iss.Sign(w.iss.GitHubClaims(nil))
+	_, err := w.ex.Exchange(context.Background(), raw)
+	must(t, err)
+	w.refused(raw, ErrReuse)
+
+	// A second replica on the same database has no hint of its own: the database refuses.
+	replica, err := New(w.ex.cfg)
+	must(t, err)
+	_, err = replica.Exchange(context.Background(), raw)
+	if !errors.Is(err, ErrReuse) {
+		t.Fatalf("the second replica: %v, want ErrReuse", err)
+	}
+}
+
+// The in-process hint of used token ids lasts as long as the database keeps the record:
+// until the token's expiry plus ReplayMargin on the service's clock, which may not be the
+// machine's.
+func TestTheSeenHintLastsUntilTheRecordExpiresOnTheServicesClock(t *testing.T) {
+	w := newWorld(t)
+	w.publisher("sampleproject", nil)
+	claims := w.iss.GitHubClaims(nil)
+	exp := time.Unix(claims["exp"].(int64), 0)
+	_, err := w.ex.Exchange(context.Background(), w.iss.Sign(claims))
+	must(t, err)
+	items := w.ex.seen.Items()
+	if len(items) != 1 {
+		t.Fatalf("%d hints, want 1", len(items))
+	}
+	want := time.Now().Add(exp.Add(ReplayMargin).Sub(t0))
+	for _, it := range items {
+		got := time.Unix(0, it.Expiration)
+		if it.Expiration == 0 || got.Sub(want).Abs() > 5*time.Second {
+			t.Fatalf("the hint expires at %v, want about %v (the token's remaining life on the service's clock, counted from now)", got, want)
+		}
+	}
+}
