@@ -9,9 +9,11 @@
 // Two kinds of answer leave this package. A *ValidationError speaks to the owner filling in
 // a form and names the field to fix. A *Mismatch speaks to the owner of the publisher that
 // did not match, in their own view or the log; it names their configuration and the token's
-// claims, so it must never be shown to whoever presented the token (DESIGN §2).
+// claims, so it must never be shown to whoever presented the token: error replies say what
+// class of failure happened, never another owner's configuration.
 //
-// Matching follows DESIGN §2. Names are compared without case because both platforms treat
+// Each publisher is bound to one issuer, compared exactly, so a self-managed GitLab or GHES
+// token never matches a gitlab.com or github.com publisher. Names are compared without case because both platforms treat
 // them so, but names can be given up and registered again by someone else; the numeric ids
 // cannot, which is why publishers pin them. Workflow files are compared exactly: the file is
 // the unit of trust, and a neighbouring file, a sub-folder or .yaml for .yml may be edited

@@ -119,7 +119,10 @@ func githubWorkflowProblem(s string) string {
 	return ""
 }
 
-// matchGitHub applies the GitHub rules of DESIGN §2 to an identity of p's kind and issuer.
+// matchGitHub applies the GitHub rules to an identity of p's kind and issuer: the
+// repository without case and its pinned ids, never pull_request_target or workflow_run,
+// the workflow file the run started from exactly (workflow_ref, never sub) and any called
+// workflow pinned, the environment without case (ASCII letters only).
 func matchGitHub(pl *Platform, p Publisher, id Identity) *Mismatch {
 	repo := p.Repository()
 	if !equalFoldASCII(id.Repository, repo) {

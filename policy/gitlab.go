@@ -122,7 +122,10 @@ func gitlabConfigProblem(s string) string {
 	return ""
 }
 
-// matchGitLab applies the GitLab rules of DESIGN §2 to an identity of p's kind and issuer.
+// matchGitLab applies the GitLab rules to an identity of p's kind and issuer: the project
+// path without case and its pinned ids, the pipeline definition's path and file from
+// ci_config_ref_uri (so a fork's merge-request pipeline never matches the parent's
+// publisher), ref_path and sha present, the environment exactly.
 func matchGitLab(pl *Platform, p Publisher, id Identity) *Mismatch {
 	repo := p.Repository()
 	// project_path is the project the pipeline runs in. A fork's pipeline carries the

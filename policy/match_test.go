@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// githubIdentity is what providers make of the GitHub token in DESIGN §5: a push to main
-// running release.yml in environment "release", matching githubPublisher.
+// githubIdentity is what providers make of a GitHub Actions token as GitHub documents it:
+// a push to main running release.yml in environment "release", matching githubPublisher.
 func githubIdentity() Identity {
 	return Identity{
 		Kind:           GitHub,
@@ -31,8 +31,8 @@ func githubIdentity() Identity {
 	}
 }
 
-// gitlabIdentity is what providers make of the GitLab token in DESIGN §5, on gitlab.com,
-// matching gitlabPublisher.
+// gitlabIdentity is what providers make of a GitLab CI id_token as GitLab documents it,
+// on gitlab.com, matching gitlabPublisher.
 func gitlabIdentity() Identity {
 	return Identity{
 		Kind:         GitLab,

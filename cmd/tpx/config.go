@@ -24,7 +24,8 @@ import (
 	"github.com/tpx-dev/tpx/web"
 )
 
-// Config is everything tpx reads from its environment (DESIGN §3). Flags of the same
+// Config is everything tpx reads from its environment (README.md, "Configuration", lists
+// it all). Flags of the same
 // names override the environment; secrets come only from the environment or files, so
 // they never show in a process list.
 type Config struct {
