@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store/sqlite"
 )
 
@@ -147,22 +146,23 @@ func seedSQLite(ctx context.Context, dir string, s seedSpec) error {
 		return err
 	}
 	defer tx.Rollback()
-	projects, err := tx.PrepareContext(ctx, `INSERT INTO projects (id, name, name_key, created_at) VALUES (?, ?, ?, ?)`)
+	insert := func(table string, columns []string) string {
+		return "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(columns)-1) + ")"
+	}
+	projects, err := tx.PrepareContext(ctx, insert("projects", projectColumns))
 	if err != nil {
 		return err
 	}
-	publishers, err := tx.PrepareContext(ctx, `INSERT INTO publishers (id, project_id, kind, issuer, owner, name, repo_key, workflow,
-		environment, owner_id, repository_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	publishers, err := tx.PrepareContext(ctx, insert("publishers", publisherColumns))
 	if err != nil {
 		return err
 	}
 	now := time.Now().UnixMicro()
 	for r := range s.rows(0, 0) {
-		if _, err := projects.ExecContext(ctx, r.projectID, r.project, strings.ToLower(r.project), now); err != nil {
+		if _, err := projects.ExecContext(ctx, r.projectValues(now)...); err != nil {
 			return err
 		}
-		if _, err := publishers.ExecContext(ctx, r.publisherID, r.projectID, string(policy.GitHub), s.issuer, r.repo.owner, r.repo.name,
-			policy.RepositoryKey(r.repo.owner+"/"+r.repo.name), "release.yml", "prod", r.repo.ownerID, r.repo.repoID, now); err != nil {
+		if _, err := publishers.ExecContext(ctx, s.publisherValues(r, now)...); err != nil {
 			return err
 		}
 	}

@@ -92,6 +92,24 @@ type seedRow struct {
 	publisherID int64
 }
 
+// The columns the bench seeds, for COPY on PostgreSQL and INSERT on SQLite alike, and the
+// values of one row of each: a publisher pinned to its repository's ids, as after a first
+// use, with an environment rule. now is the creation time as the store's driver takes it.
+var (
+	projectColumns   = []string{"id", "name", "name_key", "created_at"}
+	publisherColumns = []string{"id", "project_id", "kind", "issuer", "owner", "name", "repo_key", "workflow",
+		"environment", "owner_id", "repository_id", "created_at"}
+)
+
+func (r seedRow) projectValues(now any) []any {
+	return []any{r.projectID, r.project, strings.ToLower(r.project), now}
+}
+
+func (s seedSpec) publisherValues(r seedRow, now any) []any {
+	return []any{r.publisherID, r.projectID, string(policy.GitHub), s.issuer, r.repo.owner, r.repo.name,
+		policy.RepositoryKey(r.repo.owner + "/" + r.repo.name), "release.yml", "prod", r.repo.ownerID, r.repo.repoID, now}
+}
+
 // rows numbers the spec's projects and publishers from the given ids on.
 func (s seedSpec) rows(projectBase, publisherBase int64) iter.Seq[seedRow] {
 	return func(yield func(seedRow) bool) {
@@ -134,16 +152,10 @@ func (d *pgDatabase) seed(ctx context.Context, s seedSpec) error {
 		}
 		return nil
 	}
-	if err := copyRows("projects", []string{"id", "name", "name_key", "created_at"}, func(r seedRow) []any {
-		return []any{r.projectID, r.project, strings.ToLower(r.project), now}
-	}); err != nil {
+	if err := copyRows("projects", projectColumns, func(r seedRow) []any { return r.projectValues(now) }); err != nil {
 		return err
 	}
-	if err := copyRows("publishers", []string{"id", "project_id", "kind", "issuer", "owner", "name", "repo_key", "workflow",
-		"environment", "owner_id", "repository_id", "created_at"}, func(r seedRow) []any {
-		return []any{r.publisherID, r.projectID, string(policy.GitHub), s.issuer, r.repo.owner, r.repo.name,
-			policy.RepositoryKey(r.repo.owner + "/" + r.repo.name), "release.yml", "prod", r.repo.ownerID, r.repo.repoID, now}
-	}); err != nil {
+	if err := copyRows("publishers", publisherColumns, func(r seedRow) []any { return s.publisherValues(r, now) }); err != nil {
 		return err
 	}
 	for _, q := range []string{
