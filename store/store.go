@@ -233,8 +233,8 @@ type Store interface {
 	// than p.KeepExchanges. Call it periodically: nothing else bounds the replay table.
 	Retain(ctx context.Context, p RetentionPolicy) (Retained, error)
 
-	// Owner web UI (issue 3): sessions, second factors, email verification, the outbox,
-	// owners and invitations, failed exchanges. Types are in ui.go.
+	// Sessions, second factors, email verification, the outbox, owners and invitations,
+	// failed exchanges: what the owner web UI needs. Types are in ui.go.
 
 	// SetPassword replaces a user's password hash (ErrNotFound for no such user).
 	SetPassword(ctx context.Context, userID int64, hash string) error
