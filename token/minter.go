@@ -492,6 +492,13 @@ func (m *Minter) Parse(raw string) (Claims, error) {
 // still carry.
 func (m *Minter) JWKS() []byte { return bytes.Clone(m.ring.Load().jwks) }
 
+// RevocationPath and IntrospectionPath are tpx's RFC 7009 and RFC 7662 endpoints,
+// relative to its public URL.
+const (
+	RevocationPath    = "/v1/tokens/revoke"
+	IntrospectionPath = "/v1/tokens/introspect"
+)
+
 // Discovery returns the discovery document served at DiscoveryPath. Its issuer is the
 // Minter's Issuer: a document naming any other would describe tokens tpx never mints.
 func (m *Minter) Discovery() []byte { return bytes.Clone(m.discovery) }
@@ -501,28 +508,28 @@ func (m *Minter) Discovery() []byte { return bytes.Clone(m.discovery) }
 // rotation retires it). serve warns loudly when it is true.
 func (m *Minter) KeysInPlainText() bool { return !m.box.Encrypts() || m.ring.Load().plaintext }
 
+// discovery is tpx's metadata as the issuer of upload tokens, holding only what applies:
+// tpx is not an OpenID provider (no authorization or token endpoint, no ID tokens), so the
+// OpenID fields are left out. The token is its own authorisation to revoke itself
+// (RFC 7009 with RFC 8414's "none" method). Introspection, which needs the operator's
+// secret, is added by the HTTP layer when it is switched on.
 func discovery(issuer string) ([]byte, error) {
 	base := strings.TrimSuffix(issuer, "/")
 	return json.Marshal(struct {
-		Issuer          string   `json:"issuer"`
-		JWKSURI         string   `json:"jwks_uri"`
-		ResponseTypes   []string `json:"response_types_supported"`
-		SubjectTypes    []string `json:"subject_types_supported"`
-		SigningAlgs     []string `json:"id_token_signing_alg_values_supported"`
-		ClaimsSupported []string `json:"claims_supported"`
-		Introspection   string   `json:"introspection_endpoint"`
-		Revocation      string   `json:"revocation_endpoint"`
+		Issuer              string   `json:"issuer"`
+		JWKSURI             string   `json:"jwks_uri"`
+		Revocation          string   `json:"revocation_endpoint"`
+		RevocationAuth      []string `json:"revocation_endpoint_auth_methods_supported"`
+		UploadTokenType     string   `json:"upload_token_type"`
+		UploadTokenAudience string   `json:"upload_token_audience"`
+		UploadTokenAlgs     []string `json:"upload_token_signing_alg_values_supported"`
 	}{
-		Issuer:        issuer,
-		JWKSURI:       base + JWKSPath,
-		ResponseTypes: []string{"id_token"},
-		SubjectTypes:  []string{"public"},
-		SigningAlgs:   []string{Algorithm},
-		ClaimsSupported: []string{
-			"iss", "aud", "sub", "projects", "publisher", "ref", "sha", "run_id",
-			"run_attempt", "event", "environment", "iat", "nbf", "exp", "jti",
-		},
-		Introspection: base + "/v1/tokens/introspect",
-		Revocation:    base + "/v1/tokens/revoke",
+		Issuer:              issuer,
+		JWKSURI:             base + JWKSPath,
+		Revocation:          base + RevocationPath,
+		RevocationAuth:      []string{"none"},
+		UploadTokenType:     Type,
+		UploadTokenAudience: Audience,
+		UploadTokenAlgs:     []string{Algorithm},
 	})
 }

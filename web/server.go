@@ -76,6 +76,9 @@ type server struct {
 	// introspection requests per client address.
 	introspectSecret secretDigest
 	failures         *attemptLimiter
+	// discoveryDoc is the Minter's discovery document with the introspection endpoint
+	// added when introspection is served.
+	discoveryDoc []byte
 }
 
 // New returns the HTTP handler for cfg.
@@ -101,8 +104,13 @@ func New(cfg Config) *echo.Echo {
 	}
 	e.POST("/_/oidc/mint-token", s.mint, mintMiddleware...)
 	e.POST("/_/oidc/github/mint-token", s.mint, mintMiddleware...)
-	e.GET("/.well-known/openid-configuration", s.discovery)
-	e.GET("/.well-known/jwks.json", s.jwks)
+	if cfg.Minter != nil {
+		s.discoveryDoc = s.discoveryDocument()
+	}
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		e.Add(m, "/.well-known/openid-configuration", s.discovery)
+		e.Add(m, "/.well-known/jwks.json", s.jwks)
+	}
 	e.POST("/v1/tokens/introspect", s.introspect)
 	e.POST("/v1/tokens/revoke", s.revoke)
 	e.GET("/healthz", s.healthz)
@@ -253,15 +261,6 @@ func tokenField(body []byte) (string, bool) {
 	return *payload.Token, true
 }
 
-func (s *server) discovery(c echo.Context) error {
-	return c.JSONBlob(http.StatusOK, s.cfg.Minter.Discovery())
-}
-
-func (s *server) jwks(c echo.Context) error {
-	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.Blob(http.StatusOK, "application/jwk-set+json", s.cfg.Minter.JWKS())
-}
-
 // introspect answers RFC 7662: a token is active only if its signature verifies, it has
 // not expired, its record exists and it was not revoked. The token is read from the form
 // body only: one in the URL would end up in the access logs of every proxy on the way.
@@ -360,25 +359,6 @@ func bearer(c echo.Context) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(cred), true
-}
-
-// revoke ends an upload token early; the token itself is the credential (RFC 7009 style),
-// so whoever holds a leaked token can also kill it.
-func (s *server) revoke(c echo.Context) error {
-	raw, ok := bearer(c)
-	if !ok {
-		return s.reply(c, http.StatusUnauthorized, "unauthorized", "revocation needs the upload token as Authorization: Bearer <token>")
-	}
-	claims, err := s.cfg.Minter.Parse(raw)
-	if err != nil {
-		return s.reply(c, http.StatusUnauthorized, "unauthorized", "the bearer is not a valid, unexpired upload token of this service")
-	}
-	err = s.cfg.Store.RevokeUploadToken(c.Request().Context(), claims.ID, s.cfg.Now())
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return s.replyError(c, fault.Wrap(fault.Unavailable, "the token could not be revoked; try again", err))
-	}
-	s.log(c).Info("upload token revoked", "token_id", claims.ID)
-	return c.JSON(http.StatusOK, map[string]bool{"revoked": true})
 }
 
 func (s *server) healthz(c echo.Context) error {
