@@ -49,7 +49,11 @@ func registerAdmin(e *echo.Echo, s *server, cfg AdminConfig) {
 	}
 	rl.TrustedProxies = s.cfg.RateLimit.TrustedProxies
 	a := &admin{s: s, cfg: cfg}
-	g := e.Group("/v1/admin", a.limit(newLimiter(rl, s.cfg.Now)), a.authenticate)
+	limit := a.limit(newLimiter(rl, s.cfg.Now))
+	// The index reports leaked upload tokens next to the other token routes, with its
+	// admin key.
+	e.POST("/v1/tokens/leaked", a.reportLeak, limit, a.authenticate)
+	g := e.Group("/v1/admin", limit, a.authenticate)
 	g.GET("/projects", a.listProjects)
 	g.POST("/projects", a.createProject)
 	g.GET("/projects/:project", a.getProject)

@@ -63,6 +63,9 @@ type Config struct {
 	UI *UIConfig
 	// Admin, if set, serves the admin API under /v1/admin/ (admin.go).
 	Admin *AdminConfig
+	// SecretScanning, if set, takes GitHub's secret-scanning reports of leaked upload
+	// tokens (leaks.go).
+	SecretScanning *SecretScanningConfig
 }
 
 type server struct {
@@ -120,6 +123,11 @@ func New(cfg Config) *echo.Echo {
 	}
 	if cfg.Admin != nil {
 		registerAdmin(e, s, *cfg.Admin)
+	}
+	if cfg.SecretScanning != nil {
+		if err := registerSecretScanning(e, s, *cfg.SecretScanning); err != nil {
+			s.cfg.Logger.Error("secret-scanning reports not taken", "error", err)
+		}
 	}
 	if cfg.UI != nil {
 		// Its only errors are a public URL that config validation refuses first and

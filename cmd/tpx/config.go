@@ -54,6 +54,10 @@ type Config struct {
 	// closed).
 	Signup account.SignupMode
 
+	// SecretScanningKeysURL publishes the keys of GitHub's secret-scanning reports
+	// (TPX_SECRET_SCANNING_KEYS_URL); empty serves no report route.
+	SecretScanningKeysURL string
+
 	// Providers are the issuers of TPX_CONFIG; those with enabled: false are Disabled.
 	Providers []providers.IssuerConfig
 }
@@ -102,6 +106,7 @@ var settings = []setting{
 	{"exchange-retention", "TPX_EXCHANGE_RETENTION", "400d", "how long exchange records are kept, such as 400d or 9600h", serveSettings},
 	{"projects", "TPX_PROJECTS", string(account.ProjectsOpen), "who decides which projects exist: open (anyone with a second factor takes a free name) or managed (only the index, through the admin API, or the operator)", storeSettings | serveSettings},
 	{"signup", "TPX_SIGNUP", string(account.SignupOpen), "who may sign up on the web: open, invite (an invitation link) or closed", serveSettings},
+	{"secret-scanning-keys-url", "TPX_SECRET_SCANNING_KEYS_URL", web.GitHubSecretScanningKeys, "keys that sign GitHub's secret-scanning reports of leaked upload tokens; empty: no report route", serveSettings},
 }
 
 // secretSettings are read only from the environment (or NAME_FILE), never from flags, so
@@ -143,6 +148,7 @@ func configFlags(fs *flag.FlagSet, env func(string) string, groups settingGroup)
 			CAFile: get("TPX_CA_FILE"), SMTPURL: get("TPX_SMTP_URL"), TLSCert: get("TPX_TLS_CERT"),
 			TLSKey: get("TPX_TLS_KEY"), LogFormat: get("TPX_LOG_FORMAT"),
 			Projects: account.ProjectsMode(get("TPX_PROJECTS")), Signup: account.SignupMode(get("TPX_SIGNUP")),
+			SecretScanningKeysURL: get("TPX_SECRET_SCANNING_KEYS_URL"),
 		}
 		var err error
 		ttl := get("TPX_TOKEN_TTL")
@@ -205,6 +211,11 @@ func (c *Config) validate() error {
 	}
 	if c.SecretKey != "" && len(c.SecretKey) < secretbox.MinSecretLen {
 		errs = append(errs, fmt.Errorf("TPX_SECRET_KEY has %d characters; it needs at least %d", len(c.SecretKey), secretbox.MinSecretLen))
+	}
+	if u := c.SecretScanningKeysURL; u != "" {
+		if err := httpsOrLoopback(u); err != nil {
+			errs = append(errs, fmt.Errorf("TPX_SECRET_SCANNING_KEYS_URL %q: %v", u, err))
+		}
 	}
 	if c.IntrospectSecret != "" && len(c.IntrospectSecret) < minIntrospectSecret {
 		errs = append(errs, fmt.Errorf("TPX_INTROSPECT_SECRET has %d characters; it needs at least %d, such as the output of openssl rand -hex 32", len(c.IntrospectSecret), minIntrospectSecret))
@@ -416,4 +427,21 @@ func (c *Config) rootCAs() (*x509.CertPool, error) {
 		return nil, fmt.Errorf("TPX_CA_FILE %s holds no PEM certificate", c.CAFile)
 	}
 	return pool, nil
+}
+
+// httpsOrLoopback admits an https URL, or plain http to a loopback address: keys fetched
+// over plain http from anywhere else could be replaced on the way.
+func httpsOrLoopback(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "":
+		return errors.New("not an absolute URL")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http":
+		if ip, err := netip.ParseAddr(u.Hostname()); u.Hostname() == "localhost" || (err == nil && ip.Unmap().IsLoopback()) {
+			return nil
+		}
+	}
+	return errors.New("must be https (plain http only on loopback)")
 }

@@ -88,7 +88,7 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	h := web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: cfg.Audience, IntrospectSecret: cfg.IntrospectSecret, Logger: log,
 		Metrics: metrics, RateLimit: cfg.RateLimit,
 		UI:    &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, Issuers: set.Issuers()},
-		Admin: &web.AdminConfig{Accounts: accounts}})
+		Admin: &web.AdminConfig{Accounts: accounts}, SecretScanning: secretScanning(cfg, accounts, w.client)})
 	return &service{box: box, store: st, set: set, minter: minter, metrics: metrics, mail: sender, handler: h}, nil
 }
 
@@ -178,4 +178,13 @@ func storeName(cfg Config) string {
 		return "postgresql"
 	}
 	return "sqlite in " + cfg.DataDir
+}
+
+// secretScanning wires GitHub's reports of leaked upload tokens, unless
+// TPX_SECRET_SCANNING_KEYS_URL is empty.
+func secretScanning(cfg Config, accounts *account.Service, client *http.Client) *web.SecretScanningConfig {
+	if cfg.SecretScanningKeysURL == "" {
+		return nil
+	}
+	return &web.SecretScanningConfig{Accounts: accounts, KeysURL: cfg.SecretScanningKeysURL, HTTPClient: client}
 }
