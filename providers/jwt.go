@@ -1,12 +1,12 @@
 package providers
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,8 +64,28 @@ func decodeSegment(name, seg string) ([]byte, error) {
 	return b, nil
 }
 
-// object is a JSON object's members, undecoded.
-type object map[string]json.RawMessage
+// object is a JSON object's members in document order, their values undecoded. Member
+// names are unique even ignoring case (parseObject refuses others), so a lookup by name
+// finds at most one.
+type object []member
+
+type member struct {
+	name  string // escapes resolved
+	value string // the raw JSON value
+	// fold is name when name is ASCII, else foldName(name): compared with foldCompare,
+	// two members' folds are equal exactly when their names are under strings.EqualFold.
+	fold string
+}
+
+// get returns the raw value of the member named name exactly.
+func (o object) get(name string) (string, bool) {
+	for i := range o {
+		if o[i].name == name {
+			return o[i].value, true
+		}
+	}
+	return "", false
+}
 
 // parseObject reads a JSON object whose member names are unique even ignoring case.
 // encoding/json matches struct fields case-insensitively and keeps the last duplicate,
@@ -73,42 +93,76 @@ type object map[string]json.RawMessage
 // objects means every reader of the token sees the same claims.
 //
 // json.Valid proves first that b is one JSON value and nothing more, so the scan after it
-// only has to find where each member starts and ends. (Reading it with encoding/json's
-// Decoder.Token cost more than the RSA check of the signature.)
+// only has to find where each member starts and ends. Names and values are slices of one
+// copy of b: a token's thirty-odd claims cost one allocation, not one each.
 func parseObject(name string, b []byte) (object, error) {
 	if !json.Valid(b) {
 		return nil, fmt.Errorf("%w: %s is not a JSON value", ErrMalformed, name)
 	}
-	i := skipSpace(b, 0)
-	if b[i] != '{' {
+	s := string(b)
+	i := skipSpace(s, 0)
+	if s[i] != '{' {
 		return nil, fmt.Errorf("%w: %s is not a JSON object", ErrMalformed, name)
 	}
-	obj := object{}
-	folded := map[string]bool{}
-	for i = skipSpace(b, i+1); b[i] != '}'; {
-		end := stringEnd(b, i)
-		key, err := memberName(b[i:end])
+	obj := make(object, 0, strings.Count(s, ":"))
+	for i = skipSpace(s, i+1); s[i] != '}'; {
+		end := stringEnd(s, i)
+		key, err := memberName(s[i:end])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, name, err)
 		}
-		f := foldName(key)
-		if folded[f] {
-			return nil, fmt.Errorf("%w: %s has member %s twice", ErrMalformed, name, clip(key))
+		i = skipSpace(s, skipSpace(s, end)+1) // past the colon
+		end = valueEnd(s, i)
+		obj = append(obj, member{name: key, value: s[i:end], fold: foldKey(key)})
+		if i = skipSpace(s, end); s[i] == ',' {
+			i = skipSpace(s, i+1)
 		}
-		folded[f] = true
-		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
-		end = valueEnd(b, i)
-		obj[key] = json.RawMessage(b[i:end:end])
-		if i = skipSpace(b, end); b[i] == ',' {
-			i = skipSpace(b, i+1)
+	}
+	// Sorted by folded name, equal names are neighbours. The order of members carries no
+	// meaning once each name is known to be unique.
+	slices.SortFunc(obj, func(a, b member) int { return foldCompare(a.fold, b.fold) })
+	for j := 1; j < len(obj); j++ {
+		if foldCompare(obj[j-1].fold, obj[j].fold) == 0 {
+			return nil, fmt.Errorf("%w: %s has member %s twice", ErrMalformed, name, clip(obj[j].name))
 		}
 	}
 	return obj, nil
 }
 
+// foldKey is what foldCompare compares for name: name itself when it is ASCII (folded as
+// it is compared), else foldName(name).
+func foldKey(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			return foldName(name)
+		}
+	}
+	return name
+}
+
+// foldCompare orders fold keys as their foldName forms order bytewise: ASCII letters
+// compare as upper case, every other byte as itself (foldName has already mapped the
+// runes outside ASCII to the least of their case-folding orbit).
+func foldCompare(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		x, y := upperASCII(a[i]), upperASCII(b[i])
+		if x != y {
+			return int(x) - int(y)
+		}
+	}
+	return len(a) - len(b)
+}
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
+
 // The scanning helpers below work on valid JSON only, which parseObject has checked.
 
-func skipSpace(b []byte, i int) int {
+func skipSpace(b string, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
@@ -116,7 +170,7 @@ func skipSpace(b []byte, i int) int {
 }
 
 // stringEnd returns the index after the closing quote of the string starting at b[i].
-func stringEnd(b []byte, i int) int {
+func stringEnd(b string, i int) int {
 	for i++; b[i] != '"'; i++ {
 		if b[i] == '\\' {
 			i++
@@ -126,7 +180,7 @@ func stringEnd(b []byte, i int) int {
 }
 
 // valueEnd returns the index after the value starting at b[i].
-func valueEnd(b []byte, i int) int {
+func valueEnd(b string, i int) int {
 	switch b[i] {
 	case '"':
 		return stringEnd(b, i)
@@ -152,12 +206,17 @@ func valueEnd(b []byte, i int) int {
 }
 
 // memberName is the name a quoted member name stands for, escapes resolved.
-func memberName(quoted []byte) (string, error) {
-	if !bytes.ContainsRune(quoted, '\\') {
-		return string(quoted[1 : len(quoted)-1]), nil
+func memberName(quoted string) (string, error) { return unquote(quoted) }
+
+// unquote is the string a JSON string literal (valid, as parseObject has checked) stands
+// for. Without escapes it is the literal's inside, shared, not copied; with them,
+// encoding/json resolves them, so that every reader agrees on what a claim says.
+func unquote(quoted string) (string, error) {
+	if !strings.Contains(quoted, "\\") {
+		return quoted[1 : len(quoted)-1], nil
 	}
 	var s string
-	err := json.Unmarshal(quoted, &s)
+	err := json.Unmarshal([]byte(quoted), &s)
 	return s, err
 }
 
@@ -192,15 +251,15 @@ var errAbsent = errors.New("absent")
 
 // str reads a string member; errAbsent when it is missing.
 func (o object) str(name string) (string, error) {
-	v, ok := o[name]
+	v, ok := o.get(name)
 	if !ok {
 		return "", errAbsent
 	}
-	var s string
-	if len(v) == 0 || v[0] != '"' {
+	if v[0] != '"' {
 		return "", fmt.Errorf("%s is not a string", name)
 	}
-	if err := json.Unmarshal(v, &s); err != nil {
+	s, err := unquote(v)
+	if err != nil {
 		return "", fmt.Errorf("%s: %v", name, err)
 	}
 	return s, nil
@@ -209,13 +268,13 @@ func (o object) str(name string) (string, error) {
 // date reads a NumericDate (RFC 7519): a JSON number of seconds, never a string, which
 // encoding/json would quietly accept for a json.Number.
 func (o object) date(name string) (time.Time, error) {
-	v, ok := o[name]
+	v, ok := o.get(name)
 	if !ok {
 		return time.Time{}, errAbsent
 	}
 	// v is one JSON value, and ParseFloat reads JSON numbers exactly and refuses
 	// strings, literals, objects and arrays.
-	f, err := strconv.ParseFloat(string(v), 64)
+	f, err := strconv.ParseFloat(v, 64)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s is not a number", name)
 	}

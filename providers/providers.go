@@ -139,9 +139,14 @@ const (
 
 type issuer struct {
 	IssuerConfig
-	p    *policy.Platform
-	algs []jose.SignatureAlgorithm
-	keys *keycache.Cache[*rsa.PublicKey]
+	p      *policy.Platform
+	claims *claimDecoder
+	algs   []jose.SignatureAlgorithm
+	// headers remembers the protected headers of tokens that verified: an issuer signs
+	// every token with one of a few keys, each with the same header, so go-jose parses
+	// each of those once rather than once a token.
+	headers headerCache
+	keys    *keycache.Cache[*rsa.PublicKey]
 }
 
 // DefaultIssuers are the public issuers of the platforms that have one, trusted when the
@@ -228,12 +233,19 @@ func New(cfg Config) (*Set, error) {
 		algs := make([]jose.SignatureAlgorithm, len(p.Algs))
 		for i, a := range p.Algs {
 			algs[i] = jose.SignatureAlgorithm(a)
+			if _, err := rsaHash(algs[i]); err != nil {
+				return nil, fmt.Errorf("providers: issuer %q: %w", ic.Issuer, err)
+			}
 		}
 		keys, err := newKeyCache(s, ic, u, algs)
 		if err != nil {
 			return nil, fmt.Errorf("providers: issuer %q: %w", ic.Issuer, err)
 		}
-		is := &issuer{IssuerConfig: ic, p: p, algs: algs, keys: keys}
+		claims, err := newClaimDecoder(p)
+		if err != nil {
+			return nil, fmt.Errorf("providers: issuer %q: %w", ic.Issuer, err)
+		}
+		is := &issuer{IssuerConfig: ic, p: p, claims: claims, algs: algs, keys: keys}
 		s.issuers = append(s.issuers, is)
 		s.byIss[ic.Issuer] = is
 	}

@@ -16,11 +16,11 @@ import (
 	"github.com/tpx-dev/tpx/verify/keycache"
 )
 
-// platformIdentity decodes platform pl's typed claims from a verified payload, requires
-// what its matching depends on, and fills the platform's fields of id.
-func platformIdentity(pl *policy.Platform, payload []byte, id *policy.Identity) error {
+// platformIdentity decodes platform pl's typed claims from a verified payload with d, pl's
+// decoder, requires what its matching depends on, and fills the platform's fields of id.
+func platformIdentity(pl *policy.Platform, d *claimDecoder, payload object, id *policy.Identity) error {
 	c := pl.NewClaims()
-	if err := decodeClaims(payload, c); err != nil {
+	if err := d.decode(payload, c); err != nil {
 		return err
 	}
 	if err := c.Validate(); err != nil {
@@ -72,7 +72,7 @@ func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
 	if is.Disabled {
 		return policy.Identity{Issuer: is.Issuer}, fmt.Errorf("%w: %s", ErrNotEnabled, is.Issuer)
 	}
-	id, err := s.verify(ctx, is, raw, hseg, payload, claims)
+	id, err := s.verify(ctx, is, raw, hseg, claims)
 	if err != nil {
 		return policy.Identity{Issuer: is.Issuer}, err
 	}
@@ -80,43 +80,56 @@ func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
 }
 
 // verify is Verify for a token whose iss named is, a configured issuer switched on.
-// go-jose parses the header and checks the signature; the provider's algorithm allowlist
-// goes to the parser, so a token signed with any other algorithm is refused before a key is
-// looked up, and no key is taken from the token itself: Verify gets the one our cache holds
-// for the kid.
-func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, payload []byte, claims object) (policy.Identity, error) {
-	jws, err := jose.ParseSignedCompact(raw, is.algs)
-	if err != nil {
-		return policy.Identity{}, is.headerError(hseg, err)
+// go-jose parses the header; the provider's algorithm allowlist goes to the parser, so a
+// token signed with any other algorithm is refused before a key is looked up, and no key is
+// taken from the token itself: the signature is checked with the one our cache holds for
+// the kid.
+func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, claims object) (policy.Identity, error) {
+	h, known := is.headers.get(hseg)
+	if !known {
+		jws, err := jose.ParseSignedCompact(raw, is.algs)
+		if err != nil {
+			return policy.Identity{}, is.headerError(hseg, err)
+		}
+		sig := jws.Signatures[0]
+		if h.kid, err = is.checkHeader(sig.Protected); err != nil {
+			return policy.Identity{}, err
+		}
+		if h.hash, err = rsaHash(jose.SignatureAlgorithm(sig.Protected.Algorithm)); err != nil {
+			return policy.Identity{}, invalid(fmt.Sprintf("%v; %s tokens must use %s", err, is.Kind, algNames(is.algs)), "%v", err)
+		}
 	}
-	kid, err := is.checkHeader(jws.Signatures[0].Protected)
-	if err != nil {
-		return policy.Identity{}, err
-	}
-	key, err := is.keys.Key(ctx, kid)
+	key, err := is.keys.Key(ctx, h.kid)
 	switch {
 	case errors.Is(err, keycache.ErrUnknownKey):
 		// Even when the refetch it caused failed: the exchange refuses a token whose key
 		// it does not hold, and the CI job retries with a new token.
 		return policy.Identity{}, &CheckError{
-			Public: fmt.Sprintf("the token is signed with key %s, which is not among the keys its issuer publishes; request a fresh token", clip(kid)),
+			Public: fmt.Sprintf("the token is signed with key %s, which is not among the keys its issuer publishes; request a fresh token", clip(h.kid)),
 			Err:    fmt.Errorf("%s: %w", is.Issuer, err)}
 	case err != nil:
 		return policy.Identity{}, fmt.Errorf("%w: %s: %w", ErrKeysUnavailable, is.Issuer, err)
 	}
 	now := s.cfg.Now()
-	// The signature is checked over payload, the very bytes the claims below were parsed
-	// from (go-jose's own decoding of the segment would be a second copy, parsed twice).
-	if err := jws.DetachedVerify(payload, key); err != nil {
-		return policy.Identity{}, invalid(fmt.Sprintf("the token's signature does not verify with its issuer's key %s: it was altered, or not signed by %s", clip(kid), is.Issuer),
+	// The signing input is the token up to its last dot, the very segments the claims were
+	// parsed from; splitCompact and the strict decoding have made sure that each has one
+	// spelling only.
+	dot := strings.LastIndexByte(raw, '.')
+	if err := verifyRSA(key, h.hash, raw[:dot], raw[dot+1:]); err != nil {
+		return policy.Identity{}, invalid(fmt.Sprintf("the token's signature does not verify with its issuer's key %s: it was altered, or not signed by %s", clip(h.kid), is.Issuer),
 			"%s: signature does not verify", is.Issuer)
+	}
+	// Only a header the issuer signed is remembered: nobody without its key can fill the
+	// cache with headers of their own.
+	if !known {
+		is.headers.put(hseg, h)
 	}
 	id, err := s.checkClaims(claims, now)
 	if err != nil {
 		return policy.Identity{}, fmt.Errorf("%s: %w", is.Issuer, err)
 	}
 	id.Kind, id.Issuer = is.Kind, is.Issuer
-	if err := platformIdentity(is.p, payload, &id); err != nil {
+	if err := platformIdentity(is.p, is.claims, claims, &id); err != nil {
 		return policy.Identity{}, fmt.Errorf("%s token from %s: %w", is.Kind, is.Issuer, err)
 	}
 	return id, nil
@@ -221,19 +234,22 @@ func algNames(algs []jose.SignatureAlgorithm) string {
 // minted for several relying parties could be replayed by any of them.
 func checkAudience(c object, want string) error {
 	hint := fmt.Sprintf("request the token with the audience %q, which GET /_/oidc/audience returns", want)
-	v, ok := c["aud"]
+	v, ok := c.get("aud")
 	if !ok {
 		return invalid("the token has no audience (aud); "+hint, "aud: absent")
 	}
-	var one string
-	if err := json.Unmarshal(v, &one); err == nil {
+	if v[0] == '"' {
+		one, err := unquote(v)
+		if err != nil {
+			return invalid("the token's audience (aud) is not a string; "+hint, "aud is not a string")
+		}
 		if one != want {
 			return invalid(fmt.Sprintf("the token's audience is %s, but this service accepts only %q; %s", clip(one), want, hint), "aud %s is not ours", clip(one))
 		}
 		return nil
 	}
 	var list []string
-	if err := json.Unmarshal(v, &list); err != nil {
+	if err := json.Unmarshal([]byte(v), &list); err != nil {
 		return invalid("the token's audience (aud) is neither a string nor a list of strings; "+hint, "aud is neither a string nor a list of strings")
 	}
 	if len(list) != 1 {
