@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -106,7 +107,7 @@ type Minter struct {
 }
 
 // ring is one immutable snapshot of the signing keys, with everything derived from them
-// computed once: parsed private keys, signers, and the JWKS document.
+// computed once: parsed private keys, their JWS headers, and the JWKS document.
 type ring struct {
 	keys      []*signingKey // oldest first
 	byID      map[string]*signingKey
@@ -121,8 +122,11 @@ type signingKey struct {
 	sealed     []byte // as stored; a changed value is parsed again
 	public     *ecdsa.PublicKey
 	jwk        jose.JSONWebKey // public half, as published
-	signer     jose.Signer
-	plaintext  bool
+	private    *ecdsa.PrivateKey
+	// header is the base64url JWS protected header of the key's tokens, the same for
+	// each of them: encoded once, when the key is loaded.
+	header    string
+	plaintext bool
 }
 
 // active returns the key that signs at now: the newest whose ActivateAt has come.
@@ -426,10 +430,11 @@ func (m *Minter) open(sk store.SigningKey) (*signingKey, error) {
 	if pub, ok := jwk.Key.(*ecdsa.PublicKey); !ok || !pub.Equal(&priv.PublicKey) || jwk.KeyID != sk.ID {
 		return nil, errors.New("public JWK does not match the private key")
 	}
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: sk.ID}},
-		(&jose.SignerOptions{}).WithType(Type),
-	)
+	header, err := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{Algorithm, sk.ID, Type})
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +445,8 @@ func (m *Minter) open(sk store.SigningKey) (*signingKey, error) {
 		sealed:     sk.Private,
 		public:     &priv.PublicKey,
 		jwk:        jose.JSONWebKey{Key: &priv.PublicKey, KeyID: sk.ID, Algorithm: Algorithm, Use: "sig"},
-		signer:     signer,
+		private:    priv,
+		header:     base64.RawURLEncoding.EncodeToString(header),
 		plaintext:  secretbox.IsPlain(sk.Private),
 	}, nil
 }
@@ -466,19 +472,41 @@ func (m *Minter) Mint(c Claims) (string, Claims, error) {
 	c.Issuer, c.Audience = m.issuer, Audience
 	c.IssuedAt, c.NotBefore, c.ExpiresAt = iat, iat.Add(-verify.NotBeforeSkew), now.Add(m.ttl).Truncate(time.Second)
 	c.ID = base64.RawURLEncoding.EncodeToString(id[:])
-	payload, err := json.Marshal(c)
+	// Claims marshal themselves; calling that directly spares encoding/json re-reading
+	// the result to check it.
+	payload, err := c.MarshalJSON()
 	if err != nil {
 		return "", Claims{}, err
 	}
-	jws, err := k.signer.Sign(payload)
+	raw, err := k.sign(payload)
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("token: signing: %w", err)
 	}
-	compact, err := jws.CompactSerialize()
+	return raw, c, nil
+}
+
+// sign returns the upload token, prefix included, of payload: a compact JWS (RFC 7515)
+// signed ES256 (RFC 7518 §3.4: SHA-256, then r and s as 32 bytes each, big-endian),
+// written into one buffer.
+func (k *signingKey) sign(payload []byte) (string, error) {
+	enc := base64.RawURLEncoding
+	const sigLen = 86 // 64 bytes in base64url
+	buf := make([]byte, 0, len(Prefix)+len(k.header)+1+enc.EncodedLen(len(payload))+1+sigLen)
+	buf = append(buf, Prefix...)
+	buf = append(buf, k.header...)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	digest := sha256.Sum256(buf[len(Prefix):])
+	r, s, err := ecdsa.Sign(rand.Reader, k.private, digest[:])
 	if err != nil {
-		return "", Claims{}, err
+		return "", err
 	}
-	return Prefix + compact, c, nil
+	var sig [64]byte
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig[:])
+	return string(buf), nil
 }
 
 // Parse checks a token tpx minted against the Minter's own keys, the same way an upload

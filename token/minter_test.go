@@ -7,9 +7,12 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/verify"
@@ -341,4 +344,43 @@ func TestMintAndParseRunAlongsideRotation(t *testing.T) {
 		}
 	})
 	wg.Wait()
+}
+
+// Upload tokens are standard ES256 JWS: go-jose, a verifier independent of ours, accepts
+// each one with the published key its header names, and reads the claims Mint returned.
+func TestMintedTokensVerifyWithGoJose(t *testing.T) {
+	f := newFixture(t)
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(f.minter.JWKS(), &set); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		raw, claims, err := f.minter.Mint(sampleClaims())
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := jose.ParseSignedCompact(strings.TrimPrefix(raw, Prefix), []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := jws.Signatures[0].Protected
+		if h.ExtraHeaders["typ"] != Type {
+			t.Fatalf("typ %v, want %s", h.ExtraHeaders["typ"], Type)
+		}
+		keys := set.Key(h.KeyID)
+		if len(keys) != 1 {
+			t.Fatalf("kid %q names %d published keys", h.KeyID, len(keys))
+		}
+		payload, err := jws.Verify(keys[0])
+		if err != nil {
+			t.Fatalf("go-jose refuses the signature: %v", err)
+		}
+		var got Claims
+		if err := json.Unmarshal(payload, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != claims.ID || !got.ExpiresAt.Equal(claims.ExpiresAt) || !slices.Equal(got.Projects, claims.Projects) {
+			t.Fatalf("claims %+v, Mint returned %+v", got, claims)
+		}
+	}
 }
