@@ -90,7 +90,7 @@ func (b *bench) say(format string, args ...any) {
 func (b *bench) run(ctx context.Context) error {
 	start := time.Now()
 	b.secret = rand.Text() + rand.Text()
-	b.res.env = environment(b.opts.quick)
+	b.res.env = environment(b.opts.quick, b.opts.dexOnly)
 	b.res.sizes = b.sizes
 
 	iss, err := oidctest.Serve()
@@ -125,6 +125,13 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 
+	if b.opts.dexOnly {
+		if err := b.compareDex(ctx); err != nil {
+			return err
+		}
+		b.res.took = time.Since(start)
+		return nil
+	}
 	b.say("crypto floors")
 	if err := b.cryptoFloors(ctx); err != nil {
 		return err
@@ -145,6 +152,11 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	if err := b.endToEndPostgres(ctx); err != nil {
 		return err
+	}
+	if b.opts.dex != "" {
+		if err := b.compareDex(ctx); err != nil {
+			return err
+		}
 	}
 	if err := b.endToEndSQLite(ctx); err != nil {
 		return err

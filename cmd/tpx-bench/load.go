@@ -101,13 +101,20 @@ func newClient(conns int) *http.Client {
 	}
 }
 
-// post sends one exchange request and reports whether it got want.
-func post(ctx context.Context, client *http.Client, url string, body []byte, want int) error {
+// Request bodies: tpx's exchange takes JSON, Dex's token endpoint a form.
+const (
+	jsonBody = "application/json"
+	formBody = "application/x-www-form-urlencoded"
+)
+
+// post sends one exchange request of the given content type and reports whether it got
+// want.
+func post(ctx context.Context, client *http.Client, url, ctype string, body []byte, want int) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -123,12 +130,17 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, wan
 	return nil
 }
 
-// httpLoad sends every body once from c concurrent connections, as fast as answers come,
-// and expects status want for each. Failures are counted, not fatal.
+// httpLoad sends every JSON body once from c concurrent connections, as fast as answers
+// come, and expects status want for each. Failures are counted, not fatal.
 func httpLoad(ctx context.Context, url string, bodies [][]byte, c, want int) runResult {
+	return httpLoadOf(ctx, url, jsonBody, bodies, c, want)
+}
+
+// httpLoadOf is httpLoad for bodies of any content type.
+func httpLoadOf(ctx context.Context, url, ctype string, bodies [][]byte, c, want int) runResult {
 	client := newClient(c)
 	defer client.CloseIdleConnections()
-	r := eachOnce(ctx, len(bodies), c, func(i int) error { return post(ctx, client, url, bodies[i], want) })
+	r := eachOnce(ctx, len(bodies), c, func(i int) error { return post(ctx, client, url, ctype, bodies[i], want) })
 	r.mallocs = 0 // the client's, not the server's
 	return r
 }
@@ -202,7 +214,7 @@ loop:
 		case <-time.After(time.Until(due)):
 		}
 		wg.Go(func() {
-			err := post(ctx, client, url, b, http.StatusOK)
+			err := post(ctx, client, url, jsonBody, b, http.StatusOK)
 			l := time.Since(due)
 			mu.Lock()
 			defer mu.Unlock()

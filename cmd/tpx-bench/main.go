@@ -1,11 +1,13 @@
 // Command tpx-bench measures the exchange against the limits of the machine it runs on, in
 // one run: the crypto and database floors, the exchange in process, the exchange end to end
 // over HTTP with PostgreSQL and with the embedded SQLite store, growth with the number of
-// publishers and of projects per publisher, and a flood of tokens with unknown key ids. It
-// prints a table and writes docs/benchmarks.md with a plot (docs/benchmarks.svg).
+// publishers and of projects per publisher, a flood of tokens with unknown key ids, and,
+// given a Dex binary, tpx against Dex on the same tokens and database server. It prints a
+// table and writes docs/benchmarks.md with a plot (docs/benchmarks.svg).
 //
-//	go run ./cmd/tpx-bench            # the full run, a few minutes
-//	go run ./cmd/tpx-bench -quick     # a short run with smaller counts
+//	go run ./cmd/tpx-bench                       # the full run, a few minutes
+//	go run ./cmd/tpx-bench -quick                # a short run with smaller counts
+//	go run ./cmd/tpx-bench -dex /path/to/dex     # the full run and the comparison with Dex
 //
 // It works in a PostgreSQL database of its own, created from TPX_BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) and dropped at the end, and in
@@ -33,6 +35,8 @@ type options struct {
 	dbURL   string
 	timeout time.Duration
 	profile string // directory for CPU profiles; empty: none
+	dex     string // a Dex binary to compare with; empty: no comparison
+	dexOnly bool   // run the comparison with Dex alone
 }
 
 func main() {
@@ -64,8 +68,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "the report to write; the plot goes next to it as .svg")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop with an error after this long (default 9m, or 4m with -quick)")
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the in-process run and of each server to this directory")
+	fs.StringVar(&o.dex, "dex", "", "compare with the Dex binary at this path (RFC 8693 token exchange, PostgreSQL storage, ES256), interleaved at concurrency 1, 8 and 32")
+	fs.BoolVar(&o.dexOnly, "dex-only", false, "with -dex, run the comparison and nothing else")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.dexOnly && o.dex == "" {
+		return errors.New("-dex-only needs -dex PATH")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -95,5 +104,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	r := b.report()
 	fmt.Fprint(stdout, r.text())
+	if o.dexOnly {
+		// A comparison alone is not a full report: printed, not written.
+		return nil
+	}
 	return r.write(o.out)
 }

@@ -54,6 +54,14 @@ func (r runResult) p99() time.Duration { return r.pct(0.99) }
 
 func (r *runResult) sortLatencies() { slices.Sort(r.lat) }
 
+// cpuPerOp is the measuring process's CPU time per completed operation.
+func (r runResult) cpuPerOp() time.Duration {
+	if r.n == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.n)
+}
+
 // allocsPerOp is heap allocations per completed operation.
 func (r runResult) allocsPerOp() float64 {
 	if r.n == 0 {

@@ -125,7 +125,37 @@ func (rp report) tables() []table {
 		}
 		targets.rows = append(targets.rows, []string{t.name, t.measured, met})
 	}
-	return []table{floors, inproc, e2e, rss, growth, flood, targets}
+	if r.dex == nil {
+		return []table{floors, inproc, e2e, rss, growth, flood, targets}
+	}
+	dex := rp.dexTable()
+	if r.env.dexOnly {
+		return []table{dex}
+	}
+	return []table{floors, inproc, e2e, dex, rss, growth, flood, targets}
+}
+
+// dexTable is the comparison with Dex.
+func (rp report) dexTable() table {
+	d := rp.r.dex
+	t := table{
+		title: "Against Dex",
+		note: fmt.Sprintf("%s (-dex), exchanging the same CI tokens from the same test issuer by RFC 8693 token exchange through its OIDC "+
+			"connector, signing ES256 ID tokens, storing in a PostgreSQL database of its own on the same server; tpx as above, on "+
+			"PostgreSQL. At each concurrency tpx and Dex take %d turns each, alternately, with the same load generator; the figures add "+
+			"the turns up. CPU per exchange: the server process's user and system time (/proc/PID/stat, 10 ms ticks) and that of the "+
+			"PostgreSQL backends connected to its database, divided by its exchanges. Dex checks no audience on this path, keeps no "+
+			"replay record (it accepts a token twice) and matches no publisher.", d.version, dexRounds),
+		header: []string{"concurrency", "tpx exchanges/s", "Dex exchanges/s", "tpx / Dex", "tpx p50", "tpx p99", "Dex p50", "Dex p99",
+			"tpx server CPU", "Dex server CPU", "tpx PostgreSQL CPU", "Dex PostgreSQL CPU"},
+	}
+	for _, l := range d.levels {
+		t.rows = append(t.rows, []string{itoa(l.c), num(l.tpx.run.rate()), num(l.dex.run.rate()), times(l.ratio()),
+			ms(l.tpx.run.p50()), ms(l.tpx.run.p99()), ms(l.dex.run.p50()), ms(l.dex.run.p99()),
+			us(l.tpx.perExchange(l.tpx.serverCPU)), us(l.dex.perExchange(l.dex.serverCPU)),
+			us(l.tpx.perExchange(l.tpx.pgCPU)), us(l.dex.perExchange(l.dex.pgCPU))})
+	}
+	return t
 }
 
 func (rp report) environmentLine() string {
