@@ -169,3 +169,81 @@ func TestHostileRequestsLeaveMetricsAndLogsBounded(t *testing.T) {
 		}
 	})
 }
+
+func TestDefaultAudienceNamesTheDeployment(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"an https public URL gives tpx: and its host", map[string]string{"TPX_PUBLIC_URL": "https://tpx.example.org"}, "tpx:tpx.example.org"},
+		{"the host is compared without case and a trailing slash changes nothing", map[string]string{"TPX_PUBLIC_URL": "https://TPX.Example.org/"}, "tpx:tpx.example.org"},
+		{"a path under the index's host is part of it", map[string]string{"TPX_PUBLIC_URL": "https://index.example.org/tpx"}, "tpx:index.example.org/tpx"},
+		{"a port is part of it", map[string]string{"TPX_PUBLIC_URL": "https://tpx.example.org:8443"}, "tpx:tpx.example.org:8443"},
+		{"plain http says its port", map[string]string{"TPX_PUBLIC_URL": "http://tpx.example.org"}, "tpx:tpx.example.org:80"},
+		{"without a public URL the listen address names it", map[string]string{"TPX_ADDR": "127.0.0.1:9090"}, "tpx:127.0.0.1:9090"},
+		{"an audience the operator set is kept", map[string]string{"TPX_PUBLIC_URL": "https://tpx.example.org", "TPX_AUDIENCE": "pypi"}, "pypi"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := loadConfig(t, c.env)
+			if err != nil || cfg.Audience != c.want {
+				t.Fatalf("audience %q, error %v; want %q", cfg.Audience, err, c.want)
+			}
+		})
+	}
+	t.Run("different public URLs never share a default audience", func(t *testing.T) {
+		urls := []string{"https://tpx.example.org", "http://tpx.example.org", "https://tpx.example.org:8443",
+			"https://tpx.example.org/staging", "https://tpx.example.org/production", "https://staging.tpx.example.org",
+			"http://127.0.0.1:8080", "http://127.0.0.1:8081", "http://[::1]:8080", "https://tpx.example.com"}
+		seen := map[string]string{}
+		for _, u := range urls {
+			cfg, err := loadConfig(t, map[string]string{"TPX_PUBLIC_URL": u})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if other, ok := seen[cfg.Audience]; ok {
+				t.Errorf("%s and %s share the audience %q", other, u, cfg.Audience)
+			}
+			seen[cfg.Audience] = u
+		}
+	})
+}
+
+func TestATokenForOneDeploymentIsRefusedByAnother(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		iss := oidctest.New(t)
+		deployment := func() *harness {
+			// The audience is left to its default, as an operator who sets only the URL does.
+			h := serviceHarness(t, b, []*oidctest.Issuer{iss}, func(c *Config) {
+				loaded, err := loadConfig(t, map[string]string{"TPX_PUBLIC_URL": c.PublicURL})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Audience = loaded.Audience
+			}, nil, nil)
+			h.github("sampleproject", nil)
+			return h
+		}
+		staging, production := deployment(), deployment()
+		audienceOf := func(h *harness) string {
+			resp, err := http.Get(h.url + "/_/oidc/audience")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var a struct{ Audience string }
+			if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+				t.Fatal(err)
+			}
+			return a.Audience
+		}
+		forStaging := audienceOf(staging)
+		if forStaging == audienceOf(production) || !strings.HasPrefix(forStaging, "tpx:127.0.0.1:") {
+			t.Fatalf("staging's audience %q, production's %q: want two deployment names", forStaging, audienceOf(production))
+		}
+		tok := iss.Sign(iss.GitHubClaims(map[string]any{"aud": forStaging}))
+		production.refused(t, http.StatusUnprocessableEntity, "invalid-token", func() reply { return production.exchange(t, tok) })
+		staging.accepted(t, func() reply { return staging.exchange(t, tok) })
+	})
+}

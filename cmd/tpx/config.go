@@ -91,7 +91,7 @@ type setting struct {
 var settings = []setting{
 	{"addr", "TPX_ADDR", "127.0.0.1:8080", "listen address", serveSettings},
 	{"public-url", "TPX_PUBLIC_URL", "", "URL clients reach tpx at; issuer of upload tokens (default http://ADDR)", serveSettings},
-	{"audience", "TPX_AUDIENCE", "tpx", "audience CI tokens must carry", serveSettings | issuerSettings},
+	{"audience", "TPX_AUDIENCE", "", "audience CI tokens must carry (default tpx: and the public URL's host, such as tpx:tpx.example.org)", serveSettings | issuerSettings},
 	{"database-url", "TPX_DATABASE_URL", "", "postgres://… URL; empty uses embedded SQLite", storeSettings},
 	{"data-dir", "TPX_DATA_DIR", "./tpx-data", "directory of the embedded SQLite store", storeSettings},
 	{"config", "TPX_CONFIG", "", "YAML file with a providers list", issuerSettings},
@@ -188,6 +188,20 @@ func secret(env func(string) string, name string) (string, error) {
 	return v, nil
 }
 
+// deploymentAudience is the default TPX_AUDIENCE: "tpx:" and the public URL's host, port
+// and path, such as tpx:tpx.example.org or tpx:example.org/tpx. A CI token is requested
+// for one audience, so two deployments with different URLs (staging and production,
+// two indexes) never accept each other's tokens, as a single word for every
+// installation would. Plain http without a port says :80, so that it differs from https
+// on the same host.
+func deploymentAudience(public *url.URL) string {
+	host := strings.ToLower(public.Host)
+	if public.Scheme == "http" && public.Port() == "" {
+		host += ":80"
+	}
+	return "tpx:" + host + strings.TrimRight(public.EscapedPath(), "/")
+}
+
 func (c *Config) validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
@@ -199,9 +213,8 @@ func (c *Config) validate() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		errs = append(errs, fmt.Errorf("TPX_PUBLIC_URL %q must be an absolute http(s) URL without query or fragment", c.PublicURL))
-	}
-	if c.Audience == "" {
-		errs = append(errs, errors.New("TPX_AUDIENCE must not be empty"))
+	} else if c.Audience == "" {
+		c.Audience = deploymentAudience(u)
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("TPX_DATABASE_URL must start with postgres:// (leave it empty for the embedded store)"))

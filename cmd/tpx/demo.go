@@ -72,8 +72,9 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	public := &url.URL{Scheme: "http", Host: ln.Addr().String()}
 	cfg := Config{
-		Addr: ln.Addr().String(), PublicURL: "http://" + ln.Addr().String(), Audience: "tpx", TokenTTL: 15 * time.Minute,
+		Addr: ln.Addr().String(), PublicURL: public.String(), Audience: deploymentAudience(public), TokenTTL: 15 * time.Minute,
 		SecretKey: rand.Text() + rand.Text(),
 		Providers: []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: iss.URL()}},
 	}
@@ -202,6 +203,24 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 		return err
 	}
 	say("%d %s", status, reply)
+
+	step("A token the job requested for another deployment's audience is refused")
+	other := deploymentAudience(&url.URL{Scheme: "https", Host: "staging.example.org"})
+	claims = iss.GitHubClaims(map[string]any{
+		"repository": "octo-org/sampleproject", "repository_owner": "octo-org",
+		"repository_id": pinned.RepositoryID, "repository_owner_id": pinned.OwnerID,
+		"workflow_ref":     "octo-org/sampleproject/.github/workflows/release.yml@refs/tags/v1.0.0",
+		"job_workflow_ref": "octo-org/sampleproject/.github/workflows/release.yml@refs/tags/v1.0.0",
+		"ref":              "refs/tags/v1.0.0", "environment": "release", "aud": other,
+	})
+	status, reply, err = postToken(ctx, cfg.PublicURL, iss.Sign(claims))
+	if err != nil {
+		return err
+	}
+	if err := expectCode(status, reply, "invalid-token"); err != nil {
+		return err
+	}
+	say("audience %q is not %q: %d %s", other, aud.Audience, status, reply)
 
 	fmt.Fprintf(c.stdout, "\nDone in %s: every step passed.\n", time.Since(start).Round(time.Millisecond))
 	return nil
