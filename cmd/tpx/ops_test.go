@@ -317,11 +317,13 @@ func (p *inProcess) wait(t *testing.T) int {
 	}
 }
 
-// embeddedEnv is the environment of tpx on a fresh embedded store trusting iss.
+// embeddedEnv is the environment of tpx on a fresh embedded store trusting iss. Its
+// port is picked at start, so the audience is set rather than derived from the URL.
 func embeddedEnv(t *testing.T, iss *oidctest.Issuer) map[string]string {
 	t.Helper()
 	return map[string]string{
 		"TPX_ADDR":       "127.0.0.1:0",
+		"TPX_AUDIENCE":   "tpx",
 		"TPX_DATA_DIR":   t.TempDir(),
 		"TPX_SECRET_KEY": strings.Repeat("s", 32),
 		"TPX_LOG_FORMAT": "json",

@@ -111,7 +111,9 @@ type world struct {
 // sampleproject and has TOTP.
 func newWorld(t *testing.T, bin, dbURL string) *world {
 	t.Helper()
-	w := &world{t: t, bin: bin, dbURL: dbURL, gh: oidctest.New(t), gl: oidctest.New(t)}
+	// The replicas leave TPX_AUDIENCE to its default, which names their public URL.
+	aud := oidctest.WithAudience("tpx:tpx.example.org")
+	w := &world{t: t, bin: bin, dbURL: dbURL, gh: oidctest.New(t, aud), gl: oidctest.New(t, aud)}
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, dbURL)
 	if err != nil {
