@@ -1,78 +1,15 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/tpx-dev/tpx/store"
 )
 
-// This file implements the owner web UI's methods about the outbox, owners, invitations
-// and failed exchanges.
-
-func (s *Store) EnqueueMail(ctx context.Context, msgs []store.Mail) error {
-	return s.tx(ctx, func(tx q) error {
-		for _, m := range msgs {
-			if _, err := tx.exec(ctx, `INSERT INTO outbox (created_at, recipient, subject, body, dedupe_key, lease_until)
-				VALUES ($1, $2, $3, $4, $5, $1) ON CONFLICT (dedupe_key) DO NOTHING`,
-				m.CreatedAt, m.To, m.Subject, m.Body, nullString(m.DedupeKey)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// ClaimMail checks the conditions again in the outer WHERE: on PostgreSQL a row that a
-// concurrent claim updated first is re-read there, and then no longer qualifies. Where
-// rows can be locked, the candidates skip those another claim holds, so that concurrent
-// senders share the outbox rather than all reach for its first rows.
-func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Mail, error) {
-	skipLocked := ""
-	if s.dialect.ForUpdate != "" {
-		skipLocked = s.dialect.ForUpdate + " SKIP LOCKED"
-	}
-	var out []store.Mail
-	err := s.tx(ctx, func(tx q) error {
-		var err error
-		out, err = collect(ctx, tx.reader, func(r scanner) (store.Mail, error) {
-			var m store.Mail
-			err := r.Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.DedupeKey, timeDest{&m.CreatedAt}, &m.Attempts)
-			return m, err
-		}, `UPDATE outbox SET lease_until = $2, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND lease_until <= $1 AND attempts < $3 ORDER BY id LIMIT $4`+skipLocked+`)
-			AND sent_at IS NULL AND lease_until <= $1 AND attempts < $3
-			RETURNING id, recipient, subject, body, COALESCE(dedupe_key, ''), created_at, attempts`,
-			now, now.Add(lease), store.MailAttempts, limit)
-		return err
-	})
-	slices.SortFunc(out, func(a, b store.Mail) int { return cmp.Compare(a.ID, b.ID) })
-	return out, err
-}
-
-func (s *Store) MarkMailSent(ctx context.Context, id int64, at time.Time) error {
-	return s.tx(ctx, func(tx q) error {
-		n, err := tx.exec(ctx, `UPDATE outbox SET sent_at = $2, last_error = '' WHERE id = $1`, id, at)
-		if err == nil && n == 0 {
-			err = fmt.Errorf("mail %d: %w", id, store.ErrNotFound)
-		}
-		return err
-	})
-}
-
-func (s *Store) MarkMailFailed(ctx context.Context, id int64, reason string) error {
-	return s.tx(ctx, func(tx q) error {
-		n, err := tx.exec(ctx, `UPDATE outbox SET last_error = $2 WHERE id = $1`, id, reason)
-		if err == nil && n == 0 {
-			err = fmt.Errorf("mail %d: %w", id, store.ErrNotFound)
-		}
-		return err
-	})
-}
+// This file keeps a project's owners and maintainers and the invitations to join them.
 
 func (s *Store) ProjectOwners(ctx context.Context, projectID int64) ([]store.Owner, error) {
 	return s.members(ctx, projectID, `AND o.role = 'owner'`)
@@ -205,69 +142,4 @@ func (s *Store) RemoveInvitation(ctx context.Context, projectID, userID int64) e
 		}
 		return err
 	})
-}
-
-// RecordFailedExchanges trims each project it wrote to in the same transaction, so that no
-// amount of failing tokens grows the table past MaxFailedPerProject rows per project.
-func (s *Store) RecordFailedExchanges(ctx context.Context, failures []store.FailedExchange) error {
-	return s.tx(ctx, func(tx q) error {
-		var projects []int64
-		for _, f := range failures {
-			_, err := tx.exec(ctx, `INSERT INTO failed_exchanges
-				(project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-				f.ProjectID, f.PublisherID, f.At, f.Issuer, f.Repository, f.WorkflowRef, f.Ref, f.SHA, f.RunID, f.Environment, f.Event, f.Reason)
-			if errors.Is(err, errForeignKey) {
-				return fmt.Errorf("failed exchange of project %d: %w", f.ProjectID, store.ErrNotFound)
-			}
-			if err != nil {
-				return err
-			}
-			projects = append(projects, f.ProjectID)
-		}
-		slices.Sort(projects)
-		for _, p := range slices.Compact(projects) {
-			if _, err := tx.exec(ctx, `DELETE FROM failed_exchanges WHERE project_id = $1 AND id NOT IN
-				(SELECT id FROM failed_exchanges WHERE project_id = $1 ORDER BY id DESC LIMIT $2)`, p, store.MaxFailedPerProject); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func (s *Store) FailedExchanges(ctx context.Context, projectID int64) ([]store.FailedExchange, error) {
-	return collect(ctx, s.read(), func(r scanner) (store.FailedExchange, error) {
-		var f store.FailedExchange
-		err := r.Scan(&f.ID, &f.ProjectID, &f.PublisherID, timeDest{&f.At}, &f.Issuer, &f.Repository, &f.WorkflowRef, &f.Ref,
-			&f.SHA, &f.RunID, &f.Environment, &f.Event, &f.Reason)
-		return f, err
-	}, `SELECT id, project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason
-		FROM failed_exchanges WHERE project_id = $1 ORDER BY id DESC LIMIT $2`, projectID, store.MaxFailedPerProject)
-}
-
-func (s *Store) DeleteExpiredUI(ctx context.Context, now time.Time) (int64, error) {
-	var total int64
-	err := s.tx(ctx, func(tx q) error {
-		for _, c := range []struct {
-			sql string
-			at  time.Time
-		}{
-			{`DELETE FROM webauthn_challenges WHERE expires_at <= $1`, now},
-			{`DELETE FROM sessions WHERE expires_at <= $1`, now},
-			{`DELETE FROM email_tokens WHERE expires_at <= $1`, now},
-			{`DELETE FROM project_invitations WHERE expires_at <= $1`, now},
-			{`DELETE FROM outbox WHERE sent_at <= $1`, now.Add(-store.SentMailKept)},
-			// Messages given up on stay as long as sent ones, for the operator to look at.
-			{`DELETE FROM outbox WHERE sent_at IS NULL AND attempts >= ` + fmt.Sprint(store.MailAttempts) + ` AND created_at <= $1`, now.Add(-store.SentMailKept)},
-		} {
-			n, err := tx.exec(ctx, c.sql, c.at)
-			if err != nil {
-				return err
-			}
-			total += n
-		}
-		return nil
-	})
-	return total, err
 }

@@ -1,0 +1,79 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tpx-dev/tpx/store"
+)
+
+// This file keeps the failed exchanges an owner sees, and deletes what the owner UI's
+// tables no longer need.
+
+// RecordFailedExchanges trims each project it wrote to in the same transaction, so that no
+// amount of failing tokens grows the table past MaxFailedPerProject rows per project.
+func (s *Store) RecordFailedExchanges(ctx context.Context, failures []store.FailedExchange) error {
+	return s.tx(ctx, func(tx q) error {
+		var projects []int64
+		for _, f := range failures {
+			_, err := tx.exec(ctx, `INSERT INTO failed_exchanges
+				(project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+				f.ProjectID, f.PublisherID, f.At, f.Issuer, f.Repository, f.WorkflowRef, f.Ref, f.SHA, f.RunID, f.Environment, f.Event, f.Reason)
+			if errors.Is(err, errForeignKey) {
+				return fmt.Errorf("failed exchange of project %d: %w", f.ProjectID, store.ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			projects = append(projects, f.ProjectID)
+		}
+		slices.Sort(projects)
+		for _, p := range slices.Compact(projects) {
+			if _, err := tx.exec(ctx, `DELETE FROM failed_exchanges WHERE project_id = $1 AND id NOT IN
+				(SELECT id FROM failed_exchanges WHERE project_id = $1 ORDER BY id DESC LIMIT $2)`, p, store.MaxFailedPerProject); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) FailedExchanges(ctx context.Context, projectID int64) ([]store.FailedExchange, error) {
+	return collect(ctx, s.read(), func(r scanner) (store.FailedExchange, error) {
+		var f store.FailedExchange
+		err := r.Scan(&f.ID, &f.ProjectID, &f.PublisherID, timeDest{&f.At}, &f.Issuer, &f.Repository, &f.WorkflowRef, &f.Ref,
+			&f.SHA, &f.RunID, &f.Environment, &f.Event, &f.Reason)
+		return f, err
+	}, `SELECT id, project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason
+		FROM failed_exchanges WHERE project_id = $1 ORDER BY id DESC LIMIT $2`, projectID, store.MaxFailedPerProject)
+}
+
+func (s *Store) DeleteExpiredUI(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	err := s.tx(ctx, func(tx q) error {
+		for _, c := range []struct {
+			sql string
+			at  time.Time
+		}{
+			{`DELETE FROM webauthn_challenges WHERE expires_at <= $1`, now},
+			{`DELETE FROM sessions WHERE expires_at <= $1`, now},
+			{`DELETE FROM email_tokens WHERE expires_at <= $1`, now},
+			{`DELETE FROM project_invitations WHERE expires_at <= $1`, now},
+			{`DELETE FROM outbox WHERE sent_at <= $1`, now.Add(-store.SentMailKept)},
+			// Messages given up on stay as long as sent ones, for the operator to look at.
+			{`DELETE FROM outbox WHERE sent_at IS NULL AND attempts >= ` + fmt.Sprint(store.MailAttempts) + ` AND created_at <= $1`, now.Add(-store.SentMailKept)},
+		} {
+			n, err := tx.exec(ctx, c.sql, c.at)
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	return total, err
+}
