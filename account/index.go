@@ -48,7 +48,7 @@ var (
 	ErrSignupClosed   = fault.New(fault.Forbidden, "sign-up is closed")
 	ErrBadAPIKey      = fault.New(fault.Unauthorized, "missing, unknown or revoked API key")
 	ErrAPIKeyScope    = fault.New(fault.Forbidden, "API key lacks the scope")
-	ErrBadInvitation  = fault.New(fault.Invalid, "unknown, used or expired invitation link")
+	ErrBadInvitation  = fault.New(fault.Forbidden, "unknown, used or expired invitation link")
 	ErrIdentityLinked = fault.New(fault.Conflict, "external identity already linked")
 	ErrUserExists     = fault.New(fault.Conflict, "user already exists")
 )

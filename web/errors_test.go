@@ -104,6 +104,8 @@ func TestTheUIAnswersEachRefusalWithItsKindsStatus(t *testing.T) {
 		{account.ErrUnknownProject, 404},
 		{account.ErrUnknownID, 404},
 		{account.ErrUnknownUser, 422},
+		{account.ErrBadInvitation, 403},
+		{account.ErrSignupClosed, 403},
 		{account.ErrProjectExists, 409},
 		{account.ErrContested, 409},
 		{account.ErrLastFactor, 409},

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -39,7 +38,7 @@ func (h *ui) signupPage(c echo.Context, r *uiReq) error {
 		return h.message(c, r, http.StatusForbidden, "Sign up", "Accounts come from the package index: sign in through it, or ask its operators.", "/account/login")
 	case account.SignupInvite:
 		inv, err := h.cfg.Accounts.SignupInvitation(c.Request().Context(), f.Invitation)
-		if errors.Is(err, account.ErrBadInvitation) {
+		if fault.KindOf(err) == fault.Forbidden {
 			return h.message(c, r, http.StatusForbidden, "Sign up", sentence(fault.Public(err)), "/account/login")
 		}
 		if err != nil {
@@ -62,7 +61,7 @@ func (h *ui) signup(c echo.Context, r *uiReq) error {
 		return h.render(c, r, http.StatusUnprocessableEntity, "signup", "Sign up", f, "The two passwords differ; type the same password twice.")
 	}
 	u, err := h.cfg.Accounts.SignUp(c.Request().Context(), r.visitor(f.Username), f.Invitation, f.Username, f.Email, password)
-	if errors.Is(err, account.ErrSignupClosed) || errors.Is(err, account.ErrBadInvitation) {
+	if fault.KindOf(err) == fault.Forbidden {
 		return h.message(c, r, http.StatusForbidden, "Sign up", sentence(fault.Public(err)), "/account/login")
 	}
 	if status, msg, ok := refused(err); ok {
