@@ -502,8 +502,7 @@ func (s *Service) IndexEvents(ctx context.Context, after int64, limit int) ([]st
 
 // ExchangeStore is the part of the store an exchange uses (exchange.Store).
 type ExchangeStore interface {
-	FindPublishers(ctx context.Context, issuer, key string) ([]store.Publisher, error)
-	FindPending(ctx context.Context, issuer, key string, now time.Time) ([]store.PendingPublisher, error)
+	FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]store.Publisher, []store.PendingPublisher, error)
 	CommitExchange(ctx context.Context, e store.Exchange) error
 	RemovePending(ctx context.Context, id int64) error
 }
@@ -526,22 +525,22 @@ type grantedPending struct {
 	}
 }
 
-func (g grantedPending) FindPending(ctx context.Context, issuer, key string, now time.Time) ([]store.PendingPublisher, error) {
-	found, err := g.ExchangeStore.FindPending(ctx, issuer, key, now)
+func (g grantedPending) FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
+	active, found, err := g.ExchangeStore.FindCandidates(ctx, issuer, key, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := found[:0]
 	for _, p := range found {
 		ok, err := g.grants.HasPendingGrant(ctx, p.UserID, p.ProjectName)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if ok {
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return active, out, nil
 }
 
 // IndexPublishers lists every active publisher.

@@ -33,8 +33,9 @@ type Verifier interface {
 
 // Store is the part of store.Store an exchange needs.
 type Store interface {
-	FindPublishers(ctx context.Context, issuer, key string) ([]store.Publisher, error)
-	FindPending(ctx context.Context, issuer, key string, now time.Time) ([]store.PendingPublisher, error)
+	// FindCandidates returns the active and the pending publishers of a repository, from
+	// one snapshot: one round trip before the commit's one.
+	FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]store.Publisher, []store.PendingPublisher, error)
 	CommitExchange(ctx context.Context, e store.Exchange) error
 }
 
@@ -135,14 +136,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 	var o outcome
 	now := s.cfg.Now()
 	key := policy.RepositoryKey(id.Repository)
-	// Pending publishers are read before active ones: a conversion deletes the pending
-	// publisher and creates the active one in one transaction, so reading in this order
-	// sees at least one of the two, whenever a concurrent conversion commits.
-	pending, err := s.cfg.Store.FindPending(ctx, id.Issuer, key, now)
-	if err != nil {
-		return o, fail(ErrUnavailable, "publishers could not be read; try again", err)
-	}
-	pubs, err := s.cfg.Store.FindPublishers(ctx, id.Issuer, key)
+	pubs, pending, err := s.cfg.Store.FindCandidates(ctx, id.Issuer, key, now)
 	if err != nil {
 		return o, fail(ErrUnavailable, "publishers could not be read; try again", err)
 	}

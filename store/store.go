@@ -184,9 +184,6 @@ type Store interface {
 	SetPublisherRules(ctx context.Context, id int64, refs policy.RefRules, calledWorkflow string) error
 	// ListPublishers lists the publishers of one project, or all when projectID is 0.
 	ListPublishers(ctx context.Context, projectID int64) ([]Publisher, error)
-	// FindPublishers returns the active publishers bound to issuer whose
-	// policy.RepositoryKey equals key (an index lookup, never a scan).
-	FindPublishers(ctx context.Context, issuer, key string) ([]Publisher, error)
 
 	// AddPending stores a pending publisher (ErrTooManyPending past the per-user limit,
 	// counting those unexpired at p.CreatedAt; ErrConflict for an unexpired identical one
@@ -196,9 +193,12 @@ type Store interface {
 	RemovePending(ctx context.Context, id int64) error
 	// ListPending lists a user's pending publishers, expired ones included, oldest first.
 	ListPending(ctx context.Context, userID int64) ([]PendingPublisher, error)
-	// FindPending is FindPublishers for unexpired pending publishers at time now whose
-	// project name does not exist.
-	FindPending(ctx context.Context, issuer, key string, now time.Time) ([]PendingPublisher, error)
+	// FindCandidates returns the active publishers bound to issuer whose
+	// policy.RepositoryKey equals key, and the pending publishers unexpired at now whose
+	// project name does not exist (index lookups, never a scan), from one snapshot of the
+	// database: a pending publisher converted meanwhile shows up as itself or as its
+	// active successor, never as neither.
+	FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]Publisher, []PendingPublisher, error)
 
 	// CommitExchange writes an exchange atomically: the replay record (ErrReplay if
 	// (Issuer, JTI) exists), the pins (ErrPinConflict if a publisher was pinned to other

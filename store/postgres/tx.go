@@ -31,7 +31,7 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx sqlstore.Querier) 
 		}
 		return err
 	}
-	if !t.begun {
+	if !t.begun || t.committed {
 		return nil
 	}
 	tag, err := c.Exec(ctx, "COMMIT")
@@ -44,8 +44,9 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx sqlstore.Querier) 
 
 // lazyTx is a transaction whose BEGIN has not been sent until begun.
 type lazyTx struct {
-	c     *pgxpool.Conn
-	begun bool
+	c         *pgxpool.Conn
+	begun     bool
+	committed bool // by ExecAndCommit
 }
 
 // begin sends BEGIN on its own, for statements that cannot carry it.
@@ -80,6 +81,26 @@ func (t *lazyTx) ExecBatch(ctx context.Context, stmts []sqlstore.Statement) ([]i
 		changed = changed[1:]
 	}
 	return changed, err
+}
+
+// ExecAndCommit makes lazyTx a sqlstore.Committer: BEGIN if not sent yet, stmts and
+// COMMIT go out as one batch. A failing statement stops the batch before the COMMIT, and
+// inTx rolls back.
+func (t *lazyTx) ExecAndCommit(ctx context.Context, stmts []sqlstore.Statement) ([]int64, error) {
+	all := make([]sqlstore.Statement, 0, len(stmts)+2)
+	if !t.begun {
+		all = append(all, sqlstore.Statement{SQL: "BEGIN"})
+	}
+	skip := len(all)
+	all = append(append(all, stmts...), sqlstore.Statement{SQL: "COMMIT"})
+	t.begun = true
+	changed, err := conn{t.c}.ExecBatch(ctx, all)
+	changed = changed[min(skip, len(changed)):]
+	if err != nil {
+		return changed[:min(len(changed), len(stmts))], err
+	}
+	t.committed = true
+	return changed[:len(stmts)], nil
 }
 
 func (t *lazyTx) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {

@@ -37,6 +37,14 @@ type Batcher interface {
 	ExecBatch(ctx context.Context, stmts []Statement) (changed []int64, err error)
 }
 
+// Committer is a transaction that can send its last statements and its COMMIT in one
+// round trip. ExecAndCommit runs stmts as Batcher.ExecBatch does and, when all of them
+// succeed, commits: nothing may follow in the same transaction. When one fails, the
+// transaction is left to roll back.
+type Committer interface {
+	ExecAndCommit(ctx context.Context, stmts []Statement) (changed []int64, err error)
+}
+
 // Rows is the result of Query; Close must be called.
 type Rows interface {
 	Next() bool
@@ -70,6 +78,7 @@ const (
 	Unique                   // a unique or primary key constraint refused a row
 	ForeignKey               // a row refers to one that does not exist
 	Unavailable              // the database cannot be reached or cannot work right now
+	Changes                  // a statement of Dialect.Changes changed another number of rows
 )
 
 // Dialect is what differs between backends.
@@ -87,6 +96,11 @@ type Dialect struct {
 	Lock func(ctx context.Context, tx Querier, key int64) error
 	// Classify tells what a driver error means.
 	Classify func(err error) Class
+	// Changes, where the backend is a Committer, rewrites a data-modifying statement
+	// ending in RETURNING so that it fails, with an error Classify calls Changes, unless
+	// it changed exactly n rows: a transaction that commits in the same round trip as its
+	// writes has no later moment to look at their counts and roll back.
+	Changes func(sql string, n int) string
 }
 
 // Lock keys: what Dialect.Lock serialises.
@@ -100,6 +114,9 @@ const (
 var (
 	errUnique     = errors.New("unique violation")
 	errForeignKey = errors.New("foreign key violation")
+	// errChanges: a statement of Dialect.Changes changed another number of rows than it
+	// had to; which one, the caller knows from where its batch stopped.
+	errChanges = errors.New("unexpected number of rows changed")
 )
 
 // classify wraps err with the store's meaning of its class; errors already wrapped, and
@@ -117,6 +134,8 @@ func (s *Store) classify(err error) error {
 		sentinel = errUnique
 	case ForeignKey:
 		sentinel = errForeignKey
+	case Changes:
+		sentinel = errChanges
 	case Unavailable:
 		if errors.Is(err, store.ErrUnavailable) {
 			return err
@@ -178,6 +197,13 @@ func (q q) execAll(ctx context.Context, stmts []Statement) ([]int64, error) {
 		changed = append(changed, n)
 	}
 	return changed, nil
+}
+
+// committer returns q's Committer, and false where the backend has none or Dialect.Changes
+// is not set.
+func (q q) committer() (Committer, bool) {
+	c, ok := q.w.(Committer)
+	return c, ok && q.s.dialect.Changes != nil
 }
 
 type rows struct {

@@ -28,8 +28,8 @@ func namesJSON(names []string) (string, error) {
 // that a second use of a token id fails before anything else is looked at. Rows are
 // updated in order of id, so that concurrent exchanges touching the same publishers lock
 // them in the same order and cannot deadlock. Every write but the pending conversions,
-// whose statements depend on each other's results, goes in one batch: one round trip
-// where the backend can send it so (PostgreSQL).
+// whose statements depend on each other's results, goes in one batch, with the COMMIT:
+// one round trip where the backend can send it so (PostgreSQL).
 func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 	projects, err := namesJSON(e.Projects)
 	if err != nil {
@@ -64,19 +64,42 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 	stmts = append(stmts, auditInserts(e.Events)...)
 
 	return s.tx(ctx, func(tx q) error {
-		changed, err := tx.execAll(ctx, stmts)
+		// Without pending publishers to convert, whose statements depend on each other's
+		// results, the writes and the COMMIT go out together where the backend can send
+		// them so; the uses of publishers then check their own counts.
+		commit, oneTrip := tx.committer()
+		oneTrip = oneTrip && len(pending) == 0
+		var (
+			changed []int64
+			err     error
+		)
+		if oneTrip {
+			checked := slices.Clone(stmts)
+			for i, u := range uses {
+				checked[1+i].SQL = s.dialect.Changes(u.SQL+` RETURNING 1`, len(u.ids))
+			}
+			changed, err = commit.ExecAndCommit(ctx, checked)
+			err = s.classify(err)
+		} else {
+			changed, err = tx.execAll(ctx, stmts)
+		}
 		switch {
 		case err == nil:
 		case len(changed) == 0 && errors.Is(err, errUnique):
 			return fmt.Errorf("%w: %q from %s", store.ErrReplay, e.JTI, e.Issuer)
+		case oneTrip && errors.Is(err, errChanges) && len(changed) >= 1 && len(changed) <= len(uses):
+			return uses[len(changed)-1].failure(-1)
 		case len(changed) == 1+len(uses):
 			return fmt.Errorf("upload token record: %w", err)
 		default:
 			return err
 		}
+		if oneTrip {
+			return nil
+		}
 		for i, u := range uses {
-			if err := u.check(changed[1+i]); err != nil {
-				return err
+			if int64(len(u.ids)) != changed[1+i] {
+				return u.failure(changed[1+i])
 			}
 		}
 		return convertPending(ctx, tx, pending, e)
@@ -148,15 +171,16 @@ func (s *Store) uses(used []int64, pins map[int64]store.Pin, at time.Time) []use
 	return out
 }
 
-// check turns the number of rows u changed into the failure it means, if any.
-func (u use) check(changed int64) error {
+// failure is what it means that u changed another number of rows than it names: changed,
+// or -1 where the count is not known.
+func (u use) failure(changed int64) error {
 	switch {
-	case changed == int64(len(u.ids)):
-		return nil
 	case u.pinned:
 		return fmt.Errorf("publisher %d: %w", u.ids[0], store.ErrPinConflict)
 	case len(u.ids) == 1:
 		return fmt.Errorf("publisher %d was removed: %w", u.ids[0], store.ErrNotFound)
+	case changed < 0:
+		return fmt.Errorf("some of publishers %d…%d were removed: %w", u.ids[0], u.ids[len(u.ids)-1], store.ErrNotFound)
 	}
 	return fmt.Errorf("%d of publishers %d…%d were removed: %w", int64(len(u.ids))-changed, u.ids[0], u.ids[len(u.ids)-1], store.ErrNotFound)
 }

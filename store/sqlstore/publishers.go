@@ -112,11 +112,6 @@ func (s *Store) ListPublishers(ctx context.Context, projectID int64) ([]store.Pu
 	return collect(ctx, s.read(), scanPublisher, `SELECT `+publisherColumns+publisherFrom+` WHERE p.project_id = $1 ORDER BY p.id`, projectID)
 }
 
-func (s *Store) FindPublishers(ctx context.Context, issuer, key string) ([]store.Publisher, error) {
-	return collect(ctx, s.read(), scanPublisher, `SELECT `+publisherColumns+publisherFrom+
-		` WHERE p.issuer = $1 AND p.repo_key = $2 ORDER BY p.id`, issuer, key)
-}
-
 const pendingColumns = `id, kind, issuer, owner, name, workflow, environment,
 	COALESCE(owner_id, ''), COALESCE(repository_id, ''), ref_tags_only, ref_pattern, ref_protected, called_workflow, project_name, user_id, created_at, expires_at`
 
@@ -210,10 +205,62 @@ func (s *Store) ListPending(ctx context.Context, userID int64) ([]store.PendingP
 	return collect(ctx, s.read(), scanPending, `SELECT `+pendingColumns+` FROM pending_publishers WHERE user_id = $1 ORDER BY id`, userID)
 }
 
-// FindPending leaves out pending publishers whose project name exists: a pending publisher
-// does not reserve its name, and once the name is taken it can create nothing.
-func (s *Store) FindPending(ctx context.Context, issuer, key string, now time.Time) ([]store.PendingPublisher, error) {
-	return collect(ctx, s.read(), scanPending, `SELECT `+pendingColumns+` FROM pending_publishers pp
-		WHERE issuer = $1 AND repo_key = $2 AND expires_at > $3
-		AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key) ORDER BY id`, issuer, key, now)
+// FindCandidates reads both kinds of publisher in one statement: one round trip, and one
+// snapshot of both tables, so that a conversion of a pending publisher committing
+// meanwhile shows as the pending publisher or as its active successor, never as neither.
+// It leaves out pending publishers whose project name exists: a pending publisher does
+// not reserve its name, and one whose name is taken can create nothing.
+func (s *Store) FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
+	rows, err := s.read().query(ctx, `SELECT 0, p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
+			COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''), p.project_id, pr.name, COALESCE(p.created_by, 0),
+			p.created_at, p.last_used_at, NULL
+		FROM publishers p JOIN projects pr ON pr.id = p.project_id
+		WHERE p.issuer = $1 AND p.repo_key = $2
+		UNION ALL
+		SELECT 1, pp.id, pp.kind, pp.issuer, pp.owner, pp.name, pp.workflow, pp.environment,
+			COALESCE(pp.owner_id, ''), COALESCE(pp.repository_id, ''), 0, pp.project_name, pp.user_id,
+			pp.created_at, NULL, pp.expires_at
+		FROM pending_publishers pp
+		WHERE pp.issuer = $1 AND pp.repo_key = $2 AND pp.expires_at > $3
+			AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key)
+		ORDER BY 1, 2`, issuer, key, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var (
+		active  []store.Publisher
+		pending []store.PendingPublisher
+	)
+	for rows.Next() {
+		var (
+			which     int
+			p         policy.Publisher
+			kind      string
+			projectID int64
+			project   string
+			by        int64
+			created   time.Time
+			lastUsed  *time.Time
+			expires   *time.Time
+		)
+		if err := rows.Scan(&which, &p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
+			&projectID, &project, &by, timeDest{&created}, nullTimeDest{&lastUsed}, nullTimeDest{&expires}); err != nil {
+			return nil, nil, err
+		}
+		p.Kind = policy.Kind(kind)
+		if which == 0 {
+			active = append(active, store.Publisher{Publisher: p, ProjectID: projectID, ProjectName: project, CreatedBy: by, CreatedAt: created, LastUsedAt: lastUsed})
+			continue
+		}
+		pp := store.PendingPublisher{Publisher: p, ProjectName: project, UserID: by, CreatedAt: created}
+		if expires != nil {
+			pp.ExpiresAt = *expires
+		}
+		pending = append(pending, pp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	return active, pending, nil
 }

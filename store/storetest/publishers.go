@@ -105,7 +105,7 @@ func publisherTests() []test {
 			must(t, err)
 			equal(t, "stored", len(stored), store.MaxPublishersPerProject)
 		}},
-		{"FindPublishers matches the repository key in any case, on its issuer only", func(t *testing.T, f *fixture) {
+		{"FindCandidates matches active publishers' repository key in any case, on its issuer only", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			proj := f.project("proj", alice)
 			gh := f.publisher(proj, alice, func(p *policy.Publisher) { p.Owner, p.Name = "Octo-Org", "Octo-Repo" })
@@ -126,7 +126,7 @@ func publisherTests() []test {
 				{"https://gitlab.example.com", "group/sub/project", nil},
 				{githubIssuer, "octo-org/octo", nil},
 			} {
-				got, err := f.st.FindPublishers(f.ctx, c.issuer, policy.RepositoryKey(c.repository))
+				got, err := f.findActive(c.issuer, policy.RepositoryKey(c.repository))
 				must(t, err)
 				equal(t, c.issuer+" "+c.repository, got, c.want)
 			}
@@ -151,7 +151,7 @@ func publisherTests() []test {
 			_, err := f.st.PublisherByID(f.ctx, p.ID)
 			wantErr(t, err, store.ErrNotFound)
 			wantErr(t, f.st.RemovePublisher(f.ctx, p.ID), store.ErrNotFound)
-			got, err := f.st.FindPublishers(f.ctx, githubIssuer, p.Key())
+			got, err := f.findActive(githubIssuer, p.Key())
 			must(t, err)
 			equal(t, "found", len(got), 0)
 		}},
@@ -160,6 +160,39 @@ func publisherTests() []test {
 
 func pendingTests() []test {
 	return []test{
+		{"FindCandidates finds active and pending publishers of one repository and issuer together", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			proj := f.project("proj", alice)
+			plain := f.publisher(proj, alice, nil)
+			pinned := f.publisher(proj, alice, func(p *policy.Publisher) { p.Workflow, p.OwnerID, p.RepositoryID = "pinned.yml", "65", "74" })
+			must(t, f.st.CommitExchange(f.ctx, f.exchange("jti-used", pinned)))
+			pinned = f.publisherByID(pinned.ID)
+			f.publisher(f.project("other-repo", bob), bob, func(p *policy.Publisher) { p.Name = "other-repo" })
+			ghes := f.publisher(f.project("other-issuer", bob), bob, func(p *policy.Publisher) { p.Issuer = ghesIssuer })
+			soon := f.pending("New-One", alice, func(p *policy.Publisher) { p.Environment = "release" })
+			f.pending("proj", bob, func(p *policy.Publisher) { p.Workflow = "taken.yml" }) // its project exists
+			later, err := f.st.AddPending(f.ctx, pendingOf("later", bob, f.now.Add(12*time.Hour), func(p *policy.Publisher) { p.Workflow = "later.yml" }))
+			must(t, err)
+			both := []store.Publisher{plain, pinned}
+			for _, c := range []struct {
+				issuer, repository string
+				at                 time.Time
+				active             []store.Publisher
+				pending            []store.PendingPublisher
+			}{
+				{githubIssuer, "OCTO-org/octo-REPO", f.now, both, []store.PendingPublisher{soon, later}},
+				{githubIssuer, "octo-org/octo-repo", soon.ExpiresAt, both, []store.PendingPublisher{later}},
+				{githubIssuer, "octo-org/octo-repo", later.ExpiresAt, both, nil},
+				{ghesIssuer, "octo-org/octo-repo", f.now, []store.Publisher{ghes}, nil},
+				{githubIssuer, "nobody/nothing", f.now, nil, nil},
+			} {
+				active, pending, err := f.st.FindCandidates(f.ctx, c.issuer, policy.RepositoryKey(c.repository), c.at)
+				must(t, err)
+				what := fmt.Sprintf("%s %s at %s", c.issuer, c.repository, c.at)
+				equal(t, what+": active", active, c.active)
+				equal(t, what+": pending", pending, c.pending)
+			}
+		}},
 		{"An added pending publisher is listed, and found until it expires", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			p := f.pending("New-Project", alice, func(p *policy.Publisher) { p.Environment = "release" })
@@ -186,7 +219,7 @@ func pendingTests() []test {
 				{githubIssuer, want.ExpiresAt.Add(time.Hour), nil},
 				{ghesIssuer, epoch.Add(time.Hour), nil},
 			} {
-				got, err := f.st.FindPending(f.ctx, c.issuer, policy.RepositoryKey("OCTO-org/Octo-Repo"), c.at)
+				got, err := f.findPending(c.issuer, policy.RepositoryKey("OCTO-org/Octo-Repo"), c.at)
 				must(t, err)
 				equal(t, fmt.Sprintf("found on %s at %s", c.issuer, c.at), got, c.want)
 			}
@@ -281,7 +314,7 @@ func pendingTests() []test {
 			alice, bob := f.user("alice"), f.user("bob")
 			p := f.pending("Foo.Bar", alice, nil)
 			f.project("foo_bar", bob)
-			got, err := f.st.FindPending(f.ctx, githubIssuer, p.Key(), f.now)
+			got, err := f.findPending(githubIssuer, p.Key(), f.now)
 			must(t, err)
 			equal(t, "found", len(got), 0)
 			listed, err := f.st.ListPending(f.ctx, alice.ID)

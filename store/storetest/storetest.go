@@ -109,6 +109,18 @@ func (f *fixture) pending(name string, by store.User, edit func(*policy.Publishe
 	return p
 }
 
+// findActive is the active half of FindCandidates.
+func (f *fixture) findActive(issuer, key string) ([]store.Publisher, error) {
+	active, _, err := f.st.FindCandidates(f.ctx, issuer, key, f.now)
+	return active, err
+}
+
+// findPending is the pending half of FindCandidates at time at.
+func (f *fixture) findPending(issuer, key string, at time.Time) ([]store.PendingPublisher, error) {
+	_, pending, err := f.st.FindCandidates(f.ctx, issuer, key, at)
+	return pending, err
+}
+
 func pendingOf(name string, by store.User, now time.Time, edit func(*policy.Publisher)) store.PendingPublisher {
 	r := rules()
 	if edit != nil {
