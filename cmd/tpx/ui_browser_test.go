@@ -70,6 +70,8 @@ type browser struct {
 	ctx   context.Context
 	shots map[string][]byte
 	order []string
+	// prefix starts the names of this browser's screenshot files, when a test has two.
+	prefix string
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -100,6 +102,23 @@ func newBrowser(t *testing.T) *browser {
 		cancelAlloc()
 	})
 	return b
+}
+
+// other returns a second browser in the same Chromium that shares nothing with b (its own
+// browser context: cookies, storage): another person at another computer.
+func (b *browser) other(prefix string) *browser {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		b.t.Fatalf("a second browser context: %v", err)
+	}
+	o := &browser{t: b.t, ctx: ctx, shots: map[string][]byte{}, prefix: prefix}
+	b.t.Cleanup(func() {
+		o.saveShots()
+		cancel()
+	})
+	return o
 }
 
 // do runs steps, failing the test with the step's name.
@@ -156,7 +175,7 @@ func (b *browser) saveShots() {
 		return
 	}
 	for i, name := range b.order {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d-%s.png", i+1, name)), b.shots[name], 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s%02d-%s.png", b.prefix, i+1, name)), b.shots[name], 0o644); err != nil {
 			b.t.Log(err)
 		}
 	}
