@@ -40,6 +40,8 @@ type UIConfig struct {
 	// Issuers are the configured issuers a publisher may name, the first of a kind its
 	// default.
 	Issuers []providers.IssuerConfig
+	// Audience is the audience CI jobs request their tokens for, shown in CI snippets.
+	Audience string
 }
 
 // UIStore is the part of store.Store the web UI uses itself; everything else goes through
@@ -157,6 +159,7 @@ func registerUI(e *echo.Echo, s *server, cfg UIConfig) error {
 	route(post, "/account/webauthn/:id/name", h.webauthnRename, enrolled)
 	route(post, "/account/webauthn/:id/remove", h.webauthnRemove, enrolled)
 	route(post, "/account/recovery-codes", h.recoveryRegenerate, enrolled)
+	route(get, "/account/pending", h.pendingPage, enrolled)
 	route(post, "/account/pending", h.addPending, enrolled)
 	route(post, "/account/pending/:id/remove", h.removePending, enrolled)
 	route(post, "/account/invitations/:project/accept", h.acceptInvitation, enrolled)

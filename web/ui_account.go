@@ -266,29 +266,22 @@ func (h *ui) verifyEmail(c echo.Context, r *uiReq) error {
 type accountView struct {
 	Sessions      []sessionView
 	EmailVerified bool
-	Pending       []store.PendingPublisher
-	Invitations   []store.Invitation
+	Pending       int
 	Audit         []store.AuditEvent
-	Kinds         []publisherForm
 }
 
 func (h *ui) accountPage(c echo.Context, r *uiReq) error {
-	return h.renderAccount(c, r, http.StatusOK, publisherForm{}, "")
-}
-
-func (h *ui) renderAccount(c echo.Context, r *uiReq, status int, form publisherForm, problem string) error {
 	ctx := c.Request().Context()
 	var d accountView
 	var err error
 	if d.EmailVerified, err = h.cfg.Accounts.EmailVerified(ctx, r.user); err != nil {
 		return err
 	}
-	if d.Pending, err = h.cfg.Accounts.Pending(ctx, r.user); err != nil {
+	pending, err := h.cfg.Accounts.Pending(ctx, r.user)
+	if err != nil {
 		return err
 	}
-	if d.Invitations, err = h.cfg.Accounts.Invitations(ctx, r.user); err != nil {
-		return err
-	}
+	d.Pending = len(pending)
 	if d.Audit, err = h.cfg.Accounts.AuditLog(ctx, r.user); err != nil {
 		return err
 	}
@@ -299,8 +292,39 @@ func (h *ui) renderAccount(c echo.Context, r *uiReq, status int, form publisherF
 	for _, ss := range sessions {
 		d.Sessions = append(d.Sessions, sessionView{Session: ss, Handle: sessionHandle(ss.ID), Current: ss.ID == r.session.ID})
 	}
+	return h.render(c, r, http.StatusOK, "account", "Your account", d, "")
+}
+
+// pendingView is the pending publishers page: the user's, and one form at a time to add
+// one.
+type pendingView struct {
+	Pending       []store.PendingPublisher
+	EmailVerified bool
+	Kinds         []publisherForm
+	Selected      string
+}
+
+func (h *ui) pendingPage(c echo.Context, r *uiReq) error {
+	return h.renderPending(c, r, http.StatusOK, publisherForm{Kind: c.QueryParam("platform")}, "")
+}
+
+func (h *ui) renderPending(c echo.Context, r *uiReq, status int, form publisherForm, problem string) error {
+	ctx := c.Request().Context()
+	var d pendingView
+	var err error
+	if d.Pending, err = h.cfg.Accounts.Pending(ctx, r.user); err != nil {
+		return err
+	}
+	if d.EmailVerified, err = h.cfg.Accounts.EmailVerified(ctx, r.user); err != nil {
+		return err
+	}
 	d.Kinds = h.publisherForms(r, form, "/account/pending")
-	return h.render(c, r, status, "account", "Your account", d, problem)
+	for _, k := range d.Kinds {
+		if k.Kind == form.Kind || d.Selected == "" {
+			d.Selected = k.Kind
+		}
+	}
+	return h.render(c, r, status, "pending", "Pending publishers", d, problem)
 }
 
 func (h *ui) resendEmail(c echo.Context, r *uiReq) error {
@@ -373,30 +397,30 @@ func (h *ui) addPending(c echo.Context, r *uiReq) error {
 	form := h.readPublisherForm(c)
 	_, err := h.cfg.Accounts.AddPending(c.Request().Context(), r.actor(), form.Project, form.publisher())
 	if err == nil {
-		return c.Redirect(http.StatusSeeOther, "/account")
+		return c.Redirect(http.StatusSeeOther, "/account/pending")
 	}
 	if form.setErrors(err) {
-		return h.renderAccount(c, r, http.StatusUnprocessableEntity, form, "The pending publisher was not added; see the messages next to the fields.")
+		return h.renderPending(c, r, http.StatusUnprocessableEntity, form, "The pending publisher was not added; see the messages next to the fields.")
 	}
 	if k := fault.KindOf(err); k == fault.Invalid || k == fault.Conflict {
-		return h.renderAccount(c, r, http.StatusUnprocessableEntity, form, sentence(fault.Public(err)))
+		return h.renderPending(c, r, http.StatusUnprocessableEntity, form, sentence(fault.Public(err)))
 	}
-	return h.failed(c, r, err, "/account")
+	return h.failed(c, r, err, "/account/pending")
 }
 
 func (h *ui) removePending(c echo.Context, r *uiReq) error {
 	id, err := account.ParseID(c.Param("id"))
 	if err != nil {
-		return h.failed(c, r, err, "/account")
+		return h.failed(c, r, err, "/account/pending")
 	}
-	if ok, err := h.confirmFirst(c, r, "Remove a pending publisher", confirmView{Action: c.Request().URL.Path, Button: "Remove the pending publisher", Back: "/account#pending",
+	if ok, err := h.confirmFirst(c, r, "Remove a pending publisher", confirmView{Action: c.Request().URL.Path, Button: "Remove the pending publisher", Back: "/account/pending",
 		Message: "The pending publisher will not create its project. Anyone may then register the name."}); !ok {
 		return err
 	}
 	if err := h.cfg.Accounts.RemovePending(c.Request().Context(), r.actor(), id); err != nil {
-		return h.failed(c, r, err, "/account")
+		return h.failed(c, r, err, "/account/pending")
 	}
-	return c.Redirect(http.StatusSeeOther, "/account")
+	return c.Redirect(http.StatusSeeOther, "/account/pending")
 }
 
 // sessionView is one of the user's sessions on the account page.

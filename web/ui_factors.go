@@ -6,7 +6,9 @@ import (
 	"html/template"
 	"image/png"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,6 +20,9 @@ import (
 // This file has the pages that enrol and remove second factors and recovery codes.
 
 type twoFactorView struct {
+	// EmailVerified is false until the sign-up's link was followed: the page says to
+	// check the mail.
+	EmailVerified bool
 	TOTP          bool
 	TOTPPending   bool
 	Keys          []store.WebAuthnCredential
@@ -33,6 +38,9 @@ func (h *ui) twoFactorPage(c echo.Context, r *uiReq) error {
 		return err
 	}
 	if d.RecoveryLeft, err = h.cfg.Accounts.RecoveryCodesLeft(ctx, r.user); err != nil {
+		return err
+	}
+	if d.EmailVerified, err = h.cfg.Accounts.EmailVerified(ctx, r.user); err != nil {
 		return err
 	}
 	if err := h.cfg.Accounts.WebAuthnAvailable(); err != nil {
@@ -83,11 +91,17 @@ func (h *ui) renderTOTP(c echo.Context, r *uiReq, status int, problem string) er
 	return h.render(c, r, status, "totp", "Enrol an authenticator app", totpView{QR: qr, Secret: key.Secret()}, problem)
 }
 
-type codesView struct{ Codes []string }
+type codesView struct {
+	Codes []string
+	// Download is the codes as a text file, for the download link.
+	Download template.URL
+}
 
 // showCodes renders new recovery codes: the only time they are shown.
 func (h *ui) showCodes(c echo.Context, r *uiReq, codes []string) error {
-	return h.render(c, r, http.StatusOK, "recovery_codes", "Your recovery codes", codesView{Codes: codes}, "")
+	text := "tpx recovery codes of " + r.user.Name + ": each logs in once.\n\n" + strings.Join(codes, "\n") + "\n"
+	return h.render(c, r, http.StatusOK, "recovery_codes", "Your recovery codes", codesView{Codes: codes,
+		Download: template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text))}, "")
 }
 
 func (h *ui) totpConfirm(c echo.Context, r *uiReq) error {

@@ -65,17 +65,50 @@ func (f publisherForm) Field(name, label, value, hint string, required bool) fie
 	return fieldView{ID: f.Kind + "-" + name, Name: name, Label: label, Value: value, Hint: hint, Error: f.Errors[name], Type: "text", Required: required}
 }
 
-// Inputs are the platform's publisher fields, in its order, with what was typed.
-func (f publisherForm) Inputs() []fieldView {
+// Inputs are the platform's publisher fields an owner fills in, in its order, with what
+// was typed.
+func (f publisherForm) Inputs() []fieldView { return f.inputs(false) }
+
+// AdvancedInputs are the fields most owners leave empty: the numeric ids, pinned on first
+// use when not given. They go under "Advanced", with the issuer.
+func (f publisherForm) AdvancedInputs() []fieldView { return f.inputs(true) }
+
+func advancedField(fd policy.Field) bool { return !fd.Required && strings.HasSuffix(fd.Name, "_id") }
+
+func (f publisherForm) inputs(advanced bool) []fieldView {
 	if f.platform == nil {
 		return nil
 	}
-	out := make([]fieldView, len(f.platform.Fields))
-	for i, fd := range f.platform.Fields {
-		out[i] = inputView(f.Kind, fd, f.Values, f.Errors)
+	var out []fieldView
+	for _, fd := range f.platform.Fields {
+		if advancedField(fd) == advanced {
+			out = append(out, inputView(f.Kind, fd, f.Values, f.Errors))
+		}
 	}
 	return out
 }
+
+// AdvancedOpen says the Advanced part starts open: something in it was typed or refused.
+func (f publisherForm) AdvancedOpen() bool {
+	if f.Errors["issuer"] != "" || (len(f.Issuers) > 0 && f.Issuer != "" && f.Issuer != f.Issuers[0]) {
+		return true
+	}
+	for _, in := range f.AdvancedInputs() {
+		if in.Value != "" || in.Error != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// idHelp links to where a platform says how to find its numeric ids.
+var idHelp = map[policy.Kind]string{
+	policy.GitHub: "https://docs.github.com/en/rest/repos/repos#get-a-repository",
+	policy.GitLab: "https://docs.gitlab.com/user/project/working_with_projects/#find-the-project-id",
+}
+
+// IDHelp is the link for this form's platform, or "".
+func (f publisherForm) IDHelp() string { return idHelp[policy.Kind(f.Kind)] }
 
 // publisherForms returns one form per platform with a configured issuer, posting to
 // action; the one of sent's kind is filled with what was sent.
@@ -225,6 +258,11 @@ func (h *ui) createProject(c echo.Context, r *uiReq) error {
 
 type projectView struct {
 	account.ProjectDetails
+	// Selected is the platform whose form is shown: one form at a time.
+	Selected string
+	// Added is the publisher just added, with the CI configuration for it.
+	Added                   *store.Publisher
+	SnippetFile, SnippetText string
 	// Owner says the viewer may change the project (a maintainer may not).
 	Owner bool
 	Kinds []publisherForm
@@ -276,7 +314,7 @@ func newRulesForm(r *uiReq, pl *policy.Platform, p store.Publisher) rulesForm {
 }
 
 func (h *ui) projectPage(c echo.Context, r *uiReq) error {
-	return h.renderProject(c, r, http.StatusOK, c.Param("project"), publisherForm{}, "")
+	return h.renderProject(c, r, http.StatusOK, c.Param("project"), publisherForm{Kind: c.QueryParam("platform")}, "")
 }
 
 func (h *ui) renderProject(c echo.Context, r *uiReq, status int, name string, form publisherForm, problem string) error {
@@ -310,6 +348,19 @@ func (h *ui) renderProjectRules(c echo.Context, r *uiReq, status int, name strin
 		}
 	}
 	v.Kinds = h.publisherForms(r, form, "/projects/"+url.PathEscape(d.Project.Name)+"/publishers")
+	for _, k := range v.Kinds {
+		if k.Kind == form.Kind || v.Selected == "" {
+			v.Selected = k.Kind
+		}
+	}
+	if id, err := strconv.ParseInt(c.QueryParam("added"), 10, 64); err == nil {
+		for i := range d.Publishers {
+			if d.Publishers[i].ID == id {
+				v.Added = &d.Publishers[i]
+				v.SnippetFile, v.SnippetText, _ = h.snippet(d.Publishers[i])
+			}
+		}
+	}
 	return h.render(c, r, status, "project", d.Project.Name, v, problem)
 }
 
@@ -319,9 +370,9 @@ func (h *ui) addPublisher(c echo.Context, r *uiReq) error {
 		return h.tooMany(c, r, retry)
 	}
 	form := h.readPublisherForm(c)
-	_, err := h.cfg.Accounts.AddPublisher(c.Request().Context(), r.actor(), project, form.publisher())
+	p, err := h.cfg.Accounts.AddPublisher(c.Request().Context(), r.actor(), project, form.publisher())
 	if err == nil {
-		return c.Redirect(http.StatusSeeOther, "/projects/"+url.PathEscape(project))
+		return c.Redirect(http.StatusSeeOther, "/projects/"+url.PathEscape(project)+"?added="+strconv.FormatInt(p.ID, 10)+"#added")
 	}
 	if form.setErrors(err) {
 		return h.renderProject(c, r, http.StatusUnprocessableEntity, project, form, "The publisher was not added; see the messages next to the fields.")

@@ -87,7 +87,7 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	}
 	h := web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: cfg.Audience, IntrospectSecret: cfg.IntrospectSecret, Logger: log,
 		Metrics: metrics, RateLimit: cfg.RateLimit,
-		UI:    &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, Issuers: set.Issuers()},
+		UI:    &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, Issuers: set.Issuers(), Audience: cfg.Audience},
 		Admin: &web.AdminConfig{Accounts: accounts}, SecretScanning: secretScanning(cfg, accounts, w.client)})
 	return &service{box: box, store: st, set: set, minter: minter, metrics: metrics, mail: sender, handler: h}, nil
 }

@@ -238,7 +238,7 @@ func TestBrowserTOTP(t *testing.T) {
 			t.Fatalf("%d recovery codes shown, want 8", n)
 		}
 		b.do("create a project",
-			chromedp.Click(css("#codes-saved")), chromedp.WaitVisible(css("#name")),
+			chromedp.Click(css("#codes-kept")), chromedp.Click(css("#codes-saved")), chromedp.WaitVisible(css("#name")),
 			chromedp.SendKeys(css("#name"), "browserproject"), chromedp.Submit(css("#name")),
 			chromedp.WaitVisible(css("#no-publishers")))
 		b.do("a wrong workflow gets its message next to the field",
@@ -304,7 +304,7 @@ func TestBrowserSecurityKey(t *testing.T) {
 		b.do("register the key",
 			chromedp.Clear(css("#name")), chromedp.SendKeys(css("#name"), "virtual key"),
 			chromedp.Click(css("#register-key")), chromedp.WaitVisible(css("#recovery-codes")))
-		b.do("log out", chromedp.Click(css("#codes-saved")), chromedp.WaitVisible(css("#name")),
+		b.do("log out", chromedp.Click(css("#codes-kept")), chromedp.Click(css("#codes-saved")), chromedp.WaitVisible(css("#name")),
 			chromedp.Click(css("#logout")), chromedp.WaitVisible(css(`a[href="/account/signup"]`)))
 		b.logIn(base, "grace", browserPassword)
 		b.do("log in with the key", chromedp.Click(css("#use-key")), chromedp.WaitVisible(css("#name")))

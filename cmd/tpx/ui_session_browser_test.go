@@ -52,7 +52,7 @@ func TestBrowserSessionFromBeforeEnrolment(t *testing.T) {
 			chromedp.WaitVisible(css("#recovery")))
 		mallory.do("and the second step's page opens nothing else", chromedp.Navigate(base+"/projects"), chromedp.WaitVisible(css("#password")))
 
-		alice.do("Alice's own session goes on", chromedp.Click(css("#codes-saved")), chromedp.WaitVisible(css("#name")))
+		alice.do("Alice's own session goes on", chromedp.Click(css("#codes-kept")), chromedp.Click(css("#codes-saved")), chromedp.WaitVisible(css("#name")))
 		u, err := st.UserByName(context.Background(), "alice")
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/store"
+)
+
+// axeSource finds axe-core's browser bundle: TPX_AXE_JS, or the npm package axe-core
+// installed globally (.ci/run installs it). Without it the accessibility checks skip,
+// except in CI, where a skip would hide a gap.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	var paths []string
+	if p := os.Getenv("TPX_AXE_JS"); p != "" {
+		paths = append(paths, p)
+	}
+	if out, err := exec.Command("npm", "root", "-g").Output(); err == nil {
+		paths = append(paths, filepath.Join(strings.TrimSpace(string(out)), "axe-core", "axe.min.js"))
+	}
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil {
+			return string(b)
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("axe-core not found, and CI=true: .ci/run must install the npm package axe-core")
+	}
+	t.Skip("axe-core not found: npm install -g axe-core, or set TPX_AXE_JS to axe.min.js")
+	return ""
+}
+
+// view sets the viewport width and the color scheme the page is drawn for.
+func (b *browser) view(width int64, scheme string) {
+	b.t.Helper()
+	b.do(fmt.Sprintf("view %d px %s", width, scheme), chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: width, Height: 900, DeviceScaleFactor: 1, Mobile: width < 600}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		return err
+	}))
+}
+
+// layoutProblems lists what is wrong with the page's layout: a table header that wraps
+// inside a word ("I d", "gith ub"), a page wider than the window, a table taller than
+// tall a page should let one grow for a few rows.
+const layoutProblems = `(() => {
+  const out = [];
+  for (const th of document.querySelectorAll('th')) {
+    // A header hidden from sight (a narrow screen's stacked rows label each cell) is
+    // not drawn, so not wrapped.
+    if (th.offsetWidth <= 2 || getComputedStyle(th).visibility === 'hidden') continue;
+    const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+    let n;
+    while ((n = walker.nextNode())) {
+      const re = /\S+/g; let m;
+      while ((m = re.exec(n.textContent))) {
+        const r = document.createRange();
+        r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+        const lines = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+        if (lines.size > 1) out.push('header word "' + m[0] + '" wraps over ' + lines.size + ' lines');
+      }
+    }
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1)
+    out.push('the page is ' + document.documentElement.scrollWidth + ' px wide in a ' + window.innerWidth + ' px window');
+  for (const t of document.querySelectorAll('table')) {
+    const h = t.getBoundingClientRect().height;
+    if (h > 60 + 400 * t.querySelectorAll('tbody tr').length) out.push('table ' + (t.id || '') + ' is ' + Math.round(h) + ' px tall');
+  }
+  return out;
+})()`
+
+// axeRun runs axe-core on the page and returns its serious and critical violations.
+const axeRun = `axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(
+  r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+   .map(v => v.impact + ' ' + v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))`
+
+// accessible checks the current page with axe-core.
+func (b *browser) accessible(axe, what string) []string {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[any](axe+";0")); err != nil {
+		b.t.Fatalf("injecting axe-core: %v", err)
+	}
+	raw, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](axeRun, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("axe on %s: %v", what, err)
+	}
+	var found []string
+	if err := json.Unmarshal([]byte(raw), &found); err != nil {
+		b.t.Fatal(err)
+	}
+	return found
+}
+
+// TestBrowserLayoutAndAccessibility draws the owner's pages at 390 px (a phone) and
+// 1280 px, light and dark: no table header wraps inside a word, no page is wider than
+// its window, and axe-core finds no serious or critical violation on any page.
+func TestBrowserLayoutAndAccessibility(t *testing.T) {
+	be := backends()[0]
+	base, st := browserServer(t, be, "127.0.0.1")
+	axe := axeSource(t)
+	b := newBrowser(t)
+	b.do("scripts of the tests may run on the pages", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.SetBypassCSP, page.SetBypassCSPParams{Enabled: true})
+		return err
+	}))
+	ctx := context.Background()
+
+	anonymous := []string{"/", "/account/login", "/account/signup", "/nosuchpage"}
+	check := func(paths []string, ready string) {
+		for _, p := range paths {
+			for _, width := range []int64{390, 1280} {
+				for _, scheme := range []string{"light", "dark"} {
+					b.view(width, scheme)
+					b.do("open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css(ready)))
+					name := fmt.Sprintf("%s-%d-%s", strings.Trim(strings.ReplaceAll(p, "/", "_"), "_"), width, scheme)
+					b.shot(name)
+					problems, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](layoutProblems))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, pr := range problems {
+						t.Errorf("%s at %d px, %s: %s", p, width, scheme, pr)
+					}
+					for _, v := range b.accessible(axe, p) {
+						t.Errorf("%s at %d px, %s: axe: %s", p, width, scheme, v)
+					}
+				}
+			}
+		}
+	}
+	check(anonymous, "main")
+
+	b.view(1280, "light")
+	b.signUp(base, "layout-owner", browserPassword)
+	check([]string{"/account/two-factor"}, "main")
+	b.do("start TOTP enrolment", chromedp.Click(css("#enrol-totp")), chromedp.WaitVisible(css("#totp-secret")))
+	check([]string{"/account/totp"}, "#totp-secret")
+	secret := b.text("#totp-secret")
+	code, err := totp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do("confirm TOTP", chromedp.SendKeys(css("#code"), code), chromedp.Submit(css("#code")), chromedp.WaitVisible(css("#recovery-codes")))
+	for _, width := range []int64{390, 1280} {
+		for _, scheme := range []string{"light", "dark"} {
+			b.view(width, scheme)
+			b.shot(fmt.Sprintf("recovery-codes-%d-%s", width, scheme))
+			for _, v := range b.accessible(axe, "recovery codes") {
+				t.Errorf("recovery codes at %d px, %s: axe: %s", width, scheme, v)
+			}
+		}
+	}
+	b.view(1280, "light")
+	b.do("create a project", chromedp.Click(css("#codes-kept")), chromedp.Click(css("#codes-saved")), chromedp.WaitVisible(css("#name")),
+		chromedp.SendKeys(css("#name"), "layout-project"), chromedp.Submit(css("#name")), chromedp.WaitVisible(css("#publishers")))
+
+	owner, err := st.UserByName(ctx, "layout-owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, err := st.ProjectByName(ctx, "layout-project")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "https://token.actions.githubusercontent.com"
+	for i, pub := range []policy.Publisher{
+		{Kind: policy.GitHub, Owner: "octo-org", Name: "octo-repo", Workflow: "release.yml", Environment: "pypi"},
+		{Kind: policy.GitHub, Owner: "a-rather-long-organisation-name", Name: "an-even-longer-repository-name-for-tests", Workflow: "publish-to-the-package-index.yml", OwnerID: "1234567", RepositoryID: "987654321"},
+		{Kind: policy.GitHub, Owner: "octo-org", Name: "other", Workflow: "release.yml"},
+	} {
+		pub.Issuer = issuer
+		if _, err := st.AddPublisher(ctx, store.Publisher{Publisher: pub, ProjectID: proj.ID, ProjectName: proj.Name, CreatedBy: owner.ID, CreatedAt: time.Now()}); err != nil {
+			t.Fatalf("publisher %d: %v", i, err)
+		}
+	}
+	if err := st.RecordFailedExchanges(ctx, []store.FailedExchange{{ProjectID: proj.ID, PublisherID: 1, At: time.Now(), Issuer: issuer,
+		Repository: "octo-org/octo-repo", WorkflowRef: "octo-org/octo-repo/.github/workflows/release.yml@refs/heads/feature/a-long-branch-name",
+		Ref: "refs/heads/feature/a-long-branch-name", SHA: "0123456789abcdef0123456789abcdef01234567", RunID: "1234567890", Environment: "staging", Event: "push",
+		Reason: "the job ran in the environment staging; the publisher accepts only pypi"}}); err != nil {
+		t.Fatal(err)
+	}
+	projectPages := []string{"/projects", "/projects/layout-project", "/projects/layout-project?added=1", "/projects/layout-project?platform=github", "/account", "/account/pending", "/account/two-factor", "/account/password", "/account/reauthenticate",
+		"/projects/layout-project/publishers/1/remove"}
+	check(projectPages, "main")
+}
