@@ -261,7 +261,7 @@ type projectView struct {
 	// Selected is the platform whose form is shown: one form at a time.
 	Selected string
 	// Added is the publisher just added, with the CI configuration for it.
-	Added                   *store.Publisher
+	Added                    *store.Publisher
 	SnippetFile, SnippetText string
 	// Owner says the viewer may change the project (a maintainer may not).
 	Owner bool
