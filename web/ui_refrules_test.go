@@ -42,8 +42,9 @@ func TestUIPublisherRules(t *testing.T) {
 		}
 
 		t.Run("The new publisher forms start with tags only checked", func(t *testing.T) {
-			page := c.Get("/projects/proj").Body
 			for _, kind := range []string{"github", "gitlab"} {
+				// One platform's form at a time: the tab of each.
+				page := c.Get("/projects/proj?platform=" + kind).Body
 				re := regexp.MustCompile(`<input id="` + kind + `-ref_tags_only" name="ref_tags_only" type="checkbox" value="true" checked`)
 				if !re.MatchString(page) {
 					t.Fatalf("the %s form does not suggest tags only:\n%s", kind, page)
@@ -51,7 +52,7 @@ func TestUIPublisherRules(t *testing.T) {
 			}
 		})
 		t.Run("The page shows that the publisher accepts any ref", func(t *testing.T) {
-			if page := c.Get("/projects/proj").Body; !strings.Contains(page, "<td>any ref</td>") {
+			if page := c.Get("/projects/proj").Body; !strings.Contains(page, `<td data-label="Refs">any ref</td>`) {
 				t.Fatalf("no ref rules in the table:\n%s", page)
 			}
 		})
