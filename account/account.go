@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -95,6 +97,10 @@ type Config struct {
 	Projects ProjectsMode
 	// Signup says who may create an account from the web (TPX_SIGNUP); empty is open.
 	Signup SignupMode
+	// Issuers are the CI issuers tpx trusts (TPX_CONFIG, switched off or not); nil means
+	// the default ones. A publisher may name only one of them, whichever interface
+	// registers it.
+	Issuers []providers.IssuerConfig
 }
 
 // Service performs account and management actions.
@@ -365,7 +371,7 @@ func (s *Service) AddPublisher(ctx context.Context, a Actor, project string, p p
 	if err != nil {
 		return store.Publisher{}, err
 	}
-	if err := policy.Validate(p); err != nil {
+	if err := s.validatePublisher(p); err != nil {
 		return store.Publisher{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	sp, err := s.cfg.Store.AddPublisher(ctx, store.Publisher{Publisher: p, ProjectID: proj.ID, ProjectName: proj.Name, CreatedBy: u.ID, CreatedAt: s.cfg.Now()})
@@ -380,6 +386,34 @@ func (s *Service) AddPublisher(ctx context.Context, a Actor, project string, p p
 	s.audit(ctx, a, u.ID, proj.ID, "publisher.add", fmt.Sprintf("publisher %d added: %s", sp.ID, Describe(sp.Publisher)))
 	s.notifyOwners(ctx, proj.ID, "", "tpx: publisher added to "+proj.Name, fmt.Sprintf("%s added a trusted publisher to %s: %s.", u.Name, proj.Name, Describe(sp.Publisher)))
 	return sp, nil
+}
+
+// validatePublisher checks p as policy does, and that its issuer is one tpx trusts for its
+// kind: a publisher for any other could never match, and its owner would not learn why.
+// Both kinds of problem come back in one *policy.ValidationError.
+func (s *Service) validatePublisher(p policy.Publisher) error {
+	err := policy.Validate(p)
+	issuers := s.cfg.Issuers
+	if issuers == nil {
+		issuers = providers.DefaultIssuers()
+	}
+	if slices.ContainsFunc(issuers, func(ic providers.IssuerConfig) bool { return ic.Issuer == p.Issuer && ic.Kind == p.Kind }) {
+		return err
+	}
+	msg := fmt.Sprintf("issuer %s is not one this service trusts for %s publishers; the operator adds it to the providers list of TPX_CONFIG", p.Issuer, p.Kind)
+	if p.Issuer == "" {
+		msg = fmt.Sprintf("no %s issuer is configured; the operator adds one to the providers list of TPX_CONFIG", p.Kind)
+	}
+	untrusted := policy.FieldError{Field: policy.FieldIssuer, Message: msg}
+	var ve *policy.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		ve.Fields = append(ve.Fields, untrusted)
+		return ve
+	case err != nil:
+		return err
+	}
+	return &policy.ValidationError{Fields: []policy.FieldError{untrusted}}
 }
 
 // AddPending registers p for project, which must not exist yet; the first exchange that
@@ -418,7 +452,7 @@ func (s *Service) AddPending(ctx context.Context, a Actor, project string, p pol
 			return store.PendingPublisher{}, fmt.Errorf("%w: the index has not granted the name %q to %s; a pending publisher may name only a project the index granted you", ErrManaged, project, u.Name)
 		}
 	}
-	if err := policy.Validate(p); err != nil {
+	if err := s.validatePublisher(p); err != nil {
 		return store.PendingPublisher{}, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
 	now := s.cfg.Now()

@@ -124,6 +124,11 @@ func TestCommandLineManagesPublishersBehindTheSecondFactor(t *testing.T) {
 			refused(t, r, err.Error())
 		})
 
+		t.Run("a publisher for an issuer TPX_CONFIG does not list is refused", func(t *testing.T) {
+			refused(t, add("alice", "--issuer", "https://ghes.example.org/_services/token"), "not one this service trusts")
+			refused(t, add("alice", "--issuer", "https://ghes.example.org/_services/token", "--pending", "--project", "newproject"), "not one this service trusts")
+		})
+
 		var id int64
 		t.Run("the owner with TOTP adds a publisher and publisher list shows it", func(t *testing.T) {
 			add("alice", "--environment", "release").ok(t, "publisher add by alice")

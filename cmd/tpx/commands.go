@@ -60,7 +60,7 @@ func (c *cli) open(ctx context.Context, load func() (Config, error)) (*session, 
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, store: st, accounts: account.New(account.Config{Store: st, Box: box, Logger: c.logger(cfg), PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup})}, nil
+	return &session{cfg: cfg, store: st, accounts: account.New(account.Config{Store: st, Box: box, Logger: c.logger(cfg), PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup, Issuers: cfg.Providers})}, nil
 }
 
 // with runs fn on a freshly opened session and closes it after.
@@ -171,9 +171,6 @@ func (c *cli) publisherAdd(ctx context.Context, pl *policy.Platform, args []stri
 		if p.Issuer == "" {
 			p.Issuer = defaultIssuer(s.cfg, kind)
 		}
-		if err := checkIssuer(s.cfg, kind, p.Issuer); err != nil {
-			return err
-		}
 		actor := account.Actor{UserName: by, Via: account.ViaOperator}
 		if pending {
 			pp, err := s.accounts.AddPending(ctx, actor, project, p)
@@ -280,23 +277,6 @@ func andList(words []string) string {
 		return strings.Join(words, "")
 	}
 	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
-}
-
-// checkIssuer refuses a publisher whose issuer tpx is not configured to trust: it could
-// never match, and the owner would not know why.
-func checkIssuer(cfg Config, kind policy.Kind, issuer string) error {
-	set, err := providers.New(providers.Config{Audience: cfg.Audience, Issuers: cfg.Providers})
-	if err != nil {
-		return err
-	}
-	defer set.Close()
-	if ic, ok := set.Lookup(issuer); ok && ic.Kind == kind {
-		return nil
-	}
-	if issuer == "" {
-		return fmt.Errorf("no %s issuer is configured; add one to the providers list of TPX_CONFIG first", kind)
-	}
-	return fmt.Errorf("issuer %s (%s) is not configured; add it to the providers list of TPX_CONFIG first", issuer, kind)
 }
 
 type publisherJSON struct {

@@ -90,7 +90,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	say("listening on %s; signing keys encrypted at rest with a throwaway TPX_SECRET_KEY", cfg.PublicURL)
 
 	step("An owner, alice, with a second factor (TOTP)")
-	accounts := account.New(account.Config{Store: st, Box: svc.box, Logger: quiet})
+	accounts := account.New(account.Config{Store: st, Box: svc.box, Logger: quiet, Issuers: cfg.Providers})
 	if _, err := accounts.CreateUser(ctx, "alice", "alice@example.org", rand.Text()); err != nil {
 		return err
 	}

@@ -176,7 +176,7 @@ func serviceHarness(t *testing.T, b backend, issuers []*oidctest.Issuer, edit fu
 	srv.Config.Handler = svc.handler
 	srv.Start()
 	t.Cleanup(srv.Close)
-	h.accounts = account.New(account.Config{Store: h.store, Box: svc.box, Logger: log})
+	h.accounts = account.New(account.Config{Store: h.store, Box: svc.box, Logger: log, Issuers: cfg.Providers})
 	h.user("alice", true)
 	if _, err := h.accounts.CreateProject(context.Background(), account.ViaOperator, "sampleproject", "alice"); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	"github.com/tpx-dev/tpx/internal/oidctest"
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/postgres"
 )
@@ -128,7 +129,8 @@ func newWorld(t *testing.T, bin, dbURL string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.accounts = account.New(account.Config{Store: st, Box: box})
+	w.accounts = account.New(account.Config{Store: st, Box: box, Issuers: []providers.IssuerConfig{
+		{Kind: policy.GitHub, Issuer: w.gh.URL()}, {Kind: policy.GitLab, Issuer: w.gl.URL()}}})
 	const password = "the owner's passphrase of the process tests"
 	if _, err := w.accounts.CreateUser(ctx, "alice", "alice@example.org", password); err != nil {
 		t.Fatal(err)

@@ -74,7 +74,7 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	}
 	// The owner web UI: its account service also observes exchanges, and the sender
 	// delivers the outbox it fills.
-	accounts := account.New(account.Config{Store: st, Box: box, Logger: log, PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup})
+	accounts := account.New(account.Config{Store: st, Box: box, Logger: log, PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup, Issuers: cfg.Providers})
 	sender, err := notify.New(notify.Config{Store: st, SMTPURL: cfg.SMTPURL, Logger: log})
 	if err != nil {
 		set.Close()
