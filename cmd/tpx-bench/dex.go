@@ -353,7 +353,7 @@ func (b *bench) startDex(ctx context.Context, dir, db string) (*dexServer, error
 		}
 		select {
 		case <-d.done:
-			return nil, fmt.Errorf("Dex exited: %s", d.logTail())
+			return nil, fmt.Errorf("dex exited: %s", d.logTail())
 		case <-ctx.Done():
 			d.stop()
 			return nil, ctx.Err()
@@ -361,7 +361,7 @@ func (b *bench) startDex(ctx context.Context, dir, db string) (*dexServer, error
 		}
 		if time.Now().After(deadline) {
 			d.stop()
-			return nil, fmt.Errorf("Dex did not start within a minute: %s", d.logTail())
+			return nil, fmt.Errorf("dex did not start within a minute: %s", d.logTail())
 		}
 	}
 }
