@@ -225,6 +225,9 @@ func (rp report) write(path string) error {
 	if rp.r.env.quick {
 		cmd += " -quick"
 	}
+	if rp.r.dex != nil {
+		cmd += " -dex PATH"
+	}
 	b.WriteString("Written by `" + cmd + "`; every figure below comes from one run of it, floors included.\n\n")
 	b.WriteString(rp.environmentLine() + ".\n\n")
 	b.WriteString("![Throughput and p99 latency against concurrency](" + filepath.Base(svgPath) + ")\n")
