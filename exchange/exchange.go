@@ -90,9 +90,17 @@ type Result struct {
 	Claims   token.Claims
 }
 
-// Exchange verifies raw, a CI platform's OIDC token, and mints an upload token for every
-// project whose publishers the token's identity satisfies. Every failure is an *Error.
-func (s *Service) Exchange(ctx context.Context, raw string) (_ Result, err error) {
+// Exchange verifies raw, a CI platform's OIDC token, and mints an upload token for the
+// projects whose publishers the token's identity satisfies, within the bounds of choose.
+// Every failure is an *Error.
+func (s *Service) Exchange(ctx context.Context, raw string) (Result, error) {
+	return s.ExchangeFor(ctx, raw, "")
+}
+
+// ExchangeFor is Exchange for the one project the client names, in any spelling; empty
+// means every project within the bounds. Naming it makes the token's size and cost
+// independent of whatever other tenants registered for the same repository.
+func (s *Service) ExchangeFor(ctx context.Context, raw, project string) (_ Result, err error) {
 	id, err := s.cfg.Verifier.Verify(ctx, raw)
 	defer func() { attribute(err, id.Issuer) }()
 	if err != nil {
@@ -104,12 +112,12 @@ func (s *Service) Exchange(ctx context.Context, raw string) (_ Result, err error
 		return Result{}, fail(ErrReuse, "this token was already exchanged; request a fresh one from your CI platform", nil)
 	}
 
-	o, err := s.attempt(ctx, log, id, seenKey)
+	o, err := s.attempt(ctx, log, id, seenKey, project)
 	if errors.Is(err, ErrInvalidPending) {
 		// A pending publisher this exchange matched was converted by a concurrent exchange
 		// (on any replica), or its name was taken; either way it is gone now. Once more:
 		// the project it created, if any, now has an active publisher that may match.
-		if o2, err2 := s.attempt(ctx, log, id, seenKey); !errors.Is(err2, ErrInvalidPublisher) && !errors.Is(err2, ErrInvalidPending) {
+		if o2, err2 := s.attempt(ctx, log, id, seenKey, project); !errors.Is(err2, ErrInvalidPublisher) && !errors.Is(err2, ErrInvalidPending) {
 			o, err = o2, err2
 		}
 	}
@@ -132,7 +140,7 @@ type outcome struct {
 }
 
 // attempt looks the identity's publishers up, matches them, mints and commits.
-func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Identity, seenKey string) (outcome, error) {
+func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Identity, seenKey, want string) (outcome, error) {
 	var o outcome
 	now := s.cfg.Now()
 	key := policy.RepositoryKey(id.Repository)
@@ -141,47 +149,78 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		return o, fail(ErrUnavailable, "publishers could not be read; try again", err)
 	}
 
+	// reasons says why publishers refused the job, for the log: the first few, and how
+	// many there were, since strangers' publishers can make them thousands.
 	var (
-		pins     []store.Pin
-		projects []string
-		reasons  []string
+		reasons []string
+		refused int
 	)
+	reason := func(what string, p policy.Publisher, err error) {
+		refused++
+		if len(reasons) < MaxFailuresRecorded {
+			reasons = append(reasons, fmt.Sprintf("%s publisher %d: %v", what, p.ID, err))
+		}
+	}
+	var matched []store.Publisher
 	for _, p := range pubs {
 		if err := policy.Match(p.Publisher, id); err != nil {
-			reasons = append(reasons, fmt.Sprintf("project %s publisher %d: %v", p.ProjectName, p.ID, err))
-			o.failed = append(o.failed, failure(now, id, p, err))
+			reason("project "+p.ProjectName, p.Publisher, err)
+			if len(o.failed) < MaxFailuresRecorded {
+				o.failed = append(o.failed, failure(now, id, p, err))
+			}
 			continue
 		}
-		o.matched = append(o.matched, p)
-		projects = append(projects, verify.ProjectKey(p.ProjectName))
-		if owner, repo, needed := policy.Pins(p.Publisher, id); needed {
-			pins = append(pins, store.Pin{PublisherID: p.ID, OwnerID: owner, RepositoryID: repo})
-		}
+		matched = append(matched, p)
 	}
 	var satisfied []store.PendingPublisher
 	for _, p := range pending {
 		if err := policy.Match(p.Publisher, id); err != nil {
-			reasons = append(reasons, fmt.Sprintf("pending project %s publisher %d: %v", p.ProjectName, p.ID, err))
+			reason("pending project "+p.ProjectName, p.Publisher, err)
 			continue
 		}
 		satisfied = append(satisfied, p)
 	}
-	o.convert, err = mostSpecific(satisfied)
-	if err != nil && len(projects) == 0 {
-		log.InfoContext(ctx, "exchange refused: pending publishers of several users claim this job", "reasons", err.Error())
-		return o, fail(ErrInvalidPending, "the project this pending publisher would create is contested: pending publishers of several users match this job equally; register a publisher bound to this job's environment, or ask the operators", err)
+	convert, contested := mostSpecific(satisfied)
+	chosen := choose(matched, convert, want)
+	if len(chosen) == 0 {
+		if want != "" && len(matched)+len(convert) > 0 {
+			log.InfoContext(ctx, "exchange refused: the project asked for is not among those matched", "project", want, "matched", len(matched)+len(convert))
+			return o, fail(ErrInvalidPublisher, "valid token, but no trusted publisher of the project asked for matches it; check the project name and its publishers", nil)
+		}
+		if contested != nil {
+			log.InfoContext(ctx, "exchange refused: pending publishers of several users claim this job", "reasons", contested.Error())
+			return o, fail(ErrInvalidPending, "the project this pending publisher would create is contested: pending publishers of several users match this job equally; register a publisher bound to this job's environment, or ask the operators", contested)
+		}
+		why := fmt.Sprintf("%d refused: %s", refused, strings.Join(reasons, "; "))
+		log.InfoContext(ctx, "exchange refused: no publisher matched", "candidates", len(pubs)+len(pending), "reasons", why)
+		return o, fail(ErrInvalidPublisher, noPublisher(id), errors.New(why))
 	}
-	for _, p := range o.convert {
-		projects = append(projects, verify.ProjectKey(p.ProjectName))
+	if n := len(matched) + len(convert) - len(chosen); n > 0 {
+		log.InfoContext(ctx, "projects left out of the upload token by its bounds", "left_out", n, "covered", len(chosen))
 	}
-	if len(projects) == 0 {
-		log.InfoContext(ctx, "exchange refused: no publisher matched", "candidates", len(pubs)+len(pending), "reasons", strings.Join(reasons, "; "))
-		return o, fail(ErrInvalidPublisher, noPublisher(id), errors.New(strings.Join(reasons, "; ")))
-	}
-	slices.Sort(projects)
-	projects = slices.Compact(projects)
 
-	raw, claims, err := s.cfg.Minter.Mint(uploadClaims(id, first(o.matched, o.convert), projects))
+	// Only the chosen projects' publishers are used: pinned, marked used and logged.
+	keep := map[string]bool{}
+	projects := make([]string, len(chosen))
+	for i, c := range chosen {
+		keep[c.key] = true
+		projects[i] = c.key
+		if c.pending != nil {
+			o.convert = append(o.convert, *c.pending)
+		}
+	}
+	var pins []store.Pin
+	for _, p := range matched {
+		if !keep[verify.ProjectKey(p.ProjectName)] {
+			continue
+		}
+		o.matched = append(o.matched, p)
+		if owner, repo, needed := policy.Pins(p.Publisher, id); needed {
+			pins = append(pins, store.Pin{PublisherID: p.ID, OwnerID: owner, RepositoryID: repo})
+		}
+	}
+
+	raw, claims, err := s.cfg.Minter.Mint(uploadClaims(id, named(chosen[0]), projects))
 	if err != nil {
 		return o, fail(ErrUnavailable, "the upload token could not be signed; try again", err)
 	}
@@ -337,14 +376,14 @@ func mostSpecific(satisfied []store.PendingPublisher) ([]store.PendingPublisher,
 	return out, nil
 }
 
-// first returns the publisher named in the upload token: the lowest-numbered active one,
-// else the first pending one, without an id since it gets a new one when it becomes active.
-func first(matched []store.Publisher, pending []store.PendingPublisher) policy.Publisher {
-	if len(matched) > 0 {
-		return slices.MinFunc(matched, func(a, b store.Publisher) int { return cmp.Compare(a.ID, b.ID) }).Publisher
+// named is the publisher the upload token names: the one that gave the token its first
+// project, the most specific the job satisfied and first in the token's order. A pending
+// publisher is named without an id, since it gets a new one when it becomes active.
+func named(c candidate) policy.Publisher {
+	p := c.publisher
+	if c.pending != nil {
+		p.ID = 0
 	}
-	p := pending[0].Publisher
-	p.ID = 0
 	return p
 }
 

@@ -237,11 +237,11 @@ func (s *server) mint(c echo.Context) error {
 	if len(body) > MaxBodyBytes {
 		return s.reply(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
 	}
-	raw, ok := tokenField(body)
+	raw, project, ok := tokenField(body)
 	if !ok {
-		return s.reply(c, http.StatusUnprocessableEntity, "invalid-payload", `the body must be a JSON object {"token": "<the CI platform's OIDC token>"}`)
+		return s.reply(c, http.StatusUnprocessableEntity, "invalid-payload", `the body must be a JSON object {"token": "<the CI platform's OIDC token>"}, with "project": "<name>" to ask for one project`)
 	}
-	res, err := s.cfg.Exchange.Exchange(req.Context(), raw)
+	res, err := s.cfg.Exchange.ExchangeFor(req.Context(), raw, project)
 	issuer = res.Issuer
 	if err != nil {
 		var e *exchange.Error
@@ -254,19 +254,25 @@ func (s *server) mint(c echo.Context) error {
 	return c.JSON(http.StatusOK, mintReply{Success: true, Token: res.Token, Expires: res.Expires.Unix()})
 }
 
-// tokenField returns the non-empty string "token" of a JSON object body.
-func tokenField(body []byte) (string, bool) {
+// maxProjectName bounds the optional "project" of an exchange request: no project name is
+// longer.
+const maxProjectName = 100
+
+// tokenField returns the non-empty string "token" of a JSON object body, and its optional
+// string "project".
+func tokenField(body []byte) (token, project string, ok bool) {
 	var payload struct {
-		Token *string `json:"token"`
+		Token   *string `json:"token"`
+		Project string  `json:"project"`
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	if err := d.Decode(&payload); err != nil || d.More() {
-		return "", false
+		return "", "", false
 	}
-	if payload.Token == nil || *payload.Token == "" {
-		return "", false
+	if payload.Token == nil || *payload.Token == "" || len(payload.Project) > maxProjectName {
+		return "", "", false
 	}
-	return *payload.Token, true
+	return *payload.Token, payload.Project, true
 }
 
 // introspect answers RFC 7662: a token is active only if its signature verifies, it has

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -290,4 +291,120 @@ func TestOtherTenantsLearnNothingOfPrivateJobs(t *testing.T) {
 			})
 		})
 	}
+}
+
+// spam registers, as user, n projects with names of 100 characters, each with a publisher
+// for alice's release rules changed by edit: what any signed-up user can do.
+func (h *harness) spam(t *testing.T, user string, n int, edit func(i int, p *policy.Publisher)) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := h.store.UserByName(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		name := fmt.Sprintf("%s-%04d-%s", user, i, strings.Repeat("x", 100))[:100]
+		proj, err := h.store.CreateProject(ctx, name, u.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := h.releaseRules("")
+		if edit != nil {
+			edit(i, &p)
+		}
+		if _, err := h.store.AddPublisher(ctx, store.Publisher{Publisher: p, ProjectID: proj.ID, CreatedBy: u.ID, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestOtherTenantsCannotBreakOrInflateAnExchange: publishers that other users registered,
+// before alice did, for alice's repository neither make her token unverifiable nor leave her
+// project out of it, nor make the token name their configuration when hers is more specific.
+func TestOtherTenantsCannotBreakOrInflateAnExchange(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		h := newHarness(t, b)
+		h.user("mallory", true)
+		h.user("trudy", true)
+		h.spam(t, "mallory", 130, nil)
+		h.spam(t, "trudy", 3, nil)
+		v, err := verify.New(verify.Config{Issuer: h.url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(t *testing.T, r reply, want func(verify.Claims) error) {
+			t.Helper()
+			if len(r.Token) > 16*1024 {
+				t.Fatalf("the upload token is %d bytes, past what verifiers accept", len(r.Token))
+			}
+			c, err := v.Verify(ctx, r.Token)
+			if err != nil {
+				t.Fatalf("the upload token does not verify: %v", err)
+			}
+			if !c.Covers("sampleproject") {
+				t.Fatalf("the upload token does not cover alice's sampleproject: %d projects %v…", len(c.Projects), c.Projects[:min(3, len(c.Projects))])
+			}
+			if err := want(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		t.Run("alice's project is covered and the token verifies, however many projects others registered first", func(t *testing.T) {
+			alices := h.github("sampleproject", nil)
+			r := h.accepted(t, func() reply { return h.exchange(t, h.gh.Sign(h.gh.GitHubClaims(nil))) })
+			check(t, r, func(c verify.Claims) error {
+				owners := map[string]bool{}
+				for _, p := range c.Projects {
+					owners[strings.SplitN(p, "-", 2)[0]] = true
+				}
+				if !owners["trudy"] || !owners["mallory"] {
+					return fmt.Errorf("each registrant should get turns: the token covers %d projects, registrants %v", len(c.Projects), owners)
+				}
+				return nil
+			})
+			t.Run("a client naming its project gets a token for that project alone, naming its publisher", func(t *testing.T) {
+				body, _ := json.Marshal(map[string]string{"token": h.gh.Sign(h.gh.GitHubClaims(nil)), "project": "SampleProject"})
+				r := h.accepted(t, func() reply { return h.post(t, body) })
+				check(t, r, func(c verify.Claims) error {
+					if len(c.Projects) != 1 || c.Publisher.ID != alices.ID {
+						return fmt.Errorf("the token covers %v through publisher %d, want [sampleproject] through alice's %d", c.Projects, c.Publisher.ID, alices.ID)
+					}
+					return nil
+				})
+			})
+			t.Run("naming a project none of the job's publishers serve is refused", func(t *testing.T) {
+				body, _ := json.Marshal(map[string]string{"token": h.gh.Sign(h.gh.GitHubClaims(nil)), "project": "nosuchproject"})
+				h.refused(t, 422, "invalid-publisher", func() reply { return h.post(t, body) })
+			})
+		})
+
+		t.Run("the token names the publisher the job satisfied most specifically, not an older one of another user", func(t *testing.T) {
+			alices := h.github("sampleproject", func(p *policy.Publisher) { p.Environment = "Prod" })
+			r := h.accepted(t, func() reply { return h.exchange(t, h.gh.Sign(h.gh.GitHubClaims(map[string]any{"environment": "prod"}))) })
+			check(t, r, func(c verify.Claims) error {
+				if c.Publisher.ID != alices.ID || c.Projects[0] != "sampleproject" {
+					return fmt.Errorf("the token names publisher %d and first project %s, want alice's environment-bound %d and sampleproject", c.Publisher.ID, c.Projects[0], alices.ID)
+				}
+				return nil
+			})
+		})
+
+		t.Run("publishers that refuse the job are recorded a few at a time, not one row each", func(t *testing.T) {
+			h.user("eve", true)
+			h.spam(t, "eve", 40, func(i int, p *policy.Publisher) { p.Environment = fmt.Sprintf("env-%d", i) })
+			var before int
+			if err := h.db.QueryRow(`SELECT count(*) FROM failed_exchanges`).Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			h.accepted(t, func() reply { return h.exchange(t, h.gh.Sign(h.gh.GitHubClaims(nil))) })
+			var after int
+			if err := h.db.QueryRow(`SELECT count(*) FROM failed_exchanges`).Scan(&after); err != nil {
+				t.Fatal(err)
+			}
+			if after-before > 8 {
+				t.Fatalf("one exchange recorded %d failures", after-before)
+			}
+		})
+	})
 }
