@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patrickmn/go-cache"
@@ -64,6 +65,9 @@ type Service struct {
 	// go-cache counts that span down on the machine's clock, since it takes no clock of
 	// its own, which is safe for a hint that can only refuse sooner.
 	seen *cache.Cache
+	// observing and observers track observer calls running after replies.
+	observing chan struct{}
+	observers sync.WaitGroup
 }
 
 // New returns a Service for cfg.
@@ -77,7 +81,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, seen: cache.New(time.Hour, 10*time.Minute)}, nil
+	return &Service{cfg: cfg, seen: cache.New(time.Hour, 10*time.Minute), observing: make(chan struct{}, maxObserving)}, nil
 }
 
 // Result is a successful exchange.
@@ -121,15 +125,43 @@ func (s *Service) ExchangeFor(ctx context.Context, raw, project string) (_ Resul
 			o, err = o2, err2
 		}
 	}
-	s.observeFailures(ctx, o.failed, o.matched)
 	if err != nil {
+		s.observeFailures(ctx, o.failed, o.matched)
 		return Result{}, err
 	}
 	if s.cfg.Observer != nil {
-		s.cfg.Observer.ExchangeSucceeded(ctx, id, o.res.Claims.ID, o.matched, o.convert)
+		s.afterReply(ctx, func(ctx context.Context) {
+			s.observeFailures(ctx, o.failed, o.matched)
+			s.cfg.Observer.ExchangeSucceeded(ctx, id, o.res.Claims.ID, o.matched, o.convert)
+		})
 	}
 	return o.res, nil
 }
+
+// maxObserving bounds the observer calls of successful exchanges running after their
+// replies; past it, an exchange observes before it replies, which slows the exchanges that
+// cause the backlog rather than letting it grow.
+const maxObserving = 64
+
+// afterReply runs what owners are told of a successful exchange (notices, refusals of
+// other projects' publishers) after the reply, not in it: which projects a job's
+// publishers reach is partly chosen by other tenants, and the job's token must not wait on
+// writes made for them. Wait returns when every such call is done.
+func (s *Service) afterReply(ctx context.Context, f func(context.Context)) {
+	ctx = context.WithoutCancel(ctx)
+	select {
+	case s.observing <- struct{}{}:
+		s.observers.Go(func() {
+			defer func() { <-s.observing }()
+			f(ctx)
+		})
+	default:
+		f(ctx)
+	}
+}
+
+// Wait waits for the owners' notices of finished exchanges (afterReply).
+func (s *Service) Wait() { s.observers.Wait() }
 
 // outcome is what one attempt at an exchange found and, on success, made.
 type outcome struct {

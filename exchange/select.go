@@ -20,7 +20,7 @@ const (
 	// the longest names still verifies (verifiers refuse tokens past 16 KiB).
 	MaxTokenProjectBytes = 6 * 1024
 	// MaxFailuresRecorded is the most failures one exchange records for projects' owners.
-	MaxFailuresRecorded = 8
+	MaxFailuresRecorded = 4
 )
 
 // candidate is one project a job may receive a token for: through an active publisher, or

@@ -165,6 +165,9 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.keyFlood(ctx); err != nil {
 		return err
 	}
+	if err := b.tenants(ctx, st); err != nil {
+		return err
+	}
 	if err := b.growth(ctx, svc, core); err != nil {
 		return err
 	}

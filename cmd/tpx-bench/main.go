@@ -37,6 +37,7 @@ type options struct {
 	profile string // directory for CPU profiles; empty: none
 	dex     string // a Dex binary to compare with; empty: no comparison
 	dexOnly bool   // run the comparison with Dex alone
+	tenants bool   // only the tenants case
 }
 
 func main() {
@@ -70,6 +71,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the in-process run and of each server to this directory")
 	fs.StringVar(&o.dex, "dex", "", "compare with the Dex binary at this path (RFC 8693 token exchange, PostgreSQL storage, ES256), interleaved at concurrency 1, 8 and 32")
 	fs.BoolVar(&o.dexOnly, "dex-only", false, "with -dex, run the comparison and nothing else")
+	fs.BoolVar(&o.tenants, "tenants", false, "run only the case of other tenants' publishers naming one repository, print it and write nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +97,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 
 	b := &bench{opts: o, sizes: sizesFor(o.quick), log: stderr}
+	if o.tenants {
+		if err := b.runTenants(ctx); err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, render([]table{b.report().tenantsTable()}))
+		return nil
+	}
 	err := b.run(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || (err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)) {
 		return fmt.Errorf("stopped after %v, the time limit: %w", o.timeout, err)

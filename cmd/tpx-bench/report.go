@@ -126,13 +126,13 @@ func (rp report) tables() []table {
 		targets.rows = append(targets.rows, []string{t.name, t.measured, met})
 	}
 	if r.dex == nil {
-		return []table{floors, inproc, e2e, rss, growth, flood, targets}
+		return []table{floors, inproc, e2e, rss, growth, rp.tenantsTable(), flood, targets}
 	}
 	dex := rp.dexTable()
 	if r.env.dexOnly {
 		return []table{dex}
 	}
-	return []table{floors, inproc, e2e, dex, rss, growth, flood, targets}
+	return []table{floors, inproc, e2e, dex, rss, growth, rp.tenantsTable(), flood, targets}
 }
 
 // dexTable is the comparison with Dex.
@@ -158,6 +158,29 @@ func (rp report) dexTable() table {
 	return t
 }
 
+// tenantsTable is the tenants case: a repository's exchange against how many publishers
+// other tenants registered for it.
+func (rp report) tenantsTable() table {
+	t := table{
+		title: "Other tenants' publishers",
+		note: "Sequential exchanges in process on PostgreSQL for one repository whose owner has one project, with N publishers " +
+			"that other users (20 each) registered for the same repository first, on projects with 100-character names: " +
+			"half match the job, half are bound to environments it did not run in. \"every project\" is the default " +
+			"request; \"named\" asks for the owner's project (`\"project\"` in the request). Ratios are to N = 0. " +
+			"Run alone with `go run ./cmd/tpx-bench -tenants`.",
+		header: []string{"N", "p50, every project", "ratio", "exchanges/s", "token bytes", "projects covered", "p50, named", "ratio", "token bytes, named"},
+	}
+	var base tenantRun
+	for i, r := range rp.r.tenants {
+		if i == 0 {
+			base = r
+		}
+		t.rows = append(t.rows, []string{count(r.others), ms(r.all.p50()), times(ratio(r.all.p50(), base.all.p50())), num(r.all.rate()),
+			count(r.tokenBytes), itoa(r.projects), ms(r.named.p50()), times(ratio(r.named.p50(), base.named.p50())), count(r.namedBytes)})
+	}
+	return t
+}
+
 func (rp report) environmentLine() string {
 	e := rp.r.env
 	mode := "full run"
@@ -172,9 +195,13 @@ func (rp report) environmentLine() string {
 
 // text is the terminal rendering.
 func (rp report) text() string {
+	return "\n" + rp.environmentLine() + "\n" + render(rp.tables())
+}
+
+// render lays tables out for a terminal.
+func render(tables []table) string {
 	var b strings.Builder
-	b.WriteString("\n" + rp.environmentLine() + "\n")
-	for _, t := range rp.tables() {
+	for _, t := range tables {
 		b.WriteString("\n" + t.title + "\n")
 		widths := make([]int, len(t.header))
 		for _, row := range append([][]string{t.header}, t.rows...) {

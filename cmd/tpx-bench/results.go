@@ -21,7 +21,8 @@ type results struct {
 	postgres, sqlite backendRun
 	flood            floodResult
 	growth           growthResult
-	dex              *dexResult // nil without -dex
+	dex              *dexResult  // nil without -dex
+	tenants          []tenantRun // other tenants' publishers naming one repository
 }
 
 type growthResult struct {

@@ -30,6 +30,7 @@ type service struct {
 	minter  *token.Minter
 	metrics *web.Metrics
 	mail    *notify.Sender
+	ex      *exchange.Service
 	handler http.Handler
 }
 
@@ -89,7 +90,7 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 		Metrics: metrics, RateLimit: cfg.RateLimit,
 		UI:    &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, Issuers: set.Issuers(), Audience: cfg.Audience},
 		Admin: &web.AdminConfig{Accounts: accounts}, SecretScanning: secretScanning(cfg, accounts, w.client)})
-	return &service{box: box, store: st, set: set, minter: minter, metrics: metrics, mail: sender, handler: h}, nil
+	return &service{box: box, store: st, set: set, minter: minter, metrics: metrics, mail: sender, ex: ex, handler: h}, nil
 }
 
 func (c *cli) serve(ctx context.Context, args []string) error {
@@ -166,6 +167,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// Owners' notices of the last exchanges are written after their replies.
+	svc.ex.Wait()
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
