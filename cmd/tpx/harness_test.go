@@ -290,6 +290,7 @@ func (h *harness) exchange(t testing.TB, tok string) reply {
 // use: what a refused exchange must leave as it was.
 func (h *harness) snapshot(t testing.TB) string {
 	t.Helper()
+	h.svc.ex.Wait() // owners' notices of earlier exchanges are written after their replies
 	var b strings.Builder
 	for _, table := range []string{"users", "projects", "project_owners", "publishers", "pending_publishers", "used_jtis", "upload_tokens", "exchanges", "audit_events", "signing_keys"} {
 		var n int
