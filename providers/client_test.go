@@ -25,8 +25,7 @@ func TestHardenedClientTrustsExtraRootsWithoutLosingHostNameChecks(t *testing.T)
 	if err := get(providers.HardenedClient(nil), iss.JWKSURL()); err == nil {
 		t.Fatal("without the extra roots a private CA was trusted")
 	}
-	// The certificate names 127.0.0.1 and ::1 only; verification done by hand must still
-	// check the name.
+	// The certificate names 127.0.0.1 and ::1 only: the name is checked too.
 	localhost := strings.Replace(iss.JWKSURL(), "127.0.0.1", "localhost", 1)
 	err := get(providers.HardenedClient(oidctest.RootCAs()), localhost)
 	if err == nil || !strings.Contains(err.Error(), "localhost") {
