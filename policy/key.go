@@ -7,8 +7,14 @@ import "strings"
 // Stores index publishers by (issuer, RepositoryKey).
 func RepositoryKey(repository string) string { return strings.ToLower(repository) }
 
-// Repository is the publisher's repository path: "owner/repo" or "namespace/project".
-func (p Publisher) Repository() string { return p.Owner + "/" + p.Name }
+// Repository is the publisher's repository path: "owner/repo" or "namespace/project"; the
+// name alone for a platform without owners (a Google service account's email).
+func (p Publisher) Repository() string {
+	if p.Owner == "" {
+		return p.Name
+	}
+	return p.Owner + "/" + p.Name
+}
 
 // Key is RepositoryKey of the publisher's repository.
 func (p Publisher) Key() string { return RepositoryKey(p.Repository()) }

@@ -6,7 +6,7 @@ import "strings"
 // show them. A platform is one value with everything about it (issuers, claims, publisher
 // fields, validation, matching, pins); adding one is its own file here, its claims in the
 // test issuer, and one line in this list.
-var platforms = []*Platform{&githubPlatform, &gitlabPlatform}
+var platforms = []*Platform{&githubPlatform, &gitlabPlatform, &googlePlatform, &circleciPlatform, &buildkitePlatform, &forgejoPlatform}
 
 // Platforms returns every platform tpx knows, in listing order.
 func Platforms() []*Platform { return append([]*Platform(nil), platforms...) }

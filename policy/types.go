@@ -9,8 +9,12 @@ import (
 type Kind string
 
 const (
-	GitHub Kind = "github"
-	GitLab Kind = "gitlab"
+	GitHub    Kind = "github"
+	GitLab    Kind = "gitlab"
+	Google    Kind = "google"
+	CircleCI  Kind = "circleci"
+	Buildkite Kind = "buildkite"
+	Forgejo   Kind = "forgejo"
 )
 
 // Identity is what a verified CI token says about the job that presented it. Providers fill
@@ -35,6 +39,11 @@ type Identity struct {
 	JobWorkflowRef string
 	Environment    string
 	Ref            string // GitHub ref, GitLab ref_path
+	// Contexts are the CircleCI contexts the job uses (context-ids).
+	Contexts []string
+	// Interactive is true when someone may have a shell in the job (a CircleCI SSH
+	// re-run): whoever has it can take the job's token.
+	Interactive bool
 	// RefProtected is the platform's word that Ref is protected (GitHub and GitLab
 	// ref_protected); false where the platform does not say.
 	RefProtected bool

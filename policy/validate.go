@@ -72,6 +72,13 @@ func Validate(p Publisher) error {
 	// The other fields' rules depend on the platform; judging them against either would
 	// produce messages about a platform the owner did not choose.
 	if known {
+		// A value for a field the platform does not have would be stored and shown, yet
+		// never compared: refuse it rather than let it look like a rule.
+		for _, f := range []struct{ field, v string }{{FieldOwner, p.Owner}, {FieldWorkflow, p.Workflow}, {FieldEnvironment, p.Environment}} {
+			if _, ok := pl.FieldFor(f.field); !ok && f.v != "" {
+				add(f.field, pl.Label+" publishers have no "+f.field+"; leave it empty")
+			}
+		}
 		pl.validate(p, add)
 		if msg := environmentProblem(p.Environment); msg != "" {
 			add(FieldEnvironment, "environment "+msg)

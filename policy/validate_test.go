@@ -62,9 +62,9 @@ func TestValidate(t *testing.T) {
 		{"a complete GitLab publisher is valid", gitlabPublisher, func(*Publisher) {}, nil},
 		{"a publisher without environment and ids is valid", githubPublisher, func(p *Publisher) { p.Environment, p.OwnerID, p.RepositoryID = "", "", "" }, nil},
 		{"an unknown kind is refused and the platform fields are not judged", githubPublisher, func(p *Publisher) { p.Kind, p.Owner = "bitbucket", "" },
-			fe(FieldKind, "kind must be github or gitlab")},
+			fe(FieldKind, "kind must be "+KindNames())},
 		{"a kind in other case is refused", githubPublisher, func(p *Publisher) { p.Kind = "GitHub" },
-			fe(FieldKind, "kind must be github or gitlab")},
+			fe(FieldKind, "kind must be "+KindNames())},
 		{"a missing issuer is refused", githubPublisher, func(p *Publisher) { p.Issuer = "" },
 			fe(FieldIssuer, "issuer is required")},
 		{"an issuer with a trailing slash is refused", gitlabPublisher, func(p *Publisher) { p.Issuer = "https://gitlab.com/" },
@@ -257,7 +257,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidationErrorJoinsMessages(t *testing.T) {
 	err := Validate(Publisher{Kind: "svn"})
-	want := "kind must be github or gitlab; issuer is required"
+	want := "kind must be " + KindNames() + "; issuer is required"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Validate error = %v, want %q", err, want)
 	}

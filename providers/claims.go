@@ -1,6 +1,8 @@
 package providers
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -12,29 +14,36 @@ import (
 // ignoring case (parseObject has refused payloads where two do), a JSON string as the
 // string it stands for, null as nothing, and any other JSON type as an error; members
 // without a field are ignored. Doing it here rather than with json.Unmarshal spares a
-// second parse of the payload and a copy of every claim.
+// second parse of the payload and a copy of every claim. The few claims that are not
+// strings (booleans, numbers, lists: Google's email_verified, CircleCI's context-ids,
+// Buildkite's build_number) are decoded from their member alone with encoding/json.
 type claimDecoder struct {
 	typ reflect.Type // the struct type pl.NewClaims points to
 	// field maps a JSON name in foldName form to its field's index
 	field map[string]int
 	json  []string // JSON names by field index, for errors
+	// other marks, by field index, the fields that are not strings.
+	other []bool
 }
 
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
 // newClaimDecoder reads the JSON names of the fields of pl's claims. Every field must be
-// an exported string with a JSON name: what CI platforms send, and all the decoder decodes.
+// exported with a JSON name.
 func newClaimDecoder(pl *policy.Platform) (*claimDecoder, error) {
 	t := reflect.TypeOf(pl.NewClaims())
 	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("%s claims are a %v, not a pointer to a struct", pl.Kind, t)
 	}
 	t = t.Elem()
-	d := &claimDecoder{typ: t, field: make(map[string]int, t.NumField()), json: make([]string, t.NumField())}
+	d := &claimDecoder{typ: t, field: make(map[string]int, t.NumField()), json: make([]string, t.NumField()), other: make([]bool, t.NumField())}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, opts, _ := cutComma(f.Tag.Get("json"))
-		if !f.IsExported() || f.Anonymous || f.Type.Kind() != reflect.String || name == "" || name == "-" || (opts != "" && opts != "omitempty") {
-			return nil, fmt.Errorf("%s claims: field %s is not a string with a JSON name", pl.Kind, f.Name)
+		if !f.IsExported() || f.Anonymous || name == "" || name == "-" || (opts != "" && opts != "omitempty") {
+			return nil, fmt.Errorf("%s claims: field %s is not exported with a JSON name", pl.Kind, f.Name)
 		}
+		d.other[i] = f.Type.Kind() != reflect.String || reflect.PointerTo(f.Type).Implements(jsonUnmarshaler)
 		key := foldName(name)
 		if _, dup := d.field[key]; dup {
 			return nil, fmt.Errorf("%s claims: JSON name %s twice", pl.Kind, name)
@@ -63,6 +72,16 @@ func (d *claimDecoder) decode(o object, c policy.Claims) error {
 	for _, m := range o {
 		i, ok := d.lookup(m.fold, &buf)
 		if !ok {
+			continue
+		}
+		if d.other[i] {
+			if err := json.Unmarshal([]byte(m.value), v.Field(i).Addr().Interface()); err != nil {
+				var te *json.UnmarshalTypeError
+				if errors.As(err, &te) {
+					return fmt.Errorf("%w: claim %s is a JSON %s, want %s", ErrMalformed, d.json[i], te.Value, te.Type)
+				}
+				return fmt.Errorf("%w: claim %s: %v", ErrMalformed, d.json[i], err)
+			}
 			continue
 		}
 		switch m.value[0] {

@@ -1,6 +1,7 @@
 package providers_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func TestNewRefusesNonsenseSettings(t *testing.T) {
 	}
 }
 
-func TestWithoutIssuersTheDefaultsAreGitHubComAndGitLabCom(t *testing.T) {
+func TestWithoutIssuersTheDefaultsAreThePublicIssuers(t *testing.T) {
 	t.Parallel()
 	s, err := providers.New(providers.Config{Audience: "tpx"})
 	if err != nil {
@@ -92,9 +93,11 @@ func TestWithoutIssuersTheDefaultsAreGitHubComAndGitLabCom(t *testing.T) {
 	want := []providers.IssuerConfig{
 		{Kind: policy.GitHub, Issuer: "https://token.actions.githubusercontent.com"},
 		{Kind: policy.GitLab, Issuer: "https://gitlab.com"},
+		{Kind: policy.Google, Issuer: "https://accounts.google.com"},
+		{Kind: policy.Buildkite, Issuer: "https://agent.buildkite.com"},
 	}
 	got := s.Issuers()
-	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+	if !slices.Equal(got, want) {
 		t.Fatalf("Issuers() = %v, want %v", got, want)
 	}
 	if ic, ok := s.Lookup("https://gitlab.com"); !ok || ic.Kind != policy.GitLab {
@@ -106,7 +109,7 @@ func TestWithoutIssuersTheDefaultsAreGitHubComAndGitLabCom(t *testing.T) {
 		}
 	}
 	ks := s.KeyStatus()
-	if len(ks) != 2 || ks[0].Issuer != want[0].Issuer || ks[1].Kind != policy.GitLab || ks[0].Fetches != 0 || ks[0].Keys != 0 {
+	if len(ks) != len(want) || ks[0].Issuer != want[0].Issuer || ks[1].Kind != policy.GitLab || ks[0].Fetches != 0 || ks[0].Keys != 0 {
 		t.Fatalf("KeyStatus() before any use = %+v", ks)
 	}
 }

@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"encoding/base64"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestAGitHubTokenBecomesAnIdentity(t *testing.T) {
 		IssuedAt:       t0,
 		Expiry:         t0.Add(5 * time.Minute),
 	}
-	if id != want {
+	if !reflect.DeepEqual(id, want) {
 		t.Fatalf("identity\n got %+v\nwant %+v", id, want)
 	}
 }
@@ -71,7 +72,7 @@ func TestAGitLabTokenBecomesAnIdentity(t *testing.T) {
 		IssuedAt:     t0,
 		Expiry:       t0.Add(time.Hour),
 	}
-	if id != want {
+	if !reflect.DeepEqual(id, want) {
 		t.Fatalf("identity\n got %+v\nwant %+v", id, want)
 	}
 }
