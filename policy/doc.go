@@ -2,6 +2,13 @@
 // name, what an owner may register (Validate), and whether a verified CI identity satisfies
 // a registered publisher (Match, Pins).
 //
+// Each platform is one Platform value in a file of its own (github.go, gitlab.go,
+// google.go, circleci.go, buildkite.go, forgejo.go): its issuers, its typed token claims,
+// its publisher fields with labels, hints and flags, its validation and its matching. The
+// providers, the web forms and the command line read everything from that value, so adding
+// a platform is its file, its claims in the test issuer, and one line in the list in
+// platform.go.
+//
 // It is pure: no I/O, no clock, no configuration, nothing beyond the standard library. The
 // exchange, the web UI and the command line all call the same functions, so a rule holds
 // everywhere or nowhere, and every rule can be tested with plain values.

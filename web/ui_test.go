@@ -65,6 +65,12 @@ func newUIEnv(t *testing.T, b uitest.Backend, host string) *uiEnv {
 // newUIEnvWith is newUIEnv with the account service's configuration changed by edit.
 func newUIEnvWith(t *testing.T, b uitest.Backend, host string, edit func(*account.Config)) *uiEnv {
 	t.Helper()
+	return newUIEnvIssuers(t, b, host, edit, []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: providers.GitHubIssuer}, {Kind: policy.GitLab, Issuer: providers.GitLabIssuer}})
+}
+
+// newUIEnvIssuers is newUIEnvWith with the given CI issuers configured.
+func newUIEnvIssuers(t *testing.T, b uitest.Backend, host string, edit func(*account.Config), issuers []providers.IssuerConfig) *uiEnv {
+	t.Helper()
 	e := &uiEnv{t: t, st: b.Open(t), log: &bytes.Buffer{}, now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	srv := httptest.NewUnstartedServer(nil)
 	e.url = fmt.Sprintf("http://%s:%d", host, srv.Listener.Addr().(*net.TCPAddr).Port)
@@ -79,7 +85,7 @@ func newUIEnvWith(t *testing.T, b uitest.Backend, host string, edit func(*accoun
 	}
 	e.acc = account.New(cfg)
 	srv.Config.Handler = New(Config{Store: e.st, Logger: log, Now: e.Now, UI: &UIConfig{Accounts: e.acc, Store: e.st, PublicURL: e.url,
-		Issuers: []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: providers.GitHubIssuer}, {Kind: policy.GitLab, Issuer: providers.GitLabIssuer}}}})
+		Issuers: issuers}})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return e
