@@ -212,14 +212,14 @@ func (s *Store) ListPending(ctx context.Context, userID int64) ([]store.PendingP
 // not reserve its name, and one whose name is taken can create nothing.
 func (s *Store) FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
 	rows, err := s.read().query(ctx, `SELECT 0, p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
-			COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''), p.project_id, pr.name, COALESCE(p.created_by, 0),
-			p.created_at, p.last_used_at, NULL
+			COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''), p.ref_tags_only, p.ref_pattern, p.ref_protected, p.called_workflow,
+			p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at, NULL
 		FROM publishers p JOIN projects pr ON pr.id = p.project_id
 		WHERE p.issuer = $1 AND p.repo_key = $2
 		UNION ALL
 		SELECT 1, pp.id, pp.kind, pp.issuer, pp.owner, pp.name, pp.workflow, pp.environment,
-			COALESCE(pp.owner_id, ''), COALESCE(pp.repository_id, ''), 0, pp.project_name, pp.user_id,
-			pp.created_at, NULL, pp.expires_at
+			COALESCE(pp.owner_id, ''), COALESCE(pp.repository_id, ''), pp.ref_tags_only, pp.ref_pattern, pp.ref_protected, pp.called_workflow,
+			0, pp.project_name, pp.user_id, pp.created_at, NULL, pp.expires_at
 		FROM pending_publishers pp
 		WHERE pp.issuer = $1 AND pp.repo_key = $2 AND pp.expires_at > $3
 			AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key)
@@ -245,7 +245,7 @@ func (s *Store) FindCandidates(ctx context.Context, issuer, key string, now time
 			expires   *time.Time
 		)
 		if err := rows.Scan(&which, &p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
-			&projectID, &project, &by, timeDest{&created}, nullTimeDest{&lastUsed}, nullTimeDest{&expires}); err != nil {
+			&p.Refs.TagsOnly, &p.Refs.Pattern, &p.Refs.Protected, &p.CalledWorkflow, &projectID, &project, &by, timeDest{&created}, nullTimeDest{&lastUsed}, nullTimeDest{&expires}); err != nil {
 			return nil, nil, err
 		}
 		p.Kind = policy.Kind(kind)

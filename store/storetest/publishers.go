@@ -31,7 +31,7 @@ func publisherTests() []test {
 			equal(t, "added", p, want)
 			equal(t, "by id", f.publisherByID(p.ID), want)
 		}},
-		{"Ref rules and a called-workflow pin are stored, read back and replaced, and stored with a pending publisher", func(t *testing.T, f *fixture) {
+		{"Ref rules and a called-workflow pin are stored, read back and replaced, and stored with a pending publisher, by every read", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			proj := f.project("proj", alice)
 			refs := policy.RefRules{TagsOnly: true, Pattern: "refs/tags/v*", Protected: true}
@@ -60,6 +60,14 @@ func publisherTests() []test {
 			list, err := f.st.ListPending(f.ctx, alice.ID)
 			if err != nil || len(list) != 1 || list[0].ID != pp.ID || list[0].Refs != refs || list[0].CalledWorkflow != called {
 				t.Fatalf("ListPending = %+v, %v", list, err)
+			}
+			if err := f.st.SetPublisherRules(f.ctx, p.ID, refs, called); err != nil {
+				t.Fatal(err)
+			}
+			active, pending, err := f.st.FindCandidates(f.ctx, githubIssuer, rules().Key(), f.now)
+			if err != nil || len(active) != 1 || active[0].Refs != refs || active[0].CalledWorkflow != called ||
+				len(pending) != 1 || pending[0].Refs != refs || pending[0].CalledWorkflow != called {
+				t.Fatalf("FindCandidates = %+v, %+v, %v", active, pending, err)
 			}
 		}},
 		{"An identical publisher on the same project is a conflict, on another project it is not", func(t *testing.T, f *fixture) {
