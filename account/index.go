@@ -502,7 +502,7 @@ func (s *Service) IndexEvents(ctx context.Context, after int64, limit int) ([]st
 
 // ExchangeStore is the part of the store an exchange uses (exchange.Store).
 type ExchangeStore interface {
-	FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]store.Publisher, []store.PendingPublisher, error)
+	FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error)
 	CommitExchange(ctx context.Context, e store.Exchange) error
 	RemovePending(ctx context.Context, id int64) error
 }
@@ -525,8 +525,8 @@ type grantedPending struct {
 	}
 }
 
-func (g grantedPending) FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
-	active, found, err := g.ExchangeStore.FindCandidates(ctx, issuer, key, now)
+func (g grantedPending) FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
+	active, found, err := g.ExchangeStore.FindCandidates(ctx, issuer, key, job, now)
 	if err != nil {
 		return nil, nil, err
 	}

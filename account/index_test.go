@@ -109,19 +109,19 @@ func TestExchangeSeesOnlyGrantedPendingWhenManaged(t *testing.T) {
 	}
 	p := publisher()
 	key := strings.ToLower(p.Repository())
-	_, found, err := f.s.ForExchange(f.store).FindCandidates(ctx, p.Issuer, key, f.now)
+	_, found, err := f.s.ForExchange(f.store).FindCandidates(ctx, p.Issuer, key, store.Job{Workflow: p.Workflow}, f.now)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("open: %v %v", found, err)
 	}
 	f.s.cfg.Projects = ProjectsManaged
-	_, found, err = f.s.ForExchange(f.store).FindCandidates(ctx, p.Issuer, key, f.now)
+	_, found, err = f.s.ForExchange(f.store).FindCandidates(ctx, p.Issuer, key, store.Job{Workflow: p.Workflow}, f.now)
 	if err != nil || len(found) != 0 {
 		t.Fatalf("managed without a grant: %v %v", found, err)
 	}
 	if err := f.s.IndexGrantPending(ctx, "bob", "ungranted"); err != nil {
 		t.Fatal(err)
 	}
-	_, found, err = f.s.ForExchange(f.store).FindCandidates(ctx, p.Issuer, key, f.now)
+	_, found, err = f.s.ForExchange(f.store).FindCandidates(ctx, p.Issuer, key, store.Job{Workflow: p.Workflow}, f.now)
 	if err != nil || len(found) != 1 {
 		t.Fatalf("managed with a grant: %v %v", found, err)
 	}

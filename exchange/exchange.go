@@ -34,9 +34,10 @@ type Verifier interface {
 
 // Store is the part of store.Store an exchange needs.
 type Store interface {
-	// FindCandidates returns the active and the pending publishers of a repository, from
-	// one snapshot: one round trip before the commit's one.
-	FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]store.Publisher, []store.PendingPublisher, error)
+	// FindCandidates returns the active and the pending publishers of a repository that
+	// may accept job, bounded (store.Store.FindCandidates), from one snapshot: one round
+	// trip before the commit's one.
+	FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error)
 	CommitExchange(ctx context.Context, e store.Exchange) error
 }
 
@@ -176,7 +177,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 	var o outcome
 	now := s.cfg.Now()
 	key := policy.RepositoryKey(id.Repository)
-	pubs, pending, err := s.cfg.Store.FindCandidates(ctx, id.Issuer, key, now)
+	pubs, pending, err := s.cfg.Store.FindCandidates(ctx, id.Issuer, key, store.JobOf(id), now)
 	if err != nil {
 		return o, fail(ErrUnavailable, "publishers could not be read; try again", err)
 	}

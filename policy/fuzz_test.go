@@ -48,6 +48,9 @@ func FuzzValidate(f *testing.F) {
 		if err := Match(p, id); err != nil {
 			t.Fatalf("valid publisher %+v does not match its repository in upper case: %v", p, err)
 		}
+		if w := JobWorkflow(id); w != p.Workflow {
+			t.Fatalf("JobWorkflow = %q for a job running %q: the store would not read the publisher", w, p.Workflow)
+		}
 		if RepositoryKey(id.Repository) != p.Key() {
 			t.Fatalf("keys differ for %q and %q: the store would not find the publisher", id.Repository, p.Repository())
 		}
@@ -131,6 +134,14 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("matched event %q", id.EventName)
 		case p.Kind == GitLab && (id.Ref == "" || id.SHA == "" || strings.HasPrefix(id.Ref, "refs/merge-requests/")):
 			t.Fatalf("matched ref_path %q sha %q", id.Ref, id.SHA)
+		}
+		// The store reads only publishers whose workflow is the job's and whose environment
+		// is none or the job's by EnvironmentKey: whatever Match accepts must pass that.
+		if w := JobWorkflow(id); w != p.Workflow {
+			t.Fatalf("matched workflow %q, but JobWorkflow says %q", p.Workflow, w)
+		}
+		if p.Environment != "" && p.Environment != id.Environment && EnvironmentKey(GitHub, p.Environment) != EnvironmentKey(GitHub, id.Environment) {
+			t.Fatalf("matched environment %q for %q, which the store would not read", p.Environment, id.Environment)
 		}
 		if (owner != "" && owner != p.OwnerID && !validID(owner)) || (repo != "" && repo != p.RepositoryID && !validID(repo)) {
 			t.Fatalf("Pins = (%q, %q), not well-formed ids", owner, repo)

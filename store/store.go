@@ -27,6 +27,17 @@ const (
 	MaxPendingPerUser       = 3
 )
 
+// Bounds on what FindCandidates returns, whatever others registered.
+const (
+	// MaxCandidateProjects is the most projects whose active publishers FindCandidates
+	// returns: one more than an upload token covers, so that the exchange knows when
+	// projects were left out.
+	MaxCandidateProjects = 101
+	// MaxNearMisses is the most publishers of each kind FindCandidates returns that the
+	// job cannot satisfy.
+	MaxNearMisses = 4
+)
+
 type User struct {
 	ID           int64
 	Name         string
@@ -193,12 +204,16 @@ type Store interface {
 	RemovePending(ctx context.Context, id int64) error
 	// ListPending lists a user's pending publishers, expired ones included, oldest first.
 	ListPending(ctx context.Context, userID int64) ([]PendingPublisher, error)
-	// FindCandidates returns the active publishers bound to issuer whose
-	// policy.RepositoryKey equals key, and the pending publishers unexpired at now whose
-	// project name does not exist (index lookups, never a scan), from one snapshot of the
-	// database: a pending publisher converted meanwhile shows up as itself or as its
-	// active successor, never as neither.
-	FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]Publisher, []PendingPublisher, error)
+	// FindCandidates returns, from one snapshot of the database (a pending publisher
+	// converted meanwhile shows up as itself or as its active successor, never as neither),
+	// the publishers bound to issuer whose policy.RepositoryKey equals key that job can
+	// satisfy, and at most MaxNearMisses of each kind that it cannot (for the refusal
+	// records). Of the active ones, only those of the first MaxCandidateProjects projects in
+	// the order an upload token takes them: by turns per registrant, most specific first;
+	// every matching publisher of those projects is returned. Pending publishers count only
+	// while unexpired at now and while their project name does not exist. Whatever others
+	// register, the result stays bounded.
+	FindCandidates(ctx context.Context, issuer, key string, job Job, now time.Time) ([]Publisher, []PendingPublisher, error)
 
 	// CommitExchange writes an exchange atomically: the replay record (ErrReplay if
 	// (Issuer, JTI) exists), the pins (ErrPinConflict if a publisher was pinned to other
@@ -341,3 +356,21 @@ type PendingTakenError struct{ IDs []int64 }
 
 func (e *PendingTakenError) Error() string { return ErrPendingTaken.Error() }
 func (e *PendingTakenError) Unwrap() error { return ErrPendingTaken }
+
+// Job is what FindCandidates narrows a repository's publishers by: the fields a job
+// presents that a publisher names, so that publishers bound to another workflow,
+// environment or pinned repository are not read at all.
+type Job struct {
+	// Workflow is the workflow a publisher must name to accept the job
+	// (policy.JobWorkflow); "" when the job names none, and then no publisher matches.
+	Workflow    string
+	Environment string
+	// OwnerID and RepositoryID are the job's ids, which pinned publishers must equal.
+	OwnerID      string
+	RepositoryID string
+}
+
+// JobOf is the Job of an identity.
+func JobOf(id policy.Identity) Job {
+	return Job{Workflow: policy.JobWorkflow(id), Environment: id.Environment, OwnerID: id.OwnerID, RepositoryID: id.RepositoryID}
+}

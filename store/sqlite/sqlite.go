@@ -80,8 +80,10 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		// Write transactions hold SQLite's one write lock from BEGIN IMMEDIATE to the end:
 		// they are serialised already, so neither row nor named locks are needed.
 		ForUpdate: "",
-		Lock:      func(context.Context, sqlstore.Querier, int64) error { return nil },
-		Classify:  classify,
+		// SQLite's lower() folds ASCII letters only.
+		LowerASCII: "lower(%s)",
+		Lock:       func(context.Context, sqlstore.Querier, int64) error { return nil },
+		Classify:   classify,
 	}), nil
 }
 

@@ -91,6 +91,9 @@ type Dialect struct {
 	// ForUpdate ends a SELECT in a transaction whose rows must stay unchanged until the
 	// transaction ends ("" where transactions are serialised anyway).
 	ForUpdate string
+	// LowerASCII is a format for an expression that lower-cases the text expression %s in
+	// ASCII letters only, leaving every other character as it is.
+	LowerASCII string
 	// Lock takes the lock named key until the end of tx, across every process using the
 	// database.
 	Lock func(ctx context.Context, tx Querier, key int64) error

@@ -210,20 +210,61 @@ func (s *Store) ListPending(ctx context.Context, userID int64) ([]store.PendingP
 // meanwhile shows as the pending publisher or as its active successor, never as neither.
 // It leaves out pending publishers whose project name exists: a pending publisher does
 // not reserve its name, and one whose name is taken can create nothing.
-func (s *Store) FindCandidates(ctx context.Context, issuer, key string, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
-	rows, err := s.read().query(ctx, `SELECT 0, p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
+//
+// Anyone may register publishers naming any repository, so the statement bounds what it
+// returns by construction. A publisher fits the job when its workflow, environment (as the
+// platform compares them: GitHub without case in ASCII letters, GitLab exactly) and pinned
+// ids allow it; of the rest it returns only MaxNearMisses of each kind. Of the fitting
+// active publishers it returns those of the first MaxCandidateProjects projects in the
+// order an upload token takes projects (each project stands for its most specific
+// publisher, the oldest of equals; registrants take turns, each its most specific first,
+// in the order of their first publisher's specificity then age). Fitting pending
+// publishers are few by construction: a user has at most MaxPendingPerUser, and two users'
+// pending publishers may not have the same rules, so at most two users' sets (bound to the
+// job's environment or to none) fit one job.
+func (s *Store) FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
+	fits := func(t string) string {
+		return t + `.workflow = $3 AND (` + t + `.environment = '' OR ` + t + `.environment = $4
+			OR (` + t + `.kind = 'github' AND ` + fmt.Sprintf(s.dialect.LowerASCII, t+`.environment`) + ` = $5))
+			AND (` + t + `.owner_id IS NULL OR ` + t + `.owner_id = $6) AND (` + t + `.repository_id IS NULL OR ` + t + `.repository_id = $7)`
+	}
+	const spec = `CASE WHEN p.environment = '' THEN 0 ELSE 1 END`
+	const activeColumns = `0, p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
 			COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''), p.ref_tags_only, p.ref_pattern, p.ref_protected, p.called_workflow,
-			p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at, NULL
-		FROM publishers p JOIN projects pr ON pr.id = p.project_id
-		WHERE p.issuer = $1 AND p.repo_key = $2
-		UNION ALL
-		SELECT 1, pp.id, pp.kind, pp.issuer, pp.owner, pp.name, pp.workflow, pp.environment,
+			p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at, NULL`
+	const pendingColumns = `1, pp.id, pp.kind, pp.issuer, pp.owner, pp.name, pp.workflow, pp.environment,
 			COALESCE(pp.owner_id, ''), COALESCE(pp.repository_id, ''), pp.ref_tags_only, pp.ref_pattern, pp.ref_protected, pp.called_workflow,
-			0, pp.project_name, pp.user_id, pp.created_at, NULL, pp.expires_at
-		FROM pending_publishers pp
-		WHERE pp.issuer = $1 AND pp.repo_key = $2 AND pp.expires_at > $3
-			AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key)
-		ORDER BY 1, 2`, issuer, key, now)
+			0, pp.project_name, pp.user_id, pp.created_at, NULL, pp.expires_at`
+	const pendingFrom = ` FROM pending_publishers pp
+		WHERE pp.issuer = $1 AND pp.repo_key = $2 AND pp.expires_at > $8
+			AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key)`
+	rows, err := s.read().query(ctx, `WITH fitting AS (
+			SELECT p.id, p.project_id, COALESCE(p.created_by, 0) AS registrant, `+spec+` AS spec,
+				ROW_NUMBER() OVER (PARTITION BY p.project_id ORDER BY `+spec+` DESC, p.id) AS in_project
+			FROM publishers p WHERE p.issuer = $1 AND p.repo_key = $2 AND `+fits("p")+`
+		), projects_by_turn AS (
+			SELECT project_id,
+				ROW_NUMBER() OVER (PARTITION BY registrant ORDER BY spec DESC, id) AS turn,
+				FIRST_VALUE(spec) OVER (PARTITION BY registrant ORDER BY spec DESC, id) AS first_spec,
+				FIRST_VALUE(id) OVER (PARTITION BY registrant ORDER BY spec DESC, id) AS first_id
+			FROM fitting WHERE in_project = 1
+		), near_active AS (
+			SELECT p.id FROM publishers p WHERE p.issuer = $1 AND p.repo_key = $2 AND NOT (`+fits("p")+`)
+			ORDER BY p.id LIMIT $10
+		), near_pending AS (
+			SELECT pp.id`+pendingFrom+` AND NOT (`+fits("pp")+`)
+			ORDER BY pp.id LIMIT $10
+		)
+		SELECT `+activeColumns+`
+		FROM publishers p JOIN projects pr ON pr.id = p.project_id
+		WHERE p.id IN (SELECT id FROM fitting WHERE project_id IN (
+				SELECT project_id FROM projects_by_turn ORDER BY turn, first_spec DESC, first_id LIMIT $9)
+			UNION ALL SELECT id FROM near_active)
+		UNION ALL
+		SELECT `+pendingColumns+pendingFrom+` AND (`+fits("pp")+` OR pp.id IN (SELECT id FROM near_pending))
+		ORDER BY 1, 2`,
+		issuer, key, job.Workflow, job.Environment, policy.EnvironmentKey(policy.GitHub, job.Environment),
+		job.OwnerID, job.RepositoryID, now, store.MaxCandidateProjects, store.MaxNearMisses)
 	if err != nil {
 		return nil, nil, err
 	}

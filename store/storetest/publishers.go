@@ -64,7 +64,7 @@ func publisherTests() []test {
 			if err := f.st.SetPublisherRules(f.ctx, p.ID, refs, called); err != nil {
 				t.Fatal(err)
 			}
-			active, pending, err := f.st.FindCandidates(f.ctx, githubIssuer, rules().Key(), f.now)
+			active, pending, err := f.st.FindCandidates(f.ctx, githubIssuer, rules().Key(), job(), f.now)
 			if err != nil || len(active) != 1 || active[0].Refs != refs || active[0].CalledWorkflow != called ||
 				len(pending) != 1 || pending[0].Refs != refs || pending[0].CalledWorkflow != called {
 				t.Fatalf("FindCandidates = %+v, %+v, %v", active, pending, err)
@@ -194,7 +194,7 @@ func pendingTests() []test {
 				{ghesIssuer, "octo-org/octo-repo", f.now, []store.Publisher{ghes}, nil},
 				{githubIssuer, "nobody/nothing", f.now, nil, nil},
 			} {
-				active, pending, err := f.st.FindCandidates(f.ctx, c.issuer, policy.RepositoryKey(c.repository), c.at)
+				active, pending, err := f.st.FindCandidates(f.ctx, c.issuer, policy.RepositoryKey(c.repository), job(), c.at)
 				must(t, err)
 				what := fmt.Sprintf("%s %s at %s", c.issuer, c.repository, c.at)
 				equal(t, what+": active", active, c.active)

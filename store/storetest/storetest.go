@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"projects", projectTests()},
 		{"publishers", publisherTests()},
 		{"pending", pendingTests()},
+		{"candidates", candidateTests()},
 		{"exchange", exchangeTests()},
 		{"tokens", tokenTests()},
 		{"signing keys", signingKeyTests()},
@@ -111,13 +112,13 @@ func (f *fixture) pending(name string, by store.User, edit func(*policy.Publishe
 
 // findActive is the active half of FindCandidates.
 func (f *fixture) findActive(issuer, key string) ([]store.Publisher, error) {
-	active, _, err := f.st.FindCandidates(f.ctx, issuer, key, f.now)
+	active, _, err := f.st.FindCandidates(f.ctx, issuer, key, job(), f.now)
 	return active, err
 }
 
 // findPending is the pending half of FindCandidates at time at.
 func (f *fixture) findPending(issuer, key string, at time.Time) ([]store.PendingPublisher, error) {
-	_, pending, err := f.st.FindCandidates(f.ctx, issuer, key, at)
+	_, pending, err := f.st.FindCandidates(f.ctx, issuer, key, job(), at)
 	return pending, err
 }
 
@@ -309,3 +310,6 @@ func auditTests() []test {
 		}},
 	}
 }
+
+// job is the Job of a run of rules(): its workflow, in no environment, without ids.
+func job() store.Job { return store.Job{Workflow: rules().Workflow} }
