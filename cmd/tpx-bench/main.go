@@ -71,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the in-process run and of each server to this directory")
 	fs.StringVar(&o.dex, "dex", "", "compare with the Dex binary at this path (RFC 8693 token exchange, PostgreSQL storage, ES256), interleaved at concurrency 1, 8 and 32")
 	fs.BoolVar(&o.dexOnly, "dex-only", false, "with -dex, run the comparison and nothing else")
-	fs.BoolVar(&o.tenants, "tenants", false, "run only the case of other tenants' publishers naming one repository, print it and write nothing")
+	fs.BoolVar(&o.tenants, "tenants", false, "run only the cases of other tenants' publishers naming one repository and of one publisher on many projects, print them and write nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,10 +98,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	b := &bench{opts: o, sizes: sizesFor(o.quick), log: stderr}
 	if o.tenants {
+		load := loadAverage()
 		if err := b.runTenants(ctx); err != nil {
 			return err
 		}
-		fmt.Fprint(stdout, render([]table{b.report().tenantsTable()}))
+		rp := b.report()
+		fmt.Fprintf(stdout, "\nload average %s at the start, %s at the end\n", load, loadAverage())
+		fmt.Fprint(stdout, render([]table{rp.tenantsTable(), rp.projectsTable()}))
 		return nil
 	}
 	err := b.run(ctx)

@@ -54,6 +54,16 @@ func (r runResult) p99() time.Duration { return r.pct(0.99) }
 
 func (r *runResult) sortLatencies() { slices.Sort(r.lat) }
 
+// add counts o's operations into r, as if both had been one run.
+func (r *runResult) add(o runResult) {
+	if r.errText == "" {
+		r.errText = o.errText
+	}
+	r.n, r.elapsed, r.cpu, r.mallocs, r.errs = r.n+o.n, r.elapsed+o.elapsed, r.cpu+o.cpu, r.mallocs+o.mallocs, r.errs+o.errs
+	r.lat = append(r.lat, o.lat...)
+	r.sortLatencies()
+}
+
 // cpuPerOp is the measuring process's CPU time per completed operation.
 func (r runResult) cpuPerOp() time.Duration {
 	if r.n == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // pgDatabase is the run's own PostgreSQL database.
@@ -102,7 +103,7 @@ var (
 )
 
 func (r seedRow) projectValues(now any) []any {
-	return []any{r.projectID, r.project, strings.ToLower(r.project), now}
+	return []any{r.projectID, r.project, verify.ProjectKey(r.project), now}
 }
 
 func (s seedSpec) publisherValues(r seedRow, now any) []any {

@@ -181,6 +181,23 @@ func (rp report) tenantsTable() table {
 	return t
 }
 
+// projectsTable is the -tenants run's case of one publisher on many projects.
+func (rp report) projectsTable() table {
+	g, s := rp.r.growth, rp.r.sizes
+	return table{
+		title: "One publisher on many projects",
+		note: fmt.Sprintf("Sequential exchanges in process on PostgreSQL, as `tpx serve` wires it: one user's publisher with the same rules "+
+			"on 1 project of one repository and on each of %s projects of another, registered through the store; %d rounds of %d "+
+			"exchanges each, alternating.", count(s.multiProjects), 4, s.projectsN),
+		header: []string{"case", "exchanges", "p50", "p99", "p50 ratio"},
+		rows: [][]string{
+			{"one publisher on 1 project", count(g.oneProject.n), ms(g.oneProject.p50()), ms(g.oneProject.p99()), "1"},
+			{"one publisher on " + count(s.multiProjects) + " projects", count(g.manyProjects.n), ms(g.manyProjects.p50()), ms(g.manyProjects.p99()),
+				times(ratio(g.manyProjects.p50(), g.oneProject.p50()))},
+		},
+	}
+}
+
 func (rp report) environmentLine() string {
 	e := rp.r.env
 	mode := "full run"

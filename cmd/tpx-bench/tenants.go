@@ -124,8 +124,10 @@ func (b *bench) tenants(ctx context.Context, st store.Store) error {
 	return nil
 }
 
-// runTenants is the -tenants run: the tenants case alone, in a database of its own.
+// runTenants is the -tenants run: the tenants case and the case of one publisher on many
+// projects, in a database of its own.
 func (b *bench) runTenants(ctx context.Context) error {
+	b.res.sizes = b.sizes
 	b.secret = rand.Text() + rand.Text()
 	iss, err := oidctest.Serve()
 	if err != nil {
@@ -147,5 +149,71 @@ func (b *bench) runTenants(ctx context.Context) error {
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	return b.tenants(ctx, st)
+	if err := b.tenants(ctx, st); err != nil {
+		return err
+	}
+	return b.projects(ctx, st)
+}
+
+// projects is the growth run's case of one publisher on many projects, for the -tenants
+// run: one user's publisher with the same rules on each of multiProjects projects of one
+// repository, against one on a single project of another, registered through the store as
+// an owner registers them. The two alternate in rounds, so that a change in the machine's
+// load falls on both.
+func (b *bench) projects(ctx context.Context, st store.Store) error {
+	const warm, rounds = 20, 4
+	s := b.sizes
+	svc, err := newService(ctx, st, b.iss.URL(), b.secret, 0, false)
+	if err != nil {
+		return err
+	}
+	defer svc.close()
+	owner, err := st.CreateUser(ctx, store.User{Name: "monorepo", Email: "monorepo@example.org", PasswordHash: "-", CreatedAt: time.Now()})
+	if err != nil {
+		return err
+	}
+	b.say("projects: one publisher on 1 project and on %d projects", s.multiProjects)
+	for _, r := range []repository{soloRepo(0), b.multiRepo(0)} {
+		rules := policy.Publisher{Kind: policy.GitHub, Issuer: b.iss.URL(), Owner: r.owner, Name: r.name, Workflow: "release.yml",
+			Environment: "prod", OwnerID: r.ownerID, RepositoryID: r.repoID}
+		for j := range r.projects {
+			p, err := st.CreateProject(ctx, r.projectName(j), owner.ID, time.Now())
+			if err != nil {
+				return err
+			}
+			if _, err := st.AddPublisher(ctx, store.Publisher{Publisher: rules, ProjectID: p.ID, CreatedBy: owner.ID, CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+		}
+	}
+	per := s.projectsN
+	solo, err := b.sign(ctx, warm+rounds*per, soloRepo)
+	if err != nil {
+		return err
+	}
+	multi, err := b.sign(ctx, warm+rounds*per, b.multiRepo)
+	if err != nil {
+		return err
+	}
+	for _, w := range [][][]byte{solo[:warm], multi[:warm]} {
+		if err := errRun("projects warm-up", exchangeAll(ctx, svc, w, 1)); err != nil {
+			return err
+		}
+	}
+	g := &b.res.growth
+	for i := range rounds {
+		at := warm + i*per
+		one := exchangeAll(ctx, svc, solo[at:at+per], 1)
+		if err := errRun("one publisher on 1 project", one); err != nil {
+			return err
+		}
+		many := exchangeAll(ctx, svc, multi[at:at+per], 1)
+		if err := errRun("one publisher on many projects", many); err != nil {
+			return err
+		}
+		g.oneProject.add(one)
+		g.manyProjects.add(many)
+	}
+	b.say("  1 project: p50 %v; %d projects: p50 %v", g.oneProject.p50(), s.multiProjects, g.manyProjects.p50())
+	return nil
 }
