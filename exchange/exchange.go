@@ -177,7 +177,11 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 	var o outcome
 	now := s.cfg.Now()
 	key := policy.RepositoryKey(id.Repository)
-	pubs, pending, err := s.cfg.Store.FindCandidates(ctx, id.Issuer, key, store.JobOf(id), now)
+	job := store.JobOf(id)
+	if want != "" {
+		job.Project = verify.ProjectKey(want)
+	}
+	pubs, pending, err := s.cfg.Store.FindCandidates(ctx, id.Issuer, key, job, now)
 	if err != nil {
 		return o, fail(ErrUnavailable, "publishers could not be read; try again", err)
 	}

@@ -41,7 +41,9 @@ type candidate struct {
 // MaxTokenProjects or MaxTokenProjectBytes: one account registering a thousand projects
 // gets one place per turn like any other, so it cannot push the repository's own
 // projects out. Registrants take turns in order of their most specific publisher, then
-// of its age.
+// of user id: the order in which the store reads registrants (store.FindCandidates),
+// since an order by the age of each one's first publisher would need every fitting
+// publisher read and ranked.
 func choose(matched []store.Publisher, convert []store.PendingPublisher, want string) []candidate {
 	// One candidate per project: its most specific publisher, the oldest of equals.
 	best := map[string]candidate{}
@@ -70,7 +72,7 @@ func choose(matched []store.Publisher, convert []store.PendingPublisher, want st
 	}, rank)
 
 	// Turns: each registrant's candidates in rank order; registrants in the order of
-	// their first (best) candidate.
+	// their first (best) candidate's specificity, then of user id.
 	var (
 		order  []int64
 		queues = map[int64][]candidate{}
@@ -81,6 +83,12 @@ func choose(matched []store.Publisher, convert []store.PendingPublisher, want st
 		}
 		queues[c.by] = append(queues[c.by], c)
 	}
+	slices.SortFunc(order, func(a, b int64) int {
+		if c := cmp.Compare(policy.Specificity(queues[b][0].publisher), policy.Specificity(queues[a][0].publisher)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
 	var (
 		out   []candidate
 		bytes int

@@ -27,10 +27,14 @@ const (
 	MaxPendingPerUser       = 3
 )
 
-// Bounds on what FindCandidates returns, whatever others registered.
+// Bounds on what FindCandidates reads and returns, whatever others registered.
 const (
-	// MaxCandidateProjects is the most projects whose active publishers FindCandidates
-	// returns: one more than an upload token covers, so that the exchange knows when
+	// MaxCandidateRegistrants is the most registrants (users who registered publishers)
+	// whose active publishers FindCandidates reads for one job.
+	MaxCandidateRegistrants = 101
+	// MaxCandidateProjects is what the registrants read share: each of R reads its first
+	// ⌊MaxCandidateProjects/R⌋ (at least one) publishers bound to the job's environment and as many bound
+	// to none. One more than an upload token covers, so that the exchange knows when
 	// projects were left out.
 	MaxCandidateProjects = 101
 	// MaxNearMisses is the most publishers of each kind FindCandidates returns that the
@@ -206,13 +210,17 @@ type Store interface {
 	ListPending(ctx context.Context, userID int64) ([]PendingPublisher, error)
 	// FindCandidates returns, from one snapshot of the database (a pending publisher
 	// converted meanwhile shows up as itself or as its active successor, never as neither),
-	// the publishers bound to issuer whose policy.RepositoryKey equals key that job can
+	// publishers bound to issuer whose policy.RepositoryKey equals key that job may
 	// satisfy, and at most MaxNearMisses of each kind that it cannot (for the refusal
-	// records). Of the active ones, only those of the first MaxCandidateProjects projects in
-	// the order an upload token takes them: by turns per registrant, most specific first;
-	// every matching publisher of those projects is returned. Pending publishers count only
-	// while unexpired at now and while their project name does not exist. Whatever others
-	// register, the result stays bounded.
+	// records). When job.Project is set, only that project's publishers. Otherwise, of the
+	// active ones whose workflow and environment fit the job: those of the first
+	// MaxCandidateRegistrants registrants, registrants with a publisher bound to the job's
+	// environment first, then by user id; of each, its first ⌊MaxCandidateProjects/R⌋ (at least one)
+	// publishers (by id) bound to the job's environment and as many bound to none, R being
+	// the registrants read, of which those whose pinned ids fit; and every fitting
+	// publisher of the projects those belong to. Pending publishers count only while
+	// unexpired at now and while their project name does not exist. Whatever others
+	// register, what the read costs is bounded by what it returns.
 	FindCandidates(ctx context.Context, issuer, key string, job Job, now time.Time) ([]Publisher, []PendingPublisher, error)
 
 	// CommitExchange writes an exchange atomically: the replay record (ErrReplay if
@@ -361,10 +369,14 @@ func (e *PendingTakenError) Unwrap() error { return ErrPendingTaken }
 // presents that a publisher names, so that publishers bound to another workflow,
 // environment or pinned repository are not read at all.
 type Job struct {
+	// Kind is the job's platform, which says how environments compare.
+	Kind policy.Kind
 	// Workflow is the workflow a publisher must name to accept the job
 	// (policy.JobWorkflow); "" when the job names none, and then no publisher matches.
 	Workflow    string
 	Environment string
+	// Project, when set, is the verify.ProjectKey of the one project the client asked for.
+	Project string
 	// OwnerID and RepositoryID are the job's ids, which pinned publishers must equal.
 	OwnerID      string
 	RepositoryID string
@@ -372,5 +384,5 @@ type Job struct {
 
 // JobOf is the Job of an identity.
 func JobOf(id policy.Identity) Job {
-	return Job{Workflow: policy.JobWorkflow(id), Environment: id.Environment, OwnerID: id.OwnerID, RepositoryID: id.RepositoryID}
+	return Job{Kind: id.Kind, Workflow: policy.JobWorkflow(id), Environment: id.Environment, OwnerID: id.OwnerID, RepositoryID: id.RepositoryID}
 }

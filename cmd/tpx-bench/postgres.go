@@ -99,7 +99,7 @@ type seedRow struct {
 var (
 	projectColumns   = []string{"id", "name", "name_key", "created_at"}
 	publisherColumns = []string{"id", "project_id", "kind", "issuer", "owner", "name", "repo_key", "workflow",
-		"environment", "owner_id", "repository_id", "created_at"}
+		"environment", "owner_id", "repository_id", "created_at", "env_key", "registrant"}
 )
 
 func (r seedRow) projectValues(now any) []any {
@@ -108,7 +108,8 @@ func (r seedRow) projectValues(now any) []any {
 
 func (s seedSpec) publisherValues(r seedRow, now any) []any {
 	return []any{r.publisherID, r.projectID, string(policy.GitHub), s.issuer, r.repo.owner, r.repo.name,
-		policy.RepositoryKey(r.repo.owner + "/" + r.repo.name), "release.yml", "prod", r.repo.ownerID, r.repo.repoID, now}
+		policy.RepositoryKey(r.repo.owner + "/" + r.repo.name), "release.yml", "prod", r.repo.ownerID, r.repo.repoID, now,
+		policy.EnvironmentKey(policy.GitHub, "prod"), 0}
 }
 
 // rows numbers the spec's projects and publishers from the given ids on.

@@ -46,6 +46,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`,
 		ForUpdate: " FOR UPDATE",
+		AnyID:     `%[1]s = ANY(CAST(%[2]s AS bigint[]))`,
+		IDs:       func(ids []int64) any { return ids },
 		// Under the C collation lower() folds ASCII letters only.
 		LowerASCII: `lower(%s COLLATE "C")`,
 		Lock: func(ctx context.Context, tx sqlstore.Querier, key int64) error {

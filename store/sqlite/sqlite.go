@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -80,6 +81,11 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		// Write transactions hold SQLite's one write lock from BEGIN IMMEDIATE to the end:
 		// they are serialised already, so neither row nor named locks are needed.
 		ForUpdate: "",
+		AnyID:     `%[1]s IN (SELECT value FROM json_each(%[2]s))`,
+		IDs: func(ids []int64) any {
+			b, _ := json.Marshal(ids) // a list of numbers always encodes
+			return string(b)
+		},
 		// SQLite's lower() folds ASCII letters only.
 		LowerASCII: "lower(%s)",
 		Lock:       func(context.Context, sqlstore.Querier, int64) error { return nil },

@@ -91,6 +91,11 @@ type Dialect struct {
 	// ForUpdate ends a SELECT in a transaction whose rows must stay unchanged until the
 	// transaction ends ("" where transactions are serialised anyway).
 	ForUpdate string
+	// AnyID is a format for a condition that the id expression %[1]s is one of the ids in
+	// parameter %[2]s, whose argument IDs makes: one statement and one parameter for any
+	// number of ids.
+	AnyID string
+	IDs   func(ids []int64) any
 	// LowerASCII is a format for an expression that lower-cases the text expression %s in
 	// ASCII letters only, leaving every other character as it is.
 	LowerASCII string

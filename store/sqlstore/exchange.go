@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -106,12 +105,13 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 	})
 }
 
-// auditInserts writes events in multi-row INSERTs of at most maxIDsPerStatement values
-// each: a publisher on a thousand projects logs a thousand events in a few statements.
+// auditInserts writes events in multi-row INSERTs of at most maxParams parameters each
+// (SQLite allows 32,766).
 func auditInserts(events []store.AuditEvent) []Statement {
 	const columns = 6
 	var out []Statement
-	for chunk := range slices.Chunk(events, maxIDsPerStatement/columns) {
+	const maxParams = 1000
+	for chunk := range slices.Chunk(events, maxParams/columns) {
 		var (
 			rows []string
 			args []any
@@ -126,9 +126,6 @@ func auditInserts(events []store.AuditEvent) []Statement {
 	return out
 }
 
-// maxIDsPerStatement bounds the ids one statement names; SQLite allows 32,766 parameters.
-const maxIDsPerStatement = 1000
-
 // use is a statement that records the use of publishers, with what it means when it
 // changes fewer rows than it names.
 type use struct {
@@ -141,23 +138,20 @@ type use struct {
 // A publisher removed since it was matched fails the exchange rather than hand out a
 // token its owner has just withdrawn. Pinning succeeds only where each id is unset or
 // already the same, so a publisher pinned to another repository by a concurrent exchange
-// is never re-pinned. Without pins, one statement per thousand publishers marks them all,
-// locking them in order of id first: a publisher on a thousand projects is a thousand rows.
+// is never re-pinned. Without pins, one statement marks them all, whatever their number,
+// locking them in order of id first: one publisher on a hundred projects is a hundred
+// rows, but one statement with one parameter. With pins, which each may fail on its own and
+// come only with a publisher's first use, one statement each, in order of id.
 func (s *Store) uses(used []int64, pins map[int64]store.Pin, at time.Time) []use {
-	var out []use
-	if len(pins) == 0 {
-		for chunk := range slices.Chunk(used, maxIDsPerStatement) {
-			args := []any{at}
-			marks := make([]string, len(chunk))
-			for i, id := range chunk {
-				args = append(args, id)
-				marks[i] = "$" + strconv.Itoa(i+2)
-			}
-			out = append(out, use{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE id IN
-				(SELECT id FROM publishers WHERE id IN (` + strings.Join(marks, ", ") + `) ORDER BY id` + s.dialect.ForUpdate + `)`, args}, ids: chunk})
-		}
-		return out
+	if len(used) == 0 {
+		return nil
 	}
+	if len(pins) == 0 {
+		return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE id IN
+			(SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$2") + ` ORDER BY id` + s.dialect.ForUpdate + `)`,
+			[]any{at, s.dialect.IDs(used)}}, ids: used}}
+	}
+	var out []use
 	for _, id := range used {
 		pin, ok := pins[id]
 		if !ok {

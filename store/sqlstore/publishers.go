@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tpx-dev/tpx/policy"
@@ -34,11 +36,11 @@ func insertPublisher(ctx context.Context, tx q, p store.Publisher) (int64, error
 	var id int64
 	err := tx.queryRow(ctx, `INSERT INTO publishers
 		(project_id, kind, issuer, owner, name, repo_key, workflow, environment, owner_id, repository_id, created_by, created_at, last_used_at,
-		 ref_tags_only, ref_pattern, ref_protected, called_workflow)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
+		 ref_tags_only, ref_pattern, ref_protected, called_workflow, env_key, registrant)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id`,
 		p.ProjectID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow, p.Environment,
 		nullString(p.OwnerID), nullString(p.RepositoryID), nullID(p.CreatedBy), p.CreatedAt, nullTime(p.LastUsedAt),
-		p.Refs.TagsOnly, p.Refs.Pattern, p.Refs.Protected, p.CalledWorkflow,
+		p.Refs.TagsOnly, p.Refs.Pattern, p.Refs.Protected, p.CalledWorkflow, policy.EnvironmentKey(p.Kind, p.Environment), p.CreatedBy,
 	).Scan(&id)
 	switch {
 	case errors.Is(err, errUnique):
@@ -172,11 +174,11 @@ func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store
 		}
 		err = tx.queryRow(ctx, `INSERT INTO pending_publishers
 			(project_name, project_key, user_id, kind, issuer, owner, name, repo_key, workflow, environment,
-			 owner_id, repository_id, created_at, expires_at, ref_tags_only, ref_pattern, ref_protected, called_workflow)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id`,
+			 owner_id, repository_id, created_at, expires_at, ref_tags_only, ref_pattern, ref_protected, called_workflow, env_key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id`,
 			p.ProjectName, projectKey(p.ProjectName), p.UserID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow,
 			p.Environment, nullString(p.OwnerID), nullString(p.RepositoryID), p.CreatedAt, p.ExpiresAt,
-			p.Refs.TagsOnly, p.Refs.Pattern, p.Refs.Protected, p.CalledWorkflow,
+			p.Refs.TagsOnly, p.Refs.Pattern, p.Refs.Protected, p.CalledWorkflow, policy.EnvironmentKey(p.Kind, p.Environment),
 		).Scan(&p.ID)
 		if errors.Is(err, errUnique) {
 			return fmt.Errorf("pending publisher %s for project %q: %w", p.Repository(), p.ProjectName, store.ErrConflict)
@@ -205,66 +207,143 @@ func (s *Store) ListPending(ctx context.Context, userID int64) ([]store.PendingP
 	return collect(ctx, s.read(), scanPending, `SELECT `+pendingColumns+` FROM pending_publishers WHERE user_id = $1 ORDER BY id`, userID)
 }
 
+// projectCandidatesSQL and candidatesSQL are FindCandidates' statements, for a named
+// project and for every project.
+var projectCandidatesSQL, candidatesSQL = candidateStatements()
+
+func candidateStatements() (named, all string) {
+	fits := func(t string) string {
+		return t + `.workflow = $3 AND ` + t + `.env_key IN ('', $4)
+			AND (` + t + `.owner_id IS NULL OR ` + t + `.owner_id = $5) AND (` + t + `.repository_id IS NULL OR ` + t + `.repository_id = $6)`
+	}
+	// NULLIF(x, x) is a NULL of x's type, which a UNION of several branches needs.
+	const activeColumns = `0, p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
+			COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''), p.ref_tags_only, p.ref_pattern, p.ref_protected, p.called_workflow,
+			p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at, NULLIF(p.created_at, p.created_at)`
+	const pendingColumns = `1, pp.id, pp.kind, pp.issuer, pp.owner, pp.name, pp.workflow, pp.environment,
+			COALESCE(pp.owner_id, ''), COALESCE(pp.repository_id, ''), pp.ref_tags_only, pp.ref_pattern, pp.ref_protected, pp.called_workflow,
+			0, pp.project_name, pp.user_id, pp.created_at, NULLIF(pp.created_at, pp.created_at), pp.expires_at`
+	const activeFrom = ` FROM publishers p JOIN projects pr ON pr.id = p.project_id WHERE `
+	const unused = ` AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key)`
+	// One project's publishers: at most MaxPublishersPerProject active ones, and pending
+	// ones by the unique key that starts with the project name.
+	named = `WITH project AS (SELECT id FROM projects WHERE name_key = $9)
+			SELECT ` + activeColumns + activeFrom + `p.project_id IN (SELECT id FROM project) AND p.issuer = $1 AND p.repo_key = $2 AND ` + fits("p") + `
+			UNION ALL
+			SELECT ` + activeColumns + activeFrom + `p.id IN (SELECT p.id FROM publishers p WHERE p.project_id IN (SELECT id FROM project)
+				AND p.issuer = $1 AND p.repo_key = $2 AND NOT (` + fits("p") + `) ORDER BY p.id LIMIT $8)
+			UNION ALL
+			SELECT ` + pendingColumns + ` FROM pending_publishers pp WHERE pp.project_key = $9 AND pp.issuer = $1 AND pp.repo_key = $2
+				AND pp.expires_at > $7 AND ` + fits("pp") + unused + `
+			UNION ALL
+			SELECT ` + pendingColumns + ` FROM pending_publishers pp WHERE pp.id IN (SELECT pp.id FROM pending_publishers pp
+				WHERE pp.project_key = $9 AND pp.issuer = $1 AND pp.repo_key = $2 AND pp.expires_at > $7 AND NOT (` + fits("pp") + `)` + unused + `
+				ORDER BY pp.id LIMIT $8)
+			ORDER BY 1, 2`
+
+	// Publishers that cannot fit, found without reading those that can: the first
+	// MaxNearMisses in index order of each range of the index that holds only misses (another
+	// workflow below or above the job's, or the job's with an environment below or
+	// above the job's other than none). Those whose pinned ids alone refuse the job
+	// are not looked for.
+	misses := func(table string) string {
+		from := `SELECT id FROM (SELECT t.id FROM ` + table + ` t WHERE t.issuer = $1 AND t.repo_key = $2 AND `
+		more := ``
+		if table == "pending_publishers" {
+			more = ` AND t.expires_at > $7 AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = t.project_key)`
+		}
+		var parts []string
+		for _, where := range []string{`t.workflow < $3`, `t.workflow > $3`,
+			`t.workflow = $3 AND t.env_key > '' AND t.env_key < $4`, `t.workflow = $3 AND t.env_key > '' AND t.env_key > $4`} {
+			parts = append(parts, from+where+more+` LIMIT $8) r`+strconv.Itoa(len(parts)))
+		}
+		return strings.Join(parts, ` UNION ALL `)
+	}
+	const turn = `p.issuer = $1 AND p.repo_key = $2 AND p.workflow = $3`
+	all = `WITH RECURSIVE
+			ranges(env_key, spec) AS (
+				SELECT CAST($4 AS TEXT), 1 WHERE $4 <> ''
+				UNION ALL SELECT '', 0
+			),
+			registrants(env_key, spec, registrant, n) AS (
+				SELECT r.env_key, r.spec, (SELECT min(p.registrant) FROM publishers p WHERE ` + turn + ` AND p.env_key = r.env_key), 1
+				FROM ranges r
+				UNION ALL
+				SELECT r.env_key, r.spec, (SELECT min(p.registrant) FROM publishers p WHERE ` + turn + ` AND p.env_key = r.env_key
+					AND p.registrant > r.registrant), r.n + 1
+				FROM registrants r WHERE r.registrant IS NOT NULL AND r.n < $9
+			),
+			chosen AS (
+				SELECT registrant FROM registrants WHERE registrant IS NOT NULL
+				GROUP BY registrant ORDER BY max(spec) DESC, registrant LIMIT $9
+			),
+			share AS (
+				SELECT CASE WHEN count(*) = 0 THEN 0 WHEN count(*) >= $10 THEN 1 ELSE $10 / count(*) END AS k FROM chosen
+			),
+			queue(env_key, registrant, id, n) AS (
+				SELECT r.env_key, c.registrant, (SELECT min(p.id) FROM publishers p WHERE ` + turn + ` AND p.env_key = r.env_key
+					AND p.registrant = c.registrant), 1
+				FROM chosen c, ranges r
+				UNION ALL
+				SELECT q.env_key, q.registrant, (SELECT min(p.id) FROM publishers p WHERE ` + turn + ` AND p.env_key = q.env_key
+					AND p.registrant = q.registrant AND p.id > q.id), q.n + 1
+				FROM queue q, share WHERE q.id IS NOT NULL AND q.n < share.k
+			),
+			taken AS (
+				SELECT DISTINCT p.project_id FROM publishers p WHERE p.id IN (SELECT id FROM queue WHERE id IS NOT NULL) AND ` + fits("p") + `
+			),
+			near AS (
+				SELECT id FROM (` + misses("publishers") + `) m ORDER BY id LIMIT $8
+			),
+			near_pending AS (
+				SELECT id FROM (` + misses("pending_publishers") + `) m ORDER BY id LIMIT $8
+			)
+			SELECT ` + activeColumns + activeFrom + `p.project_id IN (SELECT project_id FROM taken) AND p.issuer = $1 AND p.repo_key = $2 AND ` + fits("p") + `
+			UNION ALL
+			SELECT ` + activeColumns + activeFrom + `p.id IN (SELECT id FROM near)
+			UNION ALL
+			SELECT ` + pendingColumns + ` FROM pending_publishers pp WHERE pp.issuer = $1 AND pp.repo_key = $2
+				AND pp.expires_at > $7 AND ` + fits("pp") + unused + `
+			UNION ALL
+			SELECT ` + pendingColumns + ` FROM pending_publishers pp WHERE pp.id IN (SELECT id FROM near_pending)
+			ORDER BY 1, 2`
+	return named, all
+}
+
 // FindCandidates reads both kinds of publisher in one statement: one round trip, and one
 // snapshot of both tables, so that a conversion of a pending publisher committing
 // meanwhile shows as the pending publisher or as its active successor, never as neither.
 // It leaves out pending publishers whose project name exists: a pending publisher does
 // not reserve its name, and one whose name is taken can create nothing.
 //
-// Anyone may register publishers naming any repository, so the statement bounds what it
-// returns by construction. A publisher fits the job when its workflow, environment (as the
-// platform compares them: GitHub without case in ASCII letters, GitLab exactly) and pinned
-// ids allow it; of the rest it returns only MaxNearMisses of each kind. Of the fitting
-// active publishers it returns those of the first MaxCandidateProjects projects in the
-// order an upload token takes projects (each project stands for its most specific
-// publisher, the oldest of equals; registrants take turns, each its most specific first,
-// in the order of their first publisher's specificity then age). Fitting pending
-// publishers are few by construction: a user has at most MaxPendingPerUser, and two users'
-// pending publishers may not have the same rules, so at most two users' sets (bound to the
-// job's environment or to none) fit one job.
+// Anyone may register publishers naming any repository, so no step of the statement reads
+// more than it returns, whatever others registered. A publisher fits the job when its
+// workflow, environment (env_key: as the platform compares it) and pinned ids allow it;
+// ref rules are left to the exchange. Active publishers are read through the index
+// publishers_turns (issuer, repo_key, workflow, env_key, registrant, id), in two ranges:
+// bound to the job's environment, and bound to none. The registrants of each range are
+// found one index probe each, in order of user id (a loose index scan, written as a
+// recursive query, since neither database skips through an index by itself), at most
+// MaxCandidateRegistrants of them; each then reads its first ⌊MaxCandidateProjects/R⌋ (at
+// least one) publishers of each range, again one probe each. A ranking of every fitting publisher,
+// which an ordering by age of the first publisher needs, would cost in proportion to what
+// others registered, which is what the bound is for. The projects of the publishers read
+// come with all their fitting publishers (at most MaxPublishersPerProject each). Of
+// publishers that cannot fit, at most MaxNearMisses of each kind are returned, found in
+// the ranges of the index that hold no fitting one. Fitting pending publishers are few by construction:
+// a user has at most MaxPendingPerUser, and two users' pending publishers may not have
+// the same rules, so at most two users' sets (bound to the job's environment or to none)
+// fit one job.
 func (s *Store) FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
-	fits := func(t string) string {
-		return t + `.workflow = $3 AND (` + t + `.environment = '' OR ` + t + `.environment = $4
-			OR (` + t + `.kind = 'github' AND ` + fmt.Sprintf(s.dialect.LowerASCII, t+`.environment`) + ` = $5))
-			AND (` + t + `.owner_id IS NULL OR ` + t + `.owner_id = $6) AND (` + t + `.repository_id IS NULL OR ` + t + `.repository_id = $7)`
+	args := []any{issuer, key, job.Workflow, policy.EnvironmentKey(job.Kind, job.Environment), job.OwnerID, job.RepositoryID, now, store.MaxNearMisses}
+	sql := candidatesSQL
+	if job.Project != "" {
+		sql = projectCandidatesSQL
+		args = append(args, job.Project)
+	} else {
+		args = append(args, store.MaxCandidateRegistrants, store.MaxCandidateProjects)
 	}
-	const spec = `CASE WHEN p.environment = '' THEN 0 ELSE 1 END`
-	const activeColumns = `0, p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
-			COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''), p.ref_tags_only, p.ref_pattern, p.ref_protected, p.called_workflow,
-			p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at, NULL`
-	const pendingColumns = `1, pp.id, pp.kind, pp.issuer, pp.owner, pp.name, pp.workflow, pp.environment,
-			COALESCE(pp.owner_id, ''), COALESCE(pp.repository_id, ''), pp.ref_tags_only, pp.ref_pattern, pp.ref_protected, pp.called_workflow,
-			0, pp.project_name, pp.user_id, pp.created_at, NULL, pp.expires_at`
-	const pendingFrom = ` FROM pending_publishers pp
-		WHERE pp.issuer = $1 AND pp.repo_key = $2 AND pp.expires_at > $8
-			AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key)`
-	rows, err := s.read().query(ctx, `WITH fitting AS (
-			SELECT p.id, p.project_id, COALESCE(p.created_by, 0) AS registrant, `+spec+` AS spec,
-				ROW_NUMBER() OVER (PARTITION BY p.project_id ORDER BY `+spec+` DESC, p.id) AS in_project
-			FROM publishers p WHERE p.issuer = $1 AND p.repo_key = $2 AND `+fits("p")+`
-		), projects_by_turn AS (
-			SELECT project_id,
-				ROW_NUMBER() OVER (PARTITION BY registrant ORDER BY spec DESC, id) AS turn,
-				FIRST_VALUE(spec) OVER (PARTITION BY registrant ORDER BY spec DESC, id) AS first_spec,
-				FIRST_VALUE(id) OVER (PARTITION BY registrant ORDER BY spec DESC, id) AS first_id
-			FROM fitting WHERE in_project = 1
-		), near_active AS (
-			SELECT p.id FROM publishers p WHERE p.issuer = $1 AND p.repo_key = $2 AND NOT (`+fits("p")+`)
-			ORDER BY p.id LIMIT $10
-		), near_pending AS (
-			SELECT pp.id`+pendingFrom+` AND NOT (`+fits("pp")+`)
-			ORDER BY pp.id LIMIT $10
-		)
-		SELECT `+activeColumns+`
-		FROM publishers p JOIN projects pr ON pr.id = p.project_id
-		WHERE p.id IN (SELECT id FROM fitting WHERE project_id IN (
-				SELECT project_id FROM projects_by_turn ORDER BY turn, first_spec DESC, first_id LIMIT $9)
-			UNION ALL SELECT id FROM near_active)
-		UNION ALL
-		SELECT `+pendingColumns+pendingFrom+` AND (`+fits("pp")+` OR pp.id IN (SELECT id FROM near_pending))
-		ORDER BY 1, 2`,
-		issuer, key, job.Workflow, job.Environment, policy.EnvironmentKey(policy.GitHub, job.Environment),
-		job.OwnerID, job.RepositoryID, now, store.MaxCandidateProjects, store.MaxNearMisses)
+	rows, err := s.read().query(ctx, sql, args...)
 	if err != nil {
 		return nil, nil, err
 	}

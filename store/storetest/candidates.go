@@ -18,53 +18,113 @@ func releaseJob() (policy.Identity, store.Job) {
 	return id, store.JobOf(id)
 }
 
-// byTurns is the reference selection the candidate read must agree with: of the publishers
-// that match id, each project stands for its most specific, oldest publisher; registrants
-// take turns, each its most specific first, registrants in the order of their first
-// publisher's specificity then age; the first limit projects.
-func byTurns(all []store.Publisher, id policy.Identity, limit int) []int64 {
-	better := func(a, b store.Publisher) int {
-		if c := cmp.Compare(policy.Specificity(b.Publisher), policy.Specificity(a.Publisher)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
+// readByShares is the reference for the projects the candidate read returns, worked out
+// from all publishers: publishers whose workflow and environment fit the job fall in two
+// ranges, bound to the job's environment and bound to none; the registrants of either,
+// those with a publisher in the first range first, then by user id, the first
+// MaxCandidateRegistrants; each reads its first ⌊MaxCandidateProjects/R⌋ (at least one) publishers of each
+// range by id, R being the registrants read; the projects of those that fit (their pinned
+// ids too) are read.
+func readByShares(all []store.Publisher, id policy.Identity) map[int64]bool {
+	envKey := policy.EnvironmentKey(id.Kind, id.Environment)
+	inRange := func(p store.Publisher, env string) bool {
+		return p.Workflow == policy.JobWorkflow(id) && policy.EnvironmentKey(p.Kind, p.Environment) == env
 	}
-	best := map[int64]store.Publisher{}
+	ranges := []string{""}
+	if envKey != "" {
+		ranges = []string{envKey, ""}
+	}
+	spec := map[int64]int{} // 1 for a registrant with a publisher bound to the job's environment
 	for _, p := range all {
-		if policy.Match(p.Publisher, id) != nil {
-			continue
-		}
-		if b, ok := best[p.ProjectID]; !ok || better(p, b) < 0 {
-			best[p.ProjectID] = p
-		}
-	}
-	var firsts []store.Publisher
-	queues := map[int64][]store.Publisher{}
-	for _, p := range best {
-		queues[p.CreatedBy] = append(queues[p.CreatedBy], p)
-	}
-	for by := range queues {
-		slices.SortFunc(queues[by], better)
-		firsts = append(firsts, queues[by][0])
-	}
-	slices.SortFunc(firsts, better)
-	var out []int64
-	for turn := 0; len(out) < len(best); turn++ {
-		for _, f := range firsts {
-			if q := queues[f.CreatedBy]; turn < len(q) {
-				if len(out) == limit {
-					return out
-				}
-				out = append(out, q[turn].ProjectID)
+		for i, env := range ranges {
+			if s, ok := spec[p.CreatedBy]; inRange(p, env) && (!ok || len(ranges)-1-i > s) {
+				spec[p.CreatedBy] = len(ranges) - 1 - i
 			}
 		}
 	}
-	return out
+	registrants := slices.SortedFunc(func(yield func(int64) bool) {
+		for r := range spec {
+			if !yield(r) {
+				return
+			}
+		}
+	}, func(a, b int64) int {
+		if c := cmp.Compare(spec[b], spec[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	registrants = registrants[:min(len(registrants), store.MaxCandidateRegistrants)]
+	read := map[int64]bool{}
+	if len(registrants) == 0 {
+		return read
+	}
+	share := max(1, store.MaxCandidateProjects/len(registrants))
+	for _, r := range registrants {
+		for _, env := range ranges {
+			var queue []store.Publisher
+			for _, p := range all {
+				if p.CreatedBy == r && inRange(p, env) {
+					queue = append(queue, p)
+				}
+			}
+			slices.SortFunc(queue, func(a, b store.Publisher) int { return cmp.Compare(a.ID, b.ID) })
+			for _, p := range queue[:min(len(queue), share)] {
+				if (p.OwnerID == "" || p.OwnerID == id.OwnerID) && (p.RepositoryID == "" || p.RepositoryID == id.RepositoryID) {
+					read[p.ProjectID] = true
+				}
+			}
+		}
+	}
+	return read
+}
+
+// fitsJob is whether the store may count p as fitting the job: workflow, environment and
+// pinned ids.
+func fitsJob(p store.Publisher, id policy.Identity) bool {
+	env := policy.EnvironmentKey(p.Kind, p.Environment)
+	return p.Workflow == policy.JobWorkflow(id) && (env == "" || env == policy.EnvironmentKey(id.Kind, id.Environment)) &&
+		(p.OwnerID == "" || p.OwnerID == id.OwnerID) && (p.RepositoryID == "" || p.RepositoryID == id.RepositoryID)
+}
+
+// checkRead holds a candidate read to the reference: exactly the projects readByShares
+// names, each with every publisher of it that fits, and a few that cannot fit.
+func checkRead(t *testing.T, f *fixture, id policy.Identity, active []store.Publisher) map[int64]bool {
+	t.Helper()
+	all, err := f.st.ListPublishers(f.ctx, 0)
+	must(t, err)
+	projects := map[int64]bool{}
+	misses := 0
+	for _, p := range active {
+		if !fitsJob(p, id) {
+			misses++
+			continue
+		}
+		projects[p.ProjectID] = true
+	}
+	if misses > store.MaxNearMisses {
+		t.Errorf("read %d publishers the job cannot satisfy, want at most %d", misses, store.MaxNearMisses)
+	}
+	want := readByShares(all, id)
+	equal(t, "projects read", len(projects), len(want))
+	for p := range want {
+		if !projects[p] {
+			t.Errorf("project %d is read by the reference but was not read", p)
+		}
+	}
+	// Every fitting publisher of a project read comes with it: the exchange marks them
+	// all used.
+	for _, p := range all {
+		if projects[p.ProjectID] && fitsJob(p, id) && !slices.ContainsFunc(active, func(a store.Publisher) bool { return a.ID == p.ID }) {
+			t.Errorf("fitting publisher %d of project %d read is missing", p.ID, p.ProjectID)
+		}
+	}
+	return projects
 }
 
 func candidateTests() []test {
 	return []test{
-		{"FindCandidates reads a bounded set in token order, whatever other registrants add, and keeps the last registrant's publisher", func(t *testing.T, f *fixture) {
+		{"FindCandidates reads a bounded share of each registrant's publishers, whatever others add, and keeps the last registrant's publisher", func(t *testing.T, f *fixture) {
 			id, job := releaseJob()
 			// Many registrants, each with several projects whose publishers match the job
 			// (some bound to its environment, spelled in another case), and publishers
@@ -101,47 +161,66 @@ func candidateTests() []test {
 
 			active, _, err := f.st.FindCandidates(f.ctx, githubIssuer, policy.RepositoryKey(id.Repository), job, f.now)
 			must(t, err)
-			all, err := f.st.ListPublishers(f.ctx, 0)
-			must(t, err)
-			var (
-				projects = map[int64]bool{}
-				misses   int
-				found    bool
-			)
-			for _, p := range active {
-				found = found || p.ID == mine.ID
-				if policy.Match(p.Publisher, id) != nil {
-					misses++
-					continue
-				}
-				projects[p.ProjectID] = true
-			}
-			if !found {
+			checkRead(t, f, id, active)
+			if !slices.ContainsFunc(active, func(p store.Publisher) bool { return p.ID == mine.ID }) {
 				t.Errorf("the last registrant's publisher %d is not among the %d read", mine.ID, len(active))
 			}
-			if misses > store.MaxNearMisses {
-				t.Errorf("read %d publishers the job cannot satisfy, want at most %d", misses, store.MaxNearMisses)
-			}
-			if misses == 0 {
+			if !slices.ContainsFunc(active, func(p store.Publisher) bool { return !fitsJob(p, id) }) {
 				t.Errorf("read no publisher the job cannot satisfy, want some for the refusal records")
 			}
-			want := byTurns(all, id, store.MaxCandidateProjects)
-			equal(t, "projects read", len(projects), len(want))
-			for _, p := range want {
-				if !projects[p] {
-					t.Errorf("project %d is chosen from all publishers but was not read", p)
-				}
-			}
-			// Every matching publisher of a project read comes with it: the exchange marks
-			// them all used.
-			for _, p := range all {
-				if projects[p.ProjectID] && policy.Match(p.Publisher, id) == nil && !slices.ContainsFunc(active, func(a store.Publisher) bool { return a.ID == p.ID }) {
-					t.Errorf("matching publisher %d of project %d read is missing", p.ID, p.ProjectID)
-				}
-			}
+			all, err := f.st.ListPublishers(f.ctx, 0)
+			must(t, err)
 			if len(all) <= len(active)*2 {
 				t.Fatalf("the fixture is too small to show a bound: %d publishers, %d read", len(all), len(active))
 			}
+		}},
+		{"One registrant's many publishers take a share of the candidate read, whatever their age, and the others' are read", func(t *testing.T, f *fixture) {
+			id, job := releaseJob()
+			big := f.user("big")
+			for i := range 150 {
+				f.publisher(f.project(fmt.Sprintf("big-%d", i), big), big, nil)
+			}
+			var small []store.Publisher
+			for u := range 3 {
+				user := f.user(fmt.Sprintf("small%d", u))
+				small = append(small, f.publisher(f.project(fmt.Sprintf("small-%d", u), user), user, nil))
+			}
+			victim := f.user("victim")
+			small = append(small, f.publisher(f.project("victim-app", victim), victim, func(p *policy.Publisher) { p.Environment = "release" }))
+			active, _, err := f.st.FindCandidates(f.ctx, githubIssuer, policy.RepositoryKey(id.Repository), job, f.now)
+			must(t, err)
+			projects := checkRead(t, f, id, active)
+			for _, p := range small {
+				if !projects[p.ProjectID] {
+					t.Errorf("project %s of a registrant with one publisher was not read", p.ProjectName)
+				}
+			}
+			// Five registrants share 101 places: 20 each at most.
+			if n := len(projects); n > 20+len(small) {
+				t.Errorf("read %d projects, want at most %d: the big registrant's share and one each of the others", n, 20+len(small))
+			}
+		}},
+		{"A candidate read for a named project reads that project's publishers and no other's", func(t *testing.T, f *fixture) {
+			id, job := releaseJob()
+			other := f.user("other")
+			for i := range 5 {
+				f.publisher(f.project(fmt.Sprintf("other-%d", i), other), other, nil)
+			}
+			f.publisher(f.project("other-miss", other), other, func(p *policy.Publisher) { p.Workflow = "other.yml" })
+			victim := f.user("victim")
+			proj := f.project("Victim.App", victim)
+			mine := f.publisher(proj, victim, nil)
+			miss := f.publisher(proj, victim, func(p *policy.Publisher) { p.Environment = "staging" })
+			f.pending("other-new", other, nil)
+			job.Project = "victim-app"
+			active, pending, err := f.st.FindCandidates(f.ctx, githubIssuer, policy.RepositoryKey(id.Repository), job, f.now)
+			must(t, err)
+			var ids []int64
+			for _, p := range active {
+				ids = append(ids, p.ID)
+			}
+			equal(t, "publishers read", fmt.Sprint(ids), fmt.Sprint([]int64{mine.ID, miss.ID}))
+			equal(t, "pending publishers read", len(pending), 0)
 		}},
 	}
 }
