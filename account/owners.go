@@ -280,14 +280,7 @@ func (s *Service) ExchangeSucceeded(ctx context.Context, id policy.Identity, tok
 	if id.Public {
 		env = fmt.Sprintf("the environment %q", id.Environment)
 	}
-	for _, p := range matched {
-		if p.Environment == "" && id.Environment != "" {
-			s.notifyOwners(ctx, p.ProjectID, fmt.Sprintf("environment-hint:%d:%s", p.ID, strings.ToLower(id.Environment)),
-				"tpx: restrict the publisher of "+p.ProjectName+" to an environment?",
-				fmt.Sprintf("an upload token for %s was minted through publisher %d (%s), which accepts any environment, for a job that ran in %s. Restricting the publisher to that environment lets the environment's protection rules guard your releases. Publishers: %s/projects/%s\n\nThe job: %s.",
-					p.ProjectName, p.ID, Describe(p.Publisher), env, s.cfg.PublicURL, p.ProjectName, facts))
-		}
-	}
+	s.environmentHints(ctx, id, matched, env, facts)
 	for _, pp := range created {
 		proj, err := s.cfg.Store.ProjectByName(ctx, pp.ProjectName)
 		if err != nil {
@@ -297,6 +290,45 @@ func (s *Service) ExchangeSucceeded(ctx context.Context, id policy.Identity, tok
 		s.auditAs(ctx, "exchange", pp.UserID, proj.ID, "pending.use", fmt.Sprintf("project %s created by pending publisher %d (%s); upload token %s minted: %s", proj.Name, pp.ID, Describe(pp.Publisher), tokenID, facts))
 		s.notifyOwners(ctx, proj.ID, "", "tpx: project "+proj.Name+" created",
 			fmt.Sprintf("your pending publisher (%s) was used and created the project %s, which you own. Publishers: %s/projects/%s\n\nThe job: %s.", Describe(pp.Publisher), proj.Name, s.cfg.PublicURL, proj.Name, facts))
+	}
+}
+
+// environmentHints tells the owners of each project whose publisher accepts any
+// environment that a job which ran in one (described as env) used it, once per publisher,
+// environment and owner. All projects' owners are read at once and all messages written
+// at once: the projects a job's token covers are partly chosen by other tenants, and a
+// read per project would make the exchanges that follow wait on them.
+func (s *Service) environmentHints(ctx context.Context, id policy.Identity, matched []store.Publisher, env, facts string) {
+	var hinted []store.Publisher
+	for _, p := range matched {
+		if p.Environment == "" && id.Environment != "" {
+			hinted = append(hinted, p)
+		}
+	}
+	if len(hinted) == 0 {
+		return
+	}
+	ids := make([]int64, len(hinted))
+	for i, p := range hinted {
+		ids[i] = p.ProjectID
+	}
+	owners, err := s.cfg.Store.OwnersOf(ctx, ids)
+	if err != nil {
+		s.cfg.Logger.Error("owners not told of environment hints", "projects", len(ids), "error", err)
+		return
+	}
+	var msgs []store.Mail
+	for _, p := range hinted {
+		msgs = append(msgs, s.mails(owners[p.ProjectID], fmt.Sprintf("environment-hint:%d:%s", p.ID, strings.ToLower(id.Environment)),
+			"tpx: restrict the publisher of "+p.ProjectName+" to an environment?",
+			fmt.Sprintf("an upload token for %s was minted through publisher %d (%s), which accepts any environment, for a job that ran in %s. Restricting the publisher to that environment lets the environment's protection rules guard your releases. Publishers: %s/projects/%s\n\nThe job: %s.",
+				p.ProjectName, p.ID, Describe(p.Publisher), env, s.cfg.PublicURL, p.ProjectName, facts))...)
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	if err := s.cfg.Store.EnqueueMail(ctx, msgs); err != nil {
+		s.cfg.Logger.Error("owners not told of environment hints", "messages", len(msgs), "error", err)
 	}
 }
 

@@ -315,6 +315,18 @@ func (s *Service) notifyOwners(ctx context.Context, project int64, key, subject,
 		s.cfg.Logger.Error("owners not notified", "project", project, "subject", subject, "error", err)
 		return
 	}
+	msgs := s.mails(owners, key, subject, text)
+	if len(msgs) == 0 {
+		return
+	}
+	if err := s.cfg.Store.EnqueueMail(ctx, msgs); err != nil {
+		s.cfg.Logger.Error("owners not notified", "project", project, "subject", subject, "error", err)
+	}
+}
+
+// mails are the messages that tell owners subject and text, to those with a verified
+// address; key, when set, makes the outbox keep one message per key and owner.
+func (s *Service) mails(owners []store.Owner, key, subject, text string) []store.Mail {
 	var msgs []store.Mail
 	for _, o := range owners {
 		if !o.EmailVerified {
@@ -326,12 +338,7 @@ func (s *Service) notifyOwners(ctx context.Context, project int64, key, subject,
 		}
 		msgs = append(msgs, m)
 	}
-	if len(msgs) == 0 {
-		return
-	}
-	if err := s.cfg.Store.EnqueueMail(ctx, msgs); err != nil {
-		s.cfg.Logger.Error("owners not notified", "project", project, "subject", subject, "error", err)
-	}
+	return msgs
 }
 
 // AuditLog returns the audit events of a user's account.

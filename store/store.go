@@ -332,6 +332,9 @@ type Store interface {
 
 	// ProjectOwners lists a project's owners (RoleOwner) by name.
 	ProjectOwners(ctx context.Context, projectID int64) ([]Owner, error)
+	// OwnersOf lists the owners (RoleOwner) of each of several projects, by name, in one
+	// read; a project without owners, or that does not exist, has no entry.
+	OwnersOf(ctx context.Context, projectIDs []int64) (map[int64][]Owner, error)
 	// ProjectMembers lists a project's members of every role, owners first, then by name.
 	ProjectMembers(ctx context.Context, projectID int64) ([]Owner, error)
 	// RemoveOwner removes a member of any role, unless they are the last owner

@@ -34,6 +34,32 @@ func (s *Store) members(ctx context.Context, projectID int64, where string) ([]s
 		WHERE o.project_id = $1 `+where+` ORDER BY o.role = 'owner' DESC, u.name_key`, projectID)
 }
 
+func (s *Store) OwnersOf(ctx context.Context, projectIDs []int64) (map[int64][]store.Owner, error) {
+	type owner struct {
+		project int64
+		store.Owner
+	}
+	rows, err := collect(ctx, s.read(), func(r scanner) (owner, error) {
+		var (
+			o    owner
+			role string
+		)
+		err := r.Scan(&o.project, &o.UserID, &o.Name, &o.Email, &o.EmailVerified, &role)
+		o.Role = store.Role(role)
+		return o, err
+	}, `SELECT o.project_id, u.id, u.name, u.email, u.email_verified_at IS NOT NULL, o.role
+		FROM project_owners o JOIN users u ON u.id = o.user_id
+		WHERE `+fmt.Sprintf(s.dialect.AnyID, "o.project_id", "$1")+` AND o.role = 'owner' ORDER BY o.project_id, u.name_key`, s.dialect.IDs(projectIDs))
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64][]store.Owner{}
+	for _, o := range rows {
+		out[o.project] = append(out[o.project], o.Owner)
+	}
+	return out, nil
+}
+
 // RemoveOwner locks the project row, so that two owners removing each other at once cannot
 // leave the project with none.
 func (s *Store) RemoveOwner(ctx context.Context, projectID, userID int64) error {

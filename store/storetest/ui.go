@@ -443,6 +443,14 @@ func uiTests() []test {
 				{UserID: alice.ID, Name: "alice", Email: "alice@example.com", Role: store.RoleOwner},
 				{UserID: bob.ID, Name: "bob", Email: "bob@example.com", Role: store.RoleOwner},
 			})
+			other := f.project("other", bob)
+			f.project("ownerless-after-all", carol)
+			byProject, err := f.st.OwnersOf(f.ctx, []int64{proj.ID, other.ID, 424242})
+			must(t, err)
+			equal(t, "owners of two projects and of none, in one read", byProject, map[int64][]store.Owner{
+				proj.ID:  owners,
+				other.ID: {{UserID: bob.ID, Name: "bob", Email: "bob@example.com", Role: store.RoleOwner}},
+			})
 			must(t, f.st.RemoveOwner(f.ctx, proj.ID, alice.ID))
 			wantErr(t, f.st.RemoveOwner(f.ctx, proj.ID, alice.ID), store.ErrNotFound)
 			wantErr(t, f.st.RemoveOwner(f.ctx, proj.ID, bob.ID), store.ErrLastOwner)
