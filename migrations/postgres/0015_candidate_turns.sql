@@ -11,13 +11,13 @@ ALTER TABLE publishers ADD COLUMN registrant bigint NOT NULL DEFAULT 0;
 UPDATE publishers SET registrant = COALESCE(created_by, 0),
     env_key = CASE WHEN kind = 'github' THEN lower(environment COLLATE "C") ELSE environment END;
 CREATE INDEX publishers_turns ON publishers (issuer, repo_key, workflow, env_key, registrant, id);
--- The refusal records read a repository's oldest publishers by id.
+-- Its prefix serves every lookup by repository: an index of (issuer, repo_key) alone
+-- would also sort by id, and a planner asked for a registrant's oldest publisher chose it
+-- and read every publisher of the repository for each registrant.
 DROP INDEX publishers_lookup;
-CREATE INDEX publishers_lookup ON publishers (issuer, repo_key, id);
 
 ALTER TABLE pending_publishers ADD COLUMN env_key text NOT NULL DEFAULT '';
 UPDATE pending_publishers SET
     env_key = CASE WHEN kind = 'github' THEN lower(environment COLLATE "C") ELSE environment END;
 DROP INDEX pending_publishers_lookup;
-CREATE INDEX pending_publishers_lookup ON pending_publishers (issuer, repo_key, id);
 CREATE INDEX pending_publishers_fits ON pending_publishers (issuer, repo_key, workflow, env_key);

@@ -96,6 +96,10 @@ type Dialect struct {
 	// number of ids.
 	AnyID string
 	IDs   func(ids []int64) any
+	// Lateral is whether the backend has LATERAL joins. PostgreSQL's planner, which may
+	// hash-join a table it thinks small rather than look rows up by index, then joins
+	// each row found to its rows by index; SQLite's joins always do.
+	Lateral bool
 	// LowerASCII is a format for an expression that lower-cases the text expression %s in
 	// ASCII letters only, leaving every other character as it is.
 	LowerASCII string

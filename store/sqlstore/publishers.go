@@ -207,11 +207,9 @@ func (s *Store) ListPending(ctx context.Context, userID int64) ([]store.PendingP
 	return collect(ctx, s.read(), scanPending, `SELECT `+pendingColumns+` FROM pending_publishers WHERE user_id = $1 ORDER BY id`, userID)
 }
 
-// projectCandidatesSQL and candidatesSQL are FindCandidates' statements, for a named
-// project and for every project.
-var projectCandidatesSQL, candidatesSQL = candidateStatements()
-
-func candidateStatements() (named, all string) {
+// candidateStatements are FindCandidates' statements in dialect d, for a named project and
+// for every project.
+func candidateStatements(d Dialect) (named, all string) {
 	fits := func(t string) string {
 		return t + `.workflow = $3 AND ` + t + `.env_key IN ('', $4)
 			AND (` + t + `.owner_id IS NULL OR ` + t + `.owner_id = $5) AND (` + t + `.repository_id IS NULL OR ` + t + `.repository_id = $6)`
@@ -260,6 +258,14 @@ func candidateStatements() (named, all string) {
 		return strings.Join(parts, ` UNION ALL `)
 	}
 	const turn = `p.issuer = $1 AND p.repo_key = $2 AND p.workflow = $3`
+	// The fitting publishers of each project taken, looked up by the index that starts with
+	// project_id: one probe per project, however the planner sizes the tables.
+	of := `p.project_id = t.project_id AND p.issuer = $1 AND p.repo_key = $2 AND ` + fits("p")
+	each := `taken t JOIN publishers p ON ` + of
+	if d.Lateral {
+		// OFFSET 0 keeps the planner from pulling the subquery up into a plain join.
+		each = `taken t CROSS JOIN LATERAL (SELECT * FROM publishers p WHERE ` + of + ` OFFSET 0) p`
+	}
 	all = `WITH RECURSIVE
 			ranges(env_key, spec) AS (
 				SELECT CAST($4 AS TEXT), 1 WHERE $4 <> ''
@@ -290,7 +296,8 @@ func candidateStatements() (named, all string) {
 				FROM queue q, share WHERE q.id IS NOT NULL AND q.n < share.k
 			),
 			taken AS (
-				SELECT DISTINCT p.project_id FROM publishers p WHERE p.id IN (SELECT id FROM queue WHERE id IS NOT NULL) AND ` + fits("p") + `
+				SELECT DISTINCT project_id FROM (SELECT (SELECT p.project_id FROM publishers p WHERE p.id = q.id AND ` + fits("p") + `) AS project_id
+					FROM queue q WHERE q.id IS NOT NULL) x WHERE project_id IS NOT NULL
 			),
 			near AS (
 				SELECT id FROM (` + misses("publishers") + `) m ORDER BY id LIMIT $8
@@ -298,7 +305,7 @@ func candidateStatements() (named, all string) {
 			near_pending AS (
 				SELECT id FROM (` + misses("pending_publishers") + `) m ORDER BY id LIMIT $8
 			)
-			SELECT ` + activeColumns + activeFrom + `p.project_id IN (SELECT project_id FROM taken) AND p.issuer = $1 AND p.repo_key = $2 AND ` + fits("p") + `
+			SELECT ` + strings.Replace(activeColumns, "pr.name", "(SELECT name FROM projects WHERE id = p.project_id)", 1) + ` FROM ` + each + `
 			UNION ALL
 			SELECT ` + activeColumns + activeFrom + `p.id IN (SELECT id FROM near)
 			UNION ALL
@@ -336,9 +343,9 @@ func candidateStatements() (named, all string) {
 // fit one job.
 func (s *Store) FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
 	args := []any{issuer, key, job.Workflow, policy.EnvironmentKey(job.Kind, job.Environment), job.OwnerID, job.RepositoryID, now, store.MaxNearMisses}
-	sql := candidatesSQL
+	sql := s.candidates.all
 	if job.Project != "" {
-		sql = projectCandidatesSQL
+		sql = s.candidates.named
 		args = append(args, job.Project)
 	} else {
 		args = append(args, store.MaxCandidateRegistrants, store.MaxCandidateProjects)

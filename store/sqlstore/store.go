@@ -18,11 +18,15 @@ var _ store.Store = (*Store)(nil)
 type Store struct {
 	db      DB
 	dialect Dialect
+	// candidates are FindCandidates' statements, for a named project and for every project.
+	candidates struct{ named, all string }
 }
 
 // New returns a Store over db. It does not touch the database.
 func New(db DB, d Dialect) *Store {
-	return &Store{db: db, dialect: d}
+	s := &Store{db: db, dialect: d}
+	s.candidates.named, s.candidates.all = candidateStatements(d)
+	return s
 }
 
 // read runs queries outside a transaction.
