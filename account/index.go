@@ -340,31 +340,18 @@ func (s *Service) IndexCreateUser(ctx context.Context, in IndexUser) (store.User
 	if len(in.Subject) > 255 {
 		return store.User{}, on("subject", invalid("the subject is at most 255 characters"))
 	}
-	if in.Issuer != "" {
-		if _, err := s.cfg.Store.UserByIdentity(ctx, in.Issuer, in.Subject); err == nil {
-			return store.User{}, fmt.Errorf("%w: subject %q of %s", ErrIdentityLinked, in.Subject, in.Issuer)
-		}
-	}
-	u, err := s.cfg.Store.CreateUser(ctx, store.User{Name: in.Name, Email: in.Email, CreatedAt: s.cfg.Now()})
-	if errors.Is(err, store.ErrConflict) {
+	// One transaction: a user is never left behind without the identity the index
+	// meant to sign in with, nor with an address nobody vouched for.
+	u, err := s.cfg.Store.CreateLinkedUser(ctx, store.User{Name: in.Name, Email: in.Email, CreatedAt: s.cfg.Now()},
+		store.ExternalIdentity{Issuer: in.Issuer, Subject: in.Subject}, "")
+	switch {
+	case errors.Is(err, store.ErrConflict):
 		return store.User{}, fmt.Errorf("%w: user %q", ErrUserExists, in.Name)
-	}
-	if errors.Is(err, store.ErrEmailTaken) {
-		return store.User{}, invalid("another user has the address %s; one account per address", in.Email)
-	}
-	if err != nil {
-		return store.User{}, err
-	}
-	if in.Issuer != "" {
-		err := s.cfg.Store.LinkIdentity(ctx, store.ExternalIdentity{Issuer: in.Issuer, Subject: in.Subject, UserID: u.ID, CreatedAt: s.cfg.Now()})
-		if errors.Is(err, store.ErrConflict) {
-			return store.User{}, fmt.Errorf("%w: subject %q of %s", ErrIdentityLinked, in.Subject, in.Issuer)
-		}
-		if err != nil {
-			return store.User{}, err
-		}
-	}
-	if err := s.markVerified(ctx, u); err != nil {
+	case errors.Is(err, store.ErrEmailTaken):
+		return store.User{}, on("email", invalid("another user has the address %s; one account per address", in.Email))
+	case errors.Is(err, store.ErrIdentityTaken):
+		return store.User{}, fmt.Errorf("%w: subject %q of %s", ErrIdentityLinked, in.Subject, in.Issuer)
+	case err != nil:
 		return store.User{}, err
 	}
 	s.audit(ctx, Actor{Via: ViaAdmin}, u.ID, 0, "user.add", "user "+u.Name+" created by the index")

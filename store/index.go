@@ -3,7 +3,12 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/tpx-dev/tpx/fault"
 )
+
+// ErrIdentityTaken: the (issuer, subject) pair is linked to a user already.
+var ErrIdentityTaken = fault.New(fault.Conflict, "external identity already linked")
 
 // Scopes of operator API keys.
 const (
@@ -92,11 +97,18 @@ type IndexStore interface {
 	// HasPendingGrant reports whether name, in canonical form, was granted to the user.
 	HasPendingGrant(ctx context.Context, userID int64, name string) (bool, error)
 
-	// LinkIdentity links (Issuer, Subject) to a user (ErrConflict if that pair is linked
+	// LinkIdentity links (Issuer, Subject) to a user (ErrIdentityTaken if that pair is linked
 	// already; ErrNotFound for no such user).
 	LinkIdentity(ctx context.Context, id ExternalIdentity) error
 	// UserByIdentity finds the user linked to (issuer, subject) (ErrNotFound).
 	UserByIdentity(ctx context.Context, issuer, subject string) (User, error)
+	// CreateLinkedUser creates u with its address verified at u.CreatedAt (the index, or
+	// its identity provider, vouches for it), links link's (Issuer, Subject) to it unless
+	// Issuer is empty, and spends the sign-up invitation whose hash is invitation unless
+	// it is empty, all in one transaction: ErrConflict if the name is taken,
+	// ErrEmailTaken if the address, ErrIdentityTaken if the pair is linked, ErrNotFound if
+	// the invitation is gone or expired at u.CreatedAt. On error nothing changes.
+	CreateLinkedUser(ctx context.Context, u User, link ExternalIdentity, invitation string) (User, error)
 
 	// CreateSignupInvitation stores an invitation.
 	CreateSignupInvitation(ctx context.Context, inv SignupInvitation) error

@@ -219,12 +219,48 @@ func (s *Store) LinkIdentity(ctx context.Context, id store.ExternalIdentity) err
 			id.Issuer, id.Subject, id.UserID, id.CreatedAt)
 		switch {
 		case errors.Is(err, errUnique):
-			return fmt.Errorf("identity %s %s: %w", id.Issuer, id.Subject, store.ErrConflict)
+			return fmt.Errorf("identity %s %s: %w", id.Issuer, id.Subject, store.ErrIdentityTaken)
 		case errors.Is(err, errForeignKey):
 			return fmt.Errorf("identity: user %d: %w", id.UserID, store.ErrNotFound)
 		}
 		return err
 	})
+}
+
+func (s *Store) CreateLinkedUser(ctx context.Context, u store.User, link store.ExternalIdentity, invitation string) (store.User, error) {
+	err := s.tx(ctx, func(tx q) error {
+		if invitation != "" {
+			n, err := tx.exec(ctx, `DELETE FROM signup_invitations WHERE token_hash = $1 AND expires_at > $2`, invitation, u.CreatedAt)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("sign-up invitation: %w", store.ErrNotFound)
+			}
+		}
+		var err error
+		if u.ID, err = insertUser(ctx, tx, u); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE users SET email_verified_at = $2 WHERE id = $1`, u.ID, u.CreatedAt); err != nil {
+			return err
+		}
+		if link.Issuer == "" {
+			return nil
+		}
+		_, err = tx.exec(ctx, `INSERT INTO external_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)`,
+			link.Issuer, link.Subject, u.ID, u.CreatedAt)
+		if errors.Is(err, errUnique) {
+			return fmt.Errorf("identity %s %s: %w", link.Issuer, link.Subject, store.ErrIdentityTaken)
+		}
+		return err
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	u.WebAuthnCount = 0
+	u.CreatedAt = dbTime(u.CreatedAt)
+	return u, nil
 }
 
 func (s *Store) UserByIdentity(ctx context.Context, issuer, subject string) (store.User, error) {

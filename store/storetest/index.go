@@ -136,7 +136,7 @@ func indexTests() []test {
 			id := store.ExternalIdentity{Issuer: "https://idp.example.org", Subject: "1234", UserID: alice.ID, CreatedAt: f.now}
 			must(t, f.st.LinkIdentity(f.ctx, id))
 			id.UserID = bob.ID
-			wantErr(t, f.st.LinkIdentity(f.ctx, id), store.ErrConflict)
+			wantErr(t, f.st.LinkIdentity(f.ctx, id), store.ErrIdentityTaken)
 			wantErr(t, f.st.LinkIdentity(f.ctx, store.ExternalIdentity{Issuer: "i", Subject: "s", UserID: 424242, CreatedAt: f.now}), store.ErrNotFound)
 			u, err := f.st.UserByIdentity(f.ctx, "https://idp.example.org", "1234")
 			must(t, err)
@@ -145,6 +145,54 @@ func indexTests() []test {
 				_, err = f.st.UserByIdentity(f.ctx, c[0], c[1])
 				wantErr(t, err, store.ErrNotFound)
 			}
+		}},
+		{"A linked user is created with its identity, verified address and invitation in one transaction, or not at all", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			iss := "https://idp.example.org"
+			must(t, f.st.LinkIdentity(f.ctx, store.ExternalIdentity{Issuer: iss, Subject: "alice", UserID: alice.ID, CreatedAt: f.now}))
+			must(t, f.st.CreateSignupInvitation(f.ctx, store.SignupInvitation{Hash: "inv", Email: "carol@example.org", CreatedAt: f.now, ExpiresAt: f.now.Add(time.Hour)}))
+			for _, c := range []struct {
+				name       string
+				user       store.User
+				link       store.ExternalIdentity
+				invitation string
+				want       error
+			}{
+				{"a taken name", store.User{Name: "ALICE", Email: "x@example.org", CreatedAt: f.now}, store.ExternalIdentity{Issuer: iss, Subject: "x"}, "", store.ErrConflict},
+				{"a taken address", store.User{Name: "x", Email: "Alice@example.com", CreatedAt: f.now}, store.ExternalIdentity{Issuer: iss, Subject: "x"}, "", store.ErrEmailTaken},
+				{"a linked subject", store.User{Name: "x", Email: "x@example.org", CreatedAt: f.now}, store.ExternalIdentity{Issuer: iss, Subject: "alice"}, "", store.ErrIdentityTaken},
+				{"a linked subject spends no invitation", store.User{Name: "carol", Email: "carol@example.org", CreatedAt: f.now}, store.ExternalIdentity{Issuer: iss, Subject: "alice"}, "inv", store.ErrIdentityTaken},
+				{"an unknown invitation", store.User{Name: "x", Email: "x@example.org", CreatedAt: f.now}, store.ExternalIdentity{Issuer: iss, Subject: "x"}, "nope", store.ErrNotFound},
+				{"an expired invitation", store.User{Name: "x", Email: "x@example.org", CreatedAt: f.now.Add(time.Hour)}, store.ExternalIdentity{Issuer: iss, Subject: "x"}, "inv", store.ErrNotFound},
+			} {
+				_, err := f.st.CreateLinkedUser(f.ctx, c.user, c.link, c.invitation)
+				wantErr(t, err, c.want)
+				_, err = f.st.UserByName(f.ctx, c.user.Name)
+				if c.user.Name != "ALICE" {
+					wantErr(t, err, store.ErrNotFound)
+				}
+				_, err = f.st.UserByIdentity(f.ctx, iss, "x")
+				wantErr(t, err, store.ErrNotFound)
+			}
+			_, err := f.st.SignupInvitation(f.ctx, "inv", f.now)
+			must(t, err)
+
+			carol, err := f.st.CreateLinkedUser(f.ctx, store.User{Name: "carol", Email: "carol@example.org", CreatedAt: f.now}, store.ExternalIdentity{Issuer: iss, Subject: "c"}, "inv")
+			must(t, err)
+			linked, err := f.st.UserByIdentity(f.ctx, iss, "c")
+			must(t, err)
+			equal(t, "linked user", linked, carol)
+			verified, err := f.st.EmailVerified(f.ctx, carol.ID)
+			must(t, err)
+			equal(t, "address verified", verified, true)
+			_, err = f.st.SignupInvitation(f.ctx, "inv", f.now)
+			wantErr(t, err, store.ErrNotFound)
+
+			dave, err := f.st.CreateLinkedUser(f.ctx, store.User{Name: "dave", Email: "dave@example.org", CreatedAt: f.now}, store.ExternalIdentity{}, "")
+			must(t, err)
+			verified, err = f.st.EmailVerified(f.ctx, dave.ID)
+			must(t, err)
+			equal(t, "address of an unlinked user verified", verified, true)
 		}},
 		{"A sign-up invitation creates one user, before it expires, atomically", func(t *testing.T, f *fixture) {
 			f.user("taken")
