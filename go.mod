@@ -56,7 +56,11 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-require github.com/tpx-dev/tpx/verify v0.0.0
+require (
+	github.com/coreos/go-oidc/v3 v3.21.0
+	github.com/tpx-dev/tpx/verify v0.0.0
+	golang.org/x/oauth2 v0.38.0
+)
 
 // The verifier for upload services is its own module, so that they need not take tpx's
 // dependencies; tpx builds against the copy in this repository.

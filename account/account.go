@@ -97,6 +97,9 @@ type Config struct {
 	Projects ProjectsMode
 	// Signup says who may create an account from the web (TPX_SIGNUP); empty is open.
 	Signup SignupMode
+	// NoPasswordLogin refuses passwords at login and sign-up (TPX_PASSWORD_LOGIN=off):
+	// users sign in through the index's identity provider.
+	NoPasswordLogin bool
 	// Issuers are the CI issuers tpx trusts (TPX_CONFIG, switched off or not); nil means
 	// the default ones. A publisher may name only one of them, whichever interface
 	// registers it.

@@ -152,6 +152,9 @@ func (s *Service) User(ctx context.Context, name string) (store.User, error) {
 // Login checks a user name and password. The caller asks for the second factor next when
 // the user has one (u.HasSecondFactor()).
 func (s *Service) Login(ctx context.Context, name, password string) (store.User, error) {
+	if err := s.passwordLoginOff(); err != nil {
+		return store.User{}, err
+	}
 	u, err := s.user(ctx, name)
 	if errors.Is(err, ErrUnknownUser) {
 		CheckPassword(s.ui.dummyHash, password)
@@ -204,6 +207,9 @@ func (s *Service) RecordLogin(ctx context.Context, a Actor, u store.User, how st
 // With TPX_SIGNUP=invite it needs the token of an invitation to that address; with closed,
 // nobody signs up from the web.
 func (s *Service) SignUp(ctx context.Context, a Actor, invitation, name, email, password string) (store.User, error) {
+	if err := s.passwordLoginOff(); err != nil {
+		return store.User{}, err
+	}
 	var hash string
 	switch s.cfg.Signup {
 	case SignupClosed:

@@ -24,6 +24,7 @@ import (
 	"github.com/tpx-dev/tpx/account"
 	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/providers"
+	"github.com/tpx-dev/tpx/signin"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -42,6 +43,8 @@ type UIConfig struct {
 	Issuers []providers.IssuerConfig
 	// Audience is the audience CI jobs request their tokens for, shown in CI snippets.
 	Audience string
+	// SignIn is sign-in through the package index's OpenID provider; nil offers none.
+	SignIn *signin.RP
 }
 
 // UIStore is the part of store.Store the web UI uses itself; everything else goes through
@@ -129,6 +132,10 @@ func registerUI(e *echo.Echo, s *server, cfg UIConfig) error {
 	route(post, "/account/signup", h.signup, anyone)
 	route(get, "/account/login", h.loginPage, anyone)
 	route(post, "/account/login", h.login, anyone)
+	if cfg.SignIn != nil {
+		route(get, "/account/login/index", h.indexStart, anyone)
+		route(get, SignInCallbackPath, h.indexCallback, anyone)
+	}
 	route(get, "/account/verify-email", h.verifyEmailPage, anyone)
 	route(post, "/account/verify-email", h.verifyEmail, anyone)
 
@@ -480,6 +487,10 @@ type view struct {
 	// index, not the user, creates projects (TPX_PROJECTS=managed).
 	Signup  bool
 	Managed bool
+	// IndexSignIn names the index's identity provider when owners may sign in through
+	// it; PasswordLogin says whether they may log in with a password.
+	IndexSignIn   string
+	PasswordLogin bool
 }
 
 func (h *ui) render(c echo.Context, r *uiReq, status int, page, title string, data any, problem string) error {
@@ -489,7 +500,11 @@ func (h *ui) render(c echo.Context, r *uiReq, status int, page, title string, da
 	}
 	v := view{Title: title, CSRF: r.csrf, Nonce: r.nonce, Path: c.Request().URL.Path, Page: data, Error: problem,
 		WebAuthn: h.cfg.Accounts.WebAuthnAvailable() == nil, RequestID: requestID(c),
-		Signup: h.cfg.Accounts.SignupMode() == account.SignupOpen, Managed: h.cfg.Accounts.ProjectsMode() == account.ProjectsManaged}
+		Signup: h.cfg.Accounts.SignupMode() == account.SignupOpen, Managed: h.cfg.Accounts.ProjectsMode() == account.ProjectsManaged,
+		PasswordLogin: h.cfg.Accounts.PasswordLogin()}
+	if h.cfg.SignIn != nil {
+		v.IndexSignIn = h.cfg.SignIn.Name()
+	}
 	if r.loggedIn() {
 		v.User, v.LoggedIn = &r.user, true
 	}
@@ -530,17 +545,17 @@ func (h *ui) clientIP(c echo.Context) string {
 	return ip
 }
 
-// startSession begins a new session for u at stage, having passed the password, under a
-// new id: a session id is never carried across a login, so one planted before it is worth
-// nothing after.
-func (h *ui) startSession(c echo.Context, r *uiReq, u store.User, stage store.SessionStage) error {
+// startSession begins a new session for u at stage, having passed factor (the password,
+// or a sign-in through the index), under a new id: a session id is never carried across a
+// login, so one planted before it is worth nothing after.
+func (h *ui) startSession(c echo.Context, r *uiReq, u store.User, stage store.SessionStage, factor store.SessionFactor) error {
 	now := h.s.cfg.Now()
 	life := sessionLifetime
 	if stage == store.StageSecondFactor {
 		life = secondFactorLifetime
 	}
 	sid := newSessionID()
-	ss := store.Session{ID: account.HashToken(sid), UserID: u.ID, Stage: stage, Factor: store.FactorPassword, CreatedAt: now, AuthenticatedAt: now,
+	ss := store.Session{ID: account.HashToken(sid), UserID: u.ID, Stage: stage, Factor: factor, CreatedAt: now, AuthenticatedAt: now,
 		ExpiresAt: now.Add(life), LastSeenAt: now, Address: r.address, UserAgent: userAgent(c.Request().UserAgent())}
 	if err := h.cfg.Store.CreateSession(c.Request().Context(), ss); err != nil {
 		return err

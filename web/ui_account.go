@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -71,7 +72,7 @@ func (h *ui) signup(c echo.Context, r *uiReq) error {
 		return err
 	}
 	h.s.log(c).Info("user signed up", "user", u.Name, "address", r.address)
-	if err := h.startSession(c, r, u, store.StageFull); err != nil {
+	if err := h.startSession(c, r, u, store.StageFull, store.FactorPassword); err != nil {
 		return err
 	}
 	h.cfg.Accounts.RecordLogin(c.Request().Context(), r.actor(), u, "password at sign-up (no second factor yet)")
@@ -94,6 +95,9 @@ func (h *ui) login(c echo.Context, r *uiReq) error {
 		return h.tooMany(c, r, retry)
 	}
 	u, err := h.cfg.Accounts.Login(c.Request().Context(), f.Username, c.FormValue("password"))
+	if errors.Is(err, account.ErrPasswordLoginOff) {
+		return h.render(c, r, http.StatusForbidden, "login", "Log in", f, sentence(fault.Public(err)))
+	}
 	if fault.KindOf(err) == fault.Unauthorized {
 		h.limits.add(limitLoginUser, key)
 		return h.render(c, r, http.StatusUnauthorized, "login", "Log in", f, "Wrong user name or password.")
@@ -102,13 +106,13 @@ func (h *ui) login(c echo.Context, r *uiReq) error {
 		return err
 	}
 	if !u.HasSecondFactor() {
-		if err := h.startSession(c, r, u, store.StageFull); err != nil {
+		if err := h.startSession(c, r, u, store.StageFull, store.FactorPassword); err != nil {
 			return err
 		}
 		h.cfg.Accounts.RecordLogin(c.Request().Context(), r.actor(), u, "password (no second factor yet)")
 		return c.Redirect(http.StatusSeeOther, "/account/two-factor")
 	}
-	if err := h.startSession(c, r, u, store.StageSecondFactor); err != nil {
+	if err := h.startSession(c, r, u, store.StageSecondFactor, store.FactorPassword); err != nil {
 		return err
 	}
 	next := "/account/login/verify"
@@ -174,7 +178,7 @@ func (h *ui) loginTOTP(c echo.Context, r *uiReq) error {
 	if err != nil {
 		return err
 	}
-	if err := h.completeLogin(c, r, store.FactorTOTP, "password and TOTP"); err != nil {
+	if err := h.completeLogin(c, r, store.FactorTOTP, firstFactor(r)+" and TOTP"); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, next)
@@ -200,7 +204,7 @@ func (h *ui) loginRecovery(c echo.Context, r *uiReq) error {
 	if err != nil {
 		return err
 	}
-	if err := h.completeLogin(c, r, store.FactorRecovery, "password and a recovery code"); err != nil {
+	if err := h.completeLogin(c, r, store.FactorRecovery, firstFactor(r)+" and a recovery code"); err != nil {
 		return err
 	}
 	left, err := h.cfg.Accounts.RecoveryCodesLeft(c.Request().Context(), r.user)
@@ -219,7 +223,7 @@ func (h *ui) loginWebAuthn(c echo.Context, r *uiReq) error {
 	if err != nil {
 		return err
 	}
-	if err := h.completeLogin(c, r, store.FactorWebAuthn, "password and a security key"); err != nil {
+	if err := h.completeLogin(c, r, store.FactorWebAuthn, firstFactor(r)+" and a security key"); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, next)

@@ -71,6 +71,16 @@ func newUIEnvWith(t *testing.T, b uitest.Backend, host string, edit func(*accoun
 // newUIEnvIssuers is newUIEnvWith with the given CI issuers configured.
 func newUIEnvIssuers(t *testing.T, b uitest.Backend, host string, edit func(*account.Config), issuers []providers.IssuerConfig) *uiEnv {
 	t.Helper()
+	return newUIEnvFull(t, b, host, edit, issuers, nil)
+}
+
+// newUIEnvFull is newUIEnvIssuers with the UI's configuration changed by ui, which gets
+// the environment and the secret box (issuers nil: github.com and gitlab.com).
+func newUIEnvFull(t *testing.T, b uitest.Backend, host string, edit func(*account.Config), issuers []providers.IssuerConfig, ui func(*uiEnv, *UIConfig, *secretbox.Box)) *uiEnv {
+	t.Helper()
+	if issuers == nil {
+		issuers = []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: providers.GitHubIssuer}, {Kind: policy.GitLab, Issuer: providers.GitLabIssuer}}
+	}
 	e := &uiEnv{t: t, st: b.Open(t), log: &bytes.Buffer{}, now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	srv := httptest.NewUnstartedServer(nil)
 	e.url = fmt.Sprintf("http://%s:%d", host, srv.Listener.Addr().(*net.TCPAddr).Port)
@@ -84,8 +94,11 @@ func newUIEnvIssuers(t *testing.T, b uitest.Backend, host string, edit func(*acc
 		edit(&cfg)
 	}
 	e.acc = account.New(cfg)
-	srv.Config.Handler = New(Config{Store: e.st, Logger: log, Now: e.Now, UI: &UIConfig{Accounts: e.acc, Store: e.st, PublicURL: e.url,
-		Issuers: issuers}})
+	uc := &UIConfig{Accounts: e.acc, Store: e.st, PublicURL: e.url, Issuers: issuers}
+	if ui != nil {
+		ui(e, uc, box)
+	}
+	srv.Config.Handler = New(Config{Store: e.st, Logger: log, Now: e.Now, UI: uc})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return e

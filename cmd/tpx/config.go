@@ -21,6 +21,7 @@ import (
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
+	"github.com/tpx-dev/tpx/signin"
 	"github.com/tpx-dev/tpx/web"
 )
 
@@ -53,6 +54,12 @@ type Config struct {
 	// Signup says who may create an account from the web (TPX_SIGNUP: open, invite or
 	// closed).
 	Signup account.SignupMode
+
+	// OIDC is sign-in through the index's OpenID provider (TPX_OIDC_…); an empty Issuer
+	// offers none. Box, RedirectURL, HTTPClient and Now are wired by build.
+	OIDC signin.Config
+	// PasswordLoginOff says users may not log in with a password (TPX_PASSWORD_LOGIN=off).
+	PasswordLoginOff bool
 
 	// SecretScanningKeysURL publishes the keys of GitHub's secret-scanning reports
 	// (TPX_SECRET_SCANNING_KEYS_URL); empty serves no report route.
@@ -106,6 +113,11 @@ var settings = []setting{
 	{"exchange-retention", "TPX_EXCHANGE_RETENTION", "400d", "how long exchange records are kept, such as 400d or 9600h", serveSettings},
 	{"projects", "TPX_PROJECTS", string(account.ProjectsOpen), "who decides which projects exist: open (anyone with a second factor takes a free name) or managed (only the index, through the admin API, or the operator)", storeSettings | serveSettings},
 	{"signup", "TPX_SIGNUP", string(account.SignupOpen), "who may sign up on the web: open, invite (an invitation link) or closed", serveSettings},
+	{"oidc-issuer", "TPX_OIDC_ISSUER", "", "OpenID provider of the package index that owners sign in through; empty: none", serveSettings},
+	{"oidc-client-id", "TPX_OIDC_CLIENT_ID", "", "client id tpx is registered under at that provider", serveSettings},
+	{"oidc-name", "TPX_OIDC_NAME", "", "name of the provider on the login page's button (default: the package index)", serveSettings},
+	{"oidc-amr-counts", "TPX_OIDC_AMR_COUNTS", "", "comma-separated amr values of the provider's ID token that count as tpx's second factor at sign-in, such as mfa,otp,hwk; empty: none", serveSettings},
+	{"password-login", "TPX_PASSWORD_LOGIN", "on", "on, or off to let users sign in only through the provider", serveSettings},
 	{"secret-scanning-keys-url", "TPX_SECRET_SCANNING_KEYS_URL", web.GitHubSecretScanningKeys, "keys that sign GitHub's secret-scanning reports of leaked upload tokens; empty: no report route", serveSettings},
 }
 
@@ -117,6 +129,7 @@ var secretSettings = []struct {
 }{
 	{"TPX_SECRET_KEY", storeSettings | serveSettings},
 	{"TPX_INTROSPECT_SECRET", serveSettings},
+	{"TPX_OIDC_CLIENT_SECRET", serveSettings},
 }
 
 // isSetting reports whether name is the flag of a configuration setting rather than one
@@ -167,6 +180,22 @@ func configFlags(fs *flag.FlagSet, env func(string) string, groups settingGroup)
 		}
 		if c.SecretKey, err = secret(env, "TPX_SECRET_KEY"); err != nil {
 			return c, err
+		}
+		c.OIDC = signin.Config{Issuer: get("TPX_OIDC_ISSUER"), ClientID: get("TPX_OIDC_CLIENT_ID"), Name: get("TPX_OIDC_NAME")}
+		for _, a := range strings.Split(get("TPX_OIDC_AMR_COUNTS"), ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				c.OIDC.AMR = append(c.OIDC.AMR, a)
+			}
+		}
+		if c.OIDC.ClientSecret, err = secret(env, "TPX_OIDC_CLIENT_SECRET"); err != nil {
+			return c, err
+		}
+		switch pl := get("TPX_PASSWORD_LOGIN"); pl {
+		case "on":
+		case "off":
+			c.PasswordLoginOff = true
+		default:
+			return c, fmt.Errorf("TPX_PASSWORD_LOGIN %q must be on or off", pl)
 		}
 		return c, c.validate()
 	}
@@ -249,6 +278,16 @@ func (c *Config) validate() error {
 	}
 	if c.Signup != account.SignupOpen && c.Signup != account.SignupInvite && c.Signup != account.SignupClosed {
 		errs = append(errs, fmt.Errorf("TPX_SIGNUP %q must be open, invite or closed", c.Signup))
+	}
+	switch {
+	case c.OIDC.Issuer != "":
+		if err := c.OIDC.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	case c.OIDC.ClientID != "" || c.OIDC.ClientSecret != "" || len(c.OIDC.AMR) > 0:
+		errs = append(errs, errors.New("TPX_OIDC_CLIENT_ID, TPX_OIDC_CLIENT_SECRET and TPX_OIDC_AMR_COUNTS need TPX_OIDC_ISSUER"))
+	case c.PasswordLoginOff:
+		errs = append(errs, errors.New("TPX_PASSWORD_LOGIN=off needs TPX_OIDC_ISSUER: without a password or a provider nobody could sign in"))
 	}
 	if c.ExchangeRetention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("TPX_EXCHANGE_RETENTION %s must be at least a day: exchange records are the audit trail of every upload token", c.ExchangeRetention))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tpx-dev/tpx/account"
@@ -14,6 +15,7 @@ import (
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/notify"
 	"github.com/tpx-dev/tpx/providers"
+	"github.com/tpx-dev/tpx/signin"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/token"
 	"github.com/tpx-dev/tpx/web"
@@ -75,7 +77,17 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	}
 	// The owner web UI: its account service also observes exchanges, and the sender
 	// delivers the outbox it fills.
-	accounts := account.New(account.Config{Store: st, Box: box, Logger: log, PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup, Issuers: cfg.Providers})
+	accounts := account.New(account.Config{Store: st, Box: box, Logger: log, PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup, Issuers: cfg.Providers,
+		NoPasswordLogin: cfg.PasswordLoginOff})
+	var rp *signin.RP
+	if cfg.OIDC.Issuer != "" {
+		oc := cfg.OIDC
+		oc.RedirectURL, oc.Box, oc.HTTPClient = cfg.PublicURL+web.SignInCallbackPath, box, w.client
+		if rp, err = signin.New(oc); err != nil {
+			set.Close()
+			return nil, err
+		}
+	}
 	sender, err := notify.New(notify.Config{Store: st, SMTPURL: cfg.SMTPURL, Logger: log})
 	if err != nil {
 		set.Close()
@@ -88,7 +100,7 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	}
 	h := web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: cfg.Audience, IntrospectSecret: cfg.IntrospectSecret, Logger: log,
 		Metrics: metrics, RateLimit: cfg.RateLimit,
-		UI:    &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, Issuers: set.Issuers(), Audience: cfg.Audience},
+		UI:    &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, Issuers: set.Issuers(), Audience: cfg.Audience, SignIn: rp},
 		Admin: &web.AdminConfig{Accounts: accounts}, SecretScanning: secretScanning(cfg, accounts, w.client)})
 	return &service{box: box, store: st, set: set, minter: minter, metrics: metrics, mail: sender, ex: ex, handler: h}, nil
 }
@@ -154,6 +166,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	default:
 		log.Warn("projects are open: anyone who signs up and enrols a second factor may take any name not yet in tpx; in front of an index that already has projects set TPX_PROJECTS=managed", "projects", cfg.Projects, "signup", cfg.Signup)
 	}
+	logSignIn(log, cfg)
 	log.Info("tpx serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "audience", cfg.Audience, "store", storeName(cfg), "tls", cfg.TLSCert != "")
 
 	select {
@@ -174,6 +187,18 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// logSignIn says at start how owners sign in.
+func logSignIn(log *slog.Logger, cfg Config) {
+	switch {
+	case cfg.OIDC.Issuer == "":
+		log.Info("sign-in: password only; set TPX_OIDC_ISSUER to let owners sign in through the package index", "password_login", !cfg.PasswordLoginOff)
+	case cfg.PasswordLoginOff:
+		log.Info("sign-in: only through the package index's OpenID provider; password login is off", "oidc_issuer", cfg.OIDC.Issuer, "amr_counts", strings.Join(cfg.OIDC.AMR, ","), "redirect_uri", cfg.PublicURL+web.SignInCallbackPath)
+	default:
+		log.Info("sign-in: password, or through the package index's OpenID provider", "oidc_issuer", cfg.OIDC.Issuer, "amr_counts", strings.Join(cfg.OIDC.AMR, ","), "redirect_uri", cfg.PublicURL+web.SignInCallbackPath)
+	}
 }
 
 func storeName(cfg Config) string {

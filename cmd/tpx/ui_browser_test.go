@@ -44,14 +44,24 @@ func chromium(t *testing.T) string {
 // test issuer.
 func browserServer(t *testing.T, b backend, host string) (string, store.Store) {
 	t.Helper()
+	return browserServerWith(t, b, host, nil)
+}
+
+// browserServerWith is browserServer with the configuration changed by edit, which is
+// given the server's base URL; the server trusts the test issuers' HTTPS certificates.
+func browserServerWith(t *testing.T, b backend, host string, edit func(c *Config, base string)) (string, store.Store) {
+	t.Helper()
 	gh := oidctest.New(t)
 	st, _ := b.open(t)
 	srv := httptest.NewUnstartedServer(nil)
 	base := fmt.Sprintf("http://%s:%d", host, srv.Listener.Addr().(*net.TCPAddr).Port)
 	cfg := Config{Addr: srv.Listener.Addr().String(), PublicURL: base, Audience: "tpx", TokenTTL: 15 * time.Minute,
 		SecretKey: strings.Repeat("k", 32), Providers: []providers.IssuerConfig{{Kind: policy.GitHub, Issuer: gh.URL()}}}
+	if edit != nil {
+		edit(&cfg, base)
+	}
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &bytes.Buffer{}}, nil))
-	svc, err := build(context.Background(), cfg, wiring{store: st, log: log, client: providers.HardenedClient(nil)})
+	svc, err := build(context.Background(), cfg, wiring{store: st, log: log, client: providers.HardenedClient(oidctest.RootCAs())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +86,12 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	return newBrowserWith(t)
+}
+
+// newBrowserWith is newBrowser with more Chromium options.
+func newBrowserWith(t *testing.T, more ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
 	bin := chromium(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
@@ -84,6 +100,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1024),
 	}
+	opts = append(opts, more...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(alloc)
 	if err := chromedp.Do(ctx); err != nil {

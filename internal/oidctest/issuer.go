@@ -33,8 +33,12 @@ type Issuer struct {
 	leased      []*rsa.PrivateKey
 	jwksHandler http.Handler
 	discHandler http.Handler
+	// The OpenID provider for people (provider.go).
+	clients map[string]Client
+	login   *Login
+	codes   map[string]*code
 
-	requests, jwksFetches, discoveryFetches atomic.Int64
+	requests, jwksFetches, discoveryFetches, tokenRequests atomic.Int64
 }
 
 // TB is the part of testing.TB an Issuer uses. Naming it here keeps package testing out
@@ -258,10 +262,15 @@ func (i *Issuer) DiscoveryDocument() map[string]any {
 		"issuer":                                i.URL(),
 		"jwks_uri":                              i.JWKSURL(),
 		"subject_types_supported":               []string{"public", "pairwise"},
-		"response_types_supported":              []string{"id_token"},
+		"response_types_supported":              []string{"code", "id_token"},
+		"authorization_endpoint":                i.AuthorizationURL(),
+		"token_endpoint":                        i.TokenURL(),
+		"grant_types_supported":                 []string{"authorization_code"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"scopes_supported":                      []string{"openid"},
-		"claims_supported":                      []string{"sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "sha", "repository", "environment"},
+		"claims_supported":                      []string{"sub", "aud", "exp", "iat", "iss", "jti", "nbf", "nonce", "email", "email_verified", "amr", "ref", "sha", "repository", "environment"},
 	}
 }
 
@@ -311,6 +320,10 @@ func (i *Issuer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		staticHandler(i.JWKS(), "application/json").ServeHTTP(w, r)
+	case i.path + "/authorize":
+		i.authorize(w, r)
+	case i.path + "/token":
+		i.token(w, r)
 	default:
 		http.NotFound(w, r)
 	}
