@@ -257,19 +257,35 @@ func (s *Service) IndexRenameProject(ctx context.Context, name, next string) (st
 	return r, nil
 }
 
-// IndexDeleteProject deletes project name with its publishers: no token is minted for it
-// afterwards (tokens minted before stay valid until they expire, or are revoked).
+// IndexDeleteProject deletes project name for the index (DeleteProject).
 func (s *Service) IndexDeleteProject(ctx context.Context, name string) error {
+	return s.deleteProject(ctx, Actor{Via: ViaAdmin}, "the index", name)
+}
+
+// DeleteProject deletes project name with its publishers, as the operator: no token is
+// minted for it afterwards, and the live upload tokens that name it are revoked with it,
+// so that introspection calls them inactive at once (verifiers that check only the
+// signature accept them until they expire, minutes later).
+func (s *Service) DeleteProject(ctx context.Context, via Via, name string) error {
+	return s.deleteProject(ctx, Actor{Via: via}, "the operator", name)
+}
+
+func (s *Service) deleteProject(ctx context.Context, a Actor, by, name string) error {
 	p, err := s.project(ctx, name)
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Store.DeleteProject(ctx, p.ID); errors.Is(err, store.ErrNotFound) {
+	revoked, err := s.cfg.Store.DeleteProject(ctx, p.ID, s.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %q", ErrUnknownProject, name)
 	} else if err != nil {
 		return err
 	}
-	s.audit(ctx, Actor{Via: ViaAdmin}, 0, p.ID, "project.delete", fmt.Sprintf("project %s deleted by the index", p.Name))
+	detail := fmt.Sprintf("project %s deleted by %s", p.Name, by)
+	if len(revoked) > 0 {
+		detail += fmt.Sprintf("; its %d live upload tokens revoked (%s)", len(revoked), strings.Join(revoked, ", "))
+	}
+	s.audit(ctx, a, 0, p.ID, "project.delete", detail)
 	return nil
 }
 
@@ -356,6 +372,57 @@ func (s *Service) IndexCreateUser(ctx context.Context, in IndexUser) (store.User
 	}
 	s.audit(ctx, Actor{Via: ViaAdmin}, u.ID, 0, "user.add", "user "+u.Name+" created by the index")
 	return u, nil
+}
+
+// IndexLinkIdentity links (issuer, subject) of the index's OpenID provider to user, who
+// then signs in through it; linking the same pair to the same user again changes
+// nothing, linking it to another user is refused.
+func (s *Service) IndexLinkIdentity(ctx context.Context, user, issuer, subject string) (store.User, error) {
+	switch {
+	case issuer == "":
+		return store.User{}, on("issuer", invalid("issuer is required"))
+	case subject == "":
+		return store.User{}, on("subject", invalid("subject is required"))
+	case len(issuer) > 255:
+		return store.User{}, on("issuer", invalid("the issuer is at most 255 characters"))
+	case len(subject) > 255:
+		return store.User{}, on("subject", invalid("the subject is at most 255 characters"))
+	}
+	u, err := s.user(ctx, user)
+	if err != nil {
+		return store.User{}, err
+	}
+	if linked, err := s.cfg.Store.UserByIdentity(ctx, issuer, subject); err == nil && linked.ID == u.ID {
+		return u, nil
+	}
+	err = s.cfg.Store.LinkIdentity(ctx, store.ExternalIdentity{Issuer: issuer, Subject: subject, UserID: u.ID, CreatedAt: s.cfg.Now()})
+	switch {
+	case errors.Is(err, store.ErrIdentityTaken):
+		return store.User{}, fmt.Errorf("%w: subject %q of %s belongs to another user", ErrIdentityLinked, subject, issuer)
+	case errors.Is(err, store.ErrNotFound):
+		return store.User{}, fmt.Errorf("%w: %q", ErrUnknownUser, user)
+	case err != nil:
+		return store.User{}, err
+	}
+	s.audit(ctx, Actor{Via: ViaAdmin}, u.ID, 0, "identity.link", fmt.Sprintf("the index linked subject %s of %s to %s", subject, issuer, u.Name))
+	return u, nil
+}
+
+// IndexDeleteUser deletes user for the index: their sessions end at once, and with them
+// their memberships, factors, linked identities, grants and pending publishers.
+// Publishers they added stay with their projects.
+func (s *Service) IndexDeleteUser(ctx context.Context, user string) error {
+	u, err := s.user(ctx, user)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.DeleteUser(ctx, u.ID); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %q", ErrUnknownUser, user)
+	} else if err != nil {
+		return err
+	}
+	s.audit(ctx, Actor{Via: ViaAdmin}, u.ID, 0, "user.delete", fmt.Sprintf("user %s (%s) deleted by the index", u.Name, u.Email))
+	return nil
 }
 
 // markVerified records u's address as verified, through the same record a link would use.
@@ -475,16 +542,11 @@ func (s *Service) indexProject(ctx context.Context, p store.Project) (IndexProje
 	return ip, nil
 }
 
-// AuditSettle is how old an event must be before the feed hands it out: transactions
-// commit in another order than their ids were drawn, and a reader that moved its cursor
-// past an id still uncommitted would never see that event.
-const AuditSettle = 5 * time.Second
-
-// IndexEvents returns up to limit audit events after cursor after, oldest first. The
-// uses of API keys are left out: the index knows its own requests, and each read of the
-// feed would otherwise put a new event in it.
+// IndexEvents returns up to limit audit events after cursor after, oldest first, as
+// soon as they are committed. The uses of API keys are left out: the index knows its own
+// requests, and each read of the feed would otherwise put a new event in it.
 func (s *Service) IndexEvents(ctx context.Context, after int64, limit int) ([]store.AuditEvent, error) {
-	return s.cfg.Store.AuditAfter(ctx, after, s.cfg.Now().Add(-AuditSettle), limit, "apikey.use")
+	return s.cfg.Store.AuditAfter(ctx, after, limit, "apikey.use")
 }
 
 // ExchangeStore is the part of the store an exchange uses (exchange.Store).

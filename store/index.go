@@ -77,9 +77,11 @@ type IndexStore interface {
 	// RenameProject gives project id a new name (ErrConflict if another project has it
 	// in canonical form; ErrNotFound for no such project).
 	RenameProject(ctx context.Context, id int64, name string) (Project, error)
-	// DeleteProject deletes a project with its publishers, owners and invitations
-	// (ErrNotFound for no such project).
-	DeleteProject(ctx context.Context, id int64) error
+	// DeleteProject deletes a project with its publishers, owners and invitations, and
+	// revokes at at every upload token that names it and is live at at, in one
+	// transaction; it returns the ids of the tokens it revoked (ErrNotFound for no such
+	// project).
+	DeleteProject(ctx context.Context, id int64, at time.Time) ([]string, error)
 	// ListProjects lists up to limit projects with ids above after, by id.
 	ListProjects(ctx context.Context, after int64, limit int) ([]Project, error)
 	// SetOwners makes users exactly the owners of project id, in one transaction, and
@@ -100,6 +102,10 @@ type IndexStore interface {
 	// LinkIdentity links (Issuer, Subject) to a user (ErrIdentityTaken if that pair is linked
 	// already; ErrNotFound for no such user).
 	LinkIdentity(ctx context.Context, id ExternalIdentity) error
+	// DeleteUser deletes a user with their sessions, factors, memberships, linked
+	// identities, grants and pending publishers; publishers they added stay (ErrNotFound
+	// for no such user).
+	DeleteUser(ctx context.Context, id int64) error
 	// UserByIdentity finds the user linked to (issuer, subject) (ErrNotFound).
 	UserByIdentity(ctx context.Context, issuer, subject string) (User, error)
 	// CreateLinkedUser creates u with its address verified at u.CreatedAt (the index, or
@@ -120,7 +126,9 @@ type IndexStore interface {
 	CreateInvitedUser(ctx context.Context, u User, hash string, now time.Time) (User, error)
 
 	// AuditAfter returns up to limit events with ids above after and an action other than
-	// except, oldest first, ending before the first such event not before before: the
-	// feed an index mirrors into its own journal.
-	AuditAfter(ctx context.Context, after int64, before time.Time, limit int, except string) ([]AuditEvent, error)
+	// except, oldest first, with the names their user and project have now: the feed an
+	// index mirrors into its own journal. Every event with a smaller id than one it
+	// returns is committed already (or never will be), so that a reader whose cursor
+	// moves past the last event returned never passes over one.
+	AuditAfter(ctx context.Context, after int64, limit int, except string) ([]AuditEvent, error)
 }

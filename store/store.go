@@ -149,6 +149,9 @@ type AuditEvent struct {
 	ProjectID int64  // 0 if not about a project
 	Action    string // "publisher.add", "publisher.remove", "totp.enroll", …
 	Detail    string // plain words, never a secret
+	// UserName and ProjectName are the names of UserID and ProjectID as they are now,
+	// "" once deleted; only AuditAfter reads them.
+	UserName, ProjectName string
 }
 
 // Store is the contract both backends (SQLite and PostgreSQL) implement; the conformance

@@ -62,6 +62,8 @@ func registerAdmin(e *echo.Echo, s *server, cfg AdminConfig) {
 	g.PUT("/projects/:project/owners", a.setOwners)
 	g.GET("/publishers", a.listPublishers)
 	g.POST("/users", a.createUser)
+	g.DELETE("/users/:user", a.deleteUser)
+	g.PUT("/users/:user/identity", a.linkIdentity)
 	g.PUT("/users/:user/grants/:name", a.grant)
 	g.DELETE("/users/:user/grants/:name", a.revokeGrant)
 	g.GET("/events", a.events)
@@ -416,6 +418,28 @@ func (a *admin) createUser(c echo.Context) error {
 	return c.JSON(http.StatusCreated, adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Issuer: in.Issuer, Subject: in.Subject, CreatedAt: u.CreatedAt})
 }
 
+func (a *admin) deleteUser(c echo.Context) error {
+	if err := a.cfg.Accounts.IndexDeleteUser(c.Request().Context(), c.Param("user")); err != nil {
+		return a.failWith(c, err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *admin) linkIdentity(c echo.Context) error {
+	var in struct {
+		Issuer  string `json:"issuer"`
+		Subject string `json:"subject"`
+	}
+	if handled, err := a.decode(c, &in); handled {
+		return err
+	}
+	u, err := a.cfg.Accounts.IndexLinkIdentity(c.Request().Context(), c.Param("user"), in.Issuer, in.Subject)
+	if err != nil {
+		return a.failWith(c, err)
+	}
+	return c.JSON(http.StatusOK, adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Issuer: in.Issuer, Subject: in.Subject, CreatedAt: u.CreatedAt})
+}
+
 func (a *admin) grant(c echo.Context) error {
 	if err := a.cfg.Accounts.IndexGrantPending(c.Request().Context(), c.Param("user"), c.Param("name")); err != nil {
 		return a.failWith(c, err)
@@ -435,7 +459,9 @@ type adminEvent struct {
 	At        time.Time `json:"at"`
 	Actor     string    `json:"actor"`
 	UserID    int64     `json:"user_id"`
+	User      string    `json:"user"`
 	ProjectID int64     `json:"project_id"`
+	Project   string    `json:"project"`
 	Action    string    `json:"action"`
 	Detail    string    `json:"detail"`
 }
@@ -454,7 +480,7 @@ func (a *admin) events(c echo.Context) error {
 		Next   int64        `json:"next"`
 	}{Events: []adminEvent{}, Next: after}
 	for _, e := range evs {
-		out.Events = append(out.Events, adminEvent{ID: e.ID, At: e.At, Actor: e.Actor, UserID: e.UserID, ProjectID: e.ProjectID, Action: e.Action, Detail: e.Detail})
+		out.Events = append(out.Events, adminEvent{ID: e.ID, At: e.At, Actor: e.Actor, UserID: e.UserID, User: e.UserName, ProjectID: e.ProjectID, Project: e.ProjectName, Action: e.Action, Detail: e.Detail})
 		out.Next = e.ID
 	}
 	return c.JSON(http.StatusOK, out)

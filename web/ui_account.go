@@ -271,7 +271,9 @@ type accountView struct {
 	Sessions      []sessionView
 	EmailVerified bool
 	Pending       int
-	Audit         []store.AuditEvent
+	// Grants are the names the index granted the user for pending publishers.
+	Grants []store.PendingGrant
+	Audit  []store.AuditEvent
 }
 
 func (h *ui) accountPage(c echo.Context, r *uiReq) error {
@@ -286,6 +288,9 @@ func (h *ui) accountPage(c echo.Context, r *uiReq) error {
 		return err
 	}
 	d.Pending = len(pending)
+	if d.Grants, err = h.cfg.Accounts.PendingGrants(ctx, r.user); err != nil {
+		return err
+	}
 	if d.Audit, err = h.cfg.Accounts.AuditLog(ctx, r.user); err != nil {
 		return err
 	}

@@ -227,6 +227,7 @@ func TestEveryCommandHasHelpListingOnlyItsOwnFlags(t *testing.T) {
 		{"user enroll-totp", []string{"--database-url"}, append(serverOnly, "--email")},
 		{"user invite", []string{"--email", "--database-url"}, append(serverOnly, "--owner")},
 		{"project add", []string{"--owner", "--database-url"}, append(serverOnly, "--email")},
+		{"project delete", []string{"--database-url"}, append(serverOnly, "--owner", "--email")},
 		{"publisher list", []string{"--project", "--json", "--database-url"}, append(serverOnly, "--by")},
 		{"publisher rules", []string{"--tags-only", "--ref", "--protected-only", "--called-workflow", "--by", "--database-url"}, append(serverOnly, "--project")},
 		{"publisher remove", []string{"--by", "--database-url"}, append(serverOnly, "--project")},

@@ -140,6 +140,21 @@ func (c *cli) projectAdd(ctx context.Context, args []string) error {
 	})
 }
 
+func (c *cli) projectDelete(ctx context.Context, args []string) error {
+	fs, load := c.flags("project delete")
+	pos, err := c.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	return c.with(ctx, load, func(s *session) error {
+		if err := s.accounts.DeleteProject(ctx, account.ViaOperator, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "project %s deleted, with its publishers; its live upload tokens are revoked\n", pos[0])
+		return nil
+	})
+}
+
 func (c *cli) publisherAdd(ctx context.Context, pl *policy.Platform, args []string) error {
 	kind := pl.Kind
 	fs, load := c.flags("publisher add " + string(kind))

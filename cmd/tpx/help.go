@@ -40,6 +40,7 @@ func commands() []command {
 		{"user enroll-totp", "NAME", "Enrol a TOTP second factor for a user; prints the otpauth:// URI once.", storeSettings, (*cli).userEnrollTOTP},
 		{"user invite", "--email EMAIL", "Make a one-use link (under TPX_PUBLIC_URL) to sign up with that address when TPX_SIGNUP=invite, valid for 7 days; prints it once.", storeSettings, (*cli).userInvite},
 		{"project add", "NAME --owner NAME", "Create a project with its first owner.", storeSettings, (*cli).projectAdd},
+		{"project delete", "NAME", "Delete a project with its publishers, and revoke its live upload tokens.", storeSettings, (*cli).projectDelete},
 	}
 	for _, pl := range policy.Platforms() {
 		cmds = append(cmds, command{"publisher add " + string(pl.Kind), publisherAddArgs(pl),

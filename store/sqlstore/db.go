@@ -106,6 +106,11 @@ type Dialect struct {
 	// Lock takes the lock named key until the end of tx, across every process using the
 	// database.
 	Lock func(ctx context.Context, tx Querier, key int64) error
+	// SettleAudit waits, in tx, until every transaction that wrote audit events has
+	// ended, and keeps new ones from writing until tx ends: ids are drawn in one order
+	// and committed in another, and the feed must not hand out an event while one with a
+	// smaller id is still uncommitted. Nil where writers are serialised already.
+	SettleAudit func(ctx context.Context, tx Querier) error
 	// Classify tells what a driver error means.
 	Classify func(err error) Class
 	// Changes, where the backend is a Committer, rewrites a data-modifying statement

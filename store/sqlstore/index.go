@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -113,11 +114,56 @@ func (s *Store) RenameProject(ctx context.Context, id int64, name string) (store
 	return p, err
 }
 
-func (s *Store) DeleteProject(ctx context.Context, id int64) error {
+// DeleteProject revokes the live tokens that name the project in the same transaction,
+// so that none outlives it; expired ones are left as they are. The live tokens are few
+// (each lives minutes), so they are read and matched here, in canonical form, rather
+// than by each dialect's JSON operators.
+func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]string, error) {
+	var revoked []string
+	err := s.tx(ctx, func(tx q) error {
+		revoked = nil
+		var name string
+		if err := tx.queryRow(ctx, `SELECT name FROM projects WHERE id = $1`+s.dialect.ForUpdate, id).Scan(&name); err != nil {
+			return fmt.Errorf("project %d: %w", id, err)
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM projects WHERE id = $1`, id); err != nil {
+			return err
+		}
+		type live struct{ id, projects string }
+		tokens, err := collect(ctx, tx.reader, func(r scanner) (live, error) {
+			var l live
+			return l, r.Scan(&l.id, &l.projects)
+		}, `SELECT id, projects FROM upload_tokens WHERE revoked_at IS NULL AND expires_at > $1 ORDER BY id`, at)
+		if err != nil {
+			return err
+		}
+		key := projectKey(name)
+		for _, t := range tokens {
+			var names []string
+			if err := json.Unmarshal([]byte(t.projects), &names); err != nil {
+				return fmt.Errorf("upload token %q: projects: %w", t.id, err)
+			}
+			if !slices.ContainsFunc(names, func(n string) bool { return projectKey(n) == key }) {
+				continue
+			}
+			if _, err := tx.exec(ctx, `UPDATE upload_tokens SET revoked_at = $2 WHERE id = $1`, t.id, at); err != nil {
+				return err
+			}
+			revoked = append(revoked, t.id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return revoked, nil
+}
+
+func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 	return s.tx(ctx, func(tx q) error {
-		n, err := tx.exec(ctx, `DELETE FROM projects WHERE id = $1`, id)
+		n, err := tx.exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 		if err == nil && n == 0 {
-			err = fmt.Errorf("project %d: %w", id, store.ErrNotFound)
+			err = fmt.Errorf("user %d: %w", id, store.ErrNotFound)
 		}
 		return err
 	})
@@ -313,20 +359,29 @@ func (s *Store) CreateInvitedUser(ctx context.Context, u store.User, hash string
 	return u, nil
 }
 
-// AuditAfter stops at the first event at or after before instead of skipping it, so that
-// a reader whose cursor moves past the last event returned never passes over one.
-func (s *Store) AuditAfter(ctx context.Context, after int64, before time.Time, limit int, except string) ([]store.AuditEvent, error) {
-	events, err := collect(ctx, s.read(), func(r scanner) (store.AuditEvent, error) {
-		var e store.AuditEvent
-		err := r.Scan(&e.ID, timeDest{&e.At}, &e.Actor, &e.UserID, &e.ProjectID, &e.Action, &e.Detail)
-		return e, err
-	}, `SELECT id, at, actor, COALESCE(user_id, 0), COALESCE(project_id, 0), action, detail FROM audit_events
-		WHERE id > $1 AND action <> $3 ORDER BY id LIMIT $2`, after, limit, except)
+// AuditAfter reads in a transaction that first settles the audit table: on SQLite, a
+// write transaction, which waits for the one writer; on PostgreSQL, Dialect.SettleAudit.
+func (s *Store) AuditAfter(ctx context.Context, after int64, limit int, except string) ([]store.AuditEvent, error) {
+	var events []store.AuditEvent
+	err := s.tx(ctx, func(tx q) error {
+		if s.dialect.SettleAudit != nil {
+			if err := s.dialect.SettleAudit(ctx, tx.w); err != nil {
+				return err
+			}
+		}
+		var err error
+		events, err = collect(ctx, tx.reader, func(r scanner) (store.AuditEvent, error) {
+			var e store.AuditEvent
+			err := r.Scan(&e.ID, timeDest{&e.At}, &e.Actor, &e.UserID, &e.ProjectID, &e.Action, &e.Detail, &e.UserName, &e.ProjectName)
+			return e, err
+		}, `SELECT e.id, e.at, e.actor, COALESCE(e.user_id, 0), COALESCE(e.project_id, 0), e.action, e.detail,
+			COALESCE(u.name, ''), COALESCE(p.name, '')
+			FROM audit_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN projects p ON p.id = e.project_id
+			WHERE e.id > $1 AND e.action <> $3 ORDER BY e.id LIMIT $2`, after, limit, except)
+		return err
+	})
 	if err != nil {
 		return nil, err
-	}
-	if i := slices.IndexFunc(events, func(e store.AuditEvent) bool { return !e.At.Before(before) }); i >= 0 {
-		events = events[:i]
 	}
 	return events, nil
 }

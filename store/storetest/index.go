@@ -61,10 +61,12 @@ func indexTests() []test {
 			wantErr(t, err, store.ErrNotFound)
 
 			pub := f.publisher(renamed, alice, nil)
-			must(t, f.st.DeleteProject(f.ctx, p.ID))
+			_, err = f.st.DeleteProject(f.ctx, p.ID, f.now)
+			must(t, err)
 			_, err = f.st.PublisherByID(f.ctx, pub.ID)
 			wantErr(t, err, store.ErrNotFound)
-			wantErr(t, f.st.DeleteProject(f.ctx, p.ID), store.ErrNotFound)
+			_, err = f.st.DeleteProject(f.ctx, p.ID, f.now)
+			wantErr(t, err, store.ErrNotFound)
 			list, err := f.st.ListProjects(f.ctx, 0, 10)
 			must(t, err)
 			equal(t, "left", list, []store.Project{none})
@@ -230,28 +232,118 @@ func indexTests() []test {
 				t.Fatal("a session with an unknown factor was stored")
 			}
 		}},
-		{"AuditAfter reads after a cursor, oldest first, and stops at the first event not yet settled", func(t *testing.T, f *fixture) {
+		{"AuditAfter reads after a cursor, oldest first, with the names of the event's user and project as they are now", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.project("sample", alice)
+			gone := f.project("gone", alice)
 			for i, at := range []time.Duration{0, time.Second, 10 * time.Second, 2 * time.Second} {
-				must(t, f.st.Audit(f.ctx, store.AuditEvent{At: f.now.Add(at), Actor: "web", Action: "a", Detail: string(rune('a' + i))}))
+				must(t, f.st.Audit(f.ctx, store.AuditEvent{At: f.now.Add(at), Actor: "web", Action: "a", Detail: string(rune('a' + i)), UserID: alice.ID, ProjectID: p.ID}))
 			}
-			all, err := f.st.AuditAfter(f.ctx, 0, f.now.Add(time.Hour), 10, "")
+			must(t, f.st.Audit(f.ctx, store.AuditEvent{At: f.now, Actor: "web", Action: "b", ProjectID: gone.ID}))
+			_, err := f.st.DeleteProject(f.ctx, gone.ID, f.now)
 			must(t, err)
-			if len(all) != 4 || all[0].Detail != "a" || all[3].Detail != "d" || all[0].ID >= all[1].ID {
+			all, err := f.st.AuditAfter(f.ctx, 0, 10, "")
+			must(t, err)
+			if len(all) != 5 || all[0].Detail != "a" || all[3].Detail != "d" || all[0].ID >= all[1].ID {
 				t.Fatalf("all events %+v", all)
 			}
-			page, err := f.st.AuditAfter(f.ctx, all[0].ID, f.now.Add(time.Hour), 2, "")
+			if all[0].UserName != "alice" || all[0].ProjectName != "sample" || all[4].ProjectName != "" || all[4].ProjectID != gone.ID || all[4].UserName != "" {
+				t.Fatalf("names %+v", all)
+			}
+			page, err := f.st.AuditAfter(f.ctx, all[0].ID, 2, "")
 			must(t, err)
 			equal(t, "page after the first", page, all[1:3])
-			settled, err := f.st.AuditAfter(f.ctx, 0, f.now.Add(5*time.Second), 10, "")
-			must(t, err)
-			equal(t, "settled", settled, all[:2])
 			must(t, f.st.Audit(f.ctx, store.AuditEvent{At: f.now, Actor: "admin", Action: "apikey.use", Detail: "e"}))
 			must(t, f.st.Audit(f.ctx, store.AuditEvent{At: f.now, Actor: "web", Action: "a", Detail: "f"}))
-			rest, err := f.st.AuditAfter(f.ctx, all[3].ID, f.now.Add(time.Hour), 10, "apikey.use")
+			rest, err := f.st.AuditAfter(f.ctx, all[4].ID, 10, "apikey.use")
 			must(t, err)
 			if len(rest) != 1 || rest[0].Detail != "f" {
 				t.Fatalf("after the excepted action: %+v", rest)
 			}
+		}},
+		{"AuditAfter never hands out an event while one with a smaller id is uncommitted", func(t *testing.T, f *fixture) {
+			// Writers and readers race; every reader's cursor must see every event.
+			const writers, each = 4, 25
+			done := make(chan error, writers)
+			for w := 0; w < writers; w++ {
+				go func() {
+					var err error
+					for i := 0; i < each && err == nil; i++ {
+						err = f.st.Audit(f.ctx, store.AuditEvent{At: f.now, Actor: "web", Action: "a", Detail: "x"})
+					}
+					done <- err
+				}()
+			}
+			var seen []int64
+			var cursor int64
+			finished := 0
+			for finished < writers || len(seen) < writers*each {
+				select {
+				case err := <-done:
+					must(t, err)
+					finished++
+				default:
+				}
+				page, err := f.st.AuditAfter(f.ctx, cursor, 7, "")
+				must(t, err)
+				for _, e := range page {
+					seen = append(seen, e.ID)
+					cursor = e.ID
+				}
+				if finished == writers && len(page) == 0 && len(seen) < writers*each {
+					t.Fatalf("the cursor passed over events: saw %d of %d", len(seen), writers*each)
+				}
+			}
+			equal(t, "events seen", len(seen), writers*each)
+		}},
+		{"Deleting a project revokes the live upload tokens that name it, in any spelling, and no other", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.project("Foo.Bar", alice)
+			pub := f.publisher(p, alice, nil)
+			for _, tok := range []struct {
+				id       string
+				projects []string
+				expires  time.Duration
+			}{{"live", []string{"foo-bar"}, time.Hour}, {"both", []string{"other", "Foo_Bar"}, time.Hour}, {"other", []string{"other"}, time.Hour}, {"expired", []string{"foo-bar"}, -time.Minute}} {
+				e := f.exchange("jti-"+tok.id, pub)
+				e.TokenID, e.Projects, e.TokenExpires = tok.id, tok.projects, f.now.Add(tok.expires)
+				must(t, f.st.CommitExchange(f.ctx, e))
+			}
+			revoked, err := f.st.DeleteProject(f.ctx, p.ID, f.now)
+			must(t, err)
+			equal(t, "revoked", revoked, []string{"both", "live"})
+			for id, want := range map[string]bool{"live": true, "both": true, "other": false, "expired": false} {
+				tok, err := f.st.UploadToken(f.ctx, id)
+				must(t, err)
+				if (tok.RevokedAt != nil) != want {
+					t.Fatalf("token %s revoked %v, want %v", id, tok.RevokedAt, want)
+				}
+			}
+			_, err = f.st.DeleteProject(f.ctx, p.ID, f.now)
+			wantErr(t, err, store.ErrNotFound)
+		}},
+		{"Deleting a user ends their sessions, memberships, links and grants, and keeps their publishers", func(t *testing.T, f *fixture) {
+			alice, bob := f.user("alice"), f.user("bob")
+			p := f.project("sample", alice)
+			pub := f.publisher(p, alice, nil)
+			must(t, f.st.LinkIdentity(f.ctx, store.ExternalIdentity{Issuer: "i", Subject: "s", UserID: alice.ID, CreatedAt: f.now}))
+			must(t, f.st.GrantPending(f.ctx, store.PendingGrant{UserID: alice.ID, Name: "new", CreatedAt: f.now}))
+			must(t, f.st.CreateSession(f.ctx, store.Session{ID: "sess", UserID: alice.ID, Stage: store.StageFull, Factor: store.FactorTOTP, CreatedAt: f.now, AuthenticatedAt: f.now, LastSeenAt: f.now, ExpiresAt: f.now.Add(time.Hour)}))
+			must(t, f.st.DeleteUser(f.ctx, alice.ID))
+			_, err := f.st.UserByName(f.ctx, "alice")
+			wantErr(t, err, store.ErrNotFound)
+			_, err = f.st.Session(f.ctx, "sess", f.now)
+			wantErr(t, err, store.ErrNotFound)
+			_, err = f.st.UserByIdentity(f.ctx, "i", "s")
+			wantErr(t, err, store.ErrNotFound)
+			owners, err := f.st.ProjectOwners(f.ctx, p.ID)
+			must(t, err)
+			equal(t, "owners left", len(owners), 0)
+			_, err = f.st.PublisherByID(f.ctx, pub.ID)
+			must(t, err)
+			wantErr(t, f.st.DeleteUser(f.ctx, alice.ID), store.ErrNotFound)
+			_, err = f.st.UserByName(f.ctx, bob.Name)
+			must(t, err)
 		}},
 	}
 }
