@@ -232,9 +232,6 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		log.InfoContext(ctx, "exchange refused: no publisher matched", "candidates", len(pubs)+len(pending), "reasons", why)
 		return o, fail(ErrInvalidPublisher, noPublisher(id), errors.New(why))
 	}
-	if n := len(matched) + len(convert) - len(chosen); n > 0 {
-		log.InfoContext(ctx, "projects left out of the upload token by its bounds", "left_out", n, "covered", len(chosen))
-	}
 
 	// Only the chosen projects' publishers are used: pinned, marked used and logged.
 	keep := map[string]bool{}
@@ -288,7 +285,10 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		return o, s.commitError(ctx, log, seenKey, id, err)
 	}
 	s.remember(seenKey, id)
-	log.InfoContext(ctx, "exchange succeeded", "projects", projects, "token_id", claims.ID, "pinned", len(pins), "created_projects", len(o.convert))
+	// One line per exchange, however many projects it covers; left_out counts those the
+	// token's bounds left out.
+	log.InfoContext(ctx, "exchange succeeded", "projects", projects, "token_id", claims.ID, "pinned", len(pins), "created_projects", len(o.convert),
+		"left_out", len(matched)+len(convert)-len(chosen))
 	o.res = Result{Issuer: id.Issuer, Token: raw, Expires: claims.ExpiresAt, Projects: projects, Claims: claims}
 	return o, nil
 }
