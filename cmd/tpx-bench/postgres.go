@@ -172,6 +172,13 @@ func (d *pgDatabase) seed(ctx context.Context, s seedSpec) error {
 	return nil
 }
 
+// analyze refreshes the planner's statistics, as autovacuum does within a minute of a
+// table's growth: the cases seeded through the store measure right after seeding.
+func (d *pgDatabase) analyze(ctx context.Context) error {
+	_, err := d.pool.Exec(ctx, `ANALYZE`)
+	return err
+}
+
 // checkpoint starts the next measurement from a fresh checkpoint, with nothing a bulk load
 // left in the write-ahead log to flush in the middle of it. It needs a privileged role;
 // without one it is skipped.

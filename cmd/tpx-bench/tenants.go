@@ -85,6 +85,9 @@ func (b *bench) tenants(ctx context.Context, st store.Store) error {
 				return err
 			}
 		}
+		if err := b.db.analyze(ctx); err != nil {
+			return err
+		}
 		run := tenantRun{others: others}
 		for _, m := range []struct {
 			project string
@@ -185,6 +188,9 @@ func (b *bench) projects(ctx context.Context, st store.Store) error {
 				return err
 			}
 		}
+	}
+	if err := b.db.analyze(ctx); err != nil {
+		return err
 	}
 	per := s.projectsN
 	solo, err := b.sign(ctx, warm+rounds*per, soloRepo)

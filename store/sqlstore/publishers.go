@@ -267,29 +267,23 @@ func candidateStatements(d Dialect) (named, all string) {
 		each = `taken t CROSS JOIN LATERAL (SELECT * FROM publishers p WHERE ` + of + ` OFFSET 0) p`
 	}
 	all = `WITH RECURSIVE
-			ranges(env_key, spec) AS (
-				SELECT CAST($4 AS TEXT), 1 WHERE $4 <> ''
-				UNION ALL SELECT '', 0
-			),
-			registrants(env_key, spec, registrant, n) AS (
-				SELECT r.env_key, r.spec, (SELECT min(p.registrant) FROM publishers p WHERE ` + turn + ` AND p.env_key = r.env_key), 1
-				FROM ranges r
+			found AS (
+				SELECT * FROM (SELECT r.env_key, r.registrant, r.first_id, 1 AS spec FROM publisher_registrants r
+					WHERE r.issuer = $1 AND r.repo_key = $2 AND r.workflow = $3 AND r.env_key = $4 AND $4 <> ''
+					ORDER BY r.registrant LIMIT $9) bound
 				UNION ALL
-				SELECT r.env_key, r.spec, (SELECT min(p.registrant) FROM publishers p WHERE ` + turn + ` AND p.env_key = r.env_key
-					AND p.registrant > r.registrant), r.n + 1
-				FROM registrants r WHERE r.registrant IS NOT NULL AND r.n < $9
+				SELECT * FROM (SELECT r.env_key, r.registrant, r.first_id, 0 AS spec FROM publisher_registrants r
+					WHERE r.issuer = $1 AND r.repo_key = $2 AND r.workflow = $3 AND r.env_key = ''
+					ORDER BY r.registrant LIMIT $9) unbound
 			),
 			chosen AS (
-				SELECT registrant FROM registrants WHERE registrant IS NOT NULL
-				GROUP BY registrant ORDER BY max(spec) DESC, registrant LIMIT $9
+				SELECT registrant FROM found GROUP BY registrant ORDER BY max(spec) DESC, registrant LIMIT $9
 			),
 			share AS (
 				SELECT CASE WHEN count(*) = 0 THEN 0 WHEN count(*) >= $10 THEN 1 ELSE $10 / count(*) END AS k FROM chosen
 			),
 			queue(env_key, registrant, id, n) AS (
-				SELECT r.env_key, c.registrant, (SELECT min(p.id) FROM publishers p WHERE ` + turn + ` AND p.env_key = r.env_key
-					AND p.registrant = c.registrant), 1
-				FROM chosen c, ranges r
+				SELECT f.env_key, f.registrant, f.first_id, 1 FROM found f WHERE f.registrant IN (SELECT registrant FROM chosen)
 				UNION ALL
 				SELECT q.env_key, q.registrant, (SELECT min(p.id) FROM publishers p WHERE ` + turn + ` AND p.env_key = q.env_key
 					AND p.registrant = q.registrant AND p.id > q.id), q.n + 1

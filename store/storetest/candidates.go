@@ -20,10 +20,10 @@ func releaseJob() (policy.Identity, store.Job) {
 
 // readByShares is the reference for the projects the candidate read returns, worked out
 // from all publishers: publishers whose workflow and environment fit the job fall in two
-// ranges, bound to the job's environment and bound to none; the registrants of either,
-// those with a publisher in the first range first, then by user id, the first
-// MaxCandidateRegistrants; each reads its first ⌊MaxCandidateProjects/R⌋ (at least one) publishers of each
-// range by id, R being the registrants read; the projects of those that fit (their pinned
+// ranges, bound to the job's environment and bound to none; of each range's first
+// MaxCandidateRegistrants registrants by user id, those with a publisher in the first
+// range first, then by user id, the first MaxCandidateRegistrants; each reads its first ⌊MaxCandidateProjects/R⌋ (at least one) publishers of each
+// range where it was among the first, by id, R being the registrants read; the projects of those that fit (their pinned
 // ids too) are read.
 func readByShares(all []store.Publisher, id policy.Identity) map[int64]bool {
 	envKey := policy.EnvironmentKey(id.Kind, id.Environment)
@@ -34,11 +34,22 @@ func readByShares(all []store.Publisher, id policy.Identity) map[int64]bool {
 	if envKey != "" {
 		ranges = []string{envKey, ""}
 	}
-	spec := map[int64]int{} // 1 for a registrant with a publisher bound to the job's environment
-	for _, p := range all {
-		for i, env := range ranges {
-			if s, ok := spec[p.CreatedBy]; inRange(p, env) && (!ok || len(ranges)-1-i > s) {
-				spec[p.CreatedBy] = len(ranges) - 1 - i
+	// Each range's first MaxCandidateRegistrants registrants by user id.
+	inRangeFound := map[string]map[int64]bool{}
+	spec := map[int64]int{} // 1 for a registrant found bound to the job's environment
+	for i, env := range ranges {
+		var rs []int64
+		for _, p := range all {
+			if inRange(p, env) && !slices.Contains(rs, p.CreatedBy) {
+				rs = append(rs, p.CreatedBy)
+			}
+		}
+		slices.Sort(rs)
+		inRangeFound[env] = map[int64]bool{}
+		for _, r := range rs[:min(len(rs), store.MaxCandidateRegistrants)] {
+			inRangeFound[env][r] = true
+			if s, ok := spec[r]; !ok || len(ranges)-1-i > s {
+				spec[r] = len(ranges) - 1 - i
 			}
 		}
 	}
@@ -62,6 +73,9 @@ func readByShares(all []store.Publisher, id policy.Identity) map[int64]bool {
 	share := max(1, store.MaxCandidateProjects/len(registrants))
 	for _, r := range registrants {
 		for _, env := range ranges {
+			if !inRangeFound[env][r] {
+				continue
+			}
 			var queue []store.Publisher
 			for _, p := range all {
 				if p.CreatedBy == r && inRange(p, env) {
@@ -221,6 +235,35 @@ func candidateTests() []test {
 			}
 			equal(t, "publishers read", fmt.Sprint(ids), fmt.Sprint([]int64{mine.ID, miss.ID}))
 			equal(t, "pending publishers read", len(pending), 0)
+		}},
+		{"When each registrant takes one place, removing a registrant's oldest publisher hands its place to its next, and removing its last to the next registrant", func(t *testing.T, f *fixture) {
+			id, job := releaseJob()
+			first := f.user("first")
+			oldest := f.publisher(f.project("first-a", first), first, nil)
+			next := f.publisher(f.project("first-b", first), first, nil)
+			var last store.Publisher
+			for u := range store.MaxCandidateRegistrants {
+				user := f.user(fmt.Sprintf("other%d", u))
+				last = f.publisher(f.project(fmt.Sprintf("other-%d", u), user), user, nil)
+			}
+			read := func(step string) map[int64]bool {
+				t.Helper()
+				active, _, err := f.st.FindCandidates(f.ctx, githubIssuer, policy.RepositoryKey(id.Repository), job, f.now)
+				must(t, err)
+				t.Logf("%s: %d publishers read", step, len(active))
+				return checkRead(t, f, id, active)
+			}
+			if got := read("all registered"); !got[oldest.ProjectID] || got[next.ProjectID] || got[last.ProjectID] {
+				t.Errorf("with %d registrants, want the first registrant's oldest project read and neither its next nor the last registrant's", store.MaxCandidateRegistrants+1)
+			}
+			must(t, f.st.RemovePublisher(f.ctx, oldest.ID))
+			if got := read("oldest removed"); !got[next.ProjectID] {
+				t.Errorf("the first registrant's next publisher was not read once its oldest was removed")
+			}
+			must(t, f.st.RemovePublisher(f.ctx, next.ID))
+			if got := read("all of the first removed"); !got[last.ProjectID] {
+				t.Errorf("the last registrant was not read once the first had no publisher left")
+			}
 		}},
 	}
 }
