@@ -33,9 +33,9 @@ const (
 	// whose active publishers FindCandidates reads for one job.
 	MaxCandidateRegistrants = 101
 	// MaxCandidateProjects is what the registrants read share: each of R reads its first
-	// ⌊MaxCandidateProjects/R⌋ (at least one) publishers bound to the job's environment and as many bound
-	// to none. One more than an upload token covers, so that the exchange knows when
-	// projects were left out.
+	// ⌊MaxCandidateProjects/R⌋ (at least one) publishers bound to the job's environment and
+	// as many bound to none. One more than an upload token covers, so that the exchange
+	// knows when projects were left out.
 	MaxCandidateProjects = 101
 	// MaxNearMisses is the most publishers of each kind FindCandidates returns that the
 	// job cannot satisfy.
@@ -216,14 +216,15 @@ type Store interface {
 	// publishers bound to issuer whose policy.RepositoryKey equals key that job may
 	// satisfy, and at most MaxNearMisses of each kind that it cannot (for the refusal
 	// records). When job.Project is set, only that project's publishers. Otherwise, of the
-	// active ones whose workflow and environment fit the job: those of the first
-	// MaxCandidateRegistrants registrants, registrants with a publisher bound to the job's
-	// environment first, then by user id; of each, its first ⌊MaxCandidateProjects/R⌋ (at least one)
-	// publishers (by id) bound to the job's environment and as many bound to none, R being
-	// the registrants read, of which those whose pinned ids fit; and every fitting
-	// publisher of the projects those belong to. Pending publishers count only while
-	// unexpired at now and while their project name does not exist. Whatever others
-	// register, what the read costs is bounded by what it returns.
+	// active ones whose workflow and environment fit the job, in two ranges (bound to the
+	// job's environment, and to none): of each range's first MaxCandidateRegistrants
+	// registrants by user id, the first MaxCandidateRegistrants, those with a publisher
+	// bound to the job's environment first, then by user id; of each, its first
+	// ⌊MaxCandidateProjects/R⌋ (at least one) publishers by id of each range where it was
+	// among the first, R being the registrants chosen, of which those whose pinned ids fit;
+	// and every fitting publisher of the projects those belong to. Pending publishers count
+	// only while unexpired at now and while their project name does not exist. Whatever
+	// others register, what the read costs is bounded by what it returns.
 	FindCandidates(ctx context.Context, issuer, key string, job Job, now time.Time) ([]Publisher, []PendingPublisher, error)
 
 	// CommitExchange writes an exchange atomically: the replay record (ErrReplay if

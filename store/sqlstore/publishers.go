@@ -322,19 +322,21 @@ func candidateStatements(d Dialect) (named, all string) {
 // workflow, environment (env_key: as the platform compares it) and pinned ids allow it;
 // ref rules are left to the exchange. Active publishers are read through the index
 // publishers_turns (issuer, repo_key, workflow, env_key, registrant, id), in two ranges:
-// bound to the job's environment, and bound to none. The registrants of each range are
-// found one index probe each, in order of user id (a loose index scan, written as a
-// recursive query, since neither database skips through an index by itself), at most
-// MaxCandidateRegistrants of them; each then reads its first ⌊MaxCandidateProjects/R⌋ (at
-// least one) publishers of each range, again one probe each. A ranking of every fitting publisher,
-// which an ordering by age of the first publisher needs, would cost in proportion to what
-// others registered, which is what the bound is for. The projects of the publishers read
-// come with all their fitting publishers (at most MaxPublishersPerProject each). Of
-// publishers that cannot fit, at most MaxNearMisses of each kind are returned, found in
-// the ranges of the index that hold no fitting one. Fitting pending publishers are few by construction:
-// a user has at most MaxPendingPerUser, and two users' pending publishers may not have
-// the same rules, so at most two users' sets (bound to the job's environment or to none)
-// fit one job.
+// bound to the job's environment, and bound to none. publisher_registrants, kept by
+// triggers, holds each registrant of a range with its oldest publisher there: the first
+// MaxCandidateRegistrants of each range by user id are one scan of its key, and of those
+// the first MaxCandidateRegistrants (with a publisher bound to the job's environment
+// first) each read their first ⌊MaxCandidateProjects/R⌋ (at least one) publishers of each
+// range, by index probes from the oldest on (a recursive query). A ranking of every
+// fitting publisher, which an ordering by the age of each registrant's first publisher
+// needs, would cost in proportion to what others registered, which is what the bound is
+// for. The projects of the publishers read come with all their fitting publishers (at
+// most MaxPublishersPerProject each), looked up by project. Of publishers that cannot
+// fit, at most MaxNearMisses of each kind are returned, found in the ranges of the index
+// that hold no fitting one. Fitting pending publishers are few by construction: a user
+// has at most MaxPendingPerUser, and two users' pending publishers may not have the same
+// rules, so at most two users' sets (bound to the job's environment or to none) fit one
+// job.
 func (s *Store) FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
 	args := []any{issuer, key, job.Workflow, policy.EnvironmentKey(job.Kind, job.Environment), job.OwnerID, job.RepositoryID, now, store.MaxNearMisses}
 	sql := s.candidates.all

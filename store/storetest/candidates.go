@@ -22,9 +22,10 @@ func releaseJob() (policy.Identity, store.Job) {
 // from all publishers: publishers whose workflow and environment fit the job fall in two
 // ranges, bound to the job's environment and bound to none; of each range's first
 // MaxCandidateRegistrants registrants by user id, those with a publisher in the first
-// range first, then by user id, the first MaxCandidateRegistrants; each reads its first ⌊MaxCandidateProjects/R⌋ (at least one) publishers of each
-// range where it was among the first, by id, R being the registrants read; the projects of those that fit (their pinned
-// ids too) are read.
+// range first, then by user id, the first MaxCandidateRegistrants; each reads its first
+// ⌊MaxCandidateProjects/R⌋ (at least one) publishers of each range where it was among the
+// first, by id, R being the registrants read; the projects of those that fit (their
+// pinned ids too) are read.
 func readByShares(all []store.Publisher, id policy.Identity) map[int64]bool {
 	envKey := policy.EnvironmentKey(id.Kind, id.Environment)
 	inRange := func(p store.Publisher, env string) bool {
