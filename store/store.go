@@ -6,6 +6,7 @@ import (
 
 	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // Errors every backend returns for the same conditions, so the core can tell them apart.
@@ -19,6 +20,9 @@ var (
 	ErrTooManyPending    = fault.New(fault.Conflict, "user has the most pending publishers allowed")
 	ErrContested         = fault.New(fault.Conflict, "another user's pending publisher claims the same jobs")
 	ErrUnavailable       = fault.New(fault.Unavailable, "database unavailable")
+	// ErrNamesChanged: the store's project names are keyed by another naming rule than
+	// the one asked for (UseNames).
+	ErrNamesChanged = fault.New(fault.Conflict, "project names are keyed by another naming rule")
 )
 
 // Limits enforced by the store inside the same transaction as the insert.
@@ -165,6 +169,12 @@ type Store interface {
 	// Migrate applies the embedded migrations not yet applied (serialised across
 	// replicas on PostgreSQL with an advisory lock).
 	Migrate(ctx context.Context) error
+	// UseNames makes names (the index's naming rule, TPX_NAMES) the form project names
+	// are unique and looked up in; call it after Migrate, before anything else. A store
+	// whose names were keyed by another rule is rekeyed only when rekey is set (tpx
+	// migrate) — failing, naming them, when names would fold onto one another — or when
+	// it holds no project names yet; otherwise ErrNamesChanged, and nothing changes.
+	UseNames(ctx context.Context, names verify.Names, rekey bool) error
 
 	// CreateUser stores u (ErrConflict if the name is taken, ErrEmailTaken if the email
 	// address is, both compared without case).

@@ -197,7 +197,7 @@ func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher,
 			taken = append(taken, pp.ID)
 			continue
 		}
-		key := projectKey(pp.ProjectName)
+		key := tx.s.key(pp.ProjectName)
 		c, ok := made[key]
 		switch {
 		case ok && c.owner != pp.UserID:

@@ -67,7 +67,7 @@ func (s *Store) CreateProjectOwned(ctx context.Context, name string, owners []in
 	p := store.Project{Name: name, CreatedAt: dbTime(at)}
 	err := s.tx(ctx, func(tx q) error {
 		err := tx.queryRow(ctx, `INSERT INTO projects (name, name_key, created_at) VALUES ($1, $2, $3) RETURNING id`,
-			name, projectKey(name), at).Scan(&p.ID)
+			name, s.key(name), at).Scan(&p.ID)
 		if errors.Is(err, errUnique) {
 			return fmt.Errorf("project %q: %w", name, store.ErrConflict)
 		}
@@ -98,7 +98,7 @@ func (s *Store) ProjectByID(ctx context.Context, id int64) (store.Project, error
 func (s *Store) RenameProject(ctx context.Context, id int64, name string) (store.Project, error) {
 	var p store.Project
 	err := s.tx(ctx, func(tx q) error {
-		_, err := tx.exec(ctx, `UPDATE projects SET name = $2, name_key = $3 WHERE id = $1`, id, name, projectKey(name))
+		_, err := tx.exec(ctx, `UPDATE projects SET name = $2, name_key = $3 WHERE id = $1`, id, name, s.key(name))
 		if errors.Is(err, errUnique) {
 			return fmt.Errorf("project %q: %w", name, store.ErrConflict)
 		}
@@ -137,13 +137,13 @@ func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]st
 		if err != nil {
 			return err
 		}
-		key := projectKey(name)
+		key := s.key(name)
 		for _, t := range tokens {
 			var names []string
 			if err := json.Unmarshal([]byte(t.projects), &names); err != nil {
 				return fmt.Errorf("upload token %q: projects: %w", t.id, err)
 			}
-			if !slices.ContainsFunc(names, func(n string) bool { return projectKey(n) == key }) {
+			if !slices.ContainsFunc(names, func(n string) bool { return s.key(n) == key }) {
 				continue
 			}
 			if _, err := tx.exec(ctx, `UPDATE upload_tokens SET revoked_at = $2 WHERE id = $1`, t.id, at); err != nil {
@@ -228,7 +228,7 @@ func uniqueIDs(ids []int64) []int64 {
 func (s *Store) GrantPending(ctx context.Context, g store.PendingGrant) error {
 	return s.tx(ctx, func(tx q) error {
 		_, err := tx.exec(ctx, `INSERT INTO pending_grants (user_id, name, name_key, created_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (user_id, name_key) DO NOTHING`, g.UserID, g.Name, projectKey(g.Name), g.CreatedAt)
+			ON CONFLICT (user_id, name_key) DO NOTHING`, g.UserID, g.Name, s.key(g.Name), g.CreatedAt)
 		if errors.Is(err, errForeignKey) {
 			return fmt.Errorf("grant: user %d: %w", g.UserID, store.ErrNotFound)
 		}
@@ -238,7 +238,7 @@ func (s *Store) GrantPending(ctx context.Context, g store.PendingGrant) error {
 
 func (s *Store) RevokePendingGrant(ctx context.Context, userID int64, name string) error {
 	return s.tx(ctx, func(tx q) error {
-		n, err := tx.exec(ctx, `DELETE FROM pending_grants WHERE user_id = $1 AND name_key = $2`, userID, projectKey(name))
+		n, err := tx.exec(ctx, `DELETE FROM pending_grants WHERE user_id = $1 AND name_key = $2`, userID, s.key(name))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("grant of %q: %w", name, store.ErrNotFound)
 		}
@@ -255,7 +255,7 @@ func (s *Store) PendingGrants(ctx context.Context, userID int64) ([]store.Pendin
 
 func (s *Store) HasPendingGrant(ctx context.Context, userID int64, name string) (bool, error) {
 	var ok bool
-	err := s.read().queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pending_grants WHERE user_id = $1 AND name_key = $2)`, userID, projectKey(name)).Scan(&ok)
+	err := s.read().queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pending_grants WHERE user_id = $1 AND name_key = $2)`, userID, s.key(name)).Scan(&ok)
 	return ok, err
 }
 

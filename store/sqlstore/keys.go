@@ -5,19 +5,22 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // migrationSteps are the parts of migrations that SQL cannot say in both dialects alike,
 // run in the migration's transaction right after its SQL file.
 var migrationSteps = map[int]func(ctx context.Context, tx q) error{
-	5: projectKeys,
+	// Migration 5 made PEP 503 the form of project keys, the only rule there was.
+	5: func(ctx context.Context, tx q) error { return rekey(ctx, tx, verify.ProjectKey) },
 }
 
-// projectKeys rewrites projects.name_key and pending_publishers.project_key, which held
-// names lower-cased, into the canonical form (projectKey). Projects whose names fold onto
-// one another are not merged: who owns what would be a guess. The migration fails and
-// names them, so that an operator decides before tpx runs with the new rule.
-func projectKeys(ctx context.Context, tx q) error {
+// rekey rewrites projects.name_key, pending_publishers.project_key and
+// pending_grants.name_key into the form projectKey gives. Projects whose names fold onto
+// one another are not merged: who owns what would be a guess. It fails and names them,
+// so that an operator decides before tpx runs with the new rule.
+func rekey(ctx context.Context, tx q, projectKey func(string) string) error {
 	type row struct {
 		id        int64
 		name, key string

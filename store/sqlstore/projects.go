@@ -19,7 +19,7 @@ func (s *Store) CreateProject(ctx context.Context, name string, owner int64, at 
 	p := store.Project{Name: name, CreatedAt: dbTime(at)}
 	err := s.tx(ctx, func(tx q) error {
 		err := tx.queryRow(ctx, `INSERT INTO projects (name, name_key, created_at) VALUES ($1, $2, $3) RETURNING id`,
-			name, projectKey(name), at).Scan(&p.ID)
+			name, s.key(name), at).Scan(&p.ID)
 		if errors.Is(err, errUnique) {
 			return fmt.Errorf("project %q: %w", name, store.ErrConflict)
 		}
@@ -45,7 +45,7 @@ func addOwner(ctx context.Context, tx q, project, user int64) error {
 }
 
 func (s *Store) ProjectByName(ctx context.Context, name string) (store.Project, error) {
-	p, err := scanProject(s.read().queryRow(ctx, `SELECT id, name, created_at FROM projects WHERE name_key = $1`, projectKey(name)))
+	p, err := scanProject(s.read().queryRow(ctx, `SELECT id, name, created_at FROM projects WHERE name_key = $1`, s.key(name)))
 	if err != nil {
 		return store.Project{}, fmt.Errorf("project %q: %w", name, err)
 	}

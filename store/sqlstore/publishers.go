@@ -161,7 +161,7 @@ func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store
 		// while being invisible to its owner.
 		if _, err := tx.exec(ctx, `DELETE FROM pending_publishers WHERE project_key = $1 AND issuer = $2 AND repo_key = $3
 			AND workflow = $4 AND environment = $5 AND expires_at <= $6`,
-			projectKey(p.ProjectName), p.Issuer, p.Key(), p.Workflow, p.Environment, now); err != nil {
+			s.key(p.ProjectName), p.Issuer, p.Key(), p.Workflow, p.Environment, now); err != nil {
 			return err
 		}
 		var n int
@@ -176,7 +176,7 @@ func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store
 			(project_name, project_key, user_id, kind, issuer, owner, name, repo_key, workflow, environment,
 			 owner_id, repository_id, created_at, expires_at, ref_tags_only, ref_pattern, ref_protected, called_workflow, env_key)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id`,
-			p.ProjectName, projectKey(p.ProjectName), p.UserID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow,
+			p.ProjectName, s.key(p.ProjectName), p.UserID, string(p.Kind), p.Issuer, p.Owner, p.Name, p.Key(), p.Workflow,
 			p.Environment, nullString(p.OwnerID), nullString(p.RepositoryID), p.CreatedAt, p.ExpiresAt,
 			p.Refs.TagsOnly, p.Refs.Pattern, p.Refs.Protected, p.CalledWorkflow, policy.EnvironmentKey(p.Kind, p.Environment),
 		).Scan(&p.ID)

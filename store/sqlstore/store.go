@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -20,6 +21,9 @@ type Store struct {
 	dialect Dialect
 	// candidates are FindCandidates' statements, for a named project and for every project.
 	candidates struct{ named, all string }
+	// names is the naming rule project keys are written in; set by UseNames before the
+	// store is used, PyPI's until then.
+	names verify.Names
 }
 
 // New returns a Store over db. It does not touch the database.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tpx-dev/tpx/store"
-	"github.com/tpx-dev/tpx/verify"
 )
 
 // nameKey is the form in which user names are unique and looked up: without case,
@@ -20,9 +19,9 @@ func nameKey(name string) string { return strings.ToLower(name) }
 // whatever its case.
 func emailKey(email string) string { return strings.ToLower(email) }
 
-// projectKey is the form in which project names are unique and looked up: the one
-// canonical form that upload tokens carry too (verify.ProjectKey).
-func projectKey(name string) string { return verify.ProjectKey(name) }
+// key is the form in which project names are unique and looked up: the canonical form of
+// the index's naming rule (UseNames), which upload tokens carry too.
+func (s *Store) key(name string) string { return s.names.Key(name) }
 
 // dbTime is t as a read from either backend returns it: microseconds, UTC. Values returned
 // by the Add and Create methods go through it, so they equal what a later read returns.

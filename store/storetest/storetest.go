@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"owner web UI", uiTests()},
 		{"retention", retentionTests()},
 		{"index", indexTests()},
+		{"naming rules", nameTests()},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
