@@ -22,6 +22,7 @@ import (
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // PendingLifetime is how long a pending publisher waits for its first exchange.
@@ -104,6 +105,10 @@ type Config struct {
 	// the default ones. A publisher may name only one of them, whichever interface
 	// registers it.
 	Issuers []providers.IssuerConfig
+	// Names is the index's naming rule (TPX_NAMES): which names a new project may have.
+	// Uniqueness is the store's, in PEP 503 form, which equates at least the names every
+	// rule equates. The zero value is PyPI's.
+	Names verify.Names
 }
 
 // Service performs account and management actions.
@@ -133,9 +138,16 @@ func New(cfg Config) *Service {
 }
 
 var (
-	userNameRe    = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$`)
-	projectNameRe = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$`)
+	userNameRe = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,48}[A-Za-z0-9])?$`)
 )
+
+// validProjectName refuses a name the index's rule does not allow for a new project.
+func (s *Service) validProjectName(name string) error {
+	if err := s.cfg.Names.Valid(name); err != nil {
+		return invalid("%v", err)
+	}
+	return nil
+}
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidInput}, args...)...)
@@ -280,8 +292,8 @@ func (s *Service) CreateProject(ctx context.Context, via Via, name, owner string
 }
 
 func (s *Service) createProject(ctx context.Context, a Actor, name, owner string) (store.Project, error) {
-	if !projectNameRe.MatchString(name) {
-		return store.Project{}, invalid("project name %q: use 1 to 100 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name)
+	if err := s.validProjectName(name); err != nil {
+		return store.Project{}, err
 	}
 	u, err := s.user(ctx, owner)
 	if err != nil {
@@ -422,8 +434,8 @@ func (s *Service) validatePublisher(p policy.Publisher) error {
 // AddPending registers p for project, which must not exist yet; the first exchange that
 // matches creates it with actor as owner. The name is not reserved meanwhile.
 func (s *Service) AddPending(ctx context.Context, a Actor, project string, p policy.Publisher) (store.PendingPublisher, error) {
-	if !projectNameRe.MatchString(project) {
-		return store.PendingPublisher{}, invalid("project name %q: use 1 to 100 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", project)
+	if err := s.validProjectName(project); err != nil {
+		return store.PendingPublisher{}, err
 	}
 	if _, err := s.project(ctx, project); err == nil {
 		return store.PendingPublisher{}, fmt.Errorf("%w: %q exists; add a publisher to it instead of a pending one", ErrProjectExists, project)

@@ -197,16 +197,9 @@ func ids(users []store.User) []int64 {
 	return out
 }
 
-func validProjectName(name string) error {
-	if !projectNameRe.MatchString(name) {
-		return invalid("project name %q: use 1 to 100 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", name)
-	}
-	return nil
-}
-
 // IndexCreateProject creates project name owned by owners (possibly none) for the index.
 func (s *Service) IndexCreateProject(ctx context.Context, name string, owners []string) (store.Project, error) {
-	if err := validProjectName(name); err != nil {
+	if err := s.validProjectName(name); err != nil {
 		return store.Project{}, on("name", err)
 	}
 	us, err := s.users(ctx, owners)
@@ -237,7 +230,7 @@ func names(us []store.User) string {
 
 // IndexRenameProject renames project name to next: publishers and owners stay.
 func (s *Service) IndexRenameProject(ctx context.Context, name, next string) (store.Project, error) {
-	if err := validProjectName(next); err != nil {
+	if err := s.validProjectName(next); err != nil {
 		return store.Project{}, on("name", err)
 	}
 	p, err := s.project(ctx, name)
@@ -439,7 +432,7 @@ func (s *Service) markVerified(ctx context.Context, u store.User) error {
 // IndexGrantPending lets user register pending publishers for project name, which must
 // not exist yet; granting it again changes nothing.
 func (s *Service) IndexGrantPending(ctx context.Context, user, name string) error {
-	if err := validProjectName(name); err != nil {
+	if err := s.validProjectName(name); err != nil {
 		return on("name", err)
 	}
 	u, err := s.user(ctx, user)

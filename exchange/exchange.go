@@ -30,6 +30,9 @@ type Verifier interface {
 	// Verify returns the identity raw proves; on failure, the identity holds at most
 	// the configured issuer that raw named, for counting the failure against it.
 	Verify(ctx context.Context, raw string) (policy.Identity, error)
+	// VerifyAudience is Verify for a token that must carry audience rather than the
+	// verifier's own: the audience of another client protocol (Request.Audience).
+	VerifyAudience(ctx context.Context, raw, audience string) (policy.Identity, error)
 }
 
 // Store is the part of store.Store an exchange needs.
@@ -55,6 +58,10 @@ type Config struct {
 	Logger   *slog.Logger
 	// Observer learns what owners see of exchanges in the web UI; nil for none.
 	Observer Observer
+	// Names is the index's rule for which spellings name one project, used to compare a
+	// requested project with those matched and to write the token's project names; the
+	// zero value is PyPI's (PEP 503).
+	Names verify.Names
 }
 
 // Service performs exchanges. It is safe for concurrent use.
@@ -105,8 +112,32 @@ func (s *Service) Exchange(ctx context.Context, raw string) (Result, error) {
 // ExchangeFor is Exchange for the one project the client names, in any spelling; empty
 // means every project within the bounds. Naming it makes the token's size and cost
 // independent of whatever other tenants registered for the same repository.
-func (s *Service) ExchangeFor(ctx context.Context, raw, project string) (_ Result, err error) {
-	id, err := s.cfg.Verifier.Verify(ctx, raw)
+func (s *Service) ExchangeFor(ctx context.Context, raw, project string) (Result, error) {
+	return s.ExchangeRequest(ctx, Request{Token: raw, Project: project})
+}
+
+// Request is one exchange as a client protocol asks for it.
+type Request struct {
+	// Token is the CI platform's OIDC token.
+	Token string
+	// Project, when set, is the one project the token is asked for, in any spelling.
+	Project string
+	// Audience, when set, is the audience Token must carry instead of the service's
+	// own: that of the client protocol whose route received the request, so that a
+	// token requested for one protocol is refused on every other.
+	Audience string
+}
+
+// ExchangeRequest is ExchangeFor for a request of any client protocol: every protocol is
+// a front on this one exchange, with the same checks, replay protection and records.
+func (s *Service) ExchangeRequest(ctx context.Context, r Request) (_ Result, err error) {
+	raw, project := r.Token, r.Project
+	var id policy.Identity
+	if r.Audience == "" {
+		id, err = s.cfg.Verifier.Verify(ctx, raw)
+	} else {
+		id, err = s.cfg.Verifier.VerifyAudience(ctx, raw, r.Audience)
+	}
 	defer func() { attribute(err, id.Issuer) }()
 	if err != nil {
 		return Result{}, verifyError(err)
@@ -179,7 +210,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 	key := policy.RepositoryKey(id.Repository)
 	job := store.JobOf(id)
 	if want != "" {
-		job.Project = verify.ProjectKey(want)
+		job.Project = s.cfg.Names.Key(want)
 	}
 	pubs, pending, err := s.cfg.Store.FindCandidates(ctx, id.Issuer, key, job, now)
 	if err != nil {
@@ -218,7 +249,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		satisfied = append(satisfied, p)
 	}
 	convert, contested := mostSpecific(satisfied)
-	chosen := choose(matched, convert, want)
+	chosen := choose(matched, convert, want, s.cfg.Names)
 	if len(chosen) == 0 {
 		if want != "" && len(matched)+len(convert) > 0 {
 			log.InfoContext(ctx, "exchange refused: the project asked for is not among those matched", "project", want, "matched", len(matched)+len(convert))
@@ -245,7 +276,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 	}
 	var pins []store.Pin
 	for _, p := range matched {
-		if !keep[verify.ProjectKey(p.ProjectName)] {
+		if !keep[s.cfg.Names.Key(p.ProjectName)] {
 			continue
 		}
 		o.matched = append(o.matched, p)

@@ -26,7 +26,7 @@ const (
 // candidate is one project a job may receive a token for: through an active publisher, or
 // a pending one that would create it.
 type candidate struct {
-	key       string // verify.ProjectKey of the project's name
+	key       string // the project's name in the index's canonical form (Config.Names)
 	publisher policy.Publisher
 	by        int64 // who registered the publisher
 	pending   *store.PendingPublisher
@@ -44,11 +44,14 @@ type candidate struct {
 // of user id: the order in which the store reads registrants (store.FindCandidates),
 // since an order by the age of each one's first publisher would need every fitting
 // publisher read and ranked.
-func choose(matched []store.Publisher, convert []store.PendingPublisher, want string) []candidate {
+//
+// Names are compared, and written into the token, in the canonical form of names (the
+// index's rule).
+func choose(matched []store.Publisher, convert []store.PendingPublisher, want string, names verify.Names) []candidate {
 	// One candidate per project: its most specific publisher, the oldest of equals.
 	best := map[string]candidate{}
 	consider := func(c candidate) {
-		if want != "" && c.key != verify.ProjectKey(want) {
+		if want != "" && c.key != names.Key(want) {
 			return
 		}
 		if b, ok := best[c.key]; ok && rank(b, c) <= 0 {
@@ -57,11 +60,11 @@ func choose(matched []store.Publisher, convert []store.PendingPublisher, want st
 		best[c.key] = c
 	}
 	for _, p := range matched {
-		consider(candidate{key: verify.ProjectKey(p.ProjectName), publisher: p.Publisher, by: p.CreatedBy})
+		consider(candidate{key: names.Key(p.ProjectName), publisher: p.Publisher, by: p.CreatedBy})
 	}
 	for i := range convert {
 		p := &convert[i]
-		consider(candidate{key: verify.ProjectKey(p.ProjectName), publisher: p.Publisher, by: p.UserID, pending: p})
+		consider(candidate{key: names.Key(p.ProjectName), publisher: p.Publisher, by: p.UserID, pending: p})
 	}
 	all := slices.SortedFunc(func(yield func(candidate) bool) {
 		for _, c := range best {

@@ -49,6 +49,14 @@ const (
 // keys (jku, x5u, jwk, x5c) are never fetched or used; a token whose jwk or x5c is
 // malformed is refused.
 func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
+	return s.VerifyAudience(ctx, raw, s.cfg.Audience)
+}
+
+// VerifyAudience is Verify for a token that must carry audience instead of the Set's own:
+// each client protocol tpx speaks derives its audience from the index's URL in its own
+// way (npm:HOST, HOST/PATH), and a token requested for one protocol is accepted only on
+// that protocol's route. The issuers, keys and every other check are the same.
+func (s *Set) VerifyAudience(ctx context.Context, raw, audience string) (policy.Identity, error) {
 	hseg, pseg, err := splitCompact(raw, s.cfg.MaxTokenBytes)
 	if err != nil {
 		return policy.Identity{}, err
@@ -72,7 +80,7 @@ func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
 	if is.Disabled {
 		return policy.Identity{Issuer: is.Issuer}, fmt.Errorf("%w: %s", ErrNotEnabled, is.Issuer)
 	}
-	id, err := s.verify(ctx, is, raw, hseg, claims)
+	id, err := s.verify(ctx, is, raw, hseg, claims, audience)
 	if err != nil {
 		return policy.Identity{Issuer: is.Issuer}, err
 	}
@@ -84,7 +92,7 @@ func (s *Set) Verify(ctx context.Context, raw string) (policy.Identity, error) {
 // token signed with any other algorithm is refused before a key is looked up, and no key is
 // taken from the token itself: the signature is checked with the one our cache holds for
 // the kid.
-func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, claims object) (policy.Identity, error) {
+func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, claims object, audience string) (policy.Identity, error) {
 	h, known := is.headers.get(hseg)
 	if !known {
 		jws, err := jose.ParseSignedCompact(raw, is.algs)
@@ -124,7 +132,7 @@ func (s *Set) verify(ctx context.Context, is *issuer, raw, hseg string, claims o
 	if !known {
 		is.headers.put(hseg, h)
 	}
-	id, err := s.checkClaims(claims, now)
+	id, err := s.checkClaims(claims, now, audience)
 	if err != nil {
 		return policy.Identity{}, fmt.Errorf("%s: %w", is.Issuer, err)
 	}
@@ -173,8 +181,12 @@ func (is *issuer) checkHeader(h jose.Header) (kid string, err error) {
 // and not in the future, nbf not in the future, exp after iat and not past, jti present.
 // Each failure is a CheckError whose public sentence names the check, the token's value
 // and what this service expected.
-func (s *Set) checkClaims(c object, now time.Time) (policy.Identity, error) {
-	if err := checkAudience(c, s.cfg.Audience); err != nil {
+func (s *Set) checkClaims(c object, now time.Time, audience string) (policy.Identity, error) {
+	hint := fmt.Sprintf("request the token with the audience %q", audience)
+	if audience == s.cfg.Audience {
+		hint += ", which GET /_/oidc/audience returns"
+	}
+	if err := checkAudience(c, audience, hint); err != nil {
 		return policy.Identity{}, err
 	}
 	late := now.Add(s.cfg.Leeway)
@@ -232,8 +244,7 @@ func algNames(algs []jose.SignatureAlgorithm) string {
 
 // checkAudience accepts aud only when it names our audience and nothing else: a token
 // minted for several relying parties could be replayed by any of them.
-func checkAudience(c object, want string) error {
-	hint := fmt.Sprintf("request the token with the audience %q, which GET /_/oidc/audience returns", want)
+func checkAudience(c object, want, hint string) error {
 	v, ok := c.get("aud")
 	if !ok {
 		return invalid("the token has no audience (aud); "+hint, "aud: absent")

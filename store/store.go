@@ -392,7 +392,8 @@ type Job struct {
 	// (policy.JobWorkflow); "" when the job names none, and then no publisher matches.
 	Workflow    string
 	Environment string
-	// Project, when set, is the verify.ProjectKey of the one project the client asked for.
+	// Project, when set, is the one project the client asked for, in the canonical form
+	// of the naming rule the store was given (UseNames).
 	Project string
 	// OwnerID and RepositoryID are the job's ids, which pinned publishers must equal.
 	OwnerID      string

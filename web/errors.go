@@ -8,6 +8,7 @@ import (
 
 	"github.com/tpx-dev/tpx/exchange"
 	"github.com/tpx-dev/tpx/fault"
+	"github.com/tpx-dev/tpx/protocol"
 )
 
 // apiError is one entry of the error reply: a code and a sentence for the caller.
@@ -83,9 +84,35 @@ func (s *server) replyError(c echo.Context, err error) error {
 
 func (s *server) reply(c echo.Context, status int, code, description string) error {
 	c.Set(replyCodeKey, code)
+	if p, ok := c.Get(protocolKey).(Protocol); ok && p.Protocol != protocol.PyPI {
+		return protocolReply(c, p.Protocol, status, code, description)
+	}
 	return c.JSON(status, errorReply{
 		Message:   "Token request failed",
 		Errors:    []apiError{{Code: code, Description: description}},
 		RequestID: requestID(c),
 	})
+}
+
+// protocolReply writes a refusal in the shape p's clients read: npm logs the body's
+// message; crates-io-auth-action reads errors[].detail. Their statuses are those of the
+// registries they come from: a request that cannot be read is 400, a CI token that is not
+// valid here (signature, time, audience, replayed, issuer switched off) 401, a valid one
+// that no publisher of the package accepts 403; limits and outages keep theirs (413, 429,
+// 503). The code stays in the reply for scripts, and in the exchange count.
+func protocolReply(c echo.Context, p protocol.Protocol, status int, code, description string) error {
+	switch code {
+	case "invalid-payload":
+		if status == http.StatusUnprocessableEntity {
+			status = http.StatusBadRequest
+		}
+	case "invalid-token", "invalid-reuse-token", "not-enabled", "unauthorized":
+		status = http.StatusUnauthorized
+	case "invalid-publisher", "invalid-pending-publisher":
+		status = http.StatusForbidden
+	}
+	if p == protocol.Cargo {
+		return c.JSON(status, map[string]any{"errors": []map[string]string{{"detail": description, "code": code}}})
+	}
+	return c.JSON(status, map[string]string{"message": description, "code": code})
 }

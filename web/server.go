@@ -66,6 +66,9 @@ type Config struct {
 	// SecretScanning, if set, takes GitHub's secret-scanning reports of leaked upload
 	// tokens (leaks.go).
 	SecretScanning *SecretScanningConfig
+	// Protocols are the client protocols served, each with the audience its CI tokens
+	// must carry (registry.go); empty serves PyPI's alone, with Audience.
+	Protocols []Protocol
 }
 
 type server struct {
@@ -100,13 +103,13 @@ func New(cfg Config) *echo.Echo {
 	e.HTTPErrorHandler = s.httpError
 	e.Use(s.requestLog)
 
-	e.GET("/_/oidc/audience", s.audience)
+	// One limiter for every exchange route, whichever protocol: a client's requests
+	// count together.
 	var mintMiddleware []echo.MiddlewareFunc
 	if cfg.RateLimit.Requests > 0 {
 		mintMiddleware = append(mintMiddleware, s.limit(newLimiter(cfg.RateLimit, cfg.Now)))
 	}
-	e.POST("/_/oidc/mint-token", s.mint, mintMiddleware...)
-	e.POST("/_/oidc/github/mint-token", s.mint, mintMiddleware...)
+	registerProtocols(e, s, mintMiddleware)
 	if cfg.Minter != nil {
 		s.discoveryDoc = s.discoveryDocument()
 	}
@@ -204,7 +207,7 @@ func (s *server) httpError(err error, c echo.Context) {
 // apiPath reports whether p belongs to the API (the exchange, token and operations
 // routes), whose clients read JSON; every other path is the owner web UI's.
 func apiPath(p string) bool {
-	for _, prefix := range []string{"/_/", "/v1/", "/.well-known/"} {
+	for _, prefix := range []string{"/_/", "/v1/", "/.well-known/", "/-/", "/api/"} {
 		if strings.HasPrefix(p, prefix) {
 			return true
 		}
@@ -226,32 +229,53 @@ func (s *server) mint(c echo.Context) error {
 	start := time.Now()
 	var issuer string
 	defer func() { s.exchangeDone(c, issuer, start) }()
-	req := c.Request()
-	if req.ContentLength > MaxBodyBytes {
-		return s.reply(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
-	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
-	if err != nil {
-		return s.reply(c, http.StatusBadRequest, "invalid-payload", "the request body could not be read")
-	}
-	if len(body) > MaxBodyBytes {
-		return s.reply(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
+	body, ok, err := s.readBody(c)
+	if !ok {
+		return err
 	}
 	raw, project, ok := tokenField(body)
 	if !ok {
 		return s.reply(c, http.StatusUnprocessableEntity, "invalid-payload", `the body must be a JSON object {"token": "<the CI platform's OIDC token>"}, with "project": "<name>" to ask for one project`)
 	}
-	res, err := s.cfg.Exchange.ExchangeFor(req.Context(), raw, project)
-	issuer = res.Issuer
+	res, ok, err := s.exchange(c, exchange.Request{Token: raw, Project: project, Audience: s.audienceOf(c)}, &issuer)
+	if !ok {
+		return err
+	}
+	return c.JSON(http.StatusOK, mintReply{Success: true, Token: res.Token, Expires: res.Expires.Unix()})
+}
+
+// exchange runs r, an exchange request of any protocol, and sets *issuer for the
+// exchange count. On failure (ok false) it logs the reason and has written the reply, in
+// the protocol's shape; err is then that write's error.
+func (s *server) exchange(c echo.Context, r exchange.Request, issuer *string) (res exchange.Result, ok bool, err error) {
+	res, err = s.cfg.Exchange.ExchangeRequest(c.Request().Context(), r)
+	*issuer = res.Issuer
 	if err != nil {
 		var e *exchange.Error
 		if errors.As(err, &e) {
-			issuer = e.Issuer
+			*issuer = e.Issuer
 			s.log(c).Info("exchange failed", "class", e.Class.Error(), "reason", e.Error())
 		}
-		return s.replyError(c, err)
+		return res, false, s.replyError(c, err)
 	}
-	return c.JSON(http.StatusOK, mintReply{Success: true, Token: res.Token, Expires: res.Expires.Unix()})
+	return res, true, nil
+}
+
+// readBody reads an exchange request's body, at most MaxBodyBytes; past that, or when it
+// cannot be read, it has replied (ok false) and err is the reply's.
+func (s *server) readBody(c echo.Context) (body []byte, ok bool, err error) {
+	req := c.Request()
+	if req.ContentLength > MaxBodyBytes {
+		return nil, false, s.reply(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
+	}
+	body, err = io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, false, s.reply(c, http.StatusBadRequest, "invalid-payload", "the request body could not be read")
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, false, s.reply(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
+	}
+	return body, true, nil
 }
 
 // maxProjectName bounds the optional "project" of an exchange request: no project name is

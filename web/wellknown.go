@@ -89,22 +89,34 @@ func (s *server) revoke(c echo.Context) error {
 			return oauthError(c, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded with the upload token in the field token")
 		}
 	}
-	claims, err := s.cfg.Minter.Parse(raw)
-	if err != nil {
-		if bearerForm {
-			return s.reply(c, http.StatusUnauthorized, "unauthorized", "the bearer is not a valid, unexpired upload token of this service")
+	if !bearerForm {
+		if _, err := s.cfg.Minter.Parse(raw); err != nil {
+			return c.JSON(http.StatusOK, map[string]any{})
 		}
-		return c.JSON(http.StatusOK, map[string]any{})
 	}
-	err = s.cfg.Store.RevokeUploadToken(c.Request().Context(), claims.ID, s.cfg.Now())
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return s.replyError(c, fault.Wrap(fault.Unavailable, "the token could not be revoked; try again", err))
+	if ok, err := s.revokeToken(c, raw); !ok {
+		return err
 	}
-	s.log(c).Info("upload token revoked", "token_id", claims.ID)
 	if bearerForm {
 		return c.JSON(http.StatusOK, map[string]bool{"revoked": true})
 	}
 	return c.JSON(http.StatusOK, map[string]any{})
+}
+
+// revokeToken revokes raw, an upload token presented as its own authorisation. When it
+// is not a valid, unexpired token of this service, or cannot be revoked, it has replied
+// (ok false) and err is the reply's.
+func (s *server) revokeToken(c echo.Context, raw string) (ok bool, err error) {
+	claims, err := s.cfg.Minter.Parse(raw)
+	if err != nil {
+		return false, s.reply(c, http.StatusUnauthorized, "unauthorized", "the bearer is not a valid, unexpired upload token of this service")
+	}
+	err = s.cfg.Store.RevokeUploadToken(c.Request().Context(), claims.ID, s.cfg.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, s.replyError(c, fault.Wrap(fault.Unavailable, "the token could not be revoked; try again", err))
+	}
+	s.log(c).Info("upload token revoked", "token_id", claims.ID)
+	return true, nil
 }
 
 // oauthError answers in the error shape of RFC 6749 §5.2, which RFC 7009 clients read.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,10 +18,17 @@ import (
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/postgres"
 	"github.com/tpx-dev/tpx/store/sqlite"
+	"github.com/tpx-dev/tpx/verify"
 )
 
 // openStore opens the configured store and brings its schema up to date.
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	return openStoreNames(ctx, cfg, false)
+}
+
+// openStoreNames is openStore that, with rekey, rewrites the keys of project names when
+// TPX_NAMES changed (tpx migrate); without, a store keyed by another rule is refused.
+func openStoreNames(ctx context.Context, cfg Config, rekey bool) (store.Store, error) {
 	var (
 		st  store.Store
 		err error
@@ -36,6 +44,10 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	if err := st.Migrate(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("migrating the store: %w", err)
+	}
+	if err := st.UseNames(ctx, cfg.Names, rekey); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("the store's project names: %w", err)
 	}
 	return st, nil
 }
@@ -60,7 +72,7 @@ func (c *cli) open(ctx context.Context, load func() (Config, error)) (*session, 
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, store: st, accounts: account.New(account.Config{Store: st, Box: box, Logger: c.logger(cfg), PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup, Issuers: cfg.Providers})}, nil
+	return &session{cfg: cfg, store: st, accounts: account.New(account.Config{Store: st, Box: box, Logger: c.logger(cfg), PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup, Issuers: cfg.Providers, Names: cfg.Names})}, nil
 }
 
 // with runs fn on a freshly opened session and closes it after.
@@ -78,10 +90,17 @@ func (c *cli) migrate(ctx context.Context, args []string) error {
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
-	return c.with(ctx, load, func(s *session) error {
-		fmt.Fprintln(c.stdout, "migrations applied")
-		return nil
-	})
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	st, err := openStoreNames(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(c.stdout, "migrations applied; project names are keyed by %s's naming rule\n", cmp.Or(string(cfg.Names), string(verify.PyPINames)))
+	return nil
 }
 
 func (c *cli) userAdd(ctx context.Context, args []string) error {

@@ -20,8 +20,10 @@ import (
 	"github.com/tpx-dev/tpx/account"
 	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/protocol"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/signin"
+	"github.com/tpx-dev/tpx/verify"
 	"github.com/tpx-dev/tpx/web"
 )
 
@@ -67,6 +69,11 @@ type Config struct {
 
 	// Providers are the issuers of TPX_CONFIG; those with enabled: false are Disabled.
 	Providers []providers.IssuerConfig
+
+	// Protocols are the client protocols served (TPX_PROTOCOLS).
+	Protocols []protocol.Protocol
+	// Names is the index's naming rule (TPX_NAMES; by default the protocols' index's).
+	Names verify.Names
 }
 
 // minIntrospectSecret is the shortest TPX_INTROSPECT_SECRET: the route answers anyone
@@ -118,6 +125,8 @@ var settings = []setting{
 	{"oidc-name", "TPX_OIDC_NAME", "", "name of the provider on the login page's button (default: the package index)", serveSettings},
 	{"oidc-amr-counts", "TPX_OIDC_AMR_COUNTS", "", "comma-separated amr values of the provider's ID token that count as tpx's second factor at sign-in, such as mfa,otp,hwk; empty: none", serveSettings},
 	{"password-login", "TPX_PASSWORD_LOGIN", "on", "on, or off to let users sign in only through the provider", serveSettings},
+	{"protocols", "TPX_PROTOCOLS", string(protocol.PyPI), "client protocols served, comma-separated: pypi, npm, cargo", serveSettings},
+	{"names", "TPX_NAMES", "", "the index's naming rule: pypi, npm or cargo (default: npm's when TPX_PROTOCOLS has npm, cargo's when it has cargo, else PyPI's)", storeSettings | serveSettings},
 	{"secret-scanning-keys-url", "TPX_SECRET_SCANNING_KEYS_URL", web.GitHubSecretScanningKeys, "keys that sign GitHub's secret-scanning reports of leaked upload tokens; empty: no report route", serveSettings},
 }
 
@@ -197,8 +206,43 @@ func configFlags(fs *flag.FlagSet, env func(string) string, groups settingGroup)
 		default:
 			return c, fmt.Errorf("TPX_PASSWORD_LOGIN %q must be on or off", pl)
 		}
+		if c.Protocols, c.Names, err = parseProtocols(get("TPX_PROTOCOLS"), get("TPX_NAMES")); err != nil {
+			return c, err
+		}
 		return c, c.validate()
 	}
+}
+
+// parseProtocols reads TPX_PROTOCOLS and TPX_NAMES; the naming rule defaults to that of
+// the index the protocols speak to.
+func parseProtocols(list, names string) ([]protocol.Protocol, verify.Names, error) {
+	ps, err := protocol.Parse(list)
+	if err != nil {
+		return nil, "", fmt.Errorf("TPX_PROTOCOLS: %v", err)
+	}
+	if names != "" {
+		n, err := verify.ParseNames(names)
+		if err != nil {
+			return nil, "", fmt.Errorf("TPX_NAMES: %v", err)
+		}
+		return ps, n, nil
+	}
+	n, err := protocol.Names(ps)
+	if err != nil {
+		return nil, "", fmt.Errorf("TPX_PROTOCOLS: %v", err)
+	}
+	return ps, n, nil
+}
+
+// protocolRoutes are the protocols served, each with the audience its clients derive
+// from the index's URL, TPX_PUBLIC_URL.
+func (c Config) protocolRoutes() []web.Protocol {
+	public, _ := url.Parse(c.PublicURL)
+	out := make([]web.Protocol, len(c.Protocols))
+	for i, p := range c.Protocols {
+		out[i] = web.Protocol{Protocol: p, Audience: p.Audience(public, c.Audience)}
+	}
+	return out
 }
 
 // secret reads NAME from the environment or from the file named by NAME_FILE.

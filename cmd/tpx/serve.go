@@ -51,6 +51,11 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// openStore has done this for a store tpx opened; a store the caller opened (tests,
+	// benchmarks) takes the deployment's naming rule here.
+	if err := w.store.UseNames(ctx, cfg.Names, false); err != nil {
+		return nil, fmt.Errorf("the store's project names: %w", err)
+	}
 	// Every line logged with a request's context carries its id, whichever package logs it.
 	st, log := w.store, slog.New(web.LogHandler(w.log.Handler()))
 	// metrics is set below, before anything can fetch: fetches start with Start or the
@@ -78,7 +83,7 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	// The owner web UI: its account service also observes exchanges, and the sender
 	// delivers the outbox it fills.
 	accounts := account.New(account.Config{Store: st, Box: box, Logger: log, PublicURL: cfg.PublicURL, Projects: cfg.Projects, Signup: cfg.Signup, Issuers: cfg.Providers,
-		NoPasswordLogin: cfg.PasswordLoginOff})
+		NoPasswordLogin: cfg.PasswordLoginOff, Names: cfg.Names})
 	var rp *signin.RP
 	if cfg.OIDC.Issuer != "" {
 		oc := cfg.OIDC
@@ -93,13 +98,13 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 		set.Close()
 		return nil, err
 	}
-	ex, err := exchange.New(exchange.Config{Verifier: set, Store: accounts.ForExchange(st), Minter: minter, Logger: log, Observer: accounts})
+	ex, err := exchange.New(exchange.Config{Verifier: set, Store: accounts.ForExchange(st), Minter: minter, Logger: log, Observer: accounts, Names: cfg.Names})
 	if err != nil {
 		set.Close()
 		return nil, err
 	}
 	h := web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: cfg.Audience, IntrospectSecret: cfg.IntrospectSecret, Logger: log,
-		Metrics: metrics, RateLimit: cfg.RateLimit,
+		Metrics: metrics, RateLimit: cfg.RateLimit, Protocols: cfg.protocolRoutes(),
 		UI:    &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, Issuers: set.Issuers(), Audience: cfg.Audience, SignIn: rp},
 		Admin: &web.AdminConfig{Accounts: accounts}, SecretScanning: secretScanning(cfg, accounts, w.client)})
 	return &service{box: box, store: st, set: set, minter: minter, metrics: metrics, mail: sender, ex: ex, handler: h}, nil
@@ -168,6 +173,9 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	}
 	logSignIn(log, cfg)
 	log.Info("tpx serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "audience", cfg.Audience, "store", storeName(cfg), "tls", cfg.TLSCert != "")
+	for _, p := range cfg.protocolRoutes() {
+		log.Info("protocol served", "protocol", p.Protocol, "audience", p.Audience, "names", cfg.Names)
+	}
 
 	select {
 	case err := <-errc:
