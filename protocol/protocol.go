@@ -85,7 +85,8 @@ func NPMAudience(registry *url.URL) string {
 
 // CargoAudience is the registry's URL without its scheme, its port and path kept, as
 // crates-io-auth-action derives it (crates.io's is "crates.io"); a trailing slash is not
-// part of it.
+// part of it. The action cuts the scheme off the URL as the workflow writes it, case and
+// all, so the host keeps the case TPX_PUBLIC_URL gives it.
 func CargoAudience(registry *url.URL) string {
-	return strings.ToLower(registry.Host) + strings.TrimRight(registry.EscapedPath(), "/")
+	return registry.Host + strings.TrimRight(registry.EscapedPath(), "/")
 }

@@ -16,7 +16,7 @@ func TestAudiencesAsClientsDeriveThem(t *testing.T) {
 		{"an https registry at the host root", "https://registry.example.org", "npm:registry.example.org", "registry.example.org"},
 		{"npm drops the port; cargo keeps it", "http://127.0.0.1:4873", "npm:127.0.0.1", "127.0.0.1:4873"},
 		{"npm drops the path; cargo keeps it", "https://example.org/cargo/", "npm:example.org", "example.org/cargo"},
-		{"host names without case", "https://Registry.Example.ORG", "npm:registry.example.org", "registry.example.org"},
+		{"npm lowers the host name (new URL does); the action keeps it as written", "https://Registry.Example.ORG", "npm:registry.example.org", "Registry.Example.ORG"},
 		{"crates.io's own", "https://crates.io", "npm:crates.io", "crates.io"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tpx-dev/tpx/exchange"
 	"github.com/tpx-dev/tpx/fault"
+	"github.com/tpx-dev/tpx/protocol"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/token"
 )
@@ -255,6 +256,11 @@ func (s *server) exchange(c echo.Context, r exchange.Request, issuer *string) (r
 		if errors.As(err, &e) {
 			*issuer = e.Issuer
 			s.log(c).Info("exchange failed", "class", e.Class.Error(), "reason", e.Error())
+			if p, ok := c.Get(protocolKey).(Protocol); ok && p.Protocol != protocol.PyPI {
+				// npm and cargo clients show the message as it is: the sentence alone;
+				// the code has a field of its own.
+				return res, false, s.reply(c, statusOf(fault.KindOf(err)), codeOf(err), e.Description)
+			}
 		}
 		return res, false, s.replyError(c, err)
 	}
