@@ -37,6 +37,8 @@ type Issuer struct {
 	clients map[string]Client
 	login   *Login
 	codes   map[string]*code
+	// The token endpoint of a GitHub Actions job (actions.go).
+	actions *Actions
 
 	requests, jwksFetches, discoveryFetches, tokenRequests atomic.Int64
 }
@@ -303,9 +305,15 @@ func (i *Issuer) SetDiscoveryHandler(h http.Handler) {
 func (i *Issuer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	i.requests.Add(1)
 	i.mu.Lock()
-	jwksH, discH := i.jwksHandler, i.discHandler
+	jwksH, discH, actions := i.jwksHandler, i.discHandler, i.actions
 	i.mu.Unlock()
 	switch r.URL.Path {
+	case i.path + actionsPath:
+		if actions == nil {
+			http.NotFound(w, r)
+			return
+		}
+		actions.ServeHTTP(w, r)
 	case i.path + "/.well-known/openid-configuration":
 		i.discoveryFetches.Add(1)
 		if discH != nil {
