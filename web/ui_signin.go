@@ -62,6 +62,10 @@ func (h *ui) indexStart(c echo.Context, r *uiReq) error {
 // allows, created) by the provider's subject. A refusal stores nothing and says why.
 func (h *ui) indexCallback(c echo.Context, r *uiReq) error {
 	ctx := c.Request().Context()
+	// Each answer costs a request to the provider: counted as a login attempt.
+	if retry, ok := h.limits.take(limitLoginIP, h.clientIP(c)); !ok {
+		return h.tooMany(c, r, retry)
+	}
 	var value string
 	if ck, err := c.Request().Cookie(h.flowCookie()); err == nil {
 		value = ck.Value
