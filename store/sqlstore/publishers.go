@@ -210,6 +210,9 @@ func (s *Store) ListPending(ctx context.Context, userID int64) ([]store.PendingP
 // candidateStatements are FindCandidates' statements in dialect d, for a named project and
 // for every project.
 func candidateStatements(d Dialect) (named, all string) {
+	// The bounds are constants in the statement's text rather than arguments, so that the
+	// plan PostgreSQL keeps for the prepared statement knows them.
+	nearMisses, registrants, places := strconv.Itoa(store.MaxNearMisses), strconv.Itoa(store.MaxCandidateRegistrants), strconv.Itoa(store.MaxCandidateProjects)
 	fits := func(t string) string {
 		return t + `.workflow = $3 AND ` + t + `.env_key IN ('', $4)
 			AND (` + t + `.owner_id IS NULL OR ` + t + `.owner_id = $5) AND (` + t + `.repository_id IS NULL OR ` + t + `.repository_id = $6)`
@@ -225,18 +228,18 @@ func candidateStatements(d Dialect) (named, all string) {
 	const unused = ` AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key)`
 	// One project's publishers: at most MaxPublishersPerProject active ones, and pending
 	// ones by the unique key that starts with the project name.
-	named = `WITH project AS (SELECT id FROM projects WHERE name_key = $9)
+	named = `WITH project AS (SELECT id FROM projects WHERE name_key = $8)
 			SELECT ` + activeColumns + activeFrom + `p.project_id IN (SELECT id FROM project) AND p.issuer = $1 AND p.repo_key = $2 AND ` + fits("p") + `
 			UNION ALL
 			SELECT ` + activeColumns + activeFrom + `p.id IN (SELECT p.id FROM publishers p WHERE p.project_id IN (SELECT id FROM project)
-				AND p.issuer = $1 AND p.repo_key = $2 AND NOT (` + fits("p") + `) ORDER BY p.id LIMIT $8)
+				AND p.issuer = $1 AND p.repo_key = $2 AND NOT (` + fits("p") + `) ORDER BY p.id LIMIT ` + nearMisses + `)
 			UNION ALL
-			SELECT ` + pendingColumns + ` FROM pending_publishers pp WHERE pp.project_key = $9 AND pp.issuer = $1 AND pp.repo_key = $2
+			SELECT ` + pendingColumns + ` FROM pending_publishers pp WHERE pp.project_key = $8 AND pp.issuer = $1 AND pp.repo_key = $2
 				AND pp.expires_at > $7 AND ` + fits("pp") + unused + `
 			UNION ALL
 			SELECT ` + pendingColumns + ` FROM pending_publishers pp WHERE pp.id IN (SELECT pp.id FROM pending_publishers pp
-				WHERE pp.project_key = $9 AND pp.issuer = $1 AND pp.repo_key = $2 AND pp.expires_at > $7 AND NOT (` + fits("pp") + `)` + unused + `
-				ORDER BY pp.id LIMIT $8)
+				WHERE pp.project_key = $8 AND pp.issuer = $1 AND pp.repo_key = $2 AND pp.expires_at > $7 AND NOT (` + fits("pp") + `)` + unused + `
+				ORDER BY pp.id LIMIT ` + nearMisses + `)
 			ORDER BY 1, 2`
 
 	// Publishers that cannot fit, found without reading those that can: the first
@@ -253,7 +256,7 @@ func candidateStatements(d Dialect) (named, all string) {
 		var parts []string
 		for _, where := range []string{`t.workflow < $3`, `t.workflow > $3`,
 			`t.workflow = $3 AND t.env_key > '' AND t.env_key < $4`, `t.workflow = $3 AND t.env_key > '' AND t.env_key > $4`} {
-			parts = append(parts, from+where+more+` LIMIT $8) r`+strconv.Itoa(len(parts)))
+			parts = append(parts, from+where+more+` LIMIT `+nearMisses+`) r`+strconv.Itoa(len(parts)))
 		}
 		return strings.Join(parts, ` UNION ALL `)
 	}
@@ -270,17 +273,17 @@ func candidateStatements(d Dialect) (named, all string) {
 			found AS (
 				SELECT * FROM (SELECT r.env_key, r.registrant, r.first_id, 1 AS spec FROM publisher_registrants r
 					WHERE r.issuer = $1 AND r.repo_key = $2 AND r.workflow = $3 AND r.env_key = $4 AND $4 <> ''
-					ORDER BY r.registrant LIMIT $9) bound
+					ORDER BY r.registrant LIMIT ` + registrants + `) bound
 				UNION ALL
 				SELECT * FROM (SELECT r.env_key, r.registrant, r.first_id, 0 AS spec FROM publisher_registrants r
 					WHERE r.issuer = $1 AND r.repo_key = $2 AND r.workflow = $3 AND r.env_key = ''
-					ORDER BY r.registrant LIMIT $9) unbound
+					ORDER BY r.registrant LIMIT ` + registrants + `) unbound
 			),
 			chosen AS (
-				SELECT registrant FROM found GROUP BY registrant ORDER BY max(spec) DESC, registrant LIMIT $9
+				SELECT registrant FROM found GROUP BY registrant ORDER BY max(spec) DESC, registrant LIMIT ` + registrants + `
 			),
 			share AS (
-				SELECT CASE WHEN count(*) = 0 THEN 0 WHEN count(*) >= $10 THEN 1 ELSE $10 / count(*) END AS k FROM chosen
+				SELECT CASE WHEN count(*) = 0 THEN 0 WHEN count(*) >= ` + places + ` THEN 1 ELSE ` + places + ` / count(*) END AS k FROM chosen
 			),
 			queue(env_key, registrant, id, n) AS (
 				SELECT f.env_key, f.registrant, f.first_id, 1 FROM found f WHERE f.registrant IN (SELECT registrant FROM chosen)
@@ -294,10 +297,10 @@ func candidateStatements(d Dialect) (named, all string) {
 					FROM queue q WHERE q.id IS NOT NULL) x WHERE project_id IS NOT NULL
 			),
 			near AS (
-				SELECT id FROM (` + misses("publishers") + `) m ORDER BY id LIMIT $8
+				SELECT id FROM (` + misses("publishers") + `) m ORDER BY id LIMIT ` + nearMisses + `
 			),
 			near_pending AS (
-				SELECT id FROM (` + misses("pending_publishers") + `) m ORDER BY id LIMIT $8
+				SELECT id FROM (` + misses("pending_publishers") + `) m ORDER BY id LIMIT ` + nearMisses + `
 			)
 			SELECT ` + strings.Replace(activeColumns, "pr.name", "(SELECT name FROM projects WHERE id = p.project_id)", 1) + ` FROM ` + each + `
 			UNION ALL
@@ -338,13 +341,11 @@ func candidateStatements(d Dialect) (named, all string) {
 // rules, so at most two users' sets (bound to the job's environment or to none) fit one
 // job.
 func (s *Store) FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
-	args := []any{issuer, key, job.Workflow, policy.EnvironmentKey(job.Kind, job.Environment), job.OwnerID, job.RepositoryID, now, store.MaxNearMisses}
+	args := []any{issuer, key, job.Workflow, policy.EnvironmentKey(job.Kind, job.Environment), job.OwnerID, job.RepositoryID, now}
 	sql := s.candidates.all
 	if job.Project != "" {
 		sql = s.candidates.named
 		args = append(args, job.Project)
-	} else {
-		args = append(args, store.MaxCandidateRegistrants, store.MaxCandidateProjects)
 	}
 	rows, err := s.read().query(ctx, sql, args...)
 	if err != nil {
