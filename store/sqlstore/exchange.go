@@ -62,7 +62,7 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 				id.RunID, id.Environment, id.EventName, id.Actor, projects, e.TokenID}})
 	stmts = append(stmts, auditInserts(e.Events)...)
 
-	return s.tx(ctx, func(tx q) error {
+	err = s.tx(ctx, func(tx q) error {
 		// Without pending publishers to convert, whose statements depend on each other's
 		// results, the writes and the COMMIT go out together where the backend can send
 		// them so; the uses of publishers then check their own counts.
@@ -103,7 +103,24 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 		}
 		return convertPending(ctx, tx, pending, e)
 	})
+	if errors.Is(err, errPinsOrRemoved) {
+		// Told apart after the rollback, by what is there now.
+		var n int
+		if rerr := s.read().queryRow(ctx, `SELECT count(*) FROM publishers WHERE `+fmt.Sprintf(s.dialect.AnyID, "id", "$1"),
+			s.dialect.IDs(used)).Scan(&n); rerr != nil {
+			return rerr
+		}
+		if n < len(used) {
+			return fmt.Errorf("%d of publishers %d…%d were removed: %w", len(used)-n, used[0], used[len(used)-1], store.ErrNotFound)
+		}
+		return fmt.Errorf("some of publishers %d…%d: %w", used[0], used[len(used)-1], store.ErrPinConflict)
+	}
+	return err
 }
+
+// errPinsOrRemoved is the failure of a statement that both pins publishers and marks
+// others used: one of them was pinned to other ids, or removed.
+var errPinsOrRemoved = errors.New("publishers pinned to other ids or removed")
 
 // auditInserts writes events in multi-row INSERTs of at most maxParams parameters each
 // (SQLite allows 32,766).
@@ -138,18 +155,39 @@ type use struct {
 // A publisher removed since it was matched fails the exchange rather than hand out a
 // token its owner has just withdrawn. Pinning succeeds only where each id is unset or
 // already the same, so a publisher pinned to another repository by a concurrent exchange
-// is never re-pinned. Without pins, one statement marks them all, whatever their number,
-// locking them in order of id first: one publisher on a hundred projects is a hundred
-// rows, but one statement with one parameter. With pins, which each may fail on its own and
-// come only with a publisher's first use, one statement each, in order of id.
+// is never re-pinned. One statement marks them all and pins those to pin, whatever their
+// number, locking them in order of id first: one publisher on a hundred projects is a
+// hundred rows, but one statement. The pins of one exchange are the ids of its one job,
+// so they are one pair; should they be several, one statement each, in order of id.
 func (s *Store) uses(used []int64, pins map[int64]store.Pin, at time.Time) []use {
 	if len(used) == 0 {
 		return nil
 	}
+	locked := `id IN (SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$2") + ` ORDER BY id` + s.dialect.ForUpdate + `)`
 	if len(pins) == 0 {
-		return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE id IN
-			(SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$2") + ` ORDER BY id` + s.dialect.ForUpdate + `)`,
+		return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked,
 			[]any{at, s.dialect.IDs(used)}}, ids: used}}
+	}
+	var pair store.Pin
+	onePair := true
+	for _, p := range pins {
+		if pair.PublisherID == 0 {
+			pair = p
+		}
+		onePair = onePair && p.OwnerID == pair.OwnerID && p.RepositoryID == pair.RepositoryID
+	}
+	if onePair {
+		pinned := make([]int64, 0, len(pins))
+		for id := range pins {
+			pinned = append(pinned, id)
+		}
+		slices.Sort(pinned)
+		toPin := fmt.Sprintf(s.dialect.AnyID, "id", "$3")
+		return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1,
+			owner_id = CASE WHEN ` + toPin + ` THEN $4 ELSE owner_id END,
+			repository_id = CASE WHEN ` + toPin + ` THEN $5 ELSE repository_id END
+			WHERE ` + locked + ` AND (NOT (` + toPin + `) OR ((owner_id IS NULL OR owner_id = $4) AND (repository_id IS NULL OR repository_id = $5)))`,
+			[]any{at, s.dialect.IDs(used), s.dialect.IDs(pinned), nullString(pair.OwnerID), nullString(pair.RepositoryID)}}, ids: used, pinned: true}}
 	}
 	var out []use
 	for _, id := range used {
@@ -169,6 +207,8 @@ func (s *Store) uses(used []int64, pins map[int64]store.Pin, at time.Time) []use
 // or -1 where the count is not known.
 func (u use) failure(changed int64) error {
 	switch {
+	case u.pinned && len(u.ids) > 1:
+		return errPinsOrRemoved
 	case u.pinned:
 		return fmt.Errorf("publisher %d: %w", u.ids[0], store.ErrPinConflict)
 	case len(u.ids) == 1:

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,6 +139,41 @@ func exchangeTests() []test {
 			e = f.exchange("jti-2", p)
 			e.Pins = []store.Pin{{PublisherID: p.ID, OwnerID: "65", RepositoryID: "74"}}
 			must(t, f.st.CommitExchange(f.ctx, e))
+		}},
+		{"A first exchange pins many publishers and marks the others used; one of them removed meanwhile fails it, as not found, writing nothing", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			var pubs []store.Publisher
+			for i := range 6 {
+				pubs = append(pubs, f.publisher(f.project(fmt.Sprintf("proj-%d", i), alice), alice, func(p *policy.Publisher) {
+					if i%2 == 1 {
+						p.OwnerID, p.RepositoryID = "65", "74"
+					}
+				}))
+			}
+			pinAll := func(e *store.Exchange) {
+				for i, p := range pubs {
+					if i%2 == 0 {
+						e.Pins = append(e.Pins, store.Pin{PublisherID: p.ID, OwnerID: "65", RepositoryID: "74"})
+					}
+				}
+			}
+			removed := f.publisher(f.project("proj-removed", alice), alice, nil)
+			must(t, f.st.RemovePublisher(f.ctx, removed.ID))
+			e := f.exchange("jti-0", append(slices.Clone(pubs), removed)...)
+			pinAll(&e)
+			wantErr(t, f.st.CommitExchange(f.ctx, e), store.ErrNotFound)
+			for _, p := range pubs {
+				equal(t, "publisher after the failed exchange", f.publisherByID(p.ID), p)
+			}
+			e = f.exchange("jti-1", pubs...)
+			pinAll(&e)
+			must(t, f.st.CommitExchange(f.ctx, e))
+			for _, p := range pubs {
+				got := f.publisherByID(p.ID)
+				if got.OwnerID != "65" || got.RepositoryID != "74" || got.LastUsedAt == nil || !got.LastUsedAt.Equal(e.At) {
+					t.Errorf("publisher %d: pinned to %q/%q, last used %v; want 65/74 and %v", p.ID, got.OwnerID, got.RepositoryID, got.LastUsedAt, e.At)
+				}
+			}
 		}},
 		{"Pinning a publisher pinned to other ids is a pin conflict and writes nothing", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
