@@ -32,6 +32,15 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// pgx's message may quote the URL, password included.
 		return nil, errors.New("postgres: the database URL is not valid; expected postgres://user:password@host:port/database?options")
 	}
+	// Statements are prepared once per connection (pgx's statement cache) and are of fixed
+	// shapes. Left to choose, PostgreSQL kept planning the exchange's candidate read again
+	// on most executions, judging its generic plan dearer than the custom ones: with 2,000
+	// publishers naming the repository, at a load average of 10, 24.8 ms per read planned
+	// each time against 1.9–2.4 ms with the plan kept. A plan is made again when its tables'
+	// statistics change. A URL that sets plan_cache_mode keeps its own.
+	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
