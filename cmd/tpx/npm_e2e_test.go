@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -96,6 +97,11 @@ log: {type: file, path: %[1]s/verdaccio.log, level: info}
 `, dir, plugins, issuer)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// One of Verdaccio's own users, ci (password "correct horse"), to show that requests
+	// without a tpx token still reach Verdaccio's own authentication.
+	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), []byte("ci:{SHA}L55TUjtiq8FBorTWAZ0jy6g129A=:autocreated 2026-01-01T00:00:00.000Z\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(node, bin, "--config", path, "--listen", "http://"+listen+"/")
@@ -255,6 +261,25 @@ func TestNPMPublishesThroughNginxToVerdaccio(t *testing.T) {
 	if resp, err := http.Get(registry + "/-/package/@acme%2fleft-pad/visibility"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET /-/package/NAME/visibility through nginx: %v %v, want 404 so that npm skips provenance", resp, err)
 	}
+
+	t.Run("Verdaccio's own users still sign in: requests without a tpx token go to Verdaccio's authentication", func(t *testing.T) {
+		for _, c := range []struct {
+			password string
+			signedIn bool
+		}{{"correct horse", true}, {"wrong horse", false}} {
+			req, _ := http.NewRequest(http.MethodGet, registry+"/-/whoami", nil)
+			req.SetBasicAuth("ci", c.password)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := strings.Contains(strings.ReplaceAll(string(b), " ", ""), `"username":"ci"`); got != c.signedIn {
+				t.Errorf("whoami as ci with %q: %d %s; signed in %v, want %v", c.password, resp.StatusCode, b, got, c.signedIn)
+			}
+		}
+	})
 
 	t.Run("npm in a GitHub Actions job publishes with a token from tpx, and the package installs", func(t *testing.T) {
 		out, ok := job.run(job.pkg("@acme/left-pad", "1.0.0"), "publish", "--loglevel", "verbose")
