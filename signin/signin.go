@@ -110,7 +110,14 @@ type RP struct {
 
 	mu       sync.Mutex
 	provider *oidc.Provider
+	// failedAt is when discovery last failed: sign-ins in the following RetryAfter are
+	// refused without a request, so that a provider that is down is not asked again by
+	// every visitor who presses the button.
+	failedAt time.Time
 }
+
+// RetryAfter is how long after a failed discovery the provider is not asked again.
+const RetryAfter = 10 * time.Second
 
 // New returns a relying party for cfg, which must be valid.
 func New(cfg Config) (*RP, error) {
@@ -172,10 +179,14 @@ func (rp *RP) discover(ctx context.Context) (*oidc.Provider, error) {
 	if rp.provider != nil {
 		return rp.provider, nil
 	}
+	if now := rp.cfg.Now(); !rp.failedAt.IsZero() && now.Sub(rp.failedAt) < RetryAfter {
+		return nil, fmt.Errorf("%w: its discovery document at %s could not be read a moment ago; try again in a few seconds", ErrUnavailable, rp.cfg.Issuer)
+	}
 	ctx, cancel := rp.ctx(ctx)
 	defer cancel()
 	p, err := oidc.NewProvider(ctx, rp.cfg.Issuer)
 	if err != nil {
+		rp.failedAt = rp.cfg.Now()
 		return nil, fmt.Errorf("%w: its discovery document at %s could not be read; try again later: %w", ErrUnavailable, rp.cfg.Issuer, err)
 	}
 	rp.provider = p

@@ -359,14 +359,26 @@ func TestSignInThroughTheIndex(t *testing.T) {
 			}
 		})
 
-		t.Run("The provider down at the start of a sign-in is a clear refusal", func(t *testing.T) {
-			e := newIdPEnv(t, b, nil, nil)
-			e.idp.Stop()
+		t.Run("The provider down at the start of a sign-in is a clear refusal, asked again only after a pause", func(t *testing.T) {
+			e := newIdPEnv(t, b, func(cfg *account.Config) { cfg.Signup = account.SignupOpen }, nil)
+			e.idp.SetDiscoveryHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			}))
 			c := uitest.New(t, e.url)
 			c.Get("/account/login")
-			r := c.Get("/account/login/index")
-			if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, "cannot be reached") || c.Cookie("tpx_signin") != "" {
-				t.Fatalf("start with the provider down: %d %.500s", r.Status, r.Body)
+			for i := 0; i < 3; i++ {
+				r := c.Get("/account/login/index")
+				if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, "cannot be reached") || c.Cookie("tpx_signin") != "" {
+					t.Fatalf("start %d with the provider down: %d %.500s", i, r.Status, r.Body)
+				}
+			}
+			if n := e.idp.DiscoveryFetches(); n != 1 {
+				t.Fatalf("the provider was asked %d times within %v of a failure", n, signin.RetryAfter)
+			}
+			e.idp.SetDiscoveryHandler(nil)
+			e.advance(signin.RetryAfter)
+			if _, r := e.signIn(oidctest.Login{Subject: "s", Email: "back@example.org", EmailVerified: true}); r.Status != http.StatusSeeOther {
+				t.Fatalf("sign-in once the provider is back: %d %.300s", r.Status, r.Body)
 			}
 		})
 
