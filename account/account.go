@@ -87,7 +87,7 @@ func (a Actor) String() string {
 
 // Config wires a Service.
 type Config struct {
-	Store  store.Store
+	Store  Store
 	Box    *secretbox.Box
 	Issuer string // shown in authenticator apps ("tpx")
 	// PublicURL is where users reach tpx (links in mail; the WebAuthn relying party).

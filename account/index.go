@@ -562,9 +562,7 @@ func (s *Service) ForExchange(st ExchangeStore) ExchangeStore {
 
 type grantedPending struct {
 	ExchangeStore
-	grants interface {
-		HasPendingGrant(ctx context.Context, userID int64, name string) (bool, error)
-	}
+	grants Grants
 }
 
 func (g grantedPending) FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {

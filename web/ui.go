@@ -54,8 +54,6 @@ type UIStore interface {
 	Session(ctx context.Context, id string, now time.Time) (store.Session, error)
 	RenewSession(ctx context.Context, oldID string, s store.Session) error
 	DeleteSession(ctx context.Context, id string) error
-	DeleteUserSessions(ctx context.Context, userID int64, except string) (int64, error)
-	UserSessions(ctx context.Context, userID int64, now time.Time) ([]store.Session, error)
 	TouchSession(ctx context.Context, id string, at time.Time, address, userAgent string) error
 	UserByID(ctx context.Context, id int64) (store.User, error)
 }
