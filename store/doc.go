@@ -13,5 +13,7 @@
 // sqlstore is the one implementation, over SQLite and PostgreSQL alike (sqlite and
 // postgres supply the drivers); storetest is the conformance suite both must pass, so a
 // rule tested once holds on both. The consumers of a Store declare the part they use
-// (exchange.Store, web.Store).
+// (exchange.Store, account.Store, web.Store, web.UIStore, notify.Store, token.KeyStore).
+// Files are named by the entity they hold (users, sessions, factors, owners, outbox…),
+// here and in sqlstore alike.
 package store

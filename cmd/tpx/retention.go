@@ -50,3 +50,26 @@ func retain(ctx context.Context, st store.Store, log *slog.Logger, m *web.Metric
 		}
 	}
 }
+
+// sweepEvery is how often expired sessions, challenges, email links and invitations, and
+// old sent mail, are deleted. Every replica sweeps; deleting what another already deleted
+// is harmless, and reads ignore what expired anyway.
+const sweepEvery = 15 * time.Minute
+
+func sweepExpired(ctx context.Context, st store.Store, log *slog.Logger) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := st.DeleteExpired(ctx, time.Now())
+		if err != nil {
+			log.Warn("deleting expired sessions, links, invitations and old mail", "error", err)
+			continue
+		}
+		log.Info("expired sessions, links, invitations and old mail deleted", "rows", n)
+	}
+}

@@ -147,7 +147,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	go svc.minter.Run(ctx)
 	go retain(ctx, st, log, svc.metrics, retentionPolicy(cfg))
 	go svc.mail.Run(ctx)
-	go sweepUI(ctx, st, log)
+	go sweepExpired(ctx, st, log)
 	srv := &http.Server{
 		Handler:           svc.handler,
 		ReadHeaderTimeout: 10 * time.Second,

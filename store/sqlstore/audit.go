@@ -48,3 +48,30 @@ func (s *Store) AuditLog(ctx context.Context, projectID, userID int64, limit int
 		return e, err
 	}, sql, args...)
 }
+
+// AuditAfter reads in a transaction that first settles the audit table: on SQLite, a
+// write transaction, which waits for the one writer; on PostgreSQL, Dialect.SettleAudit.
+func (s *Store) AuditAfter(ctx context.Context, after int64, limit int, except string) ([]store.AuditEvent, error) {
+	var events []store.AuditEvent
+	err := s.tx(ctx, func(tx q) error {
+		if s.dialect.SettleAudit != nil {
+			if err := s.dialect.SettleAudit(ctx, tx.w); err != nil {
+				return err
+			}
+		}
+		var err error
+		events, err = collect(ctx, tx.reader, func(r scanner) (store.AuditEvent, error) {
+			var e store.AuditEvent
+			err := r.Scan(&e.ID, timeDest{&e.At}, &e.Actor, &e.UserID, &e.ProjectID, &e.Action, &e.Detail, &e.UserName, &e.ProjectName)
+			return e, err
+		}, `SELECT e.id, e.at, e.actor, COALESCE(e.user_id, 0), COALESCE(e.project_id, 0), e.action, e.detail,
+			COALESCE(u.name, ''), COALESCE(p.name, '')
+			FROM audit_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN projects p ON p.id = e.project_id
+			WHERE e.id > $1 AND e.action <> $3 ORDER BY e.id LIMIT $2`, after, limit, except)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return events, nil
+}

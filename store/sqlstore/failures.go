@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/tpx-dev/tpx/store"
 )
 
-// This file keeps the failed exchanges an owner sees, and deletes what the owner UI's
-// tables no longer need.
+// This file keeps the failed exchanges an owner sees.
 
 // RecordFailedExchanges trims each project it wrote to in the same transaction, so that no
 // amount of failing tokens grows the table past MaxFailedPerProject rows per project.
@@ -50,30 +48,4 @@ func (s *Store) FailedExchanges(ctx context.Context, projectID int64) ([]store.F
 		return f, err
 	}, `SELECT id, project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason
 		FROM failed_exchanges WHERE project_id = $1 ORDER BY id DESC LIMIT $2`, projectID, store.MaxFailedPerProject)
-}
-
-func (s *Store) DeleteExpiredUI(ctx context.Context, now time.Time) (int64, error) {
-	var total int64
-	err := s.tx(ctx, func(tx q) error {
-		for _, c := range []struct {
-			sql string
-			at  time.Time
-		}{
-			{`DELETE FROM webauthn_challenges WHERE expires_at <= $1`, now},
-			{`DELETE FROM sessions WHERE expires_at <= $1`, now},
-			{`DELETE FROM email_tokens WHERE expires_at <= $1`, now},
-			{`DELETE FROM project_invitations WHERE expires_at <= $1`, now},
-			{`DELETE FROM outbox WHERE sent_at <= $1`, now.Add(-store.SentMailKept)},
-			// Messages given up on stay as long as sent ones, for the operator to look at.
-			{`DELETE FROM outbox WHERE sent_at IS NULL AND attempts >= ` + fmt.Sprint(store.MailAttempts) + ` AND created_at <= $1`, now.Add(-store.SentMailKept)},
-		} {
-			n, err := tx.exec(ctx, c.sql, c.at)
-			if err != nil {
-				return err
-			}
-			total += n
-		}
-		return nil
-	})
-	return total, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tpx-dev/tpx/store"
@@ -168,4 +169,56 @@ func (s *Store) RemoveInvitation(ctx context.Context, projectID, userID int64) e
 		}
 		return err
 	})
+}
+
+// SetOwners locks the project row, so that concurrent calls apply one after the other and
+// the result is the set the last one named.
+func (s *Store) SetOwners(ctx context.Context, projectID int64, users []int64) (added, removed []int64, err error) {
+	want := uniqueIDs(users)
+	err = s.tx(ctx, func(tx q) error {
+		added, removed = nil, nil
+		var id int64
+		if err := tx.queryRow(ctx, `SELECT id FROM projects WHERE id = $1`+s.dialect.ForUpdate, projectID).Scan(&id); err != nil {
+			return fmt.Errorf("project %d: %w", projectID, err)
+		}
+		have, err := collect(ctx, tx.reader, func(r scanner) (int64, error) {
+			var u int64
+			return u, r.Scan(&u)
+		}, `SELECT user_id FROM project_owners WHERE project_id = $1 AND role = 'owner' ORDER BY user_id`, projectID)
+		if err != nil {
+			return err
+		}
+		for _, u := range have {
+			if !slices.Contains(want, u) {
+				if _, err := tx.exec(ctx, `DELETE FROM project_owners WHERE project_id = $1 AND user_id = $2 AND role = 'owner'`, projectID, u); err != nil {
+					return err
+				}
+				removed = append(removed, u)
+			}
+		}
+		for _, u := range want {
+			if !slices.Contains(have, u) {
+				if err := addOwner(ctx, tx, projectID, u); err != nil {
+					return err
+				}
+				// An invitation to what the user now owns has nothing left to ask.
+				if _, err := tx.exec(ctx, `DELETE FROM project_invitations WHERE project_id = $1 AND user_id = $2`, projectID, u); err != nil {
+					return err
+				}
+				added = append(added, u)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return added, removed, nil
+}
+
+// uniqueIDs is ids sorted, without repeats.
+func uniqueIDs(ids []int64) []int64 {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

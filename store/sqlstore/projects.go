@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tpx-dev/tpx/store"
@@ -80,4 +82,104 @@ func (s *Store) MemberRole(ctx context.Context, projectID, userID int64) (store.
 		return "", fmt.Errorf("member %d of project %d: %w", userID, projectID, err)
 	}
 	return store.Role(role), nil
+}
+
+func (s *Store) CreateProjectOwned(ctx context.Context, name string, owners []int64, at time.Time) (store.Project, error) {
+	p := store.Project{Name: name, CreatedAt: dbTime(at)}
+	err := s.tx(ctx, func(tx q) error {
+		err := tx.queryRow(ctx, `INSERT INTO projects (name, name_key, created_at) VALUES ($1, $2, $3) RETURNING id`,
+			name, s.key(name), at).Scan(&p.ID)
+		if errors.Is(err, errUnique) {
+			return fmt.Errorf("project %q: %w", name, store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		for _, o := range uniqueIDs(owners) {
+			if err := addOwner(ctx, tx, p.ID, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Project{}, err
+	}
+	return p, nil
+}
+
+func (s *Store) ProjectByID(ctx context.Context, id int64) (store.Project, error) {
+	p, err := scanProject(s.read().queryRow(ctx, `SELECT id, name, created_at FROM projects WHERE id = $1`, id))
+	if err != nil {
+		return store.Project{}, fmt.Errorf("project %d: %w", id, err)
+	}
+	return p, nil
+}
+
+func (s *Store) RenameProject(ctx context.Context, id int64, name string) (store.Project, error) {
+	var p store.Project
+	err := s.tx(ctx, func(tx q) error {
+		_, err := tx.exec(ctx, `UPDATE projects SET name = $2, name_key = $3 WHERE id = $1`, id, name, s.key(name))
+		if errors.Is(err, errUnique) {
+			return fmt.Errorf("project %q: %w", name, store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		p, err = scanProject(tx.queryRow(ctx, `SELECT id, name, created_at FROM projects WHERE id = $1`, id))
+		if err != nil {
+			return fmt.Errorf("project %d: %w", id, err)
+		}
+		return nil
+	})
+	return p, err
+}
+
+// DeleteProject revokes the live tokens that name the project in the same transaction,
+// so that none outlives it; expired ones are left as they are. The live tokens are few
+// (each lives minutes), so they are read and matched here, in canonical form, rather
+// than by each dialect's JSON operators.
+func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]string, error) {
+	var revoked []string
+	err := s.tx(ctx, func(tx q) error {
+		revoked = nil
+		var name string
+		if err := tx.queryRow(ctx, `SELECT name FROM projects WHERE id = $1`+s.dialect.ForUpdate, id).Scan(&name); err != nil {
+			return fmt.Errorf("project %d: %w", id, err)
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM projects WHERE id = $1`, id); err != nil {
+			return err
+		}
+		type live struct{ id, projects string }
+		tokens, err := collect(ctx, tx.reader, func(r scanner) (live, error) {
+			var l live
+			return l, r.Scan(&l.id, &l.projects)
+		}, `SELECT id, projects FROM upload_tokens WHERE revoked_at IS NULL AND expires_at > $1 ORDER BY id`, at)
+		if err != nil {
+			return err
+		}
+		key := s.key(name)
+		for _, t := range tokens {
+			var names []string
+			if err := json.Unmarshal([]byte(t.projects), &names); err != nil {
+				return fmt.Errorf("upload token %q: projects: %w", t.id, err)
+			}
+			if !slices.ContainsFunc(names, func(n string) bool { return s.key(n) == key }) {
+				continue
+			}
+			if _, err := tx.exec(ctx, `UPDATE upload_tokens SET revoked_at = $2 WHERE id = $1`, t.id, at); err != nil {
+				return err
+			}
+			revoked = append(revoked, t.id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return revoked, nil
+}
+
+func (s *Store) ListProjects(ctx context.Context, after int64, limit int) ([]store.Project, error) {
+	return collect(ctx, s.read(), scanProject, `SELECT id, name, created_at FROM projects WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 }

@@ -95,3 +95,29 @@ func retentionAudit(ctx context.Context, tx q, at time.Time, user int64, action,
 		at, "retention", nullID(user), action, detail)
 	return err
 }
+
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	err := s.tx(ctx, func(tx q) error {
+		for _, c := range []struct {
+			sql string
+			at  time.Time
+		}{
+			{`DELETE FROM webauthn_challenges WHERE expires_at <= $1`, now},
+			{`DELETE FROM sessions WHERE expires_at <= $1`, now},
+			{`DELETE FROM email_tokens WHERE expires_at <= $1`, now},
+			{`DELETE FROM project_invitations WHERE expires_at <= $1`, now},
+			{`DELETE FROM outbox WHERE sent_at <= $1`, now.Add(-store.SentMailKept)},
+			// Messages given up on stay as long as sent ones, for the operator to look at.
+			{`DELETE FROM outbox WHERE sent_at IS NULL AND attempts >= ` + fmt.Sprint(store.MailAttempts) + ` AND created_at <= $1`, now.Add(-store.SentMailKept)},
+		} {
+			n, err := tx.exec(ctx, c.sql, c.at)
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	return total, err
+}

@@ -136,3 +136,113 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID int64, step int64) (bool
 	})
 	return used, err
 }
+
+func (s *Store) DeleteUser(ctx context.Context, id int64) error {
+	return s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("user %d: %w", id, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (s *Store) LinkIdentity(ctx context.Context, id store.ExternalIdentity) error {
+	return s.tx(ctx, func(tx q) error {
+		_, err := tx.exec(ctx, `INSERT INTO external_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)`,
+			id.Issuer, id.Subject, id.UserID, id.CreatedAt)
+		switch {
+		case errors.Is(err, errUnique):
+			return fmt.Errorf("identity %s %s: %w", id.Issuer, id.Subject, store.ErrIdentityTaken)
+		case errors.Is(err, errForeignKey):
+			return fmt.Errorf("identity: user %d: %w", id.UserID, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (s *Store) CreateLinkedUser(ctx context.Context, u store.User, link store.ExternalIdentity, invitation string) (store.User, error) {
+	err := s.tx(ctx, func(tx q) error {
+		if invitation != "" {
+			n, err := tx.exec(ctx, `DELETE FROM signup_invitations WHERE token_hash = $1 AND expires_at > $2`, invitation, u.CreatedAt)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("sign-up invitation: %w", store.ErrNotFound)
+			}
+		}
+		var err error
+		if u.ID, err = insertUser(ctx, tx, u); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE users SET email_verified_at = $2 WHERE id = $1`, u.ID, u.CreatedAt); err != nil {
+			return err
+		}
+		if link.Issuer == "" {
+			return nil
+		}
+		_, err = tx.exec(ctx, `INSERT INTO external_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)`,
+			link.Issuer, link.Subject, u.ID, u.CreatedAt)
+		if errors.Is(err, errUnique) {
+			return fmt.Errorf("identity %s %s: %w", link.Issuer, link.Subject, store.ErrIdentityTaken)
+		}
+		return err
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	u.WebAuthnCount = 0
+	u.CreatedAt = dbTime(u.CreatedAt)
+	return u, nil
+}
+
+func (s *Store) UserByIdentity(ctx context.Context, issuer, subject string) (store.User, error) {
+	u, err := scanUser(s.read().queryRow(ctx, `SELECT `+userColumns+` FROM users u
+		JOIN external_identities x ON x.user_id = u.id WHERE x.issuer = $1 AND x.subject = $2`, issuer, subject))
+	if err != nil {
+		return store.User{}, fmt.Errorf("user of identity: %w", err)
+	}
+	return u, nil
+}
+
+func (s *Store) CreateSignupInvitation(ctx context.Context, inv store.SignupInvitation) error {
+	return s.tx(ctx, func(tx q) error {
+		_, err := tx.exec(ctx, `INSERT INTO signup_invitations (token_hash, email, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+			inv.Hash, inv.Email, inv.CreatedAt, inv.ExpiresAt)
+		if errors.Is(err, errUnique) {
+			return fmt.Errorf("sign-up invitation: %w", store.ErrConflict)
+		}
+		return err
+	})
+}
+
+func (s *Store) SignupInvitation(ctx context.Context, hash string, now time.Time) (store.SignupInvitation, error) {
+	var inv store.SignupInvitation
+	err := s.read().queryRow(ctx, `SELECT token_hash, email, created_at, expires_at FROM signup_invitations WHERE token_hash = $1 AND expires_at > $2`, hash, now).
+		Scan(&inv.Hash, &inv.Email, timeDest{&inv.CreatedAt}, timeDest{&inv.ExpiresAt})
+	if err != nil {
+		return store.SignupInvitation{}, fmt.Errorf("sign-up invitation: %w", err)
+	}
+	return inv, nil
+}
+
+func (s *Store) CreateInvitedUser(ctx context.Context, u store.User, hash string, now time.Time) (store.User, error) {
+	err := s.tx(ctx, func(tx q) error {
+		n, err := tx.exec(ctx, `DELETE FROM signup_invitations WHERE token_hash = $1 AND expires_at > $2`, hash, now)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("sign-up invitation: %w", store.ErrNotFound)
+		}
+		u.ID, err = insertUser(ctx, tx, u)
+		return err
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	u.WebAuthnCount = 0
+	u.CreatedAt = dbTime(u.CreatedAt)
+	return u, nil
+}
