@@ -8,7 +8,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -122,10 +121,9 @@ type signingKey struct {
 	sealed     []byte // as stored; a changed value is parsed again
 	public     *ecdsa.PublicKey
 	jwk        jose.JSONWebKey // public half, as published
-	private    *ecdsa.PrivateKey
-	// header is the base64url JWS protected header of the key's tokens, the same for
-	// each of them: encoded once, when the key is loaded.
-	header    string
+	// signer signs the key's tokens (go-jose, safe for concurrent use), made once when
+	// the key is loaded.
+	signer    jose.Signer
 	plaintext bool
 }
 
@@ -430,11 +428,9 @@ func (m *Minter) open(sk store.SigningKey) (*signingKey, error) {
 	if pub, ok := jwk.Key.(*ecdsa.PublicKey); !ok || !pub.Equal(&priv.PublicKey) || jwk.KeyID != sk.ID {
 		return nil, errors.New("public JWK does not match the private key")
 	}
-	header, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ"`
-	}{Algorithm, sk.ID, Type})
+	// The protected header names the key and the type: {"alg":"ES256","kid":…,"typ":…}.
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(Algorithm), Key: jose.JSONWebKey{Key: priv, KeyID: sk.ID}},
+		(&jose.SignerOptions{}).WithType(Type))
 	if err != nil {
 		return nil, err
 	}
@@ -445,8 +441,7 @@ func (m *Minter) open(sk store.SigningKey) (*signingKey, error) {
 		sealed:     sk.Private,
 		public:     &priv.PublicKey,
 		jwk:        jose.JSONWebKey{Key: &priv.PublicKey, KeyID: sk.ID, Algorithm: Algorithm, Use: "sig"},
-		private:    priv,
-		header:     base64.RawURLEncoding.EncodeToString(header),
+		signer:     signer,
 		plaintext:  secretbox.IsPlain(sk.Private),
 	}, nil
 }
@@ -486,27 +481,17 @@ func (m *Minter) Mint(c Claims) (string, Claims, error) {
 }
 
 // sign returns the upload token, prefix included, of payload: a compact JWS (RFC 7515)
-// signed ES256 (RFC 7518 §3.4: SHA-256, then r and s as 32 bytes each, big-endian),
-// written into one buffer.
+// that go-jose signs ES256.
 func (k *signingKey) sign(payload []byte) (string, error) {
-	enc := base64.RawURLEncoding
-	const sigLen = 86 // 64 bytes in base64url
-	buf := make([]byte, 0, len(Prefix)+len(k.header)+1+enc.EncodedLen(len(payload))+1+sigLen)
-	buf = append(buf, Prefix...)
-	buf = append(buf, k.header...)
-	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, payload)
-	digest := sha256.Sum256(buf[len(Prefix):])
-	r, s, err := ecdsa.Sign(rand.Reader, k.private, digest[:])
+	jws, err := k.signer.Sign(payload)
 	if err != nil {
 		return "", err
 	}
-	var sig [64]byte
-	r.FillBytes(sig[:32])
-	s.FillBytes(sig[32:])
-	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, sig[:])
-	return string(buf), nil
+	compact, err := jws.CompactSerialize()
+	if err != nil {
+		return "", err
+	}
+	return Prefix + compact, nil
 }
 
 // Parse checks a token tpx minted against the Minter's own keys, the same way an upload

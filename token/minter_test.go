@@ -3,8 +3,10 @@ package token
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -381,6 +383,32 @@ func TestMintedTokensVerifyWithGoJose(t *testing.T) {
 		}
 		if got.ID != claims.ID || !got.ExpiresAt.Equal(claims.ExpiresAt) || !slices.Equal(got.Projects, claims.Projects) {
 			t.Fatalf("claims %+v, Mint returned %+v", got, claims)
+		}
+	}
+}
+
+// An upload token's protected header names the algorithm, the signing key and the type,
+// and nothing else: no key of its own (jwk, x5c) nor a place to fetch one, which a careless
+// verifier might trust, and no nonce or other member upload services would have to read.
+func TestMintedHeaderIsAlgKidTypOnly(t *testing.T) {
+	f := newFixture(t)
+	for range 10 {
+		raw, _, err := f.minter.Mint(sampleClaims())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg, _, _ := strings.Cut(strings.TrimPrefix(raw, Prefix), ".")
+		b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h map[string]any
+		if err := json.Unmarshal(b, &h); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"alg": Algorithm, "kid": headerOf(t, raw).KeyID, "typ": Type}
+		if !maps.Equal(h, want) || h["kid"] == "" {
+			t.Fatalf("header %s, want exactly alg %s, a kid and typ %s", b, Algorithm, Type)
 		}
 	}
 }
