@@ -7,9 +7,12 @@
 // one is refused with no network traffic at all); the header parsed by go-jose
 // (ParseSignedCompact) under the provider's algorithm allowlist, and a required kid, before
 // any key lookup; the signature checked by go-jose with the key from the cache for that kid,
-// never one the token carries or points at; the claims, read from the verified payload (a
+// never one the token carries or points at; the claims of the payload go-jose verified (a
 // single audience, iat, nbf and exp with leeway, jti); and the platform's typed claims, one
-// file per platform.
+// file per platform. The JOSE parts are go-jose's; what is tpx's own is the shape checks,
+// the peek, and the reading of the payload's JSON (jwt.go, claims.go: one parse, each
+// member named once even ignoring case, held to encoding/json's result by FuzzClaims),
+// done once in the peek and believed only when go-jose has verified those very bytes.
 //
 // Each issuer's keys live in a cache from the verify module's keycache package, the same
 // one upload services use for tpx's own keys (go-oidc's RemoteKeySet has neither a refetch
