@@ -162,20 +162,28 @@ func (h *ui) completeLogin(c echo.Context, r *uiReq, factor store.SessionFactor,
 	return nil
 }
 
-func (h *ui) loginTOTP(c echo.Context, r *uiReq) error {
-	next := localPath(c.FormValue("next"), "/projects")
+// checkTOTP checks the code the form sends against r.user's TOTP, single use. Each wrong
+// guess counts against the user's limit, and past it no code is checked. It reports
+// whether the code was right; if not, the reply is made (too many guesses, or refuse's page
+// with the refusal's status and sentence) or err says why not.
+func (h *ui) checkTOTP(c echo.Context, r *uiReq, refuse func(status int, msg string) error) (bool, error) {
 	key := strconv.FormatInt(r.user.ID, 10)
 	if retry, blocked := h.limits.blocked(limitTOTPUser, key); blocked {
-		return h.tooMany(c, r, retry)
+		return false, h.tooMany(c, r, retry)
 	}
 	err := h.cfg.Accounts.LoginTOTP(c.Request().Context(), r.user.Name, strings.TrimSpace(c.FormValue("code")))
 	if status, msg, ok := refused(err); ok {
 		if status == http.StatusUnauthorized {
 			h.limits.add(limitTOTPUser, key) // a wrong guess
 		}
-		return h.renderSecondStep(c, r, status, next, msg)
+		return false, refuse(status, msg)
 	}
-	if err != nil {
+	return err == nil, err
+}
+
+func (h *ui) loginTOTP(c echo.Context, r *uiReq) error {
+	next := localPath(c.FormValue("next"), "/projects")
+	if ok, err := h.checkTOTP(c, r, func(status int, msg string) error { return h.renderSecondStep(c, r, status, next, msg) }); !ok {
 		return err
 	}
 	if err := h.completeLogin(c, r, store.FactorTOTP, firstFactor(r)+" and TOTP"); err != nil {
@@ -418,18 +426,8 @@ func (h *ui) addPending(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) removePending(c echo.Context, r *uiReq) error {
-	id, err := account.ParseID(c.Param("id"))
-	if err != nil {
-		return h.failed(c, r, err, "/account/pending")
-	}
-	if ok, err := h.confirmFirst(c, r, "Remove a pending publisher", confirmView{Action: c.Request().URL.Path, Button: "Remove the pending publisher", Back: "/account/pending",
-		Message: "The pending publisher will not create its project. Anyone may then register the name."}); !ok {
-		return err
-	}
-	if err := h.cfg.Accounts.RemovePending(c.Request().Context(), r.actor(), id); err != nil {
-		return h.failed(c, r, err, "/account/pending")
-	}
-	return c.Redirect(http.StatusSeeOther, "/account/pending")
+	return h.removeByID(c, r, "Remove a pending publisher", confirmView{Button: "Remove the pending publisher", Back: "/account/pending",
+		Message: "The pending publisher will not create its project. Anyone may then register the name."}, h.cfg.Accounts.RemovePending)
 }
 
 // sessionView is one of the user's sessions on the account page.

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tpx-dev/tpx/account"
 )
 
 // This file has the confirmation step of destructive actions: removing a member,
@@ -41,4 +44,22 @@ func (h *ui) confirmFirst(c echo.Context, r *uiReq, title string, v confirmView)
 		status, problem = http.StatusUnprocessableEntity, "What you typed is not "+v.Expect+": nothing was removed."
 	}
 	return false, h.render(c, r, status, "confirm", title, v, problem)
+}
+
+// removeByID removes, once confirmed on a page titled title, the thing whose id is in the
+// path, as remove does for the acting user, and goes back to v.Back; a bad id, like a
+// refusal, shows there.
+func (h *ui) removeByID(c echo.Context, r *uiReq, title string, v confirmView, remove func(context.Context, account.Actor, int64) error) error {
+	id, err := account.ParseID(c.Param("id"))
+	if err != nil {
+		return h.failed(c, r, err, v.Back)
+	}
+	v.Action = c.Request().URL.Path
+	if ok, err := h.confirmFirst(c, r, title, v); !ok {
+		return err
+	}
+	if err := remove(c.Request().Context(), r.actor(), id); err != nil {
+		return h.failed(c, r, err, v.Back)
+	}
+	return c.Redirect(http.StatusSeeOther, v.Back)
 }

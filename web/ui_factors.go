@@ -178,18 +178,8 @@ func (h *ui) webauthnRename(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) webauthnRemove(c echo.Context, r *uiReq) error {
-	id, err := account.ParseID(c.Param("id"))
-	if err != nil {
-		return h.failed(c, r, err, "/account/two-factor")
-	}
-	if ok, err := h.confirmFirst(c, r, "Remove a security key", confirmView{Action: c.Request().URL.Path, Button: "Remove the security key", Back: "/account/two-factor",
-		Message: "The security key will no longer log you in. Your other sessions are logged out."}); !ok {
-		return err
-	}
-	if err := h.cfg.Accounts.RemoveWebAuthnCredential(c.Request().Context(), r.actor(), id); err != nil {
-		return h.failed(c, r, err, "/account/two-factor")
-	}
-	return c.Redirect(http.StatusSeeOther, "/account/two-factor")
+	return h.removeByID(c, r, "Remove a security key", confirmView{Button: "Remove the security key", Back: "/account/two-factor",
+		Message: "The security key will no longer log you in. Your other sessions are logged out."}, h.cfg.Accounts.RemoveWebAuthnCredential)
 }
 
 func (h *ui) recoveryRegenerate(c echo.Context, r *uiReq) error {

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -102,18 +100,7 @@ func reauthForm(c echo.Context) reauthView {
 // reauthTOTP confirms with a TOTP code, single use as at login.
 func (h *ui) reauthTOTP(c echo.Context, r *uiReq) error {
 	v := reauthForm(c)
-	key := strconv.FormatInt(r.user.ID, 10)
-	if retry, blocked := h.limits.blocked(limitTOTPUser, key); blocked {
-		return h.tooMany(c, r, retry)
-	}
-	err := h.cfg.Accounts.LoginTOTP(c.Request().Context(), r.user.Name, strings.TrimSpace(c.FormValue("code")))
-	if status, msg, ok := refused(err); ok {
-		if status == http.StatusUnauthorized {
-			h.limits.add(limitTOTPUser, key) // a wrong guess
-		}
-		return h.renderReauth(c, r, status, v, msg)
-	}
-	if err != nil {
+	if ok, err := h.checkTOTP(c, r, func(status int, msg string) error { return h.renderReauth(c, r, status, v, msg) }); !ok {
 		return err
 	}
 	return h.confirmed(c, r, v, store.FactorTOTP, "TOTP")
