@@ -50,38 +50,14 @@ func validateForgejo(p Publisher, add func(field, msg string)) {
 }
 
 // matchForgejo applies GitHub's rules: repository without case, pinned ids, no event that
-// runs trusted code for a fork, the caller workflow read at the job's ref, the environment.
+// runs trusted code for a fork, the caller workflow (in .forgejo/workflows or
+// .github/workflows) read at the job's ref, the environment without case.
 func matchForgejo(pl *Platform, p Publisher, id Identity) *Mismatch {
-	if !equalFoldASCII(id.Repository, p.Repository()) {
-		return mismatch("repository %s, publisher has %s", show(id.Repository), show(p.Repository())).in("repository")
-	}
-	if m := matchPins(pl, p, id); m != nil {
+	if m := matchRepositoryAndEvent(pl, p, id); m != nil {
 		return m
 	}
-	switch {
-	case strings.EqualFold(id.EventName, "pull_request_target"):
-		return mismatch("event pull_request_target is never trusted: it runs for pull requests from forks with this repository's privileges").in("event")
-	case strings.EqualFold(id.EventName, "workflow_run"):
-		return mismatch("event workflow_run is never trusted: it runs with this repository's privileges after workflows that forks can trigger").in("event")
-	}
-	if id.WorkflowRef == "" {
-		return mismatch("token carries no workflow_ref").in("workflow")
-	}
-	w, m := parseWorkflowRef("workflow_ref", id.WorkflowRef, forgejoWorkflowDirs[0])
-	if m != nil {
+	if m := matchWorkflowFile(p, id, forgejoWorkflowDirs); m != nil {
 		return m.in("workflow")
-	}
-	if !equalFoldASCII(w.repository, id.Repository) {
-		return mismatch("workflow_ref %s is a workflow of repository %s, not of %s", show(id.WorkflowRef), show(w.repository), show(id.Repository)).in("workflow")
-	}
-	file, ok := cutDir(w.path, forgejoWorkflowDirs)
-	switch {
-	case !ok:
-		return mismatch("workflow_ref %s is not in %s", show(id.WorkflowRef), strings.Join(forgejoWorkflowDirs, " or ")).in("workflow")
-	case file != p.Workflow:
-		return mismatch("workflow %s, publisher has %s", show(file), show(p.Workflow)).in("workflow")
-	case w.ref != id.Ref && w.ref != id.SHA:
-		return mismatch("workflow_ref %s was read at %s, neither the job's ref %s nor its sha", show(id.WorkflowRef), show(w.ref), show(id.Ref)).in("workflow")
 	}
 	return matchEnvironment(p, id, equalFoldASCII, "")
 }
@@ -130,23 +106,13 @@ type ForgejoClaims struct {
 	WorkflowRef          string `json:"workflow_ref"`
 }
 
-// Validate requires what matching depends on, as for GitHub.
+// Validate requires what matching depends on, as for GitHub, and the ref the workflow
+// must have been read at.
 func (c *ForgejoClaims) Validate() error {
-	if err := ownerSlashName("repository", c.Repository, false); err != nil {
+	if err := requireGitHubShaped(c.Repository, string(c.RepositoryOwnerID), string(c.RepositoryID), c.WorkflowRef, c.EventName); err != nil {
 		return err
 	}
-	if err := numericID("repository_owner_id", string(c.RepositoryOwnerID)); err != nil {
-		return err
-	}
-	if err := numericID("repository_id", string(c.RepositoryID)); err != nil {
-		return err
-	}
-	switch {
-	case c.WorkflowRef == "":
-		return errors.New("workflow_ref is missing")
-	case c.EventName == "":
-		return errors.New("event_name is missing")
-	case c.Ref == "":
+	if c.Ref == "" {
 		return errors.New("ref is missing")
 	}
 	return nil

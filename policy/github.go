@@ -124,6 +124,25 @@ func githubWorkflowProblem(s string) string {
 // the workflow file the run started from exactly (workflow_ref, never sub) and any called
 // workflow pinned, the environment without case (ASCII letters only).
 func matchGitHub(pl *Platform, p Publisher, id Identity) *Mismatch {
+	if m := matchRepositoryAndEvent(pl, p, id); m != nil {
+		return m
+	}
+	if m := matchWorkflowFile(p, id, githubWorkflowDirs); m != nil {
+		return m.in("workflow")
+	}
+	if m := matchCalledWorkflow(p, id); m != nil {
+		return m.in("workflow")
+	}
+	// GitHub treats environment names without case. Only ASCII letters are folded: full
+	// Unicode folding would also equate look-alikes (the Kelvin sign and 'k') that GitHub
+	// may keep apart as environments with different protection rules.
+	return matchEnvironment(p, id, equalFoldASCII, "")
+}
+
+// matchRepositoryAndEvent checks what comes before the workflow on GitHub and on the
+// platforms shaped like it (Forgejo): the repository without case, the pinned ids, and no
+// event that runs trusted code for a fork.
+func matchRepositoryAndEvent(pl *Platform, p Publisher, id Identity) *Mismatch {
 	repo := p.Repository()
 	if !equalFoldASCII(id.Repository, repo) {
 		return mismatch("repository %s, publisher has %s", show(id.Repository), show(repo)).in("repository")
@@ -140,25 +159,17 @@ func matchGitHub(pl *Platform, p Publisher, id Identity) *Mismatch {
 	case strings.EqualFold(id.EventName, "workflow_run"):
 		return mismatch("event workflow_run is never trusted: it runs with this repository's privileges after workflows that forks can trigger").in("event")
 	}
-	if m := matchGitHubWorkflow(p, id); m != nil {
-		return m.in("workflow")
-	}
-	if m := matchCalledWorkflow(p, id); m != nil {
-		return m.in("workflow")
-	}
-	// GitHub treats environment names without case. Only ASCII letters are folded: full
-	// Unicode folding would also equate look-alikes (the Kelvin sign and 'k') that GitHub
-	// may keep apart as environments with different protection rules.
-	return matchEnvironment(p, id, equalFoldASCII, "")
+	return nil
 }
 
-// matchGitHubWorkflow checks workflow_ref, the workflow the run started from: it must be
-// the publisher's file in the job's own repository, read at the job's ref or commit.
-func matchGitHubWorkflow(p Publisher, id Identity) *Mismatch {
+// matchWorkflowFile checks workflow_ref, the workflow the run started from: it must be
+// the publisher's file, in the first of dirs it is in, in the job's own repository, read
+// at the job's ref or commit.
+func matchWorkflowFile(p Publisher, id Identity, dirs []string) *Mismatch {
 	if id.WorkflowRef == "" {
 		return mismatch("token carries no workflow_ref")
 	}
-	w, m := parseWorkflowRef("workflow_ref", id.WorkflowRef, githubWorkflowDir)
+	w, m := parseWorkflowRef("workflow_ref", id.WorkflowRef, dirs[0])
 	if m != nil {
 		return m
 	}
@@ -167,9 +178,9 @@ func matchGitHubWorkflow(p Publisher, id Identity) *Mismatch {
 	if !equalFoldASCII(w.repository, id.Repository) {
 		return mismatch("workflow_ref %s is a workflow of repository %s, not of %s", show(id.WorkflowRef), show(w.repository), show(id.Repository))
 	}
-	file, ok := cutDir(w.path, githubWorkflowDirs)
+	file, ok := cutDir(w.path, dirs)
 	if !ok {
-		return mismatch("workflow_ref %s is not in %s", show(id.WorkflowRef), strings.Join(githubWorkflowDirs, " or "))
+		return mismatch("workflow_ref %s is not in %s", show(id.WorkflowRef), strings.Join(dirs, " or "))
 	}
 	if file != p.Workflow {
 		return mismatch("workflow %s, publisher has %s%s", show(file), show(p.Workflow), calledNote(id))
@@ -341,19 +352,25 @@ type GitHubClaims struct {
 // owner and repository ids (names can be resurrected, ids cannot), the caller workflow and
 // the event (some events are refused by policy).
 func (c *GitHubClaims) Validate() error {
-	if err := ownerSlashName("repository", c.Repository, false); err != nil {
+	return requireGitHubShaped(c.Repository, c.RepositoryOwnerID, c.RepositoryID, c.WorkflowRef, c.EventName)
+}
+
+// requireGitHubShaped requires the claims GitHub's rules read, on GitHub and on the
+// platforms shaped like it (Forgejo).
+func requireGitHubShaped(repository, ownerID, repositoryID, workflowRef, eventName string) error {
+	if err := ownerSlashName("repository", repository, false); err != nil {
 		return err
 	}
-	if err := numericID("repository_owner_id", c.RepositoryOwnerID); err != nil {
+	if err := numericID("repository_owner_id", ownerID); err != nil {
 		return err
 	}
-	if err := numericID("repository_id", c.RepositoryID); err != nil {
+	if err := numericID("repository_id", repositoryID); err != nil {
 		return err
 	}
-	if c.WorkflowRef == "" {
+	if workflowRef == "" {
 		return errors.New("workflow_ref is missing")
 	}
-	if c.EventName == "" {
+	if eventName == "" {
 		return errors.New("event_name is missing")
 	}
 	return nil
