@@ -17,23 +17,9 @@ func scanProject(r scanner) (store.Project, error) {
 	return p, err
 }
 
+// CreateProject is CreateProjectOwned with its one owner.
 func (s *Store) CreateProject(ctx context.Context, name string, owner int64, at time.Time) (store.Project, error) {
-	p := store.Project{Name: name, CreatedAt: dbTime(at)}
-	err := s.tx(ctx, func(tx q) error {
-		err := tx.queryRow(ctx, `INSERT INTO projects (name, name_key, created_at) VALUES ($1, $2, $3) RETURNING id`,
-			name, s.key(name), at).Scan(&p.ID)
-		if errors.Is(err, errUnique) {
-			return fmt.Errorf("project %q: %w", name, store.ErrConflict)
-		}
-		if err != nil {
-			return err
-		}
-		return addOwner(ctx, tx, p.ID, owner)
-	})
-	if err != nil {
-		return store.Project{}, err
-	}
-	return p, nil
+	return s.CreateProjectOwned(ctx, name, []int64{owner}, at)
 }
 
 // addOwner makes user an owner of project; a maintainer becomes an owner.
