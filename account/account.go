@@ -101,9 +101,9 @@ type Config struct {
 	// NoPasswordLogin refuses passwords at login and sign-up (TPX_PASSWORD_LOGIN=off):
 	// users sign in through the index's identity provider.
 	NoPasswordLogin bool
-	// Issuers are the CI issuers tpx trusts (TPX_CONFIG, switched off or not); nil means
+	// Issuers are the CI issuers tpx trusts (TPX_CONFIG, switched off or not); none means
 	// the default ones. A publisher may name only one of them, whichever interface
-	// registers it.
+	// registers it; Service.Issuers is the list for every interface.
 	Issuers []providers.IssuerConfig
 	// Names is the index's naming rule (TPX_NAMES): which names a new project may have.
 	// Uniqueness is the store's, in PEP 503 form, which equates at least the names every
@@ -133,6 +133,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Signup == "" {
 		cfg.Signup = SignupOpen
+	}
+	if len(cfg.Issuers) == 0 {
+		cfg.Issuers = providers.DefaultIssuers()
 	}
 	return &Service{cfg: cfg, ui: newUIState(cfg)}
 }
@@ -403,16 +406,16 @@ func (s *Service) AddPublisher(ctx context.Context, a Actor, project string, p p
 	return sp, nil
 }
 
+// Issuers are the CI issuers a publisher may name, switched off or not, in the operator's
+// order: the first of a kind is its default.
+func (s *Service) Issuers() []providers.IssuerConfig { return slices.Clone(s.cfg.Issuers) }
+
 // validatePublisher checks p as policy does, and that its issuer is one tpx trusts for its
 // kind: a publisher for any other could never match, and its owner would not learn why.
 // Both kinds of problem come back in one *policy.ValidationError.
 func (s *Service) validatePublisher(p policy.Publisher) error {
 	err := policy.Validate(p)
-	issuers := s.cfg.Issuers
-	if issuers == nil {
-		issuers = providers.DefaultIssuers()
-	}
-	if slices.ContainsFunc(issuers, func(ic providers.IssuerConfig) bool { return ic.Issuer == p.Issuer && ic.Kind == p.Kind }) {
+	if slices.ContainsFunc(s.cfg.Issuers, func(ic providers.IssuerConfig) bool { return ic.Issuer == p.Issuer && ic.Kind == p.Kind }) {
 		return err
 	}
 	msg := fmt.Sprintf("issuer %s is not one this service trusts for %s publishers; the operator adds it to the providers list of TPX_CONFIG", p.Issuer, p.Kind)

@@ -31,7 +31,9 @@ func TestPublishersMayNameOnlyTrustedIssuers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.s.cfg.Issuers = c.issuers
+			cfg := f.s.cfg
+			cfg.Issuers = c.issuers
+			f.s = New(cfg)
 			ctx := context.Background()
 			f.user(t, "alice", true)
 			if _, err := f.s.CreateProject(ctx, ViaOperator, "proj", "alice"); err != nil {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/tpx-dev/tpx/account"
 	"github.com/tpx-dev/tpx/fault"
-	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/signin"
 	"github.com/tpx-dev/tpx/store"
 )
@@ -38,9 +37,6 @@ type UIConfig struct {
 	// PublicURL is where browsers reach tpx: the origin forms must come from, and whether
 	// cookies are Secure (always, except for http://127.0.0.1).
 	PublicURL string
-	// Issuers are the configured issuers a publisher may name, the first of a kind its
-	// default.
-	Issuers []providers.IssuerConfig
 	// Audience is the audience CI jobs request their tokens for, shown in CI snippets.
 	Audience string
 	// SignIn is sign-in through the package index's OpenID provider; nil offers none.

@@ -133,7 +133,7 @@ func (h *ui) publisherForms(r *uiReq, sent publisherForm, action string) []publi
 // issuers lists the configured issuers of kind, its default first.
 func (h *ui) issuers(k policy.Kind) []string {
 	var out []string
-	for _, ic := range h.cfg.Issuers {
+	for _, ic := range h.cfg.Accounts.Issuers() {
 		if ic.Kind == k {
 			out = append(out, ic.Issuer)
 		}

@@ -89,12 +89,12 @@ func newUIEnvFull(t *testing.T, b uitest.Backend, host string, edit func(*accoun
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(&lockedBuffer{b: e.log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := account.Config{Store: e.st, Box: box, Now: e.Now, PublicURL: e.url, Logger: log}
+	cfg := account.Config{Store: e.st, Box: box, Now: e.Now, PublicURL: e.url, Logger: log, Issuers: issuers}
 	if edit != nil {
 		edit(&cfg)
 	}
 	e.acc = account.New(cfg)
-	uc := &UIConfig{Accounts: e.acc, Store: e.st, PublicURL: e.url, Issuers: issuers}
+	uc := &UIConfig{Accounts: e.acc, Store: e.st, PublicURL: e.url}
 	if ui != nil {
 		ui(e, uc, box)
 	}

@@ -203,7 +203,7 @@ func (c *cli) publisherAdd(ctx context.Context, pl *policy.Platform, args []stri
 	p := pl.Publisher(issuer, value)
 	return c.with(ctx, load, func(s *session) error {
 		if p.Issuer == "" {
-			p.Issuer = defaultIssuer(s.cfg, kind)
+			p.Issuer = defaultIssuer(s.accounts.Issuers(), kind)
 		}
 		actor := account.Actor{UserName: by, Via: account.ViaOperator}
 		if pending {
@@ -286,23 +286,15 @@ func describeRules(p policy.Publisher) string {
 	return s
 }
 
-// defaultIssuer is the first configured issuer of kind, which is the platform's public
-// issuer unless the operator's list says otherwise; "" when none is configured.
-func defaultIssuer(cfg Config, kind policy.Kind) string {
-	for _, ic := range configuredIssuers(cfg) {
+// defaultIssuer is the first issuer of kind switched on, which is the platform's public
+// issuer unless the operator's list says otherwise; "" when none is.
+func defaultIssuer(issuers []providers.IssuerConfig, kind policy.Kind) string {
+	for _, ic := range issuers {
 		if ic.Kind == kind && !ic.Disabled {
 			return ic.Issuer
 		}
 	}
 	return ""
-}
-
-// configuredIssuers is the operator's list, or the default issuers when it is empty.
-func configuredIssuers(cfg Config) []providers.IssuerConfig {
-	if len(cfg.Providers) == 0 {
-		return providers.DefaultIssuers()
-	}
-	return cfg.Providers
 }
 
 // andList joins words as a sentence does: "a", "a and b", "a, b and c".
