@@ -10,6 +10,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tpx-dev/tpx/fault"
 	"github.com/tpx-dev/tpx/store"
@@ -163,7 +165,30 @@ func (s *Service) RecordAPIKeyUse(ctx context.Context, k store.APIKey, what stri
 	if err := s.cfg.Store.TouchAPIKey(ctx, k.ID, s.cfg.Now()); err != nil {
 		s.cfg.Logger.Error("API key use not recorded", "key", k.ID, "error", err)
 	}
-	s.audit(ctx, Actor{Via: ViaAdmin}, 0, 0, "apikey.use", fmt.Sprintf("API key %d (%s): %s", k.ID, k.Name, what))
+	s.audit(ctx, Actor{Via: ViaAdmin}, 0, 0, "apikey.use", fmt.Sprintf("API key %d (%s): %s", k.ID, k.Name, clipUse(what)))
+}
+
+// MaxUseBytes bounds what RecordAPIKeyUse keeps of a request: its method and path are the
+// key holder's to choose, however long, and the audit log keeps every use.
+const MaxUseBytes = 256
+
+// clipUse is what at most MaxUseBytes long, cut at a character boundary and marked as cut,
+// with control characters (a decoded path may hold a newline) and invalid UTF-8 shown as
+// '?'.
+func clipUse(what string) string {
+	if len(what) > MaxUseBytes {
+		cut := MaxUseBytes
+		for cut > 0 && !utf8.RuneStart(what[cut]) {
+			cut--
+		}
+		what = what[:cut] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(what, "?"))
 }
 
 // users finds each named user, saying which names are unknown.

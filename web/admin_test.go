@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -451,4 +453,39 @@ func TestAdminEventsFeed(t *testing.T) {
 			t.Fatalf("events after the cursor (uses of the key left out, at once, with names):\n%s\nwant\n%s", strings.Join(got, ","), want)
 		}
 	})
+}
+
+// The audit log records each use of an admin key with the request's method and path, which
+// the key's holder chooses: however long or strange, what is kept is bounded and one line.
+func TestAdminAPIRecordsABoundedPathOfEachUse(t *testing.T) {
+	e := newAdminEnv(t, uitest.Backends()[0], RateLimit{})
+	for _, tc := range []struct {
+		name, path string
+	}{
+		{"a path of 100,000 bytes", "/projects/" + strings.Repeat("a", 100_000)},
+		{"a path of 50,000 multi-byte characters", "/projects/" + strings.Repeat("é", 50_000)},
+		{"a path with an encoded newline and escape", "/projects/x%0Aforged%20entry%1B%5B2J" + strings.Repeat("b", 1000)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := e.st.AuditAfter(context.Background(), 0, 10_000, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.do(e.key, "GET", tc.path, "")
+			events, err := e.st.AuditAfter(context.Background(), 0, 10_000, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(events) != len(before)+1 || events[len(events)-1].Action != "apikey.use" {
+				t.Fatalf("%d events after %d, want one more use", len(events), len(before))
+			}
+			d := events[len(events)-1].Detail
+			if !strings.Contains(d, "GET /v1/admin/projects/") || !strings.HasSuffix(d, "…") {
+				t.Fatalf("detail %.300q does not name the request, cut", d)
+			}
+			if len(d) > account.MaxUseBytes+100 || !utf8.ValidString(d) || strings.ContainsFunc(d, unicode.IsControl) {
+				t.Fatalf("detail of %d bytes, valid UTF-8 %v: %.300q", len(d), utf8.ValidString(d), d)
+			}
+		})
+	}
 }
