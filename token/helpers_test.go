@@ -187,7 +187,10 @@ func sampleClaims() Claims {
 	}
 }
 
-// sign makes a token from any payload with any key and header, as an attacker could.
+// sign makes a token from any payload with any key and header, as an attacker could. The
+// verify module's tests have the same helper: that module builds without any of tpx's
+// packages, and its test helpers cannot be imported from here (nor would a forging helper
+// belong in the API upload services import).
 func sign(t testing.TB, alg jose.SignatureAlgorithm, key any, kid, typ string, payload any) string {
 	t.Helper()
 	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))

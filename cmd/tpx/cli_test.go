@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -306,6 +307,39 @@ func TestEveryCommandHasHelpListingOnlyItsOwnFlags(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The first line of tpx version names what the toolchain recorded, and never the bare
+// "(devel)" it records for a binary built without a version.
+func TestVersionNamesWhatTheBuildRecorded(t *testing.T) {
+	const rev = "4624113a034223a8525d2b8e40d0c14ef91df7e7"
+	vcs := func(modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.time", Value: "2026-11-27T12:14:19Z"}, {Key: "vcs.modified", Value: modified}}
+	}
+	for _, tc := range []struct {
+		name string
+		info *debug.BuildInfo
+		want string
+	}{
+		{"a binary installed at a release shows the release", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "v1.4.0"},
+		{"a binary built in a clone shows the pseudo-version naming its commit",
+			&debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261127121419-4624113a0342+dirty"}, Settings: vcs("true")}, "v0.0.0-20261127121419-4624113a0342+dirty"},
+		{"a binary with a revision but no version shows the revision", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("false")}, "devel at revision 4624113a0342"},
+		{"a binary with a revision and uncommitted changes says so", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("true")}, "devel at revision 4624113a0342+dirty"},
+		{"a binary built from a copy without history says that nothing was recorded", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}},
+			"devel (no version or revision recorded: built from a copy of the source without its git history)"},
+		{"a test binary, whose main module has no version, says the same", &debug.BuildInfo{}, "devel (no version or revision recorded: built from a copy of the source without its git history)"},
+		{"a binary without build information says so", nil, "unknown (built without module information)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := buildVersion(tc.info); got != tc.want {
+				t.Errorf("buildVersion = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if r := runTPX(t, nil, "", "version").ok(t, "version"); strings.Contains(r.stdout, "(devel)") {
+		t.Errorf("tpx version prints (devel):\n%s", r.stdout)
+	}
 }
 
 func TestVersionPrintsBuildInformation(t *testing.T) {

@@ -218,19 +218,19 @@ func (c *cli) version(ctx context.Context, args []string) error {
 	if _, err := c.parse(c.newFlagSet("version"), args, 0); err != nil {
 		return err
 	}
-	version, path := "(unknown)", "github.com/tpx-dev/tpx"
 	info, ok := debug.ReadBuildInfo()
-	if ok && info.Main.Version != "" {
-		version = info.Main.Version
+	if !ok {
+		info = nil
 	}
-	if ok && info.Main.Path != "" {
+	path := "github.com/tpx-dev/tpx"
+	if info != nil && info.Main.Path != "" {
 		path = info.Main.Path
 	}
-	fmt.Fprintf(c.stdout, "tpx %s\n", version)
+	fmt.Fprintf(c.stdout, "tpx %s\n", buildVersion(info))
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  module\t%s\n", path)
 	fmt.Fprintf(tw, "  go\t%s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	if ok {
+	if info != nil {
 		for _, s := range info.Settings {
 			switch s.Key {
 			case "vcs.revision", "vcs.time", "vcs.modified", "CGO_ENABLED", "-race", "-tags":
@@ -239,4 +239,38 @@ func (c *cli) version(ctx context.Context, args []string) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// buildVersion names the version of a binary with build information info (nil when it has
+// none). The toolchain records the module version when the binary was installed at a
+// version (go install …@v1.2.0) or built in a clone (a pseudo-version naming the commit,
+// +dirty for uncommitted changes); otherwise the main module's version is "(devel)",
+// which says nothing, so the revision is shown if one was recorded, and else that none
+// was: the binary was built from a copy of the source without its history.
+func buildVersion(info *debug.BuildInfo) string {
+	if info == nil {
+		return "unknown (built without module information)"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return "devel (no version or revision recorded: built from a copy of the source without its git history)"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified == "true" {
+		rev += "+dirty"
+	}
+	return "devel at revision " + rev
 }
