@@ -59,10 +59,28 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 	if err != nil {
 		return store.User{}, err
 	}
-	// Security keys are registered later, one by one.
+	return created(u), nil
+}
+
+// created is a user just inserted, as the store would read it back: its time in the
+// store's precision, and no security keys (they are registered later, one by one).
+func created(u store.User) store.User {
 	u.WebAuthnCount = 0
 	u.CreatedAt = dbTime(u.CreatedAt)
-	return u, nil
+	return u
+}
+
+// spendInvitation deletes the sign-up invitation with hash, unexpired at now (ErrNotFound
+// if there is none), in the transaction that creates its user: it is spent once.
+func spendInvitation(ctx context.Context, tx q, hash string, now time.Time) error {
+	n, err := tx.exec(ctx, `DELETE FROM signup_invitations WHERE token_hash = $1 AND expires_at > $2`, hash, now)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("sign-up invitation: %w", store.ErrNotFound)
+	}
+	return nil
 }
 
 // insertUser stores u and returns its id: ErrConflict if the name is taken, ErrEmailTaken
@@ -164,12 +182,8 @@ func (s *Store) LinkIdentity(ctx context.Context, id store.ExternalIdentity) err
 func (s *Store) CreateLinkedUser(ctx context.Context, u store.User, link store.ExternalIdentity, invitation string) (store.User, error) {
 	err := s.tx(ctx, func(tx q) error {
 		if invitation != "" {
-			n, err := tx.exec(ctx, `DELETE FROM signup_invitations WHERE token_hash = $1 AND expires_at > $2`, invitation, u.CreatedAt)
-			if err != nil {
+			if err := spendInvitation(ctx, tx, invitation, u.CreatedAt); err != nil {
 				return err
-			}
-			if n == 0 {
-				return fmt.Errorf("sign-up invitation: %w", store.ErrNotFound)
 			}
 		}
 		var err error
@@ -192,9 +206,7 @@ func (s *Store) CreateLinkedUser(ctx context.Context, u store.User, link store.E
 	if err != nil {
 		return store.User{}, err
 	}
-	u.WebAuthnCount = 0
-	u.CreatedAt = dbTime(u.CreatedAt)
-	return u, nil
+	return created(u), nil
 }
 
 func (s *Store) UserByIdentity(ctx context.Context, issuer, subject string) (store.User, error) {
@@ -229,20 +241,15 @@ func (s *Store) SignupInvitation(ctx context.Context, hash string, now time.Time
 
 func (s *Store) CreateInvitedUser(ctx context.Context, u store.User, hash string, now time.Time) (store.User, error) {
 	err := s.tx(ctx, func(tx q) error {
-		n, err := tx.exec(ctx, `DELETE FROM signup_invitations WHERE token_hash = $1 AND expires_at > $2`, hash, now)
-		if err != nil {
+		if err := spendInvitation(ctx, tx, hash, now); err != nil {
 			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("sign-up invitation: %w", store.ErrNotFound)
-		}
+		var err error
 		u.ID, err = insertUser(ctx, tx, u)
 		return err
 	})
 	if err != nil {
 		return store.User{}, err
 	}
-	u.WebAuthnCount = 0
-	u.CreatedAt = dbTime(u.CreatedAt)
-	return u, nil
+	return created(u), nil
 }
