@@ -165,6 +165,21 @@ func (c *Cache[K]) Key(ctx context.Context, kid string) (K, error) {
 	return k, nil
 }
 
+// Unknown reports whether Key(kid) would now fail with ErrUnknownKey at once: the keys
+// held are usable (fetched, within MaxStale), kid is not among them, no fetch is in flight
+// and the last attempt was less than a cooldown ago, so Key would neither fetch nor wait.
+// It takes the lock once and allocates nothing, so that a caller can refuse a flood of
+// unknown key ids before doing any other work for them; when it says false, Key decides.
+func (c *Cache[K]) Unknown(kid string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, found := c.keys[kid]; found || len(c.keys) == 0 || c.inflight != nil || c.closed {
+		return false
+	}
+	now := c.cfg.Now()
+	return !c.lastAttempt.IsZero() && now.Sub(c.lastAttempt) < c.cfg.Cooldown && now.Sub(c.fetchedAt) <= c.cfg.MaxStale
+}
+
 // describe explains why a refresh did not help: the fetch error itself, or, when the
 // cooldown kept us from trying, the error of the last attempt.
 func describe(err, lastErr error) string {

@@ -92,6 +92,85 @@ func TestUnknownKidsCauseOneFetchPerCooldownSharedByConcurrentCallers(t *testing
 	}
 }
 
+// TestUnknownSaysTrueExactlyWhenKeyWouldRefuseAtOnce holds Unknown to Key in every state
+// the cache can be in: whenever Unknown says true, Key fails with ErrUnknownKey without
+// fetching or waiting; whenever Key would fetch, wait or find the key, Unknown says false.
+func TestUnknownSaysTrueExactlyWhenKeyWouldRefuseAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, is *issuer, c *keycache.Cache[string])
+		kid   string
+		want  bool
+	}{
+		{"Before any fetch, Key would fetch", func(*testing.T, *issuer, *keycache.Cache[string]) {}, "junk", false},
+		{"A held key is not unknown", fetched, "a", false},
+		{"An unknown kid within the cooldown is refused at once", fetched, "junk", true},
+		{"An unknown kid after the cooldown would fetch", func(t *testing.T, is *issuer, c *keycache.Cache[string]) {
+			fetched(t, is, c)
+			is.advance(keycache.DefaultCooldown)
+		}, "junk", false},
+		{"An unknown kid while refreshes fail, within the cooldown, is refused at once", func(t *testing.T, is *issuer, c *keycache.Cache[string]) {
+			fetched(t, is, c)
+			is.set(nil, errors.New("issuer down"))
+			is.advance(2 * time.Hour)
+			c.Key(t.Context(), "a")
+		}, "junk", true},
+		{"Keys past MaxStale are not used: Key would say unavailable", func(t *testing.T, is *issuer, c *keycache.Cache[string]) {
+			fetched(t, is, c)
+			is.set(nil, errors.New("issuer down"))
+			is.advance(keycache.DefaultMaxStale + time.Minute)
+			c.Key(t.Context(), "a")
+		}, "junk", false},
+		{"No key ever fetched: Key would say unavailable", func(t *testing.T, is *issuer, c *keycache.Cache[string]) {
+			is.set(nil, errors.New("issuer down"))
+			c.Key(t.Context(), "a")
+		}, "junk", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := &issuer{now: t0, keys: map[string]string{"a": "key a"}}
+			c := newCache(t, is)
+			tc.setup(t, is, c)
+			got := c.Unknown(tc.kid)
+			if got != tc.want {
+				t.Fatalf("Unknown(%q) = %v, want %v", tc.kid, got, tc.want)
+			}
+			before := is.fetches.Load()
+			_, err := c.Key(t.Context(), tc.kid)
+			fetchedNow := is.fetches.Load() != before
+			if got && (!errors.Is(err, keycache.ErrUnknownKey) || fetchedNow) {
+				t.Fatalf("Unknown said true, but Key gave %v (fetched: %v)", err, fetchedNow)
+			}
+			if !got && errors.Is(err, keycache.ErrUnknownKey) && !fetchedNow {
+				t.Fatalf("Unknown said false, but Key refused at once: %v", err)
+			}
+		})
+	}
+	t.Run("A fetch in flight may bring the kid: Key would wait for it", func(t *testing.T) {
+		is := &issuer{now: t0, keys: map[string]string{"a": "key a"}}
+		c := newCache(t, is)
+		fetched(t, is, c)
+		is.release = make(chan struct{})
+		done := make(chan struct{})
+		go func() { defer close(done); c.Refresh(context.Background()) }()
+		for is.fetches.Load() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		if c.Unknown("junk") {
+			t.Error("Unknown said true while a fetch was in flight")
+		}
+		close(is.release)
+		<-done
+	})
+}
+
+// fetched has c fetch is's keys once.
+func fetched(t *testing.T, is *issuer, c *keycache.Cache[string]) {
+	t.Helper()
+	if _, err := c.Key(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestAFailedFetchNeverReplacesGoodKeysAndStaleKeysFailClosed(t *testing.T) {
 	is := &issuer{now: t0, keys: map[string]string{"a": "key a"}}
 	c := newCache(t, is)
