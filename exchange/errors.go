@@ -19,6 +19,8 @@ var (
 	ErrNotEnabled      = fault.New(fault.Invalid, "not-enabled")
 	ErrKeysUnavailable = fault.New(fault.Unavailable, "provider keys unavailable")
 	ErrUnavailable     = fault.New(fault.Unavailable, "service unavailable")
+	// ErrBusy: too many tokens wait to be verified (Admission); the client retries.
+	ErrBusy = fault.New(fault.Unavailable, "busy")
 )
 
 // Error is a failed exchange: Class is one of the sentinels above, Description the

@@ -62,6 +62,8 @@ type Config struct {
 	// requested project with those matched and to write the token's project names; the
 	// zero value is PyPI's (PEP 503).
 	Names verify.Names
+	// Admission bounds the tokens verified at once; the zero value takes its defaults.
+	Admission Admission
 }
 
 // Service performs exchanges. It is safe for concurrent use.
@@ -73,6 +75,8 @@ type Service struct {
 	// go-cache counts that span down on the machine's clock, since it takes no clock of
 	// its own, which is safe for a hint that can only refuse sooner.
 	seen *cache.Cache
+	// admit gives tokens their turns at verification.
+	admit *admission
 	// observing and observers track observer calls running after replies.
 	observing chan struct{}
 	observers sync.WaitGroup
@@ -89,7 +93,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, seen: cache.New(time.Hour, 10*time.Minute), observing: make(chan struct{}, maxObserving)}, nil
+	return &Service{cfg: cfg, seen: cache.New(time.Hour, 10*time.Minute), admit: newAdmission(cfg.Admission), observing: make(chan struct{}, maxObserving)}, nil
 }
 
 // Result is a successful exchange.
@@ -131,13 +135,12 @@ type Request struct {
 // ExchangeRequest is ExchangeFor for a request of any client protocol: every protocol is
 // a front on this one exchange, with the same checks, replay protection and records.
 func (s *Service) ExchangeRequest(ctx context.Context, r Request) (_ Result, err error) {
-	raw, project := r.Token, r.Project
-	var id policy.Identity
-	if r.Audience == "" {
-		id, err = s.cfg.Verifier.Verify(ctx, raw)
-	} else {
-		id, err = s.cfg.Verifier.VerifyAudience(ctx, raw, r.Audience)
+	project := r.Project
+	if err := s.admit.enter(ctx); err != nil {
+		return Result{}, err
 	}
+	id, err := s.verify(ctx, r)
+	s.admit.leave()
 	defer func() { attribute(err, id.Issuer) }()
 	if err != nil {
 		return Result{}, verifyError(err)
@@ -168,6 +171,20 @@ func (s *Service) ExchangeRequest(ctx context.Context, r Request) (_ Result, err
 		})
 	}
 	return o.res, nil
+}
+
+// verify judges r.Token in its turn: refused at once when the Verifier can tell (Screener),
+// else verified.
+func (s *Service) verify(ctx context.Context, r Request) (policy.Identity, error) {
+	if sc, ok := s.cfg.Verifier.(Screener); ok {
+		if iss, err := sc.Screen(r.Token); err != nil {
+			return policy.Identity{Issuer: iss}, err
+		}
+	}
+	if r.Audience == "" {
+		return s.cfg.Verifier.Verify(ctx, r.Token)
+	}
+	return s.cfg.Verifier.VerifyAudience(ctx, r.Token, r.Audience)
 }
 
 // maxObserving bounds the observer calls of successful exchanges running after their

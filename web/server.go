@@ -83,6 +83,8 @@ type server struct {
 	// introspection requests per client address.
 	introspectSecret secretDigest
 	failures         *attemptLimiter
+	// refusals bounds the log lines of refused exchanges (logRefusal).
+	refusals lineBudget
 	// discoveryDoc is the Minter's discovery document with the introspection endpoint
 	// added when introspection is served.
 	discoveryDoc []byte
@@ -143,22 +145,20 @@ func New(cfg Config) *echo.Echo {
 	return e
 }
 
-type ctxKey struct{}
-
 // requestLog gives each request an id (never taken from the client, so log lines cannot
 // be forged) and logs one line per request: no bodies, no headers, so no secrets. The id
-// also rides in the request's context, for the lines other packages log with it. A
-// panic becomes a logged 500 with the id, like any other unexpected error.
+// rides in the request's context, where LogHandler finds it for every line logged with
+// that context, whichever package logs it. A panic becomes a logged 500 with the id,
+// like any other unexpected error. Lines about refused exchanges are bounded (refusals).
 func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		b := make([]byte, 8)
-		rand.Read(b)
-		id := hex.EncodeToString(b)
+		var b [8]byte
+		rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
 		c.Set("request_id", id)
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		log := s.cfg.Logger.With("request_id", id)
+		c.Response().Header()[echo.HeaderXRequestID] = []string{id}
 		req := c.Request()
-		ctx := context.WithValue(context.WithValue(req.Context(), ctxKey{}, log), requestIDKey{}, id)
+		ctx := context.WithValue(req.Context(), requestIDKey{}, id)
 		c.SetRequest(req.WithContext(ctx))
 		start := time.Now()
 		err := recovered(next, c)
@@ -166,10 +166,14 @@ func (s *server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		took := time.Since(start)
-		log.Info("request", "method", methodLabel(req.Method), "route", routeLabel(c), "status", c.Response().Status, "duration", took.Round(time.Microsecond))
 		if s.cfg.Metrics != nil {
 			s.cfg.Metrics.request(routeLabel(c), req.Method, c.Response().Status, took)
 		}
+		if quiet, _ := c.Get(quietKey).(bool); quiet {
+			return nil
+		}
+		s.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", methodLabel(req.Method)), slog.String("route", routeLabel(c)),
+			slog.Int("status", c.Response().Status), slog.Duration("duration", took.Round(time.Microsecond)))
 		return nil
 	}
 }
@@ -179,12 +183,19 @@ func requestID(c echo.Context) string {
 	return id
 }
 
-// log returns the request's logger, which carries its request id.
-func (s *server) log(c echo.Context) *slog.Logger {
-	if l, ok := c.Request().Context().Value(ctxKey{}).(*slog.Logger); ok {
-		return l
-	}
-	return s.cfg.Logger
+// requestLogger logs with a request's context, so that each line carries its id.
+type requestLogger struct {
+	l   *slog.Logger
+	ctx context.Context
+}
+
+func (r requestLogger) Info(msg string, args ...any)  { r.l.InfoContext(r.ctx, msg, args...) }
+func (r requestLogger) Warn(msg string, args ...any)  { r.l.WarnContext(r.ctx, msg, args...) }
+func (r requestLogger) Error(msg string, args ...any) { r.l.ErrorContext(r.ctx, msg, args...) }
+
+// log returns the request's logger, whose lines carry its request id.
+func (s *server) log(c echo.Context) requestLogger {
+	return requestLogger{l: s.cfg.Logger, ctx: c.Request().Context()}
 }
 
 // httpError answers routing errors (404, 405) and echo's own errors in the JSON shape.
@@ -236,7 +247,7 @@ func (s *server) mint(c echo.Context) error {
 	}
 	raw, project, ok := tokenField(body)
 	if !ok {
-		return s.reply(c, http.StatusUnprocessableEntity, "invalid-payload", `the body must be a JSON object {"token": "<the CI platform's OIDC token>"}, with "project": "<name>" to ask for one project`)
+		return s.refuse(c, http.StatusUnprocessableEntity, "invalid-payload", `the body must be a JSON object {"token": "<the CI platform's OIDC token>"}, with "project": "<name>" to ask for one project`)
 	}
 	res, ok, err := s.exchange(c, exchange.Request{Token: raw, Project: project, Audience: s.audienceOf(c)}, &issuer)
 	if !ok {
@@ -255,7 +266,12 @@ func (s *server) exchange(c echo.Context, r exchange.Request, issuer *string) (r
 		var e *exchange.Error
 		if errors.As(err, &e) {
 			*issuer = e.Issuer
-			s.log(c).Info("exchange failed", "class", e.Class.Error(), "reason", e.Error())
+			if s.logRefusal(c, e.Class) {
+				s.log(c).Info("exchange failed", "class", e.Class.Error(), "reason", e.Error())
+			}
+			if errors.Is(err, exchange.ErrBusy) {
+				c.Response().Header().Set("Retry-After", "1")
+			}
 			if p, ok := c.Get(protocolKey).(Protocol); ok && p.Protocol != protocol.PyPI {
 				// npm and cargo clients show the message as it is: the sentence alone;
 				// the code has a field of its own.
@@ -272,16 +288,22 @@ func (s *server) exchange(c echo.Context, r exchange.Request, issuer *string) (r
 func (s *server) readBody(c echo.Context) (body []byte, ok bool, err error) {
 	req := c.Request()
 	if req.ContentLength > MaxBodyBytes {
-		return nil, false, s.reply(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
+		return nil, false, s.refuse(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
 	}
 	body, err = io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, false, s.reply(c, http.StatusBadRequest, "invalid-payload", "the request body could not be read")
+		return nil, false, s.refuse(c, http.StatusBadRequest, "invalid-payload", "the request body could not be read")
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, false, s.reply(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
+		return nil, false, s.refuse(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
 	}
 	return body, true, nil
+}
+
+// refuse answers an exchange request that was refused before its token was looked at.
+func (s *server) refuse(c echo.Context, status int, code, description string) error {
+	s.logRefusal(c, exchange.ErrInvalidPayload)
+	return s.reply(c, status, code, description)
 }
 
 // maxProjectName bounds the optional "project" of an exchange request: no project name is
@@ -291,6 +313,14 @@ const maxProjectName = 100
 // tokenField returns the non-empty string "token" of a JSON object body, and its optional
 // string "project".
 func tokenField(body []byte) (token, project string, ok bool) {
+	if t, ok := plainTokenBody(body); ok {
+		return t, "", true
+	}
+	return decodeTokenField(body)
+}
+
+// decodeTokenField is tokenField by encoding/json, for any body.
+func decodeTokenField(body []byte) (token, project string, ok bool) {
 	var payload struct {
 		Token   *string `json:"token"`
 		Project string  `json:"project"`
@@ -303,6 +333,48 @@ func tokenField(body []byte) (token, project string, ok bool) {
 		return "", "", false
 	}
 	return *payload.Token, payload.Project, true
+}
+
+// plainTokenBody reads the body nearly every client sends, {"token": "<a JWT>"} and nothing
+// else, without a JSON decoder, which would look at each of the token's thousand bytes
+// several times. A JWT's characters (base64url and dots) need no escaping, so such a body
+// means to encoding/json exactly what it means here; any other body is left to it.
+func plainTokenBody(body []byte) (string, bool) {
+	i := 0
+	expect := func(lit string) bool {
+		for i < len(body) && isJSONSpace(body[i]) {
+			i++
+		}
+		if !bytes.HasPrefix(body[i:], []byte(lit)) {
+			return false
+		}
+		i += len(lit)
+		return true
+	}
+	if !expect("{") || !expect(`"token"`) || !expect(":") || !expect(`"`) {
+		return "", false
+	}
+	start := i
+	for i < len(body) && isJWTByte(body[i]) {
+		i++
+	}
+	end := i
+	if end == start || !expect(`"`) || !expect("}") {
+		return "", false
+	}
+	for i < len(body) && isJSONSpace(body[i]) {
+		i++
+	}
+	if i != len(body) {
+		return "", false
+	}
+	return string(body[start:end]), true
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func isJWTByte(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
 // introspect answers RFC 7662: a token is active only if its signature verifies, it has
