@@ -8,6 +8,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
+	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -34,7 +37,7 @@ func openStoreNames(ctx context.Context, cfg Config, rekey bool) (store.Store, e
 		err error
 	)
 	if cfg.DatabaseURL != "" {
-		st, err = postgres.Open(ctx, cfg.DatabaseURL)
+		st, err = postgres.Open(ctx, withPoolSize(cfg.DatabaseURL))
 	} else {
 		st, err = sqlite.Open(ctx, cfg.DataDir)
 	}
@@ -50,6 +53,27 @@ func openStoreNames(ctx context.Context, cfg Config, rekey bool) (store.Store, e
 		return nil, fmt.Errorf("the store's project names: %w", err)
 	}
 	return st, nil
+}
+
+// connsPerProcessor sizes the connection pool when TPX_DATABASE_URL sets no pool_max_conns.
+// An exchange holds its connection mostly while PostgreSQL flushes its commit, not while
+// it uses a processor: with several connections per processor, concurrent exchanges'
+// commits share one flush (group commit) instead of queueing for a connection, and an
+// exchange that has verified its token never waits for one behind a flood.
+const connsPerProcessor = 8
+
+// withPoolSize returns url with pool_max_conns set to connsPerProcessor × GOMAXPROCS,
+// unless it sets one.
+func withPoolSize(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Query().Has("pool_max_conns") {
+		return dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "pool_max_conns=" + strconv.Itoa(connsPerProcessor*runtime.GOMAXPROCS(0))
 }
 
 // session is the store and account service a management command works with.
