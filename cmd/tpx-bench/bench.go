@@ -108,7 +108,7 @@ func (b *bench) run(ctx context.Context) error {
 	defer db.drop()
 	b.db = db
 	b.res.env.postgres = db.version
-	st, err := postgres.Open(ctx, db.url)
+	st, err := postgres.Open(ctx, withPoolSize(db.url))
 	if err != nil {
 		return err
 	}
@@ -125,6 +125,14 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 
+	if b.opts.flood {
+		b.say("key flood")
+		if err := b.keyFlood(ctx); err != nil {
+			return err
+		}
+		b.res.took = time.Since(start)
+		return nil
+	}
 	if b.opts.dexOnly {
 		if err := b.compareDex(ctx); err != nil {
 			return err

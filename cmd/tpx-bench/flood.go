@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,8 +16,9 @@ type floodResult struct {
 	validRate float64 // valid exchanges per second, paced, in every run
 	// valid exchanges without a flood, before the floods and after them; the ratios are
 	// to the lower p99 of the two, so that one unlucky baseline cannot flatter a flood
-	before, after runResult
-	runs          []floodRun
+	before, after         runResult
+	beforeLoad, afterLoad string // load averages at the start of each
+	runs                  []floodRun
 }
 
 // baseline is the calmer of the two runs without a flood.
@@ -29,7 +32,9 @@ func (f floodResult) baseline() runResult {
 type floodRun struct {
 	conc        int           // connections sending the flood
 	took        time.Duration // from the first flood request to the last answer
-	refused     int           // flood requests answered 422, as they must be
+	refused     int           // flood requests answered 422: refused, as they must be
+	busy        int           // flood requests answered 503: too many waited for verification
+	load        string        // the load average at the start
 	jwksFetches int64         // key-set fetches during the flood
 	discovery   int64         // discovery-document fetches during the flood
 	during      runResult     // valid exchanges while the flood ran
@@ -59,9 +64,13 @@ func (b *bench) keyFlood(ctx context.Context) error {
 	f := floodResult{tokens: s.flood, cooldown: s.floodCooldown}
 	// A quarter of what the server sustains, within 20/s and 500/s: busy, not saturated.
 	f.validRate = max(20, min(500, b.res.postgres.best().run.rate()/4))
+	if len(b.res.postgres.levels) == 0 {
+		f.validRate = floodOnlyRate
+	}
 	next := s.warmup
 	n := int(f.validRate * s.baselineFor.Seconds())
-	alone := func() (runResult, error) {
+	alone := func(load *string) (runResult, error) {
+		*load = loadAverage()
 		snd, err := b.startSender(ctx, srv.url, b.tokens[next:next+n], f.validRate)
 		if err != nil {
 			return runResult{}, err
@@ -77,7 +86,7 @@ func (b *bench) keyFlood(ctx context.Context) error {
 		}
 		return r, errRun("valid exchanges without a flood", r)
 	}
-	if f.before, err = alone(); err != nil {
+	if f.before, err = alone(&f.beforeLoad); err != nil {
 		return err
 	}
 	for _, conc := range s.floodConcs {
@@ -88,10 +97,10 @@ func (b *bench) keyFlood(ctx context.Context) error {
 		}
 		next += 3 * n
 		f.runs = append(f.runs, r)
-		b.say("  %d unknown kids from %d connections in %v: %d JWKS fetches (at most %d allowed); valid p99 %v",
-			r.refused, conc, r.took.Round(time.Millisecond), r.jwksFetches, r.allowed(f.cooldown), r.during.p99())
+		b.say("  %d unknown kids from %d connections (%d refused, %d busy) in %v: %d JWKS fetches (at most %d allowed); valid p99 %v",
+			r.refused+r.busy, conc, r.refused, r.busy, r.took.Round(time.Millisecond), r.jwksFetches, r.allowed(f.cooldown), r.during.p99())
 	}
-	if f.after, err = alone(); err != nil {
+	if f.after, err = alone(&f.afterLoad); err != nil {
 		return err
 	}
 	b.say("  valid p99 without a flood: %v before, %v after", f.before.p99(), f.after.p99())
@@ -99,16 +108,32 @@ func (b *bench) keyFlood(ctx context.Context) error {
 	return nil
 }
 
+// floodOnlyRate is the valid traffic's rate when the flood runs alone (-flood-only), with no
+// measured throughput to take a quarter of.
+const floodOnlyRate = 100
+
 // flood sends fresh unknown-kid tokens from conc connections while a sender sends valid.
 func (b *bench) flood(ctx context.Context, srv *server, conc int, valid [][]byte, rate float64) (floodRun, error) {
 	flood := b.unknownKidTokens(b.sizes.flood)
+	load := loadAverage()
 	during, err := b.startSender(ctx, srv.url, valid, rate)
 	if err != nil {
 		return floodRun{}, err
 	}
 	jwks0, disc0 := b.iss.JWKSFetches(), b.iss.DiscoveryFetches()
-	fr := httpLoad(ctx, srv.url, flood, conc, http.StatusUnprocessableEntity)
-	r := floodRun{conc: conc, took: fr.elapsed, refused: fr.n,
+	var busy atomic.Int64
+	client := newClient(conc)
+	fr := eachOnce(ctx, len(flood), conc, func(i int) error {
+		err := post(ctx, client, srv.url, jsonBody, flood[i], http.StatusUnprocessableEntity)
+		var st *statusError
+		if errors.As(err, &st) && st.got == http.StatusServiceUnavailable {
+			busy.Add(1)
+			return nil
+		}
+		return err
+	})
+	client.CloseIdleConnections()
+	r := floodRun{conc: conc, took: fr.elapsed, refused: fr.n - int(busy.Load()), busy: int(busy.Load()), load: load,
 		jwksFetches: b.iss.JWKSFetches() - jwks0, discovery: b.iss.DiscoveryFetches() - disc0}
 	if r.during, err = during.stop(); err != nil {
 		return r, err

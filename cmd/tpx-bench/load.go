@@ -125,9 +125,19 @@ func post(ctx context.Context, client *http.Client, url, ctype string, body []by
 		return err
 	}
 	if resp.StatusCode != want {
-		return fmt.Errorf("status %d, want %d: %.200s", resp.StatusCode, want, reply)
+		return &statusError{got: resp.StatusCode, want: want, reply: reply}
 	}
 	return nil
+}
+
+// statusError is a reply of another status than the one expected.
+type statusError struct {
+	got, want int
+	reply     []byte
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("status %d, want %d: %.200s", e.got, e.want, e.reply)
 }
 
 // httpLoad sends every JSON body once from c concurrent connections, as fast as answers

@@ -38,6 +38,7 @@ type options struct {
 	dex     string // a Dex binary to compare with; empty: no comparison
 	dexOnly bool   // run the comparison with Dex alone
 	tenants bool   // only the tenants case
+	flood   bool   // only the key flood
 }
 
 func main() {
@@ -72,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.dex, "dex", "", "compare with the Dex binary at this path (RFC 8693 token exchange, PostgreSQL storage, ES256), interleaved at concurrency 1, 8 and 32")
 	fs.BoolVar(&o.dexOnly, "dex-only", false, "with -dex, run the comparison and nothing else")
 	fs.BoolVar(&o.tenants, "tenants", false, "run only the cases of other tenants' publishers naming one repository and of one publisher on many projects, print them and write nothing")
+	fs.BoolVar(&o.flood, "flood-only", false, "run only the key flood (valid traffic at 100/s), print it and write nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,6 +117,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	r := b.report()
+	if o.flood {
+		fmt.Fprint(stdout, "\n"+r.environmentLine()+"\n"+render([]table{r.floodTable()}))
+		return nil
+	}
 	fmt.Fprint(stdout, r.text())
 	if o.dexOnly {
 		// A comparison alone is not a full report: printed, not written.

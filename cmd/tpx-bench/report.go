@@ -98,25 +98,7 @@ func (rp report) tables() []table {
 				ms(g.manyProjectsCore.p50()), ms(g.manyProjectsCore.p99()), times(ratio(g.manyProjectsCore.p50(), g.oneProjectCore.p50()))},
 		},
 	}
-	f := r.flood
-	flood := table{
-		title: "Key flood",
-		note: fmt.Sprintf("%s tokens with random unknown kids, at full speed, against the PostgreSQL server, whose key cooldown is "+
-			"shortened to %v so that a flood spans several; meanwhile valid exchanges arrive at %s/s from a process of their own "+
-			"(latency counted from when each was due). The first rows are that valid traffic alone, before the floods and "+
-			"after them; the ratios are to the lower of their two p99s.",
-			count(f.tokens), f.cooldown, num(f.validRate)),
-		header: []string{"flood connections", "flood took", "refused (422)", "JWKS fetches", "allowed", "valid p50", "valid p99", "p99 ratio"},
-		rows: [][]string{
-			{"no flood, before", "", "", "", "", ms(f.before.p50()), ms(f.before.p99()), times(ratio(f.before.p99(), f.baseline().p99()))},
-			{"no flood, after", "", "", "", "", ms(f.after.p50()), ms(f.after.p99()), times(ratio(f.after.p99(), f.baseline().p99()))},
-		},
-	}
-	for _, fr := range f.runs {
-		flood.rows = append(flood.rows, []string{itoa(fr.conc), fr.took.Round(time.Millisecond).String(), count(fr.refused),
-			itoa(int(fr.jwksFetches)), itoa(int(fr.allowed(f.cooldown))), ms(fr.during.p50()), ms(fr.during.p99()),
-			times(ratio(fr.during.p99(), f.baseline().p99()))})
-	}
+	flood := rp.floodTable()
 	targets := table{title: "Targets", header: []string{"target", "measured", "met"}}
 	for _, t := range r.targets() {
 		met := "no"
@@ -133,6 +115,34 @@ func (rp report) tables() []table {
 		return []table{dex}
 	}
 	return []table{floors, inproc, e2e, dex, rss, growth, rp.tenantsTable(), flood, targets}
+}
+
+// floodTable is the key flood.
+func (rp report) floodTable() table {
+	f := rp.r.flood
+	t := table{
+		title: "Key flood",
+		note: fmt.Sprintf("%s tokens with random unknown kids, at full speed, against the PostgreSQL server, whose key cooldown is "+
+			"shortened to %v so that a flood spans several; meanwhile valid exchanges arrive at %s/s from a process of their own "+
+			"(latency counted from when each was due). The flood's client is this process, the server a child process: "+
+			"they share the machine's %d cores with the valid sender and PostgreSQL, so the load average (one minute, at the "+
+			"start of each row's run) is in each row. A flood request is answered 422 (refused: its key id is unknown) or 503 "+
+			"(busy: too many tokens waited to be verified); both are counted. The first rows are that valid traffic alone, "+
+			"before the floods and after them; the ratios are to the lower of their two p99s.",
+			count(f.tokens), f.cooldown, num(f.validRate), rp.r.env.cores),
+		header: []string{"flood connections", "flood took", "flood requests/s", "refused (422)", "busy (503)", "JWKS fetches", "allowed", "valid p50", "valid p99", "p99 ratio", "load average"},
+		rows: [][]string{
+			{"no flood, before", "", "", "", "", "", "", ms(f.before.p50()), ms(f.before.p99()), times(ratio(f.before.p99(), f.baseline().p99())), f.beforeLoad},
+			{"no flood, after", "", "", "", "", "", "", ms(f.after.p50()), ms(f.after.p99()), times(ratio(f.after.p99(), f.baseline().p99())), f.afterLoad},
+		},
+	}
+	for _, fr := range f.runs {
+		t.rows = append(t.rows, []string{itoa(fr.conc), fr.took.Round(time.Millisecond).String(),
+			num(float64(fr.refused+fr.busy) / max(fr.took.Seconds(), 1e-9)), count(fr.refused), count(fr.busy),
+			itoa(int(fr.jwksFetches)), itoa(int(fr.allowed(f.cooldown))), ms(fr.during.p50()), ms(fr.during.p99()),
+			times(ratio(fr.during.p99(), f.baseline().p99())), fr.load})
+	}
+	return t
 }
 
 // dexTable is the comparison with Dex.

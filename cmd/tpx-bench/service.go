@@ -11,8 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tpx-dev/tpx/account"
@@ -117,7 +120,7 @@ func runChild(args []string, stdin io.Reader, stdout io.Writer) error {
 	defer cancel()
 	var st store.Store
 	if *dbURL != "" {
-		st, err = postgres.Open(ctx, *dbURL)
+		st, err = postgres.Open(ctx, withPoolSize(*dbURL))
 	} else {
 		st, err = sqlite.Open(ctx, *dir)
 	}
@@ -173,6 +176,20 @@ func runChild(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// withPoolSize sizes the server's connection pool as tpx serve does (cmd/tpx): eight
+// connections per processor unless the URL says.
+func withPoolSize(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Query().Has("pool_max_conns") {
+		return dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "pool_max_conns=" + strconv.Itoa(8*runtime.GOMAXPROCS(0))
 }
 
 // secretEnv hands the run's TPX_SECRET_KEY to the child without a command-line argument.
