@@ -165,6 +165,14 @@ func (c *Cache[K]) Key(ctx context.Context, kid string) (K, error) {
 	return k, nil
 }
 
+// Holds reports whether kid is among the keys held, whatever their age; it never fetches.
+func (c *Cache[K]) Holds(kid string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, found := c.keys[kid]
+	return found
+}
+
 // Unknown reports whether Key(kid) would now fail with ErrUnknownKey at once: the keys
 // held are usable (fetched, within MaxStale), kid is not among them, no fetch is in flight
 // and the last attempt was less than a cooldown ago, so Key would neither fetch nor wait.

@@ -163,6 +163,18 @@ func TestUnknownSaysTrueExactlyWhenKeyWouldRefuseAtOnce(t *testing.T) {
 	})
 }
 
+func TestHoldsNeverFetches(t *testing.T) {
+	is := &issuer{now: t0, keys: map[string]string{"a": "key a"}}
+	c := newCache(t, is)
+	if c.Holds("a") || is.fetches.Load() != 0 {
+		t.Fatalf("before any fetch: Holds said true or fetched (%d)", is.fetches.Load())
+	}
+	fetched(t, is, c)
+	if !c.Holds("a") || c.Holds("b") || is.fetches.Load() != 1 {
+		t.Fatalf("after one fetch: Holds(a) %v, Holds(b) %v, %d fetches", c.Holds("a"), c.Holds("b"), is.fetches.Load())
+	}
+}
+
 // fetched has c fetch is's keys once.
 func fetched(t *testing.T, is *issuer, c *keycache.Cache[string]) {
 	t.Helper()
