@@ -155,7 +155,7 @@ func (m *Metrics) exchange(issuer, outcome string, d time.Duration) {
 }
 
 func (m *Metrics) request(route, method string, status int, d time.Duration) {
-	m.httpRequests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
+	m.httpRequests.WithLabelValues(route, methodLabel(method), statusLabel(status)).Inc()
 	m.httpSeconds.WithLabelValues(route).Observe(d.Seconds())
 }
 
@@ -234,6 +234,21 @@ func (s *server) exchangeDone(c echo.Context, issuer string, start time.Time) {
 	}
 	s.cfg.Metrics.exchange(issuer, outcome, time.Since(start))
 }
+
+// statusLabel is status in decimal, without an allocation for the statuses tpx answers.
+func statusLabel(status int) string {
+	if status >= 100 && status < 600 {
+		return statusLabels[status-100]
+	}
+	return strconv.Itoa(status)
+}
+
+var statusLabels = func() (s [500]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i + 100)
+	}
+	return s
+}()
 
 // methodLabel is the request's method if it is one of HTTP's own, else "other": the
 // method is any token a client sends, up to the size of the header block.

@@ -253,7 +253,7 @@ func (s *server) mint(c echo.Context) error {
 	if !ok {
 		return err
 	}
-	return c.JSON(http.StatusOK, mintReply{Success: true, Token: res.Token, Expires: res.Expires.Unix()})
+	return replyToken(c, res.Token, res.Expires.Unix())
 }
 
 // exchange runs r, an exchange request of any protocol, and sets *issuer for the
@@ -298,6 +298,32 @@ func (s *server) readBody(c echo.Context) (body []byte, ok bool, err error) {
 		return nil, false, s.refuse(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
 	}
 	return body, true, nil
+}
+
+// replyToken writes the success reply, {"success":true,"token":…,"expires":…}, as
+// encoding/json writes mintReply, in one buffer: a minted token is base64url and dots,
+// which JSON needs no escape for. A request with a query string (echo's ?pretty) gets
+// echo's own rendering.
+func replyToken(c echo.Context, token string, expires int64) error {
+	if c.QueryString() != "" || !jwtChars(token) {
+		return c.JSON(http.StatusOK, mintReply{Success: true, Token: token, Expires: expires})
+	}
+	b := make([]byte, 0, len(token)+64)
+	b = append(b, `{"success":true,"token":"`...)
+	b = append(b, token...)
+	b = append(b, `","expires":`...)
+	b = strconv.AppendInt(b, expires, 10)
+	b = append(b, "}\n"...)
+	return c.JSONBlob(http.StatusOK, b)
+}
+
+func jwtChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isJWTByte(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // refuse answers an exchange request that was refused before its token was looked at.

@@ -1,8 +1,12 @@
 package web
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/labstack/echo/v4"
 )
 
 // FuzzPlainTokenBody holds the decoder-free reading of the usual exchange body to
@@ -59,6 +63,34 @@ func TestTokenFieldReadsTheUsualBodyWithoutADecoderAndTheRestWithOne(t *testing.
 			token, project, ok := tokenField([]byte(tc.body))
 			if token != tc.token || project != tc.project || ok != tc.ok {
 				t.Fatalf("tokenField = %q, %q, %v; want %q, %q, %v", token, project, ok, tc.token, tc.project, tc.ok)
+			}
+		})
+	}
+}
+
+// TestReplyTokenWritesWhatEncodingJSONWrites holds the success reply written by hand to
+// echo's JSON rendering of mintReply, byte for byte and header for header.
+func TestReplyTokenWritesWhatEncodingJSONWrites(t *testing.T) {
+	e := echo.New()
+	for _, tc := range []struct{ name, token, query string }{
+		{"A minted token", "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_", ""},
+		{"A request with a query string is rendered by echo", "eyJ.eyJ.c2ln", "pretty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			render := func(f func(c echo.Context) error) *httptest.ResponseRecorder {
+				rec := httptest.NewRecorder()
+				c := e.NewContext(httptest.NewRequest(http.MethodPost, "/_/oidc/mint-token?"+tc.query, nil), rec)
+				if err := f(c); err != nil {
+					t.Fatal(err)
+				}
+				return rec
+			}
+			got := render(func(c echo.Context) error { return replyToken(c, tc.token, 1798761600) })
+			want := render(func(c echo.Context) error {
+				return c.JSON(http.StatusOK, mintReply{Success: true, Token: tc.token, Expires: 1798761600})
+			})
+			if got.Body.String() != want.Body.String() || got.Code != want.Code || got.Header().Get("Content-Type") != want.Header().Get("Content-Type") {
+				t.Fatalf("got %d %q %q, want %d %q %q", got.Code, got.Header().Get("Content-Type"), got.Body, want.Code, want.Header().Get("Content-Type"), want.Body)
 			}
 		})
 	}
