@@ -47,10 +47,10 @@ func sizesFor(quick bool) sizes {
 		growthN:        1000,
 		projectsN:      100,
 		multiProjects:  1000,
-		flood:          10_000,
+		flood:          30_000,
 		floodConcs:     []int{8, 64},
 		floodCooldown:  time.Second,
-		baselineFor:    3 * time.Second,
+		baselineFor:    6 * time.Second,
 	}
 	if quick {
 		s.perLevel = map[int]int{1: 200, 8: 600, 32: 600, 128: 600}
@@ -61,7 +61,8 @@ func sizesFor(quick bool) sizes {
 		s.bigPublishers = 100_000
 		s.growthN = 200
 		s.projectsN = 30
-		s.baselineFor = time.Second
+		s.baselineFor = 2 * time.Second
+		s.flood = 10_000
 	}
 	return s
 }
@@ -190,9 +191,9 @@ func (b *bench) tokensNeeded() int {
 	for _, c := range b.sizes.levels {
 		n += b.sizes.perLevel[c]
 	}
-	// The key flood's valid traffic: at most 500/s alone, three times as long per flood, and
-	// alone again.
-	flood := b.sizes.warmup + int(500*b.sizes.baselineFor.Seconds())*(2+3*len(b.sizes.floodConcs))
+	// The key flood's valid traffic: at most 500/s alone before each flood and after the
+	// last, and three times as long per flood.
+	flood := b.sizes.warmup + int(500*b.sizes.baselineFor.Seconds())*(1+4*len(b.sizes.floodConcs))
 	return max(n, b.sizes.inProcess+b.sizes.warmup, flood)
 }
 

@@ -9,25 +9,38 @@ import (
 	"time"
 )
 
-// floodResult is the key-flood phase: valid traffic alone, then the same valid traffic
-// during floods of tokens with unknown kids from a few and from many connections.
+// floodResult is the key-flood phase: valid traffic alone, then during a flood, alone
+// again, and so on, each flood between two runs of the same valid traffic alone.
 type floodResult struct {
 	tokens    int
 	cooldown  time.Duration
 	validRate float64 // valid exchanges per second, paced, in every run
-	// valid exchanges without a flood, before the floods and after them; the ratios are
-	// to the lower p99 of the two, so that one unlucky baseline cannot flatter a flood
-	before, after         runResult
-	beforeLoad, afterLoad string // load averages at the start of each
-	runs                  []floodRun
+	// alone[i] is the valid traffic without a flood before runs[i]; the last one follows
+	// the last flood. Each flood's ratio is to the lower p99 of its two neighbours, so that
+	// one unlucky baseline cannot flatter it, and a load that moved during the phase
+	// moves its baselines too.
+	alone []aloneRun
+	runs  []floodRun
 }
 
-// baseline is the calmer of the two runs without a flood.
-func (f floodResult) baseline() runResult {
-	if f.after.n > 0 && f.after.p99() < f.before.p99() {
-		return f.after
+// aloneRun is valid traffic without a flood.
+type aloneRun struct {
+	r    runResult
+	load string // the load average at its start
+}
+
+// baseline is the calmer of the runs without a flood on either side of flood i.
+func (f floodResult) baseline(i int) runResult {
+	a, b := f.alone[i].r, f.alone[i+1].r
+	if b.n > 0 && b.p99() < a.p99() {
+		return b
 	}
-	return f.before
+	return a
+}
+
+// ratio is flood i's valid p99 over its baseline's.
+func (f floodResult) ratio(i int) float64 {
+	return ratio(f.runs[i].during.p99(), f.baseline(i).p99())
 }
 
 type floodRun struct {
@@ -70,11 +83,11 @@ func (b *bench) keyFlood(ctx context.Context) error {
 	}
 	next := s.warmup
 	n := int(f.validRate * s.baselineFor.Seconds())
-	alone := func(load *string) (runResult, error) {
-		*load = loadAverage()
+	alone := func() error {
+		load := loadAverage()
 		snd, err := b.startSender(ctx, srv.url, b.tokens[next:next+n], f.validRate)
 		if err != nil {
-			return runResult{}, err
+			return err
 		}
 		next += n
 		select {
@@ -83,11 +96,13 @@ func (b *bench) keyFlood(ctx context.Context) error {
 		}
 		r, err := snd.stop()
 		if err != nil {
-			return r, err
+			return err
 		}
-		return r, errRun("valid exchanges without a flood", r)
+		f.alone = append(f.alone, aloneRun{r: r, load: load})
+		b.say("  valid p99 without a flood: %v", r.p99())
+		return errRun("valid exchanges without a flood", r)
 	}
-	if f.before, err = alone(&f.beforeLoad); err != nil {
+	if err := alone(); err != nil {
 		return err
 	}
 	for _, conc := range s.floodConcs {
@@ -100,11 +115,10 @@ func (b *bench) keyFlood(ctx context.Context) error {
 		f.runs = append(f.runs, r)
 		b.say("  %d unknown kids from %d connections (%d refused, %d busy) in %v: %d JWKS fetches (at most %d allowed); valid p99 %v",
 			r.refused+r.busy, conc, r.refused, r.busy, r.took.Round(time.Millisecond), r.jwksFetches, r.allowed(f.cooldown), r.during.p99())
+		if err := alone(); err != nil {
+			return err
+		}
 	}
-	if f.after, err = alone(&f.afterLoad); err != nil {
-		return err
-	}
-	b.say("  valid p99 without a flood: %v before, %v after", f.before.p99(), f.after.p99())
 	b.res.flood = f
 	return nil
 }

@@ -124,23 +124,26 @@ func (rp report) floodTable() table {
 		title: "Key flood",
 		note: fmt.Sprintf("%s tokens with random unknown kids, at full speed, against the PostgreSQL server, whose key cooldown is "+
 			"shortened to %v so that a flood spans several; meanwhile valid exchanges arrive at %s/s from a process of their own "+
-			"(latency counted from when each was due). The flood's client is this process, the server a child process: "+
-			"they share the machine's %d cores with the valid sender and PostgreSQL, so the load average (one minute, at the "+
+			"(latency counted from when each was due). The flood's client is this process, held to one processor (GOMAXPROCS 1) "+
+			"during the flood, as an attacker's machines are not the server's; the server is a child process. They share the "+
+			"machine's %d cores with the valid sender and PostgreSQL, so the load average (one minute, at the "+
 			"start of each row's run) is in each row. A flood request is answered 422 (refused: its key id is unknown) or 503 "+
-			"(busy: too many tokens waited to be verified); both are counted. The first rows are that valid traffic alone, "+
-			"before the floods and after them; the ratios are to the lower of their two p99s.",
+			"(busy: too many tokens waited to be verified); both are counted. Before each flood and after the last, the same "+
+			"valid traffic runs alone; each flood's ratio is to the lower p99 of the runs alone on either side of it.",
 			count(f.tokens), f.cooldown, num(f.validRate), rp.r.env.cores),
 		header: []string{"flood connections", "flood took", "flood requests/s", "refused (422)", "busy (503)", "JWKS fetches", "allowed", "valid p50", "valid p99", "p99 ratio", "load average"},
-		rows: [][]string{
-			{"no flood, before", "", "", "", "", "", "", ms(f.before.p50()), ms(f.before.p99()), times(ratio(f.before.p99(), f.baseline().p99())), f.beforeLoad},
-			{"no flood, after", "", "", "", "", "", "", ms(f.after.p50()), ms(f.after.p99()), times(ratio(f.after.p99(), f.baseline().p99())), f.afterLoad},
-		},
 	}
-	for _, fr := range f.runs {
-		t.rows = append(t.rows, []string{itoa(fr.conc), fr.took.Round(time.Millisecond).String(),
+	alone := func(a aloneRun) []string {
+		return []string{"no flood", "", "", "", "", "", "", ms(a.r.p50()), ms(a.r.p99()), "", a.load}
+	}
+	for i, fr := range f.runs {
+		t.rows = append(t.rows, alone(f.alone[i]), []string{itoa(fr.conc), fr.took.Round(time.Millisecond).String(),
 			num(float64(fr.refused+fr.busy) / max(fr.took.Seconds(), 1e-9)), count(fr.refused), count(fr.busy),
 			itoa(int(fr.jwksFetches)), itoa(int(fr.allowed(f.cooldown))), ms(fr.during.p50()), ms(fr.during.p99()),
-			times(ratio(fr.during.p99(), f.baseline().p99())), fr.load})
+			times(f.ratio(i)), fr.load})
+	}
+	if len(f.runs) > 0 {
+		t.rows = append(t.rows, alone(f.alone[len(f.runs)]))
 	}
 	return t
 }

@@ -170,8 +170,8 @@ func floodFetches(f floodResult) target {
 func floodLatency(f floodResult) target {
 	t := target{name: "key flood: valid p99 within 5× of no flood", met: len(f.runs) > 0}
 	var parts []string
-	for _, r := range f.runs {
-		x := ratio(r.during.p99(), f.baseline().p99())
+	for i, r := range f.runs {
+		x := f.ratio(i)
 		parts = append(parts, fmt.Sprintf("%s (%d connections)", times(x), r.conc))
 		t.met = t.met && x > 0 && x <= 5
 	}
