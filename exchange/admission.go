@@ -6,12 +6,13 @@ import (
 	"sync/atomic"
 )
 
-// Screener is a Verifier that can refuse some tokens at once (providers.Set.Screen): for
-// free, before they take a turn at verification.
+// Screener is a Verifier that can refuse some tokens at once (providers.Set.Screen), in
+// their turn at verification but for next to nothing.
 type Screener interface {
 	// Screen returns the refusal Verify would give raw when it can tell without checking a
 	// signature, fetching or waiting, else nil; issuer is the configured issuer raw named.
-	Screen(raw string) (issuer string, err error)
+	// fetch says that Verify would wait for the issuer's keys to be fetched.
+	Screen(raw string) (issuer string, fetch bool, err error)
 }
 
 // Admission bounds the tokens being verified at once. Verification is the part of an

@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,7 +39,7 @@ func (g *gated) VerifyAudience(ctx context.Context, raw, audience string) (polic
 	return g.set.VerifyAudience(ctx, raw, audience)
 }
 
-func (g *gated) Screen(raw string) (string, error) {
+func (g *gated) Screen(raw string) (string, bool, error) {
 	g.screens.Add(1)
 	return g.set.Screen(raw)
 }
@@ -131,4 +132,42 @@ func TestAdmissionBoundsTheTokensVerifiedAtOnce(t *testing.T) {
 			t.Fatal("the screened token was verified")
 		}
 	})
+}
+
+// TestATokenWaitingForItsIssuersKeysHoldsNoTurn: a token whose key id sends its issuer's
+// keys to be fetched waits for the issuer, not for a processor; with one turn only, a valid
+// token is exchanged while that fetch hangs.
+func TestATokenWaitingForItsIssuersKeysHoldsNoTurn(t *testing.T) {
+	w := newWorld(t)
+	w.publisher("sampleproject", nil)
+	cfg := w.ex.cfg
+	cfg.Admission = Admission{Turns: 1}
+	ex, err := New(cfg)
+	must(t, err)
+	if _, err := ex.Exchange(context.Background(), w.iss.Sign(w.iss.GitHubClaims(nil))); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(providers.DefaultCooldown) // an unknown kid may refetch again
+	release := make(chan struct{})
+	w.iss.SetJWKSHandler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	before := w.iss.JWKSFetches()
+	hung := make(chan error, 1)
+	go func() {
+		_, err := ex.Exchange(context.Background(), w.iss.Sign(w.iss.GitHubClaims(nil), oidctest.WithKid("rotated-in?"), oidctest.WithSignature([]byte("junk"))))
+		hung <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); w.iss.JWKSFetches() == before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the unknown kid never caused a fetch")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := ex.Exchange(ctx, w.iss.Sign(w.iss.GitHubClaims(nil))); err != nil {
+		t.Fatalf("a valid token while another waited for a fetch: %v", err)
+	}
+	close(release)
+	if err := <-hung; !errors.Is(err, ErrInvalidToken) && !errors.Is(err, ErrKeysUnavailable) {
+		t.Fatalf("the token whose key never came: %v", err)
+	}
 }

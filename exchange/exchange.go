@@ -140,7 +140,6 @@ func (s *Service) ExchangeRequest(ctx context.Context, r Request) (_ Result, err
 		return Result{}, err
 	}
 	id, err := s.verify(ctx, r)
-	s.admit.leave()
 	defer func() { attribute(err, id.Issuer) }()
 	if err != nil {
 		return Result{}, verifyError(err)
@@ -173,14 +172,28 @@ func (s *Service) ExchangeRequest(ctx context.Context, r Request) (_ Result, err
 	return o.res, nil
 }
 
-// verify judges r.Token in its turn: refused at once when the Verifier can tell (Screener),
-// else verified.
+// verify judges r.Token in the turn the caller entered, and leaves it: refused at once
+// when the Verifier can tell (Screener), else verified. A token whose verification would
+// wait for its issuer's keys gives its turn back first: a turn is a processor's worth of
+// work, and a fetch one flood caused must not stall every token behind it.
 func (s *Service) verify(ctx context.Context, r Request) (policy.Identity, error) {
 	if sc, ok := s.cfg.Verifier.(Screener); ok {
-		if iss, err := sc.Screen(r.Token); err != nil {
+		iss, fetch, err := sc.Screen(r.Token)
+		if err != nil {
+			s.admit.leave()
 			return policy.Identity{Issuer: iss}, err
 		}
+		if fetch {
+			s.admit.leave()
+			return s.verifyToken(ctx, r)
+		}
 	}
+	defer s.admit.leave()
+	return s.verifyToken(ctx, r)
+}
+
+// verifyToken verifies r.Token for the service's audience or the one r names.
+func (s *Service) verifyToken(ctx context.Context, r Request) (policy.Identity, error) {
 	if r.Audience == "" {
 		return s.cfg.Verifier.Verify(ctx, r.Token)
 	}

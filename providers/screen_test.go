@@ -53,7 +53,7 @@ func TestScreenRefusesOnlyWhatVerifyRefusesAndNeverFetches(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := tc.token()
 			before := iss.JWKSFetches() + off.JWKSFetches()
-			issuer, err := s.Screen(raw)
+			issuer, _, err := s.Screen(raw)
 			if n := iss.JWKSFetches() + off.JWKSFetches() - before; n != 0 {
 				t.Fatalf("Screen fetched keys %d times", n)
 			}
@@ -73,14 +73,19 @@ func TestScreenRefusesOnlyWhatVerifyRefusesAndNeverFetches(t *testing.T) {
 			}
 		})
 	}
+	t.Run("A valid token's key is held: Verify will not fetch", func(t *testing.T) {
+		if _, fetch, err := s.Screen(iss.Sign(iss.GitHubClaims(nil))); err != nil || fetch {
+			t.Fatalf("Screen: fetch %v, %v", fetch, err)
+		}
+	})
 	t.Run("After the cooldown an unknown kid is left to Verify, which may fetch", func(t *testing.T) {
 		w.clock.Advance(providers.DefaultCooldown)
 		raw := iss.Sign(iss.GitHubClaims(nil), oidctest.WithKid("made-up"), oidctest.WithSignature(junk))
-		if _, err := s.Screen(raw); err != nil {
-			t.Fatalf("Screen refused a token whose key a fetch may bring: %v", err)
+		if _, fetch, err := s.Screen(raw); err != nil || !fetch {
+			t.Fatalf("Screen refused a token whose key a fetch may bring, or did not say it would fetch: %v, %v", fetch, err)
 		}
 		mustFail(t, s, raw, providers.ErrInvalidToken)
-		if _, err := s.Screen(raw); err == nil {
+		if _, _, err := s.Screen(raw); err == nil {
 			t.Fatal("Screen let an unknown kid through right after the fetch it caused")
 		}
 	})
