@@ -8,6 +8,7 @@
 //	go run ./cmd/tpx-bench                       # the full run, a few minutes
 //	go run ./cmd/tpx-bench -quick                # a short run with smaller counts
 //	go run ./cmd/tpx-bench -dex /path/to/dex     # the full run and the comparison with Dex
+//	go run ./cmd/tpx-bench -flood-only           # the key flood alone, printed
 //
 // It works in a PostgreSQL database of its own, created from TPX_BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) and dropped at the end, and in
