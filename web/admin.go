@@ -278,7 +278,7 @@ func (a *admin) listProjects(c echo.Context) error {
 }
 
 func (a *admin) getProject(c echo.Context) error {
-	p, err := a.cfg.Accounts.IndexProjectByName(c.Request().Context(), c.Param("project"))
+	p, err := a.cfg.Accounts.IndexProjectByName(c.Request().Context(), pathParam(c, "project"))
 	if err != nil {
 		return a.failWith(c, err)
 	}
@@ -318,7 +318,7 @@ func (a *admin) renameProject(c echo.Context) error {
 		return a.required(c, "name")
 	}
 	ctx := c.Request().Context()
-	if _, err := a.cfg.Accounts.IndexRenameProject(ctx, c.Param("project"), in.Name); err != nil {
+	if _, err := a.cfg.Accounts.IndexRenameProject(ctx, pathParam(c, "project"), in.Name); err != nil {
 		return a.failWith(c, err)
 	}
 	p, err := a.cfg.Accounts.IndexProjectByName(ctx, in.Name)
@@ -329,7 +329,7 @@ func (a *admin) renameProject(c echo.Context) error {
 }
 
 func (a *admin) deleteProject(c echo.Context) error {
-	if err := a.cfg.Accounts.IndexDeleteProject(c.Request().Context(), c.Param("project")); err != nil {
+	if err := a.cfg.Accounts.IndexDeleteProject(c.Request().Context(), pathParam(c, "project")); err != nil {
 		return a.failWith(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -346,11 +346,11 @@ func (a *admin) setOwners(c echo.Context) error {
 		return a.required(c, "owners")
 	}
 	ctx := c.Request().Context()
-	added, removed, err := a.cfg.Accounts.IndexSetOwners(ctx, c.Param("project"), *in.Owners)
+	added, removed, err := a.cfg.Accounts.IndexSetOwners(ctx, pathParam(c, "project"), *in.Owners)
 	if err != nil {
 		return a.failWith(c, err)
 	}
-	p, err := a.cfg.Accounts.IndexProjectByName(ctx, c.Param("project"))
+	p, err := a.cfg.Accounts.IndexProjectByName(ctx, pathParam(c, "project"))
 	if err != nil {
 		return a.failWith(c, err)
 	}
@@ -419,7 +419,7 @@ func (a *admin) createUser(c echo.Context) error {
 }
 
 func (a *admin) deleteUser(c echo.Context) error {
-	if err := a.cfg.Accounts.IndexDeleteUser(c.Request().Context(), c.Param("user")); err != nil {
+	if err := a.cfg.Accounts.IndexDeleteUser(c.Request().Context(), pathParam(c, "user")); err != nil {
 		return a.failWith(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -433,7 +433,7 @@ func (a *admin) linkIdentity(c echo.Context) error {
 	if handled, err := a.decode(c, &in); handled {
 		return err
 	}
-	u, err := a.cfg.Accounts.IndexLinkIdentity(c.Request().Context(), c.Param("user"), in.Issuer, in.Subject)
+	u, err := a.cfg.Accounts.IndexLinkIdentity(c.Request().Context(), pathParam(c, "user"), in.Issuer, in.Subject)
 	if err != nil {
 		return a.failWith(c, err)
 	}
@@ -441,14 +441,14 @@ func (a *admin) linkIdentity(c echo.Context) error {
 }
 
 func (a *admin) grant(c echo.Context) error {
-	if err := a.cfg.Accounts.IndexGrantPending(c.Request().Context(), c.Param("user"), c.Param("name")); err != nil {
+	if err := a.cfg.Accounts.IndexGrantPending(c.Request().Context(), pathParam(c, "user"), pathParam(c, "name")); err != nil {
 		return a.failWith(c, err)
 	}
-	return c.JSON(http.StatusOK, map[string]string{"user": c.Param("user"), "name": c.Param("name")})
+	return c.JSON(http.StatusOK, map[string]string{"user": pathParam(c, "user"), "name": pathParam(c, "name")})
 }
 
 func (a *admin) revokeGrant(c echo.Context) error {
-	if err := a.cfg.Accounts.IndexRevokePending(c.Request().Context(), c.Param("user"), c.Param("name")); err != nil {
+	if err := a.cfg.Accounts.IndexRevokePending(c.Request().Context(), pathParam(c, "user"), pathParam(c, "name")); err != nil {
 		return a.failWith(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)

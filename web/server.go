@@ -530,3 +530,18 @@ func recovered(next echo.HandlerFunc, c echo.Context) (err error) {
 	}()
 	return next(c)
 }
+
+// pathParam is the route parameter name unescaped. Echo routes on the request's raw path
+// when the request escaped more than Go would (npm's scoped names arrive as
+// "@scope%2Fname"), and a parameter then holds its segment as sent; otherwise it holds the
+// segment already unescaped, which must not be unescaped twice.
+func pathParam(c echo.Context, name string) string {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v
+	}
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
+}

@@ -199,6 +199,8 @@ func visible(s string) string {
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"visible": visible,
+		// pathseg escapes a name for one segment of a path: npm's scoped names hold a "/".
+		"pathseg": url.PathEscape,
 		"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"whenp": func(t *time.Time) string {
 			if t == nil {

@@ -393,7 +393,7 @@ func (h *ui) changePassword(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) acceptInvitation(c echo.Context, r *uiReq) error {
-	project := c.Param("project")
+	project := pathParam(c, "project")
 	if err := h.cfg.Accounts.AcceptInvitation(c.Request().Context(), r.actor(), project); err != nil {
 		return h.failed(c, r, err, "/account")
 	}
@@ -401,7 +401,7 @@ func (h *ui) acceptInvitation(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) declineInvitation(c echo.Context, r *uiReq) error {
-	if err := h.cfg.Accounts.DeclineInvitation(c.Request().Context(), r.actor(), c.Param("project")); err != nil {
+	if err := h.cfg.Accounts.DeclineInvitation(c.Request().Context(), r.actor(), pathParam(c, "project")); err != nil {
 		return h.failed(c, r, err, "/account")
 	}
 	return c.Redirect(http.StatusSeeOther, "/account")

@@ -314,7 +314,7 @@ func newRulesForm(r *uiReq, pl *policy.Platform, p store.Publisher) rulesForm {
 }
 
 func (h *ui) projectPage(c echo.Context, r *uiReq) error {
-	return h.renderProject(c, r, http.StatusOK, c.Param("project"), publisherForm{Kind: c.QueryParam("platform")}, "")
+	return h.renderProject(c, r, http.StatusOK, pathParam(c, "project"), publisherForm{Kind: c.QueryParam("platform")}, "")
 }
 
 func (h *ui) renderProject(c echo.Context, r *uiReq, status int, name string, form publisherForm, problem string) error {
@@ -365,7 +365,7 @@ func (h *ui) renderProjectRules(c echo.Context, r *uiReq, status int, name strin
 }
 
 func (h *ui) addPublisher(c echo.Context, r *uiReq) error {
-	project := c.Param("project")
+	project := pathParam(c, "project")
 	if retry, ok := h.takePublisherLimits(c, r); !ok {
 		return h.tooMany(c, r, retry)
 	}
@@ -385,7 +385,7 @@ func (h *ui) addPublisher(c echo.Context, r *uiReq) error {
 
 // setPublisherRules changes one publisher's ref rules and called-workflow pin.
 func (h *ui) setPublisherRules(c echo.Context, r *uiReq) error {
-	project := c.Param("project")
+	project := pathParam(c, "project")
 	back := "/projects/" + url.PathEscape(project)
 	p, err := h.publisherOf(c, r)
 	if err != nil {
@@ -433,7 +433,7 @@ func (h *ui) publisherOf(c echo.Context, r *uiReq) (store.Publisher, error) {
 	if err != nil {
 		return store.Publisher{}, err
 	}
-	d, err := h.cfg.Accounts.Project(c.Request().Context(), r.user, c.Param("project"))
+	d, err := h.cfg.Accounts.Project(c.Request().Context(), r.user, pathParam(c, "project"))
 	if err != nil {
 		return store.Publisher{}, err
 	}
@@ -454,7 +454,7 @@ func (h *ui) removePublisherPage(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) removePublisher(c echo.Context, r *uiReq) error {
-	back := "/projects/" + url.PathEscape(c.Param("project"))
+	back := "/projects/" + url.PathEscape(pathParam(c, "project"))
 	p, err := h.publisherOf(c, r)
 	if err == nil {
 		err = h.cfg.Accounts.RemovePublisher(c.Request().Context(), r.actor(), p.ID)
@@ -466,7 +466,7 @@ func (h *ui) removePublisher(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) inviteOwner(c echo.Context, r *uiReq) error {
-	project := c.Param("project")
+	project := pathParam(c, "project")
 	back := "/projects/" + url.PathEscape(project)
 	role := store.Role(c.FormValue("role"))
 	if role == "" {
@@ -479,7 +479,7 @@ func (h *ui) inviteOwner(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) removeOwner(c echo.Context, r *uiReq) error {
-	project, who := c.Param("project"), c.Param("user")
+	project, who := pathParam(c, "project"), pathParam(c, "user")
 	back := "/projects/" + url.PathEscape(project)
 	if ok, err := h.confirmFirst(c, r, "Remove a member", confirmView{Action: c.Request().URL.Path, Button: "Remove " + who, Expect: who, Back: back,
 		Message: who + " will no longer be a member of " + project + ": they will not see it, nor change its publishers."}); !ok {
@@ -495,9 +495,9 @@ func (h *ui) removeOwner(c echo.Context, r *uiReq) error {
 }
 
 func (h *ui) cancelInvitation(c echo.Context, r *uiReq) error {
-	project := c.Param("project")
+	project := pathParam(c, "project")
 	back := "/projects/" + url.PathEscape(project)
-	if err := h.cfg.Accounts.CancelInvitation(c.Request().Context(), r.actor(), project, c.Param("user")); err != nil {
+	if err := h.cfg.Accounts.CancelInvitation(c.Request().Context(), r.actor(), project, pathParam(c, "user")); err != nil {
 		return h.failed(c, r, err, back)
 	}
 	return c.Redirect(http.StatusSeeOther, back)
