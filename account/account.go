@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/patrickmn/go-cache"
 	"log/slog"
 	"net/mail"
 	"regexp"
@@ -115,7 +116,15 @@ type Config struct {
 type Service struct {
 	cfg Config
 	ui  uiState
+	// hinted remembers, for an hour and at most maxHinted of them, the environment hints
+	// (publisher and environment) this process has handed to the outbox, so that the jobs
+	// of a busy repository do not read owners and queue messages again for hints the
+	// outbox already holds.
+	hinted *cache.Cache
 }
+
+// maxHinted bounds hinted: past it, hints are checked against the outbox alone.
+const maxHinted = 10_000
 
 // New returns a Service.
 func New(cfg Config) *Service {
@@ -137,7 +146,7 @@ func New(cfg Config) *Service {
 	if len(cfg.Issuers) == 0 {
 		cfg.Issuers = providers.DefaultIssuers()
 	}
-	return &Service{cfg: cfg, ui: newUIState(cfg)}
+	return &Service{cfg: cfg, ui: newUIState(cfg), hinted: cache.New(time.Hour, 10*time.Minute)}
 }
 
 var (

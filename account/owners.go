@@ -299,10 +299,18 @@ func (s *Service) ExchangeSucceeded(ctx context.Context, id policy.Identity, tok
 // at once: the projects a job's token covers are partly chosen by other tenants, and a
 // read per project would make the exchanges that follow wait on them.
 func (s *Service) environmentHints(ctx context.Context, id policy.Identity, matched []store.Publisher, env, facts string) {
-	var hinted []store.Publisher
+	var (
+		hinted []store.Publisher
+		keys   []string
+	)
 	for _, p := range matched {
 		if p.Environment == "" && id.Environment != "" {
+			key := fmt.Sprintf("environment-hint:%d:%s", p.ID, strings.ToLower(id.Environment))
+			if _, done := s.hinted.Get(key); done {
+				continue
+			}
 			hinted = append(hinted, p)
+			keys = append(keys, key)
 		}
 	}
 	if len(hinted) == 0 {
@@ -318,17 +326,23 @@ func (s *Service) environmentHints(ctx context.Context, id policy.Identity, matc
 		return
 	}
 	var msgs []store.Mail
-	for _, p := range hinted {
-		msgs = append(msgs, s.mails(owners[p.ProjectID], fmt.Sprintf("environment-hint:%d:%s", p.ID, strings.ToLower(id.Environment)),
+	for i, p := range hinted {
+		msgs = append(msgs, s.mails(owners[p.ProjectID], keys[i],
 			"tpx: restrict the publisher of "+p.ProjectName+" to an environment?",
 			fmt.Sprintf("an upload token for %s was minted through publisher %d (%s), which accepts any environment, for a job that ran in %s. Restricting the publisher to that environment lets the environment's protection rules guard your releases. Publishers: %s/projects/%s\n\nThe job: %s.",
 				p.ProjectName, p.ID, Describe(p.Publisher), env, s.cfg.PublicURL, p.ProjectName, facts))...)
 	}
-	if len(msgs) == 0 {
-		return
+	if len(msgs) > 0 {
+		if err := s.cfg.Store.EnqueueMail(ctx, msgs); err != nil {
+			s.cfg.Logger.Error("owners not told of environment hints", "messages", len(msgs), "error", err)
+			return
+		}
 	}
-	if err := s.cfg.Store.EnqueueMail(ctx, msgs); err != nil {
-		s.cfg.Logger.Error("owners not told of environment hints", "messages", len(msgs), "error", err)
+	for _, key := range keys {
+		if s.hinted.ItemCount() >= maxHinted {
+			break
+		}
+		s.hinted.SetDefault(key, struct{}{})
 	}
 }
 
