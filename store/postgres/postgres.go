@@ -58,6 +58,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		AnyID:     `%[1]s = ANY(CAST(%[2]s AS bigint[]))`,
 		IDs:       func(ids []int64) any { return ids },
 		Lateral:   true,
+		Unflushed: `SET LOCAL synchronous_commit = off`,
 		// Under the C collation lower() folds ASCII letters only.
 		LowerASCII: `lower(%s COLLATE "C")`,
 		Lock: func(ctx context.Context, tx sqlstore.Querier, key int64) error {

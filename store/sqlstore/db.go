@@ -111,6 +111,10 @@ type Dialect struct {
 	// and committed in another, and the feed must not hand out an event while one with a
 	// smaller id is still uncommitted. Nil where writers are serialised already.
 	SettleAudit func(ctx context.Context, tx Querier) error
+	// Unflushed, run first in a transaction, lets its commit return before its writes
+	// reach disk ("" where it cannot): for records whose loss in a crash costs nothing
+	// but a diagnosis, so that writing them holds up no one waiting on the disk.
+	Unflushed string
 	// Classify tells what a driver error means.
 	Classify func(err error) Class
 	// Changes, where the backend is a Committer, rewrites a data-modifying statement

@@ -12,9 +12,17 @@ import (
 // This file keeps the failed exchanges an owner sees.
 
 // RecordFailedExchanges trims each project it wrote to in the same transaction, so that no
-// amount of failing tokens grows the table past MaxFailedPerProject rows per project.
+// amount of failing tokens grows the table past MaxFailedPerProject rows per project. The
+// records are diagnoses for owners: their commit does not wait for the disk, so that
+// strangers' refusals recorded after an exchange's reply do not hold up the exchanges that
+// follow it.
 func (s *Store) RecordFailedExchanges(ctx context.Context, failures []store.FailedExchange) error {
 	return s.tx(ctx, func(tx q) error {
+		if s.dialect.Unflushed != "" {
+			if _, err := tx.exec(ctx, s.dialect.Unflushed); err != nil {
+				return err
+			}
+		}
 		var projects []int64
 		for _, f := range failures {
 			_, err := tx.exec(ctx, `INSERT INTO failed_exchanges
