@@ -41,6 +41,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
 		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	}
+	// tpx's tables are read by index, their working set in memory: PostgreSQL's default
+	// cost of a page read at random (4, a disk's) made it scan a small table once per row
+	// of a loop instead of looking each up, in the candidate read with a hundred strangers'
+	// publishers. A URL that sets random_page_cost keeps its own.
+	if _, ok := cfg.ConnConfig.RuntimeParams["random_page_cost"]; !ok {
+		cfg.ConnConfig.RuntimeParams["random_page_cost"] = "1.1"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)

@@ -253,10 +253,16 @@ func candidateStatements(d Dialect) (named, all string) {
 		if table == "pending_publishers" {
 			more = ` AND t.expires_at > $7 AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = t.project_key)`
 		}
+		// Each range is read in the index's order: a plan that scanned the table instead, and
+		// stopped at the limit, reads all of it when the range is empty.
 		var parts []string
-		for _, where := range []string{`t.workflow < $3`, `t.workflow > $3`,
-			`t.workflow = $3 AND t.env_key > '' AND t.env_key < $4`, `t.workflow = $3 AND t.env_key > '' AND t.env_key > $4`} {
-			parts = append(parts, from+where+more+` LIMIT `+nearMisses+`) r`+strconv.Itoa(len(parts)))
+		for _, r := range []struct{ where, order string }{
+			{`t.workflow < $3`, `t.workflow DESC`},
+			{`t.workflow > $3`, `t.workflow`},
+			{`t.workflow = $3 AND t.env_key > '' AND t.env_key < $4`, `t.env_key`},
+			{`t.workflow = $3 AND t.env_key > '' AND t.env_key > $4`, `t.env_key`},
+		} {
+			parts = append(parts, from+r.where+more+` ORDER BY `+r.order+` LIMIT `+nearMisses+`) r`+strconv.Itoa(len(parts)))
 		}
 		return strings.Join(parts, ` UNION ALL `)
 	}
