@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tpx-dev/tpx/store"
 )
@@ -13,38 +14,52 @@ import (
 
 // RecordFailedExchanges trims each project it wrote to in the same transaction, so that no
 // amount of failing tokens grows the table past MaxFailedPerProject rows per project. The
-// records are diagnoses for owners: their commit does not wait for the disk, so that
-// strangers' refusals recorded after an exchange's reply do not hold up the exchanges that
-// follow it.
+// records are diagnoses for owners: their commit does not wait for the disk, and their
+// writes go in one round trip where the backend allows, so that strangers' refusals
+// recorded after an exchange's reply do not hold up the exchanges that follow it.
 func (s *Store) RecordFailedExchanges(ctx context.Context, failures []store.FailedExchange) error {
-	return s.tx(ctx, func(tx q) error {
-		if s.dialect.Unflushed != "" {
-			if _, err := tx.exec(ctx, s.dialect.Unflushed); err != nil {
-				return err
+	if len(failures) == 0 {
+		return nil
+	}
+	var stmts []Statement
+	if s.dialect.Unflushed != "" {
+		stmts = append(stmts, Statement{SQL: s.dialect.Unflushed})
+	}
+	const columns, maxParams = 12, 1000
+	var projects []int64
+	for chunk := range slices.Chunk(failures, maxParams/columns) {
+		var (
+			rows []string
+			args []any
+		)
+		for _, f := range chunk {
+			n := len(args)
+			marks := make([]string, columns)
+			for i := range marks {
+				marks[i] = fmt.Sprintf("$%d", n+i+1)
 			}
-		}
-		var projects []int64
-		for _, f := range failures {
-			_, err := tx.exec(ctx, `INSERT INTO failed_exchanges
-				(project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-				f.ProjectID, f.PublisherID, f.At, f.Issuer, f.Repository, f.WorkflowRef, f.Ref, f.SHA, f.RunID, f.Environment, f.Event, f.Reason)
-			if errors.Is(err, errForeignKey) {
-				return fmt.Errorf("failed exchange of project %d: %w", f.ProjectID, store.ErrNotFound)
-			}
-			if err != nil {
-				return err
-			}
+			rows = append(rows, "("+strings.Join(marks, ", ")+")")
+			args = append(args, f.ProjectID, f.PublisherID, f.At, f.Issuer, f.Repository, f.WorkflowRef, f.Ref, f.SHA, f.RunID, f.Environment, f.Event, f.Reason)
 			projects = append(projects, f.ProjectID)
 		}
-		slices.Sort(projects)
-		for _, p := range slices.Compact(projects) {
-			if _, err := tx.exec(ctx, `DELETE FROM failed_exchanges WHERE project_id = $1 AND id NOT IN
-				(SELECT id FROM failed_exchanges WHERE project_id = $1 ORDER BY id DESC LIMIT $2)`, p, store.MaxFailedPerProject); err != nil {
-				return err
-			}
+		stmts = append(stmts, Statement{`INSERT INTO failed_exchanges
+			(project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason)
+			VALUES ` + strings.Join(rows, ", "), args})
+	}
+	slices.Sort(projects)
+	projects = slices.Compact(projects)
+	for _, p := range projects {
+		// Everything older than the project's newest MaxFailedPerProject rows, found by
+		// its index.
+		stmts = append(stmts, Statement{`DELETE FROM failed_exchanges WHERE project_id = $1 AND id <=
+			(SELECT id FROM failed_exchanges WHERE project_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)`, []any{p, store.MaxFailedPerProject}})
+	}
+	return s.tx(ctx, func(tx q) error {
+		_, err := tx.execAll(ctx, stmts)
+		if errors.Is(err, errForeignKey) {
+			return fmt.Errorf("failed exchanges of projects %v: %w", projects, store.ErrNotFound)
 		}
-		return nil
+		return err
 	})
 }
 
