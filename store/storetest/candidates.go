@@ -143,8 +143,10 @@ func candidateTests() []test {
 			id, job := releaseJob()
 			// Many registrants, each with several projects whose publishers match the job
 			// (some bound to its environment, spelled in another case), and publishers
-			// bound to other environments, workflows or repository ids, which cannot.
-			for u := range 30 {
+			// bound to other environments, workflows or repository ids, which cannot. With
+			// their co-owners they are fewer than MaxCandidateRegistrants, so that the last
+			// registrant still has a place.
+			for u := range (store.MaxCandidateRegistrants - 2) / 2 {
 				user := f.user(fmt.Sprintf("other%d", u))
 				for i := range 6 {
 					proj := f.project(fmt.Sprintf("other%d-%d", u, i), user)
