@@ -121,9 +121,14 @@ type Service struct {
 	// of a busy repository do not read owners and queue messages again for hints the
 	// outbox already holds.
 	hinted *cache.Cache
+	// refused remembers the refusals recorded in the last minutes (publisher, reason and
+	// minute), at most maxHinted of them: a repository whose jobs run many times a minute
+	// has the same refusal of a publisher recorded once a minute, not once a job.
+	refused *cache.Cache
 }
 
-// maxHinted bounds hinted: past it, hints are checked against the outbox alone.
+// maxHinted bounds hinted and refused: past it, every hint is checked against the outbox
+// and every refusal recorded.
 const maxHinted = 10_000
 
 // New returns a Service.
@@ -146,7 +151,8 @@ func New(cfg Config) *Service {
 	if len(cfg.Issuers) == 0 {
 		cfg.Issuers = providers.DefaultIssuers()
 	}
-	return &Service{cfg: cfg, ui: newUIState(cfg), hinted: cache.New(time.Hour, 10*time.Minute)}
+	return &Service{cfg: cfg, ui: newUIState(cfg), hinted: cache.New(time.Hour, 10*time.Minute),
+		refused: cache.New(2*time.Minute, time.Minute)}
 }
 
 var (

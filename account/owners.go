@@ -260,10 +260,35 @@ func (s *Service) RemoveOwner(ctx context.Context, a Actor, project, owner strin
 
 // ExchangeFailed records, for each project, why an exchange that matched none of its
 // publishers failed (exchange.Observer). The reasons quote the owners' configuration, so
-// they go to the owners' project page, never to the caller.
+// they go to the owners' project page, never to the caller. The same refusal of a
+// publisher (the same reason in the same minute) is recorded once: the project's list
+// keeps MaxFailedPerProject rows, which a busy repository's jobs would otherwise fill
+// with copies, each a write.
 func (s *Service) ExchangeFailed(ctx context.Context, failures []store.FailedExchange) {
-	if err := s.cfg.Store.RecordFailedExchanges(ctx, failures); err != nil {
-		s.cfg.Logger.Error("failed exchanges not recorded", "count", len(failures), "error", err)
+	var (
+		fresh []store.FailedExchange
+		keys  []string
+	)
+	for _, f := range failures {
+		key := fmt.Sprintf("%d\x00%d\x00%s", f.PublisherID, f.At.Unix()/60, f.Reason)
+		if _, done := s.refused.Get(key); done || slices.Contains(keys, key) {
+			continue
+		}
+		fresh = append(fresh, f)
+		keys = append(keys, key)
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	if err := s.cfg.Store.RecordFailedExchanges(ctx, fresh); err != nil {
+		s.cfg.Logger.Error("failed exchanges not recorded", "count", len(fresh), "error", err)
+		return
+	}
+	for _, key := range keys {
+		if s.refused.ItemCount() >= maxHinted {
+			break
+		}
+		s.refused.SetDefault(key, struct{}{})
 	}
 }
 

@@ -83,3 +83,45 @@ func TestEnvironmentHints(t *testing.T) {
 		t.Fatalf("a job without an environment sent %q", mail)
 	}
 }
+
+// The same refusal of a publisher is recorded once a minute, however many jobs meet it; a
+// refusal for another reason, or in the next minute, is recorded.
+func TestRefusalsRecordedOnceAMinute(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.user(t, "alice", true)
+	if _, err := f.s.CreateProject(ctx, ViaOperator, "sampleproject", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	alice := Actor{UserName: "alice", Via: ViaWeb, Factor: store.FactorTOTP, AuthenticatedAt: f.now}
+	p, err := f.s.AddPublisher(ctx, alice, "sampleproject", publisher())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusal := func(at time.Time, reason string) []store.FailedExchange {
+		return []store.FailedExchange{{ProjectID: p.ProjectID, PublisherID: p.ID, At: at, Issuer: p.Issuer, Repository: "octo-org/octo-repo", Reason: reason}}
+	}
+	count := func() int {
+		t.Helper()
+		got, err := f.store.FailedExchanges(ctx, p.ProjectID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got)
+	}
+	minute := f.now.Truncate(time.Minute)
+	for i := range 5 {
+		f.s.ExchangeFailed(ctx, refusal(minute.Add(time.Duration(i)*time.Second), "workflow other.yml is not release.yml"))
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("five identical refusals in one minute made %d records, want 1", n)
+	}
+	f.s.ExchangeFailed(ctx, refusal(minute.Add(10*time.Second), "environment staging is not prod"))
+	if n := count(); n != 2 {
+		t.Fatalf("a refusal for another reason made %d records in all, want 2", n)
+	}
+	f.s.ExchangeFailed(ctx, refusal(minute.Add(time.Minute), "workflow other.yml is not release.yml"))
+	if n := count(); n != 3 {
+		t.Fatalf("the first refusal again a minute later made %d records in all, want 3", n)
+	}
+}
