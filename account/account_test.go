@@ -11,6 +11,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/internal/sqlitetest"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/sqlite"
@@ -25,7 +26,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), t.TempDir())
+	st, err := sqlite.Open(context.Background(), sqlitetest.Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tpx-dev/tpx/internal/oidctest"
 	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/internal/sqlitetest"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
@@ -36,7 +37,7 @@ func newWorld(t *testing.T) *world {
 	ctx := context.Background()
 	w := &world{t: t, clock: oidctest.NewClock(t0)}
 	w.iss = oidctest.New(t, oidctest.WithClock(w.clock.Now))
-	st, err := sqlite.Open(ctx, t.TempDir())
+	st, err := sqlite.Open(ctx, sqlitetest.Dir(t))
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	must(t, st.Migrate(ctx))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tpx-dev/tpx/internal/oidctest"
 	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/internal/sqlitetest"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/sqlite"
 	"github.com/tpx-dev/tpx/verify"
@@ -34,7 +35,7 @@ func newClock() *oidctest.Clock {
 // openStore opens a migrated SQLite store in a fresh directory.
 func openStore(t testing.TB) store.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), t.TempDir())
+	s, err := sqlite.Open(t.Context(), sqlitetest.Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

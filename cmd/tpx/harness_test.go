@@ -26,6 +26,7 @@ import (
 
 	"github.com/tpx-dev/tpx/account"
 	"github.com/tpx-dev/tpx/internal/oidctest"
+	"github.com/tpx-dev/tpx/internal/sqlitetest"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store"
@@ -61,7 +62,7 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 }
 
 func openSQLite(t *testing.T) (store.Store, *sql.DB) {
-	dir := t.TempDir()
+	dir := sqlitetest.Dir(t)
 	st, err := sqlite.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)

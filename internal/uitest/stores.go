@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tpx-dev/tpx/internal/sqlitetest"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/postgres"
 	"github.com/tpx-dev/tpx/store/sqlite"
@@ -43,7 +44,7 @@ func ForEach(t *testing.T, f func(t *testing.T, b Backend)) {
 }
 
 func openSQLite(t *testing.T) store.Store {
-	st, err := sqlite.Open(context.Background(), t.TempDir())
+	st, err := sqlite.Open(context.Background(), sqlitetest.Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

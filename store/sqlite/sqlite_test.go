@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tpx-dev/tpx/internal/sqlitetest"
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/sqlite"
@@ -42,7 +43,7 @@ func raw(t *testing.T, dir string) *sql.DB {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, sqlitetest.Dir(t)) })
 }
 
 func TestProjectKeyMigration(t *testing.T) {
