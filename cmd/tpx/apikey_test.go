@@ -9,6 +9,7 @@ import (
 )
 
 func TestCommandLineAPIKeys(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		env := cliEnv(t, b)
 		r := runTPX(t, env, "", "apikey", "create", "--name", "index", "--scope", "admin").ok(t, "apikey create")
@@ -48,6 +49,7 @@ func TestCommandLineAPIKeys(t *testing.T) {
 }
 
 func TestCommandLineInManagedMode(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		env := cliEnv(t, b)
 		env["TPX_PROJECTS"] = "managed"
@@ -83,6 +85,7 @@ func TestCommandLineInManagedMode(t *testing.T) {
 }
 
 func TestServeLogsTheProjectsMode(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name, projects, signup, want string
 	}{
@@ -103,6 +106,7 @@ func TestServeLogsTheProjectsMode(t *testing.T) {
 }
 
 func TestCommandLineInvitesASignup(t *testing.T) {
+	t.Parallel()
 	env := cliEnv(t, backend{name: "SQLite"})
 	env["TPX_PUBLIC_URL"] = "https://tpx.example.org"
 	r := runTPX(t, env, "", "user", "invite", "--email", "carol@example.org").ok(t, "user invite")

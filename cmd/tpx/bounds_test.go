@@ -103,6 +103,7 @@ func (m metricsText) series() []string {
 }
 
 func TestHostileRequestsLeaveMetricsAndLogsBounded(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.New(t)
 	h := serviceHarness(t, backends()[0], []*oidctest.Issuer{iss}, func(c *Config) {
 		// A limit no one reaches here: the limiter's table is what is under test.
@@ -171,6 +172,7 @@ func TestHostileRequestsLeaveMetricsAndLogsBounded(t *testing.T) {
 }
 
 func TestDefaultAudienceNamesTheDeployment(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -211,6 +213,7 @@ func TestDefaultAudienceNamesTheDeployment(t *testing.T) {
 }
 
 func TestATokenForOneDeploymentIsRefusedByAnother(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		iss := oidctest.New(t)
 		deployment := func() *harness {

@@ -73,6 +73,7 @@ func listPublishersJSON(t *testing.T, env map[string]string) []publisherJSON {
 }
 
 func TestCommandLineManagesPublishersBehindTheSecondFactor(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		env := cliEnv(t, b)
 		const password = "correct horse battery staple\n"
@@ -169,6 +170,7 @@ func TestCommandLineManagesPublishersBehindTheSecondFactor(t *testing.T) {
 }
 
 func TestCommandLineUsage(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"TPX_DATA_DIR": t.TempDir()}
 	overview := runTPX(t, env, "", "help").ok(t, "tpx help").stdout
 	for _, cmd := range commands() {
@@ -215,6 +217,7 @@ func TestCommandLineUsage(t *testing.T) {
 }
 
 func TestEveryCommandHasHelpListingOnlyItsOwnFlags(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"TPX_DATA_DIR": t.TempDir()}
 	serverOnly := []string{"--addr", "--tls-cert", "--rate-limit", "--token-ttl", "--smtp-url"}
 	cases := []struct {
@@ -312,6 +315,7 @@ func TestEveryCommandHasHelpListingOnlyItsOwnFlags(t *testing.T) {
 // The first line of tpx version names what the toolchain recorded, and never the bare
 // "(devel)" it records for a binary built without a version.
 func TestVersionNamesWhatTheBuildRecorded(t *testing.T) {
+	t.Parallel()
 	const rev = "4624113a034223a8525d2b8e40d0c14ef91df7e7"
 	vcs := func(modified string) []debug.BuildSetting {
 		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.time", Value: "2026-11-27T12:14:19Z"}, {Key: "vcs.modified", Value: modified}}
@@ -343,6 +347,7 @@ func TestVersionNamesWhatTheBuildRecorded(t *testing.T) {
 }
 
 func TestVersionPrintsBuildInformation(t *testing.T) {
+	t.Parallel()
 	r := runTPX(t, nil, "", "version").ok(t, "version")
 	lines := strings.Split(r.stdout, "\n")
 	if !strings.HasPrefix(lines[0], "tpx ") || len(lines[0]) <= len("tpx ") {
@@ -359,6 +364,7 @@ func TestVersionPrintsBuildInformation(t *testing.T) {
 }
 
 func TestDemoPassesEveryStep(t *testing.T) {
+	t.Parallel()
 	r := runTPX(t, map[string]string{}, "", "demo")
 	if r.code != 0 || !strings.Contains(r.stdout, "every step passed") {
 		t.Fatalf("tpx demo exited %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
@@ -366,6 +372,7 @@ func TestDemoPassesEveryStep(t *testing.T) {
 }
 
 func TestConfigFileErrorsNameTheField(t *testing.T) {
+	t.Parallel()
 	const issuer = "https://token.actions.githubusercontent.com"
 	cases := []struct {
 		name, yaml string
@@ -423,6 +430,7 @@ func TestConfigFileErrorsNameTheField(t *testing.T) {
 }
 
 func TestCommandLineRefRules(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		env := cliEnv(t, b)
 		for _, name := range []string{"alice", "carol"} {

@@ -13,6 +13,7 @@ import (
 // with the token's own values and this service's public settings, and never another
 // owner's configuration.
 func TestEachRefusalSaysWhichCheckFailed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, backend{"SQLite", openSQLite})
 	// The project's only publisher wants another workflow and an environment: neither may
 	// appear in what the job is told.

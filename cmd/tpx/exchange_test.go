@@ -14,6 +14,7 @@ import (
 )
 
 func TestExchangeRefusesMalformedBodies(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		h.github("sampleproject", nil)
@@ -44,6 +45,7 @@ func TestExchangeRefusesMalformedBodies(t *testing.T) {
 }
 
 func TestExchangeRefusesMalformedTokens(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		h.github("sampleproject", nil)
@@ -77,6 +79,7 @@ func TestExchangeRefusesMalformedTokens(t *testing.T) {
 }
 
 func TestExchangeRefusesForgedSignaturesAndHeaders(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		h.github("sampleproject", nil)
@@ -131,6 +134,7 @@ func TestExchangeRefusesForgedSignaturesAndHeaders(t *testing.T) {
 }
 
 func TestExchangeRefusesUnknownIssuersWithoutARequest(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		h.github("sampleproject", nil)
@@ -158,6 +162,7 @@ func TestExchangeRefusesUnknownIssuersWithoutARequest(t *testing.T) {
 }
 
 func TestExchangeChecksAudienceTimesAndJTI(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		h.github("sampleproject", nil)
@@ -189,6 +194,7 @@ func TestExchangeChecksAudienceTimesAndJTI(t *testing.T) {
 }
 
 func TestExchangeTokenIsSingleUse(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		h.github("sampleproject", nil)

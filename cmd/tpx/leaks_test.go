@@ -171,6 +171,7 @@ func (w *leakWorld) count(t *testing.T, query string) int {
 }
 
 func TestGitHubSecretScanningReportsRevokeLeakedTokens(t *testing.T) {
+	t.Parallel()
 	w := newLeakWorld(t)
 	key := w.keys.keys["key-1"]
 	signed := func(body []byte) map[string]string {
@@ -268,6 +269,7 @@ func TestGitHubSecretScanningReportsRevokeLeakedTokens(t *testing.T) {
 }
 
 func TestTheIndexReportsALeakedTokenWithItsAdminKey(t *testing.T) {
+	t.Parallel()
 	w := newLeakWorld(t)
 	adminKey, _, err := w.h.accounts.CreateAPIKey(context.Background(), "index", store.ScopeAdmin)
 	if err != nil {

@@ -185,6 +185,7 @@ func (e *indexEnv) projectNames() []string {
 // TestManagedIndexEndToEnd is the index's whole story in managed mode, over HTTP, the
 // command line and the provider's sign-in.
 func TestManagedIndexEndToEnd(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newIndexEnv(t, b)
 		ctx := context.Background()
@@ -294,6 +295,7 @@ func TestManagedIndexEndToEnd(t *testing.T) {
 }
 
 func TestProjectDeleteOnTheCommandLineRevokesItsTokens(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newIndexEnv(t, b)
 		runTPX(t, e.cli, "correct horse battery staple\n", "user", "add", "carol", "--email", "carol@example.org").ok(t, "user add")

@@ -80,6 +80,7 @@ func githubRepoClaims(repo, repoID string) map[string]any {
 }
 
 func TestGitHubPublisherMatching(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		tok := func(claims map[string]any) func() string {
@@ -162,6 +163,7 @@ func TestGitHubPublisherMatching(t *testing.T) {
 }
 
 func TestGitLabPublisherMatching(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		// GitLab writes the instance's host (with a port other than the scheme's default)
@@ -215,6 +217,7 @@ func TestGitLabPublisherMatching(t *testing.T) {
 }
 
 func TestPendingPublishers(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		ctx := context.Background()

@@ -221,6 +221,7 @@ func (j *npmJob) versions(name string) []string {
 // npm finds the exchange on the registry's host, gets a token from tpx for the package it
 // publishes, and Verdaccio (with integrations/verdaccio-tpx) accepts it for that package.
 func TestNPMPublishesThroughNginxToVerdaccio(t *testing.T) {
+	t.Parallel()
 	npm, err := exec.LookPath("npm")
 	if err != nil {
 		needed(t, "npm (Debian: npm)")
@@ -397,6 +398,7 @@ func nodeVersion(t *testing.T) string {
 }
 
 func TestDeployDocShowsTheTestedNPMConfiguration(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy.md"))
 	if err != nil {
 		t.Fatal(err)

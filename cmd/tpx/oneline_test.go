@@ -17,6 +17,7 @@ import (
 // command-line help, the web form and validation to every listed platform, which must then
 // show it. The files are laid over the source with go's -overlay, so the tree is untouched.
 func TestANewPlatformIsOneFileAndOneLine(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds three test binaries")
 	}
@@ -72,6 +73,7 @@ func TestANewPlatformIsOneFileAndOneLine(t *testing.T) {
 // platform, and that command's help lists each of its fields' flags. With
 // TPX_EXPECT_PLATFORM set, that kind must be among them.
 func TestHelpListsEveryPlatform(t *testing.T) {
+	t.Parallel()
 	overview := runTPX(t, nil, "", "help").ok(t, "help").stdout
 	if k := os.Getenv("TPX_EXPECT_PLATFORM"); k != "" && !strings.Contains(overview, "tpx publisher add "+k+" ") {
 		t.Fatalf("the overview lacks %s:\n%s", k, overview)

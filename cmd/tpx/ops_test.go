@@ -114,6 +114,7 @@ func writeTestFile(t *testing.T, name, content string) string {
 }
 
 func TestIssuerKillSwitchAnswersNotEnabled(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		on, off := oidctest.New(t), oidctest.New(t)
 		file := writeTestFile(t, "tpx.yaml", fmt.Sprintf("providers:\n  - {kind: github, issuer: %q}\n  - {kind: github, issuer: %q, enabled: false}\n", on.URL(), off.URL()))
@@ -169,6 +170,7 @@ func postFrom(t *testing.T, base, forwardedFor string) *http.Response {
 }
 
 func TestExchangeRateLimitPerClientAddress(t *testing.T) {
+	t.Parallel()
 	limited := func(proxies ...netip.Prefix) func(*Config) {
 		return func(c *Config) {
 			c.RateLimit = web.RateLimit{Requests: 3, Per: time.Minute, TrustedProxies: proxies}
@@ -332,6 +334,7 @@ func embeddedEnv(t *testing.T, iss *oidctest.Issuer) map[string]string {
 }
 
 func TestServeOverTLS(t *testing.T) {
+	t.Parallel()
 	cert, key, roots := selfSigned(t)
 	env := embeddedEnv(t, oidctest.New(t))
 	env["TPX_TLS_CERT"], env["TPX_TLS_KEY"] = cert, key
@@ -364,6 +367,7 @@ func TestServeOverTLS(t *testing.T) {
 }
 
 func TestConfigurationErrorsAreSentencesNotCrashes(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.New(t)
 	cert, key, _ := selfSigned(t)
 	_, otherKey, _ := selfSigned(t)
@@ -419,6 +423,7 @@ func TestConfigurationErrorsAreSentencesNotCrashes(t *testing.T) {
 // no password, TOTP secret or code, secret key, introspection secret, CI token or upload
 // token may appear, and every line about a request carries that request's id.
 func TestLogsCarryNoSecretsAndRequestIDs(t *testing.T) {
+	t.Parallel()
 	iss := oidctest.New(t)
 	env := embeddedEnv(t, iss)
 	env["TPX_INTROSPECT_SECRET"] = "the introspection secret of the log test"

@@ -116,6 +116,7 @@ func platformCases(t *testing.T) []platformCase {
 // accepted token, each field mismatched, ids pinned then differing, missing and mistyped
 // claims, another platform's issuer, and the ref rules both ways.
 func TestPlatformsEndToEnd(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		cases := platformCases(t)
 		issuers := []*oidctest.Issuer{oidctest.New(t)}
@@ -210,6 +211,7 @@ func TestPlatformsEndToEnd(t *testing.T) {
 // GitLab job on a protected ref and refuses one on another, naming the ref in the reason
 // its owners see.
 func TestProtectedRefsEndToEnd(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 )
 
 func TestThePoolHasEightConnectionsPerProcessorUnlessTheURLSays(t *testing.T) {
+	t.Parallel()
 	want := strconv.Itoa(8 * runtime.GOMAXPROCS(0))
 	for _, tc := range []struct{ name, dsn, conns string }{
 		{"A URL without parameters gets the default", "postgres://tpx@db:5432/tpx", want},

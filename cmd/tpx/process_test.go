@@ -49,15 +49,41 @@ func needPostgres(t *testing.T) string {
 	return base
 }
 
-// buildTPX builds the tpx binary into a directory of t's and returns its path.
+// built is the tpx binary the tests of this package share: built once, by the first test
+// that needs it, into a directory TestMain removes.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// buildTPX builds the tpx binary, once per run of the tests, and returns its path.
 func buildTPX(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tpx")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "tpx-bin-"); built.err != nil {
+			return
+		}
+		bin := filepath.Join(built.dir, "tpx")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		built.bin = bin
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // createDatabase creates a database of t's own on the server of base (a postgres:// URL

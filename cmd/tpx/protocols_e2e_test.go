@@ -135,6 +135,7 @@ func audiences(t *testing.T, h *harness) (npm, cargo string) {
 }
 
 func TestNPMProtocol(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := protocolHarness(t, b, []protocol.Protocol{protocol.PyPI, protocol.NPM}, func(c *Config) { c.Names = verify.NPMNames })
 		npmAud, _ := audiences(t, h)
@@ -250,6 +251,7 @@ func TestNPMProtocol(t *testing.T) {
 }
 
 func TestCargoProtocol(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := protocolHarness(t, b, []protocol.Protocol{protocol.Cargo}, nil)
 		npmAud, cargoAud := audiences(t, h)
@@ -340,6 +342,7 @@ func TestCargoProtocol(t *testing.T) {
 // TestProtocolsShareTheRateLimit: one client's requests count together on every
 // protocol's route, and the refusal takes the route's shape.
 func TestProtocolsShareTheRateLimit(t *testing.T) {
+	t.Parallel()
 	h := protocolHarness(t, backends()[0], []protocol.Protocol{protocol.PyPI, protocol.NPM}, func(c *Config) {
 		rl, err := parseRateLimit("1/1h", "")
 		if err != nil {

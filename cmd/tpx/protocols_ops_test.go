@@ -13,6 +13,7 @@ import (
 // exchange, so its successes and refusals land in the same metric series, and a publisher
 // that refused the job is in its owners' list of failed exchanges.
 func TestNPMExchangesAreCountedAndRecordedAsPyPIs(t *testing.T) {
+	t.Parallel()
 	h := protocolHarness(t, backends()[0], []protocol.Protocol{protocol.NPM}, nil)
 	h.github("sampleproject", nil)
 	other := h.github("otherproject", func(p *policy.Publisher) { p.Workflow = "other.yml" })

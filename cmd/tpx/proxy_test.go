@@ -123,6 +123,7 @@ http {
 // docs/deploy.md says. The client knows only the upload URL; it asks that host for the
 // audience, exchanges its CI token on that host, and uploads there with the token.
 func TestAPyPIClientPublishesThroughNginxOnTheIndexHost(t *testing.T) {
+	t.Parallel()
 	front := freeAddr(t)
 	index := "http://" + front // the index's public URL, and tpx's (TPX_PUBLIC_URL)
 	h := serviceHarness(t, backend{"SQLite", openSQLite}, []*oidctest.Issuer{oidctest.New(t)}, func(c *Config) {
@@ -247,6 +248,7 @@ func twineUpload(t *testing.T, url, token, project string) (int, string) {
 }
 
 func TestDeployDocShowsTheTestedNginxConfiguration(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy.md"))
 	if err != nil {
 		t.Fatal(err)

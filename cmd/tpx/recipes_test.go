@@ -92,6 +92,7 @@ func (r recipe) run(t *testing.T, issuer, project, token, skew string) recipeAns
 }
 
 func TestVerifyRecipesAgainstALiveTpx(t *testing.T) {
+	t.Parallel()
 	rs := recipes(t)
 	faketime := true
 	if _, err := exec.LookPath("faketime"); err != nil {
@@ -159,6 +160,7 @@ func TestVerifyRecipesAgainstALiveTpx(t *testing.T) {
 // jose checks nbf but not iat by default, with no clock tolerance: a fresh token verifies
 // on a clock 25 s behind tpx's only because tpx puts nbf 30 s before iat.
 func TestJoseWithNoToleranceAcceptsAFreshTokenOnAClockBehind(t *testing.T) {
+	t.Parallel()
 	recipes(t)
 	if _, err := exec.LookPath("faketime"); err != nil {
 		needed(t, "faketime")

@@ -20,6 +20,7 @@ import (
 // a publisher to the project the index gave them. Password login is off. One backend:
 // the web tests run the same sign-in on both.
 func TestBrowserSignInThroughTheIndex(t *testing.T) {
+	t.Parallel()
 	be := backends()[0] // SQLite
 	idp := oidctest.New(t, oidctest.WithTLS())
 	base, st := browserServerWith(t, be, "127.0.0.1", func(c *Config, base string) {

@@ -11,6 +11,7 @@ import (
 // TestSignInSettings: every combination of the sign-in settings the README names is read,
 // or refused with a sentence naming the setting.
 func TestSignInSettings(t *testing.T) {
+	t.Parallel()
 	secretFile := writeTestFile(t, "client-secret", "a secret from a file\n")
 	for _, c := range []struct {
 		name string
@@ -60,6 +61,7 @@ func TestSignInSettings(t *testing.T) {
 }
 
 func TestServeLogsTheSignInMode(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name string
 		set  map[string]string

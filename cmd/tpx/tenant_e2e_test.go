@@ -81,6 +81,7 @@ func (h *harness) pendingOf(t *testing.T, user string) []store.PendingPublisher 
 }
 
 func TestPendingPublisherCapture(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 
@@ -154,6 +155,7 @@ func TestPendingPublisherCapture(t *testing.T) {
 }
 
 func TestProjectNamesFold(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 		h := newHarness(t, b)
@@ -196,6 +198,7 @@ func TestProjectNamesFold(t *testing.T) {
 // repository that is not public but the time and the rule; of a public one, what the
 // platform shows anyone.
 func TestOtherTenantsLearnNothingOfPrivateJobs(t *testing.T) {
+	t.Parallel()
 	// Claim values of alice's job that must not reach mallory when the repository is private.
 	job := map[string]any{"ref": "refs/heads/embargo-fix-7a", "sha": "feedfacefeedfacefeedfacefeedfacefeedface",
 		"run_id": "777001", "environment": "embargo-env", "actor": "victim-dev", "event_name": "workflow_dispatch",
@@ -324,6 +327,7 @@ func (h *harness) spam(t *testing.T, user string, n int, edit func(i int, p *pol
 // before alice did, for alice's repository neither make her token unverifiable nor leave her
 // project out of it, nor make the token name their configuration when hers is more specific.
 func TestOtherTenantsCannotBreakOrInflateAnExchange(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 		h := newHarness(t, b)

@@ -56,6 +56,7 @@ func tokenKid(t *testing.T, tok string) string {
 }
 
 func TestUploadTokens(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		pub := h.github("sampleproject", nil)
@@ -186,6 +187,7 @@ func introspectAs(t *testing.T, base, query, client, contentType, auth, body str
 }
 
 func TestIntrospectionAndRevocation(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		h.github("sampleproject", nil)

@@ -235,6 +235,7 @@ const browserPassword = "plum ferry lantern october"
 // enrolment (codes computed from the secret the page shows), recovery codes, a project, a
 // GitHub publisher, logging out and in again with a code, and removing the publisher.
 func TestBrowserTOTP(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
 		base, st := browserServer(t, be, "127.0.0.1")
 		b := newBrowser(t)
@@ -302,6 +303,7 @@ func TestBrowserTOTP(t *testing.T) {
 // TestBrowserSecurityKey enrols a security key through Chrome's virtual authenticator
 // and logs in with it. Security keys need a domain name, so tpx is reached at localhost.
 func TestBrowserSecurityKey(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
 		base, st := browserServer(t, be, "localhost")
 		b := newBrowser(t)

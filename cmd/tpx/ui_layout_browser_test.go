@@ -114,6 +114,7 @@ func (b *browser) accessible(axe, what string) []string {
 // 1280 px, light and dark: no table header wraps inside a word, no page is wider than
 // its window, and axe-core finds no serious or critical violation on any page.
 func TestBrowserLayoutAndAccessibility(t *testing.T) {
+	t.Parallel()
 	be := backends()[0]
 	base, st := browserServer(t, be, "127.0.0.1")
 	axe := axeSource(t)

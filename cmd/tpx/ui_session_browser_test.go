@@ -15,6 +15,7 @@ import (
 // second factor yet; Alice then enrols TOTP in her own browser. Mallory's session must be
 // over: no projects, no recovery codes, no security key of her own.
 func TestBrowserSessionFromBeforeEnrolment(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, be backend) {
 		base, st := browserServer(t, be, "127.0.0.1")
 		alice := newBrowser(t)

@@ -51,6 +51,7 @@ func (h *harness) enrolled(name string) string {
 // TestUIFailedExchanges: the project page shows its owners why an exchange failed
 // against its publishers; the CI job and other users see none of it.
 func TestUIFailedExchanges(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b backend) {
 		h := newHarness(t, b)
 		owner, other := h.enrolled("owner"), h.enrolled("other")

@@ -35,6 +35,7 @@ func fetch(t *testing.T, method, u string, headers ...string) (*http.Response, s
 }
 
 func TestTheKeySetAndDiscoveryDocumentAreCacheableAndAnswerHEAD(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, backend{"SQLite", openSQLite})
 	for _, path := range []string{"/.well-known/jwks.json", "/.well-known/openid-configuration"} {
 		t.Run(path, func(t *testing.T) {
@@ -76,6 +77,7 @@ func TestTheKeySetAndDiscoveryDocumentAreCacheableAndAnswerHEAD(t *testing.T) {
 }
 
 func TestTheDiscoveryDocumentListsOnlyEndpointsThatAreServed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, backend{"SQLite", openSQLite})
 	for _, tc := range []struct {
 		name          string
@@ -104,6 +106,7 @@ func TestTheDiscoveryDocumentListsOnlyEndpointsThatAreServed(t *testing.T) {
 // RFC 7009: the token in a form, the token itself as the only authorisation, 200 whatever
 // the token, 400 for a request without one.
 func TestRevocationFollowsRFC7009(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, backend{"SQLite", openSQLite})
 	h.github("sampleproject", nil)
 	secret := strings.Repeat("s", 32)
