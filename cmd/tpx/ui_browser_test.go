@@ -109,9 +109,10 @@ func newBrowserWith(t *testing.T, more ...chromedp.ExecAllocatorOption) *browser
 		t.Fatalf("starting %s: %v", bin, err)
 	}
 	b := &browser{t: t, shots: map[string][]byte{}}
-	// Every step together gets two minutes; a hung page fails the test instead of CI.
+	// Every step together gets five minutes, enough for the longest test on a busy machine
+	// with other tests beside it; a hung page fails the test instead of CI.
 	var cancelRun context.CancelFunc
-	b.ctx, cancelRun = context.WithTimeout(ctx, 2*time.Minute)
+	b.ctx, cancelRun = context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(func() {
 		b.saveShots()
 		cancelRun()
