@@ -385,7 +385,12 @@ func plainTokenBody(body []byte) (string, bool) {
 		i++
 	}
 	end := i
-	if end == start || !expect(`"`) || !expect("}") {
+	// The closing quote follows the token at once: a space before it is part of the string.
+	if end == start || i == len(body) || body[i] != '"' {
+		return "", false
+	}
+	i++
+	if !expect("}") {
 		return "", false
 	}
 	for i < len(body) && isJSONSpace(body[i]) {

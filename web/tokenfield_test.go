@@ -54,6 +54,7 @@ func TestTokenFieldReadsTheUsualBodyWithoutADecoderAndTheRestWithOne(t *testing.
 		{"A member name in another case goes to the decoder, as encoding/json matches it", `{"Token":"` + jwt + `"}`, jwt, "", true, false},
 		{"Two values are refused", `{"token":"` + jwt + `"} {}`, "", "", false, false},
 		{"An empty token is refused", `{"token":""}`, "", "", false, false},
+		{"A space inside the string is the token's, read by the decoder", `{"token":"` + jwt + ` "}`, jwt + " ", "", true, false},
 		{"A project name over 100 bytes is refused", `{"token":"` + jwt + `","project":"` + strings.Repeat("p", 101) + `"}`, "", "", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
