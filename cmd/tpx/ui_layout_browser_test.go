@@ -60,7 +60,9 @@ func (b *browser) view(width int64, scheme string) {
 
 // layoutProblems lists what is wrong with the page's layout: a table header that wraps
 // inside a word ("I d", "gith ub"), a page wider than the window, a table taller than
-// tall a page should let one grow for a few rows.
+// tall a page should let one grow for a few rows. The window is the width the page is
+// laid out in, the root's clientWidth: a phone zooms a page wider than that out to fit,
+// and window.innerWidth grows with the page.
 const layoutProblems = `(() => {
   const out = [];
   for (const th of document.querySelectorAll('th')) {
@@ -79,8 +81,9 @@ const layoutProblems = `(() => {
       }
     }
   }
-  if (document.documentElement.scrollWidth > window.innerWidth + 1)
-    out.push('the page is ' + document.documentElement.scrollWidth + ' px wide in a ' + window.innerWidth + ' px window');
+  const doc = document.documentElement;
+  if (doc.scrollWidth > doc.clientWidth + 1)
+    out.push('the page is ' + doc.scrollWidth + ' px wide in a ' + doc.clientWidth + ' px window');
   for (const t of document.querySelectorAll('table')) {
     const h = t.getBoundingClientRect().height;
     if (h > 60 + 400 * t.querySelectorAll('tbody tr').length) out.push('table ' + (t.id || '') + ' is ' + Math.round(h) + ' px tall');
