@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +17,15 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/internal/oidctest"
+	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/protocol"
+	"github.com/tpx-dev/tpx/signin"
 	"github.com/tpx-dev/tpx/store"
+	"github.com/tpx-dev/tpx/verify"
+	"github.com/tpx-dev/tpx/web"
 )
 
 // axeSource finds axe-core's browser bundle: TPX_AXE_JS, or the npm package axe-core
@@ -113,6 +121,44 @@ func (b *browser) accessible(axe, what string) []string {
 	return found
 }
 
+// layoutBrowser starts the browser of the layout tests, which may run the tests' scripts
+// on the pages, and finds axe-core.
+func layoutBrowser(t *testing.T) (*browser, string) {
+	t.Helper()
+	axe := axeSource(t)
+	b := newBrowser(t)
+	b.do("scripts of the tests may run on the pages", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.SetBypassCSP, page.SetBypassCSPParams{Enabled: true})
+		return err
+	}))
+	return b, axe
+}
+
+// checkLayout draws each of paths of the site at base, once ready is visible, at 390 px
+// and 1280 px, light and dark, and reports its layout problems and axe-core's violations.
+func (b *browser) checkLayout(base, axe string, paths []string, ready string) {
+	b.t.Helper()
+	for _, p := range paths {
+		for _, width := range []int64{390, 1280} {
+			for _, scheme := range []string{"light", "dark"} {
+				b.view(width, scheme)
+				b.do("open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css(ready)))
+				b.shot(fmt.Sprintf("%s-%d-%s", strings.Trim(strings.ReplaceAll(p, "/", "_"), "_"), width, scheme))
+				problems, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](layoutProblems))
+				if err != nil {
+					b.t.Fatal(err)
+				}
+				for _, pr := range problems {
+					b.t.Errorf("%s at %d px, %s: %s", p, width, scheme, pr)
+				}
+				for _, v := range b.accessible(axe, p) {
+					b.t.Errorf("%s at %d px, %s: axe: %s", p, width, scheme, v)
+				}
+			}
+		}
+	}
+}
+
 // TestBrowserLayoutAndAccessibility draws the owner's pages at 390 px (a phone) and
 // 1280 px, light and dark: no table header wraps inside a word, no page is wider than
 // its window, and axe-core finds no serious or critical violation on any page.
@@ -120,37 +166,11 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 	t.Parallel()
 	be := backends()[0]
 	base, st := browserServer(t, be, "127.0.0.1")
-	axe := axeSource(t)
-	b := newBrowser(t)
-	b.do("scripts of the tests may run on the pages", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, page.SetBypassCSP, page.SetBypassCSPParams{Enabled: true})
-		return err
-	}))
+	b, axe := layoutBrowser(t)
 	ctx := context.Background()
 
 	anonymous := []string{"/", "/account/login", "/account/signup", "/nosuchpage"}
-	check := func(paths []string, ready string) {
-		for _, p := range paths {
-			for _, width := range []int64{390, 1280} {
-				for _, scheme := range []string{"light", "dark"} {
-					b.view(width, scheme)
-					b.do("open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css(ready)))
-					name := fmt.Sprintf("%s-%d-%s", strings.Trim(strings.ReplaceAll(p, "/", "_"), "_"), width, scheme)
-					b.shot(name)
-					problems, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](layoutProblems))
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, pr := range problems {
-						t.Errorf("%s at %d px, %s: %s", p, width, scheme, pr)
-					}
-					for _, v := range b.accessible(axe, p) {
-						t.Errorf("%s at %d px, %s: axe: %s", p, width, scheme, v)
-					}
-				}
-			}
-		}
-	}
+	check := func(paths []string, ready string) { b.checkLayout(base, axe, paths, ready) }
 	check(anonymous, "main")
 
 	b.view(1280, "light")
@@ -205,4 +225,61 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 	projectPages := []string{"/projects", "/projects/layout-project", "/projects/layout-project?added=1", "/projects/layout-project?platform=github", "/account", "/account/pending", "/account/two-factor", "/account/password", "/account/reauthenticate",
 		"/projects/layout-project/publishers/1/remove"}
 	check(projectPages, "main")
+}
+
+// TestBrowserLayoutOfAnIndex checks as TestBrowserLayoutAndAccessibility does the pages
+// of an index that signs its owners in through its own OpenID provider and names
+// projects by npm's rule: the login page with its "Sign in with" button, and the pages
+// of a project whose scoped name is as long as real ones are.
+func TestBrowserLayoutOfAnIndex(t *testing.T) {
+	t.Parallel()
+	be := backends()[0]
+	idp := oidctest.New(t, oidctest.WithTLS())
+	var secretKey string
+	base, st := browserServerWith(t, be, "127.0.0.1", func(c *Config, base string) {
+		secretKey = c.SecretKey
+		c.Protocols, c.Names = []protocol.Protocol{protocol.NPM}, verify.NPMNames
+		c.OIDC = signin.Config{Issuer: idp.URL(), ClientID: "tpx", ClientSecret: "the client secret", Name: "the Example Package Registry"}
+		idp.RegisterClient(oidctest.Client{ID: "tpx", Secret: "the client secret", RedirectURI: base + web.SignInCallbackPath})
+	})
+	box, err := secretbox.New(secretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	accounts := account.New(account.Config{Store: st, Box: box, Names: verify.NPMNames})
+	if _, err := accounts.CreateUser(ctx, "scoped-owner", "scoped-owner@example.org", browserPassword); err != nil {
+		t.Fatal(err)
+	}
+	uri, err := accounts.EnrollTOTP(ctx, account.ViaOperator, "scoped-owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One word of 32 letters after the scope, as in @azure/arm-recoveryservicessiterecovery.
+	const name = "@azure-layout-tests/arm-recoveryservicessiterecovery"
+	if _, err := accounts.CreateProject(ctx, account.ViaOperator, name, "scoped-owner"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := accounts.AddPublisher(ctx, account.Actor{Via: account.ViaOperator, UserName: "scoped-owner"}, name, policy.Publisher{
+		Kind: policy.GitHub, Issuer: "https://token.actions.githubusercontent.com", Owner: "azure-layout-tests", Name: "arm-recoveryservicessiterecovery", Workflow: "publish.yml"}); err != nil {
+		t.Fatal(err)
+	}
+
+	b, axe := layoutBrowser(t)
+	b.checkLayout(base, axe, []string{"/account/login"}, "#signin-index")
+	b.view(1280, "light")
+	b.logIn(base, "scoped-owner", browserPassword)
+	code, err := totp.GenerateCode(u.Query().Get("secret"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do("second factor", chromedp.SendKeys(css("#code"), code), chromedp.Submit(css("#code")), chromedp.WaitVisible(css("#projects")))
+	seg := "/projects/" + url.PathEscape(name)
+	b.checkLayout(base, axe, []string{"/projects"}, "#projects")
+	b.checkLayout(base, axe, []string{seg}, "#publisher-table")
+	b.checkLayout(base, axe, []string{seg + "/publishers/1/remove"}, "#confirm-remove")
 }
