@@ -35,12 +35,12 @@ const (
 const (
 	// MaxCandidateRegistrants is the most registrants (users who registered publishers)
 	// whose active publishers FindCandidates reads for one job.
-	MaxCandidateRegistrants = 17
+	MaxCandidateRegistrants = 9
 	// MaxCandidateProjects is what the registrants read share: each of R reads its first
 	// ⌊MaxCandidateProjects/R⌋ (at least one) publishers bound to the job's environment and
 	// as many bound to none. One more than an upload token covers, so that the exchange
 	// knows when projects were left out.
-	MaxCandidateProjects = 17
+	MaxCandidateProjects = 9
 	// MaxNearMisses is the most publishers of each kind FindCandidates returns that the
 	// job cannot satisfy.
 	MaxNearMisses = 4

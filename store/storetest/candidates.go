@@ -148,7 +148,7 @@ func candidateTests() []test {
 			// registrant still has a place.
 			for u := range (store.MaxCandidateRegistrants - 2) / 2 {
 				user := f.user(fmt.Sprintf("other%d", u))
-				for i := range 6 {
+				for i := range 12 {
 					proj := f.project(fmt.Sprintf("other%d-%d", u, i), user)
 					env := ""
 					if (u+i)%4 == 0 {
