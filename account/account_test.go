@@ -62,6 +62,24 @@ func (f *fixture) user(t *testing.T, name string, withTOTP bool) string {
 	return u.Query().Get("secret")
 }
 
+// drainMail returns the messages the outbox holds, as subject and body, and marks them sent.
+func (f *fixture) drainMail(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	msgs, err := f.store.ClaimMail(ctx, f.now, time.Minute, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		out = append(out, m.Subject+"\n"+m.Body)
+		if err := f.store.MarkMailSent(ctx, m.ID, f.now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
 func publisher() policy.Publisher {
 	return policy.Publisher{Kind: policy.GitHub, Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: "octo-repo", Workflow: "release.yml"}
 }

@@ -35,20 +35,7 @@ func TestEnvironmentHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drain := func() []string {
-		msgs, err := f.store.ClaimMail(ctx, f.now, time.Minute, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, m := range msgs {
-			out = append(out, m.Subject+"\n"+m.Body)
-			if err := f.store.MarkMailSent(ctx, m.ID, f.now); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return out
-	}
+	drain := func() []string { return f.drainMail(t) }
 	drain()
 	job := policy.Identity{Kind: policy.GitHub, Issuer: unbound.Issuer, Repository: "octo-org/octo-repo", Environment: "Release", Public: true}
 

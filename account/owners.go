@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/patrickmn/go-cache"
 	"slices"
 	"strings"
 
@@ -284,12 +285,7 @@ func (s *Service) ExchangeFailed(ctx context.Context, failures []store.FailedExc
 		s.cfg.Logger.Error("failed exchanges not recorded", "count", len(fresh), "error", err)
 		return
 	}
-	for _, key := range keys {
-		if s.refused.ItemCount() >= maxHinted {
-			break
-		}
-		s.refused.SetDefault(key, struct{}{})
-	}
+	remember(s.refused, keys)
 }
 
 // ExchangeSucceeded logs and tells the owners of a project a pending publisher created,
@@ -363,12 +359,7 @@ func (s *Service) environmentHints(ctx context.Context, id policy.Identity, matc
 			return
 		}
 	}
-	for _, key := range keys {
-		if s.hinted.ItemCount() >= maxHinted {
-			break
-		}
-		s.hinted.SetDefault(key, struct{}{})
-	}
+	remember(s.hinted, keys)
 }
 
 // auditAs is audit with an actor that is not a Via (the exchange).
@@ -376,5 +367,15 @@ func (s *Service) auditAs(ctx context.Context, actor string, user, project int64
 	err := s.cfg.Store.Audit(ctx, store.AuditEvent{At: s.cfg.Now(), Actor: actor, UserID: user, ProjectID: project, Action: action, Detail: detail})
 	if err != nil {
 		s.cfg.Logger.Error("audit event not recorded", "action", action, "user", user, "project", project, "error", err)
+	}
+}
+
+// remember adds keys to c, for its default span, while it holds fewer than maxHinted.
+func remember(c *cache.Cache, keys []string) {
+	for _, key := range keys {
+		if c.ItemCount() >= maxHinted {
+			return
+		}
+		c.SetDefault(key, struct{}{})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
@@ -27,20 +26,7 @@ func TestSetPublisherRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drain := func() []string {
-		msgs, err := f.store.ClaimMail(ctx, f.now, time.Minute, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, m := range msgs {
-			out = append(out, m.Subject+"\n"+m.Body)
-			if err := f.store.MarkMailSent(ctx, m.ID, f.now); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return out
-	}
+	drain := func() []string { return f.drainMail(t) }
 	drain()
 	stored := func() policy.Publisher {
 		p, err := f.store.PublisherByID(ctx, sp.ID)

@@ -122,23 +122,38 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 // others used: one of them was pinned to other ids, or removed.
 var errPinsOrRemoved = errors.New("publishers pinned to other ids or removed")
 
-// auditInserts writes events in multi-row INSERTs of at most maxParams parameters each
-// (SQLite allows 32,766).
+// auditInserts writes events in multi-row INSERTs (insertRows).
 func auditInserts(events []store.AuditEvent) []Statement {
-	const columns = 6
-	var out []Statement
+	rows := make([][]any, len(events))
+	for i, e := range events {
+		rows[i] = []any{e.At, e.Actor, nullID(e.UserID), nullID(e.ProjectID), e.Action, e.Detail}
+	}
+	return insertRows(`INSERT INTO audit_events (at, actor, user_id, project_id, action, detail) VALUES `, rows)
+}
+
+// insertRows is insert (ending in VALUES) of rows, all of the same number of columns, as
+// multi-row INSERTs of at most 1,000 parameters each (SQLite allows 32,766).
+func insertRows(insert string, rows [][]any) []Statement {
+	if len(rows) == 0 {
+		return nil
+	}
 	const maxParams = 1000
-	for chunk := range slices.Chunk(events, maxParams/columns) {
+	columns := len(rows[0])
+	var out []Statement
+	for chunk := range slices.Chunk(rows, maxParams/columns) {
 		var (
-			rows []string
-			args []any
+			values []string
+			args   []any
 		)
-		for _, e := range chunk {
-			n := len(args)
-			rows = append(rows, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6))
-			args = append(args, e.At, e.Actor, nullID(e.UserID), nullID(e.ProjectID), e.Action, e.Detail)
+		for _, row := range chunk {
+			marks := make([]string, len(row))
+			for i := range row {
+				marks[i] = fmt.Sprintf("$%d", len(args)+i+1)
+			}
+			values = append(values, "("+strings.Join(marks, ", ")+")")
+			args = append(args, row...)
 		}
-		out = append(out, Statement{`INSERT INTO audit_events (at, actor, user_id, project_id, action, detail) VALUES ` + strings.Join(rows, ", "), args})
+		out = append(out, Statement{insert + strings.Join(values, ", "), args})
 	}
 	return out
 }

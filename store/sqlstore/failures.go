@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/tpx-dev/tpx/store"
 )
@@ -25,27 +24,14 @@ func (s *Store) RecordFailedExchanges(ctx context.Context, failures []store.Fail
 	if s.dialect.Unflushed != "" {
 		stmts = append(stmts, Statement{SQL: s.dialect.Unflushed})
 	}
-	const columns, maxParams = 12, 1000
-	var projects []int64
-	for chunk := range slices.Chunk(failures, maxParams/columns) {
-		var (
-			rows []string
-			args []any
-		)
-		for _, f := range chunk {
-			n := len(args)
-			marks := make([]string, columns)
-			for i := range marks {
-				marks[i] = fmt.Sprintf("$%d", n+i+1)
-			}
-			rows = append(rows, "("+strings.Join(marks, ", ")+")")
-			args = append(args, f.ProjectID, f.PublisherID, f.At, f.Issuer, f.Repository, f.WorkflowRef, f.Ref, f.SHA, f.RunID, f.Environment, f.Event, f.Reason)
-			projects = append(projects, f.ProjectID)
-		}
-		stmts = append(stmts, Statement{`INSERT INTO failed_exchanges
-			(project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason)
-			VALUES ` + strings.Join(rows, ", "), args})
+	rows := make([][]any, len(failures))
+	projects := make([]int64, len(failures))
+	for i, f := range failures {
+		rows[i] = []any{f.ProjectID, f.PublisherID, f.At, f.Issuer, f.Repository, f.WorkflowRef, f.Ref, f.SHA, f.RunID, f.Environment, f.Event, f.Reason}
+		projects[i] = f.ProjectID
 	}
+	stmts = append(stmts, insertRows(`INSERT INTO failed_exchanges
+		(project_id, publisher_id, at, issuer, repository, workflow_ref, ref, sha, run_id, environment, event, reason) VALUES `, rows)...)
 	slices.Sort(projects)
 	projects = slices.Compact(projects)
 	for _, p := range projects {
