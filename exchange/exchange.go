@@ -320,10 +320,14 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		return o, fail(ErrUnavailable, "the upload token could not be signed; try again", err)
 	}
 	matchedIDs := make([]int64, len(o.matched))
+	var recent []int64
 	events := make([]store.AuditEvent, len(o.matched))
 	facts := id.SourceForOwners()
 	for i, p := range o.matched {
 		matchedIDs[i] = p.ID
+		if store.LastUseRecent(p.LastUsedAt, now) {
+			recent = append(recent, p.ID)
+		}
 		events[i] = store.AuditEvent{At: now, Actor: "exchange", ProjectID: p.ProjectID, Action: "token.mint",
 			Detail: fmt.Sprintf("upload token %s minted for publisher %d: %s", claims.ID, p.ID, facts)}
 	}
@@ -334,6 +338,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		JTIExpires:   id.Expiry.Add(ReplayMargin),
 		Publishers:   matchedIDs,
 		Pins:         pins,
+		Recent:       recent,
 		Pending:      o.convert,
 		Identity:     id,
 		TokenID:      claims.ID,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ type world struct {
 	iss   *oidctest.Issuer
 	st    store.Store
 	ex    *Service
+	cfg   Config // ex's
 	alice store.User
 }
 
@@ -51,7 +53,8 @@ func newWorld(t *testing.T) *world {
 	must(t, err)
 	minter, err := token.NewMinter(ctx, token.MinterConfig{Issuer: "https://tpx.example.org", Keys: st, Box: box, Logger: log, Now: w.clock.Now})
 	must(t, err)
-	w.ex, err = New(Config{Verifier: set, Store: st, Minter: minter, Now: w.clock.Now, Logger: log})
+	w.cfg = Config{Verifier: set, Store: st, Minter: minter, Now: w.clock.Now, Logger: log}
+	w.ex, err = New(w.cfg)
 	must(t, err)
 	w.alice, err = st.CreateUser(ctx, store.User{Name: "alice", Email: "alice@example.org", PasswordHash: "-", CreatedAt: t0})
 	must(t, err)
@@ -204,6 +207,47 @@ func TestTheSeenHintLastsUntilTheRecordExpiresOnTheServicesClock(t *testing.T) {
 		got := time.Unix(0, it.Expiration)
 		if it.Expiration == 0 || got.Sub(want).Abs() > 5*time.Second {
 			t.Fatalf("the hint expires at %v, want about %v (the token's remaining life on the service's clock, counted from now)", got, want)
+		}
+	}
+}
+
+// recorder is a store that keeps what each exchange committed through it asked for.
+type recorder struct {
+	store.Store
+	committed []store.Exchange
+}
+
+func (r *recorder) CommitExchange(ctx context.Context, e store.Exchange) error {
+	r.committed = append(r.committed, e)
+	return r.Store.CommitExchange(ctx, e)
+}
+
+// The embedded store writes every use, held or not: each exchange is judged by the one
+// before it.
+func TestPublishersUsedLessThanAMinuteAgoAreHeldNotWritten(t *testing.T) {
+	w := newWorld(t)
+	pub := w.publisher("sampleproject", nil)
+	rec := &recorder{Store: w.st}
+	cfg := w.cfg
+	cfg.Store = rec
+	ex, err := New(cfg)
+	must(t, err)
+	for i, c := range []struct {
+		after time.Duration
+		held  bool
+	}{
+		{0, false}, // never used
+		{59 * time.Second, true},
+		{time.Minute, false},
+		{time.Minute - time.Millisecond, true},
+		{2 * time.Minute, false},
+	} {
+		w.clock.Advance(c.after)
+		_, err := ex.Exchange(context.Background(), w.iss.Sign(w.iss.GitHubClaims(nil)))
+		must(t, err)
+		e := rec.committed[len(rec.committed)-1]
+		if held := slices.Equal(e.Recent, []int64{pub.ID}); held != c.held || (!held && len(e.Recent) > 0) {
+			t.Fatalf("exchange %d at %v: recent %v, want held %v", i, w.clock.Now().Sub(t0), e.Recent, c.held)
 		}
 	}
 }

@@ -79,6 +79,17 @@ type Pin struct {
 	RepositoryID string
 }
 
+// LastUseResolution is how precisely a publisher's last use is kept: an exchange writes
+// it only when it is older than that, so that a publisher that every job of a busy
+// repository uses is written once a minute, not once per job.
+const LastUseResolution = time.Minute
+
+// LastUseRecent is whether a publisher last used at last (nil: never) needs no new record
+// of a use at at.
+func LastUseRecent(last *time.Time, at time.Time) bool {
+	return last != nil && at.Sub(*last) < LastUseResolution
+}
+
 // Exchange is everything one successful exchange writes, in one transaction.
 type Exchange struct {
 	At         time.Time
@@ -88,6 +99,11 @@ type Exchange struct {
 	// Publishers are the matched active publishers; Pins those among them to pin now.
 	Publishers []int64
 	Pins       []Pin
+	// Recent are those of Publishers whose last use is recent (LastUseRecent): their last
+	// use is not written again, and they are only held against removal and changes of
+	// their rules until the commit, which concurrent exchanges can do together. A backend
+	// that cannot hold a row without writing it writes every use.
+	Recent []int64
 	// Pending are matched pending publishers: each creates its project (owned by the
 	// registrant) and becomes an active publisher pinned to the identity's ids.
 	Pending []PendingPublisher

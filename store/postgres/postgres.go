@@ -61,11 +61,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Migrations: fsys,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`,
-		ForUpdate: " FOR UPDATE",
-		AnyID:     `%[1]s = ANY(CAST(%[2]s AS bigint[]))`,
-		IDs:       func(ids []int64) any { return ids },
-		Lateral:   true,
-		Unflushed: `SET LOCAL synchronous_commit = off`,
+		ForUpdate:   " FOR UPDATE",
+		KeyShare:    " FOR KEY SHARE",
+		NoKeyUpdate: " FOR NO KEY UPDATE",
+		AnyID:       `%[1]s = ANY(CAST(%[2]s AS bigint[]))`,
+		IDs:         func(ids []int64) any { return ids },
+		Lateral:     true,
+		Unflushed:   `SET LOCAL synchronous_commit = off`,
 		// Under the C collation lower() folds ASCII letters only.
 		LowerASCII: `lower(%s COLLATE "C")`,
 		Lock: func(ctx context.Context, tx sqlstore.Querier, key int64) error {

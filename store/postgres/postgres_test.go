@@ -93,7 +93,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return st
-	})
+	}, storetest.HoldsRows)
 }
 
 func TestMigrate(t *testing.T) {

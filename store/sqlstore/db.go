@@ -91,6 +91,13 @@ type Dialect struct {
 	// ForUpdate ends a SELECT in a transaction whose rows must stay unchanged until the
 	// transaction ends ("" where transactions are serialised anyway).
 	ForUpdate string
+	// KeyShare ends a SELECT in a transaction whose rows must not be deleted or locked
+	// FOR UPDATE until it ends. It writes nothing, and transactions holding the same rows
+	// so do not wait for each other. "" where the backend has no such lock.
+	KeyShare string
+	// NoKeyUpdate is ForUpdate for rows about to be updated in columns no key refers to:
+	// it waits for other writers, not for holders of KeyShare.
+	NoKeyUpdate string
 	// AnyID is a format for a condition that the id expression %[1]s is one of the ids in
 	// parameter %[2]s, whose argument IDs makes: one statement and one parameter for any
 	// number of ids.

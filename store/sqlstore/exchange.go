@@ -46,7 +46,7 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 	used = slices.Compact(used)
 	pending := slices.SortedFunc(slices.Values(e.Pending), func(a, b store.PendingPublisher) int { return cmp.Compare(a.ID, b.ID) })
 
-	uses := s.uses(used, pins, e.At)
+	uses := s.uses(used, pins, slices.Sorted(slices.Values(e.Recent)), e.At)
 	id := e.Identity
 	stmts := []Statement{{`INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)`, []any{e.Issuer, e.JTI, e.JTIExpires}}}
 	for _, u := range uses {
@@ -75,7 +75,7 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 		if oneTrip {
 			checked := slices.Clone(stmts)
 			for i, u := range uses {
-				checked[1+i].SQL = s.dialect.Changes(u.SQL+` RETURNING 1`, len(u.ids))
+				checked[1+i].SQL = s.dialect.Changes(u.returning(), len(u.ids))
 			}
 			changed, err = commit.ExecAndCommit(ctx, checked)
 			err = s.classify(err)
@@ -158,12 +158,21 @@ func insertRows(insert string, rows [][]any) []Statement {
 	return out
 }
 
-// use is a statement that records the use of publishers, with what it means when it
-// changes fewer rows than it names.
+// use is a statement that records the use of publishers, or holds them, with what it
+// means when it changes (or holds) fewer rows than it names.
 type use struct {
 	Statement
 	ids    []int64
 	pinned bool
+	hold   bool // a SELECT: it holds rows rather than changing them
+}
+
+// returning is u's statement returning a row for each row it changes or holds.
+func (u use) returning() string {
+	if u.hold {
+		return u.SQL
+	}
+	return u.SQL + ` RETURNING 1`
 }
 
 // uses records that the publishers used (sorted) were used at at, and pins those in pins.
@@ -174,14 +183,37 @@ type use struct {
 // number, locking them in order of id first: one publisher on a hundred projects is a
 // hundred rows, but one statement. The pins of one exchange are the ids of its one job,
 // so they are one pair; should they be several, one statement each, in order of id.
-func (s *Store) uses(used []int64, pins map[int64]store.Pin, at time.Time) []use {
+//
+// Without pins, the publishers in recent (sorted) are held rather than written, where the
+// backend can: every publisher used is held, in order of id, and those not recently used
+// are then written, one statement each way.
+func (s *Store) uses(used []int64, pins map[int64]store.Pin, recent []int64, at time.Time) []use {
 	if len(used) == 0 {
 		return nil
 	}
-	locked := `id IN (SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$2") + ` ORDER BY id` + s.dialect.ForUpdate + `)`
+	locked := func(ids string) string {
+		return `id IN (SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", ids) + ` ORDER BY id` + s.writeLock() + `)`
+	}
 	if len(pins) == 0 {
-		return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked,
-			[]any{at, s.dialect.IDs(used)}}, ids: used}}
+		var due []int64
+		if s.dialect.KeyShare != "" {
+			for _, id := range used {
+				if _, ok := slices.BinarySearch(recent, id); !ok {
+					due = append(due, id)
+				}
+			}
+		}
+		if len(due) == len(used) || s.dialect.KeyShare == "" {
+			return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked("$2"),
+				[]any{at, s.dialect.IDs(used)}}, ids: used}}
+		}
+		out := []use{{Statement: Statement{`SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$1") + ` ORDER BY id` + s.dialect.KeyShare,
+			[]any{s.dialect.IDs(used)}}, ids: used, hold: true}}
+		if len(due) > 0 {
+			out = append(out, use{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked("$2"),
+				[]any{at, s.dialect.IDs(due)}}, ids: due})
+		}
+		return out
 	}
 	var pair store.Pin
 	onePair := true
@@ -201,7 +233,7 @@ func (s *Store) uses(used []int64, pins map[int64]store.Pin, at time.Time) []use
 		return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1,
 			owner_id = CASE WHEN ` + toPin + ` THEN $4 ELSE owner_id END,
 			repository_id = CASE WHEN ` + toPin + ` THEN $5 ELSE repository_id END
-			WHERE ` + locked + ` AND (NOT (` + toPin + `) OR ((owner_id IS NULL OR owner_id = $4) AND (repository_id IS NULL OR repository_id = $5)))`,
+			WHERE ` + locked("$2") + ` AND (NOT (` + toPin + `) OR ((owner_id IS NULL OR owner_id = $4) AND (repository_id IS NULL OR repository_id = $5)))`,
 			[]any{at, s.dialect.IDs(used), s.dialect.IDs(pinned), nullString(pair.OwnerID), nullString(pair.RepositoryID)}}, ids: used, pinned: true}}
 	}
 	var out []use
@@ -287,4 +319,13 @@ func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher,
 		return &store.PendingTakenError{IDs: taken}
 	}
 	return nil
+}
+
+// writeLock locks rows an exchange is about to update: NoKeyUpdate where the backend has
+// it, so that the writers do not wait for exchanges that only hold the same rows.
+func (s *Store) writeLock() string {
+	if s.dialect.NoKeyUpdate != "" {
+		return s.dialect.NoKeyUpdate
+	}
+	return s.dialect.ForUpdate
 }

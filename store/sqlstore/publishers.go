@@ -98,7 +98,10 @@ func (s *Store) RemovePublisher(ctx context.Context, id int64) error {
 
 func (s *Store) SetPublisherRules(ctx context.Context, id int64, refs policy.RefRules, calledWorkflow string) error {
 	return s.tx(ctx, func(tx q) error {
-		n, err := tx.exec(ctx, `UPDATE publishers SET ref_tags_only = $2, ref_pattern = $3, ref_protected = $4, called_workflow = $5 WHERE id = $1`,
+		// Waits for the exchanges holding the publisher, so that none commits a token
+		// under the old rules after the new ones are in place.
+		n, err := tx.exec(ctx, `UPDATE publishers SET ref_tags_only = $2, ref_pattern = $3, ref_protected = $4, called_workflow = $5
+			WHERE id IN (SELECT id FROM publishers WHERE id = $1`+s.dialect.ForUpdate+`)`,
 			id, refs.TagsOnly, refs.Pattern, refs.Protected, calledWorkflow)
 		if err == nil && n == 0 {
 			err = fmt.Errorf("publisher %d: %w", id, store.ErrNotFound)

@@ -204,6 +204,102 @@ func exchangeTests() []test {
 				must(t, f.st.CommitExchange(f.ctx, e))
 			}
 		}},
+		{"Publishers used less than a minute ago are held, not written; the others are written", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			a, b, c := f.publisher(f.project("a", alice), alice, nil), f.publisher(f.project("b", alice), alice, nil), f.publisher(f.project("c", alice), alice, nil)
+			first := f.exchange("jti-1", a, b)
+			must(t, f.st.CommitExchange(f.ctx, first))
+			for _, at := range []time.Time{f.now, f.now.Add(store.LastUseResolution - time.Microsecond)} {
+				if !store.LastUseRecent(&first.At, at) {
+					t.Fatalf("a use at %v is not recent at %v", first.At, at)
+				}
+			}
+			if store.LastUseRecent(&first.At, f.now.Add(store.LastUseResolution)) || store.LastUseRecent(nil, f.now) {
+				t.Fatal("a use a minute old, or none, is recent")
+			}
+
+			// a is recent, b is not (the caller says so), c was never used.
+			second := f.exchange("jti-2", a, b, c)
+			second.At = f.now.Add(30 * time.Second)
+			second.Recent = []int64{a.ID}
+			must(t, f.st.CommitExchange(f.ctx, second))
+			for _, p := range []store.Publisher{b, c} {
+				if got := f.publisherByID(p.ID); got.LastUsedAt == nil || !got.LastUsedAt.Equal(second.At) {
+					t.Fatalf("publisher %d last used %v, want %v", p.ID, got.LastUsedAt, second.At)
+				}
+			}
+			got := f.publisherByID(a.ID).LastUsedAt
+			switch {
+			case got != nil && got.Equal(first.At):
+			case got != nil && got.Equal(second.At) && !f.can(HoldsRows):
+			default:
+				t.Fatalf("held publisher %d last used %v, want %v", a.ID, got, first.At)
+			}
+			if !f.tokenRecorded(second) {
+				t.Fatal("the exchange did not record its token")
+			}
+
+			// Held only, every one of them.
+			third := f.exchange("jti-3", a, b, c)
+			third.At = second.At
+			third.Recent = []int64{c.ID, b.ID, a.ID}
+			must(t, f.st.CommitExchange(f.ctx, third))
+			if got := f.publisherByID(c.ID).LastUsedAt; got == nil || !got.Equal(second.At) {
+				t.Fatalf("publisher %d last used %v, want %v", c.ID, got, second.At)
+			}
+		}},
+		{"A held publisher removed before the commit fails the exchange as not found, writing nothing", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			a, b := f.publisher(f.project("a", alice), alice, nil), f.publisher(f.project("b", alice), alice, nil)
+			must(t, f.st.CommitExchange(f.ctx, f.exchange("jti-1", a, b)))
+			must(t, f.st.RemovePublisher(f.ctx, b.ID))
+			for i, recent := range [][]int64{{a.ID, b.ID}, {b.ID}, {a.ID}} {
+				before := f.publisherByID(a.ID).LastUsedAt
+				e := f.exchange(fmt.Sprintf("jti-held-%d", i), a, b)
+				e.At = f.now.Add(time.Duration(i+1) * time.Second)
+				e.Recent = recent
+				wantErr(t, f.st.CommitExchange(f.ctx, e), store.ErrNotFound)
+				if f.tokenRecorded(e) {
+					t.Fatalf("recent %v: the failed exchange recorded its token", recent)
+				}
+				if got := f.publisherByID(a.ID).LastUsedAt; got == nil || !got.Equal(*before) {
+					t.Fatalf("recent %v: the failed exchange marked publisher %d used at %v", recent, a.ID, got)
+				}
+				// Nothing was written, the replay record included: the token id is unused.
+				e.Publishers, e.Recent, e.Projects = []int64{a.ID}, nil, []string{"a"}
+				must(t, f.st.CommitExchange(f.ctx, e))
+			}
+		}},
+		{"Concurrent exchanges holding and writing the same publishers all commit, and rule changes meanwhile take effect", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			var pubs []store.Publisher
+			for i := range 4 {
+				pubs = append(pubs, f.publisher(f.project(fmt.Sprintf("p%d", i), alice), alice, nil))
+			}
+			must(t, f.st.CommitExchange(f.ctx, f.exchange("jti-first", pubs...)))
+			const n = 40
+			errs := concurrently(n+4, func(i int) error {
+				if i >= n {
+					return f.st.SetPublisherRules(f.ctx, pubs[i-n].ID, policy.RefRules{TagsOnly: true}, "")
+				}
+				// Each holds some publishers and writes the others, in varying order.
+				e := f.exchange(fmt.Sprintf("jti-%d", i), pubs...)
+				e.At = f.now.Add(time.Duration(i%3) * time.Minute)
+				for j, p := range pubs {
+					if (i>>j)&1 == 1 {
+						e.Recent = append(e.Recent, p.ID)
+					}
+				}
+				slices.Reverse(e.Recent)
+				return f.st.CommitExchange(f.ctx, e)
+			})
+			equal(t, "outcomes", tally(errs), map[string]int{"nil": n + 4})
+			for _, p := range pubs {
+				if !f.publisherByID(p.ID).Refs.TagsOnly {
+					t.Fatalf("publisher %d: the rule change was lost", p.ID)
+				}
+			}
+		}},
 		{"A matched publisher removed before the commit fails the exchange", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			p := f.publisher(f.project("proj", alice), alice, nil)

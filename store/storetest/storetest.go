@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,10 +14,18 @@ import (
 	"github.com/tpx-dev/tpx/store"
 )
 
-// Run holds a backend to the store.Store contract. open returns a migrated store with no
-// data, used by one test only (each test runs in parallel with the others); it is also
-// responsible for closing it when t ends.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+// Capability is a behaviour the contract leaves to the backend, which Run then checks.
+type Capability int
+
+const (
+	// HoldsRows: publishers an exchange only holds (Exchange.Recent) are not written.
+	HoldsRows Capability = iota + 1
+)
+
+// Run holds a backend to the store.Store contract, and to the capabilities it claims.
+// open returns a migrated store with no data, used by one test only (each test runs in
+// parallel with the others); it is also responsible for closing it when t ends.
+func Run(t *testing.T, open func(t *testing.T) store.Store, claims ...Capability) {
 	groups := []struct {
 		name  string
 		tests []test
@@ -48,7 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			for _, tc := range g.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					tc.run(t, &fixture{t: t, ctx: t.Context(), st: open(t), now: epoch})
+					tc.run(t, &fixture{t: t, ctx: t.Context(), st: open(t), now: epoch, claims: claims})
 				})
 			}
 		})
@@ -71,11 +80,15 @@ const (
 
 // fixture is one test's store and the shortcuts for filling it.
 type fixture struct {
-	t   *testing.T
-	ctx context.Context
-	st  store.Store
-	now time.Time
+	t      *testing.T
+	ctx    context.Context
+	st     store.Store
+	now    time.Time
+	claims []Capability
 }
+
+// can is whether the backend claims c.
+func (f *fixture) can(c Capability) bool { return slices.Contains(f.claims, c) }
 
 func (f *fixture) user(name string) store.User {
 	f.t.Helper()
