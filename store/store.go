@@ -44,6 +44,11 @@ const (
 	// MaxNearMisses is the most publishers of each kind FindCandidates returns that the
 	// job cannot satisfy.
 	MaxNearMisses = 4
+	// ShortCandidateRead is the most publishers of each kind (active, pending) that a
+	// repository may have for one issuer for FindCandidates to read them all and choose
+	// among them as the bounded read would, which costs a backend far less; with more, it
+	// runs the bounded read.
+	ShortCandidateRead = 16
 )
 
 type Project struct {

@@ -350,6 +350,12 @@ func candidateStatements(d Dialect) (named, all string) {
 // rules, so at most two users' sets (bound to the job's environment or to none) fit one
 // job.
 func (s *Store) FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
+	if job.Project == "" {
+		active, pending, ok, err := s.findFew(ctx, issuer, key, job, now)
+		if ok || err != nil {
+			return active, pending, err
+		}
+	}
 	args := []any{issuer, key, job.Workflow, policy.EnvironmentKey(job.Kind, job.Environment), job.OwnerID, job.RepositoryID, now}
 	sql := s.candidates.all
 	if job.Project != "" {

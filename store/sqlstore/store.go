@@ -20,7 +20,7 @@ type Store struct {
 	db      DB
 	dialect Dialect
 	// candidates are FindCandidates' statements, for a named project and for every project.
-	candidates struct{ named, all string }
+	candidates struct{ named, all, short string }
 	// names is the naming rule project keys are written in; set by UseNames before the
 	// store is used, PyPI's until then.
 	names verify.Names
@@ -30,6 +30,7 @@ type Store struct {
 func New(db DB, d Dialect) *Store {
 	s := &Store{db: db, dialect: d}
 	s.candidates.named, s.candidates.all = candidateStatements(d)
+	s.candidates.short = shortCandidates()
 	return s
 }
 

@@ -2,9 +2,12 @@ package storetest
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
@@ -106,8 +109,15 @@ func fitsJob(p store.Publisher, id policy.Identity) bool {
 // names, each with every publisher of it that fits, and a few that cannot fit.
 func checkRead(t *testing.T, f *fixture, id policy.Identity, active []store.Publisher) map[int64]bool {
 	t.Helper()
-	all, err := f.st.ListPublishers(f.ctx, 0)
+	every, err := f.st.ListPublishers(f.ctx, 0)
 	must(t, err)
+	// Only the job's repository's publishers can be read for it.
+	var all []store.Publisher
+	for _, p := range every {
+		if p.Issuer == id.Issuer && p.Key() == policy.RepositoryKey(id.Repository) {
+			all = append(all, p)
+		}
+	}
 	projects := map[int64]bool{}
 	misses := 0
 	for _, p := range active {
@@ -139,6 +149,105 @@ func checkRead(t *testing.T, f *fixture, id policy.Identity, active []store.Publ
 
 func candidateTests() []test {
 	return []test{
+		{"A repository with few publishers is read whole and chosen from as the bounded read chooses", func(t *testing.T, f *fixture) {
+			// Random repositories small enough for the short read; then enough expired
+			// pending publishers to make the store take the bounded read instead, which
+			// must choose the same publishers. Expired ones are never returned.
+			users := []store.User{f.user("u0"), f.user("u1"), f.user("u2"), f.user("u3")}
+
+			envs := []string{"", "Release", "release", "staging"}
+			for round := range 12 {
+				rnd := rand.New(rand.NewPCG(uint64(round), 42))
+				repo := fmt.Sprintf("repo-%d", round)
+				edit := func(p *policy.Publisher) {
+					p.Name = repo
+					p.Workflow = []string{"release.yml", "release.yml", "other.yml"}[rnd.IntN(3)]
+					p.Environment = envs[rnd.IntN(len(envs))]
+					switch rnd.IntN(4) {
+					case 0:
+						p.OwnerID, p.RepositoryID = "7", "8"
+					case 1:
+						p.OwnerID = "9"
+					}
+				}
+				var projects []store.Project
+				for i := range 1 + rnd.IntN(store.ShortCandidateRead-1) {
+					by := users[rnd.IntN(len(users))]
+					if len(projects) == 0 || rnd.IntN(3) > 0 {
+						projects = append(projects, f.project(fmt.Sprintf("r%d-p%d", round, i), by))
+					}
+					proj := projects[rnd.IntN(len(projects))]
+					r := rules()
+					edit(&r)
+					if _, err := f.st.AddPublisher(f.ctx, store.Publisher{Publisher: r, ProjectID: proj.ID, CreatedBy: by.ID, CreatedAt: f.now}); err != nil && !errors.Is(err, store.ErrConflict) {
+						t.Fatal(err)
+					}
+				}
+				for i := range rnd.IntN(5) {
+					name := fmt.Sprintf("r%d-new%d", round, i)
+					if rnd.IntN(3) == 0 {
+						name = projects[0].Name // taken: never returned
+					}
+					p := pendingOf(name, users[rnd.IntN(len(users))], f.now, edit)
+					if rnd.IntN(4) == 0 {
+						p.ExpiresAt = f.now.Add(-time.Second)
+					}
+					if _, err := f.st.AddPending(f.ctx, p); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrContested) && !errors.Is(err, store.ErrTooManyPending) {
+						t.Fatal(err)
+					}
+				}
+				id, job := releaseJob()
+				id.Repository = "octo-org/" + repo
+				if rnd.IntN(2) == 0 {
+					id.Environment, job.Environment = "", ""
+				}
+				key := policy.RepositoryKey(id.Repository)
+				short, shortPending, err := f.st.FindCandidates(f.ctx, githubIssuer, key, job, f.now)
+				must(t, err)
+				checkRead(t, f, id, short)
+
+				for i := range store.ShortCandidateRead + 1 {
+					p := pendingOf(fmt.Sprintf("r%d-expired%d", round, i), f.user(fmt.Sprintf("r%d-filler%d", round, i)), f.now.Add(-48*time.Hour), func(p *policy.Publisher) {
+						p.Name, p.Workflow = repo, fmt.Sprintf("filler-%d.yml", i)
+					})
+					_, err := f.st.AddPending(f.ctx, p)
+					must(t, err)
+				}
+				bounded, boundedPending, err := f.st.FindCandidates(f.ctx, githubIssuer, key, job, f.now)
+				must(t, err)
+				fitting := func(ps []store.Publisher) (fit []store.Publisher, misses int) {
+					for _, p := range ps {
+						if fitsJob(p, id) {
+							fit = append(fit, p)
+						} else {
+							misses++
+						}
+					}
+					return fit, misses
+				}
+				shortFit, shortMisses := fitting(short)
+				boundedFit, boundedMisses := fitting(bounded)
+				equal(t, fmt.Sprintf("round %d: fitting publishers", round), shortFit, boundedFit)
+				equal(t, fmt.Sprintf("round %d: publishers that cannot fit", round), shortMisses, boundedMisses)
+				pendingFitting := func(ps []store.PendingPublisher) (fit []store.PendingPublisher, misses int) {
+					for _, p := range ps {
+						if !p.ExpiresAt.After(f.now) {
+							t.Fatalf("round %d: expired pending publisher %d read", round, p.ID)
+						}
+						if fitsJob(store.Publisher{Publisher: p.Publisher}, id) {
+							fit = append(fit, p)
+						} else {
+							misses++
+						}
+					}
+					return fit, misses
+				}
+				shortPendingFit, shortPendingMisses := pendingFitting(shortPending)
+				boundedPendingFit, boundedPendingMisses := pendingFitting(boundedPending)
+				equal(t, fmt.Sprintf("round %d: fitting pending publishers", round), shortPendingFit, boundedPendingFit)
+				equal(t, fmt.Sprintf("round %d: pending publishers that cannot fit", round), shortPendingMisses, boundedPendingMisses)
+			}
+		}},
 		{"FindCandidates reads a bounded share of each registrant's publishers, whatever others add, and keeps the last registrant's publisher", func(t *testing.T, f *fixture) {
 			id, job := releaseJob()
 			// Many registrants, each with several projects whose publishers match the job
