@@ -83,19 +83,22 @@ func (t *lazyTx) ExecBatch(ctx context.Context, stmts []sqlstore.Statement) ([]i
 	return changed, err
 }
 
-// ExecAndCommit makes lazyTx a sqlstore.Committer: BEGIN if not sent yet, stmts and
-// COMMIT go out as one batch. A failing statement stops the batch before the COMMIT, and
-// inTx rolls back.
+// ExecAndCommit makes lazyTx a sqlstore.Committer. Before anything else was sent, stmts
+// go out as one batch and nothing more: the statements of a batch, up to its one Sync,
+// are one implicit transaction, which the server commits at the Sync when all succeed and
+// rolls back otherwise, so the BEGIN and COMMIT would only cost two statements more. In a
+// transaction already begun, the COMMIT follows stmts in the same batch; a failing
+// statement stops the batch before it, and inTx rolls back.
 func (t *lazyTx) ExecAndCommit(ctx context.Context, stmts []sqlstore.Statement) ([]int64, error) {
-	all := make([]sqlstore.Statement, 0, len(stmts)+2)
 	if !t.begun {
-		all = append(all, sqlstore.Statement{SQL: "BEGIN"})
+		changed, err := conn{t.c}.ExecBatch(ctx, stmts)
+		if err != nil {
+			return changed, err
+		}
+		t.begun, t.committed = true, true
+		return changed, nil
 	}
-	skip := len(all)
-	all = append(append(all, stmts...), sqlstore.Statement{SQL: "COMMIT"})
-	t.begun = true
-	changed, err := conn{t.c}.ExecBatch(ctx, all)
-	changed = changed[min(skip, len(changed)):]
+	changed, err := conn{t.c}.ExecBatch(ctx, append(stmts[:len(stmts):len(stmts)], sqlstore.Statement{SQL: "COMMIT"}))
 	if err != nil {
 		return changed[:min(len(changed), len(stmts))], err
 	}
