@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tpx-dev/tpx/policy"
@@ -40,9 +41,55 @@ type candidate struct {
 	taken      bool // a pending publisher whose project name exists
 }
 
+// crowded remembers repositories that had more publishers than the short read takes, so
+// that their next reads go straight to the bounded read: a repository's publishers are
+// then read once per exchange, but for the first exchange of each crowdedFor. It keeps
+// at most maxCrowded repositories; past that, reads try the short read first again.
+type crowded struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+const (
+	crowdedFor = 10 * time.Minute
+	maxCrowded = 10_000
+)
+
+// is reports whether key was found crowded less than crowdedFor before now.
+func (c *crowded) is(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return now.Before(c.until[key])
+}
+
+// add remembers key as crowded until crowdedFor after now.
+func (c *crowded) add(key string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.until == nil {
+		c.until = map[string]time.Time{}
+	}
+	if _, ok := c.until[key]; !ok && len(c.until) >= maxCrowded {
+		for k, t := range c.until {
+			if !now.Before(t) {
+				delete(c.until, k)
+			}
+		}
+		if len(c.until) >= maxCrowded {
+			return
+		}
+	}
+	c.until[key] = now.Add(crowdedFor)
+}
+
 // findFew is FindCandidates for every project by the short read: ok is false when the
-// repository has more publishers of a kind than it reads, and the bounded read must run.
+// repository has more publishers of a kind than it reads, or had lately, and the bounded
+// read must run.
 func (s *Store) findFew(ctx context.Context, issuer, key string, job store.Job, now time.Time) (active []store.Publisher, pending []store.PendingPublisher, ok bool, err error) {
+	repo := issuer + "\x00" + key
+	if s.crowded.is(repo, now) {
+		return nil, nil, false, nil
+	}
 	rows, err := s.read().query(ctx, s.candidates.short, issuer, key)
 	if err != nil {
 		return nil, nil, false, err
@@ -85,6 +132,7 @@ func (s *Store) findFew(ctx context.Context, issuer, key string, job store.Job, 
 		return nil, nil, false, err
 	}
 	if len(actives) > store.ShortCandidateRead || len(pendings) > store.ShortCandidateRead {
+		s.crowded.add(repo, now)
 		return nil, nil, false, nil
 	}
 	active, pending = chooseFew(actives, pendings, job, now)

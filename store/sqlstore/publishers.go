@@ -349,6 +349,13 @@ func candidateStatements(d Dialect) (named, all string) {
 // has at most MaxPendingPerUser, and two users' pending publishers may not have the same
 // rules, so at most two users' sets (bound to the job's environment or to none) fit one
 // job.
+//
+// Most repositories have a few publishers, and the bounded statement costs the backend
+// several times what a plain read of them does. So for every project, a repository with
+// at most store.ShortCandidateRead publishers of each kind for the issuer is read whole,
+// in one short statement, and chosen from in Go as the bounded statement chooses
+// (chooseFew); a repository with more runs the bounded statement too, and is remembered
+// for a while (crowded) so that its next reads run only that.
 func (s *Store) FindCandidates(ctx context.Context, issuer, key string, job store.Job, now time.Time) ([]store.Publisher, []store.PendingPublisher, error) {
 	if job.Project == "" {
 		active, pending, ok, err := s.findFew(ctx, issuer, key, job, now)

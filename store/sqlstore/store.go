@@ -21,6 +21,8 @@ type Store struct {
 	dialect Dialect
 	// candidates are FindCandidates' statements, for a named project and for every project.
 	candidates struct{ named, all, short string }
+	// crowded are repositories lately too crowded for the short candidate read.
+	crowded crowded
 	// names is the naming rule project keys are written in; set by UseNames before the
 	// store is used, PyPI's until then.
 	names verify.Names
