@@ -231,17 +231,19 @@ func parseWorkflowRef(claim, v, dir string) (workflowRef, *Mismatch) {
 			break
 		}
 	}
-	form := mismatch("%s %s is not of the form OWNER/REPO/%sFILE@REF", claim, show(v), dir)
+	form := func() *Mismatch {
+		return mismatch("%s %s is not of the form OWNER/REPO/%sFILE@REF", claim, show(v), dir)
+	}
 	switch {
 	case path == "" && strings.Contains(v, "@") && !strings.HasSuffix(v, "@"):
-		return workflowRef{}, form
+		return workflowRef{}, form()
 	case path == "" || ref == "":
 		return workflowRef{}, mismatch("%s %s has no @ref", claim, show(v))
 	}
 	owner, rest, _ := strings.Cut(path, "/")
 	name, file, ok := strings.Cut(rest, "/")
 	if !ok {
-		return workflowRef{}, form
+		return workflowRef{}, form()
 	}
 	return workflowRef{repository: owner + "/" + name, path: file, ref: ref}, nil
 }

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/tpx-dev/tpx/store"
@@ -141,19 +141,24 @@ func insertRows(insert string, rows [][]any) []Statement {
 	columns := len(rows[0])
 	var out []Statement
 	for chunk := range slices.Chunk(rows, maxParams/columns) {
-		var (
-			values []string
-			args   []any
-		)
-		for _, row := range chunk {
-			marks := make([]string, len(row))
-			for i := range row {
-				marks[i] = fmt.Sprintf("$%d", len(args)+i+1)
+		sql := []byte(insert)
+		args := make([]any, 0, len(chunk)*columns)
+		for i, row := range chunk {
+			if i > 0 {
+				sql = append(sql, ", "...)
 			}
-			values = append(values, "("+strings.Join(marks, ", ")+")")
+			for j := range row {
+				if j == 0 {
+					sql = append(sql, "($"...)
+				} else {
+					sql = append(sql, ", $"...)
+				}
+				sql = strconv.AppendInt(sql, int64(len(args)+j+1), 10)
+			}
+			sql = append(sql, ')')
 			args = append(args, row...)
 		}
-		out = append(out, Statement{insert + strings.Join(values, ", "), args})
+		out = append(out, Statement{string(sql), args})
 	}
 	return out
 }
