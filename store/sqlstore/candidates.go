@@ -32,13 +32,53 @@ func shortCandidates() string {
 			FROM pending_publishers pp WHERE pp.issuer = $1 AND pp.repo_key = $2 LIMIT ` + limit + `) b`
 }
 
-// candidate is a row of the short read.
+// candidate is a row of a candidate read: an active or a pending publisher, and, read by
+// the short read only (scan's extra columns), what choosing among them needs.
 type candidate struct {
+	isActive   bool
 	active     store.Publisher
 	pending    store.PendingPublisher
 	envKey     string
 	registrant int64
 	taken      bool // a pending publisher whose project name exists
+}
+
+// scan reads a row of the candidate statements' columns into c; the short read's three
+// more columns when short.
+func (c *candidate) scan(r scanner, short bool) error {
+	var (
+		which     int
+		p         policy.Publisher
+		kind      string
+		projectID int64
+		project   string
+		by        int64
+		created   time.Time
+		lastUsed  *time.Time
+		expires   *time.Time
+		taken     int
+	)
+	dest := []any{&which, &p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
+		&p.Refs.TagsOnly, &p.Refs.Pattern, &p.Refs.Protected, &p.CalledWorkflow, &projectID, &project, &by, timeDest{&created},
+		nullTimeDest{&lastUsed}, nullTimeDest{&expires}}
+	if short {
+		dest = append(dest, &c.envKey, &c.registrant, &taken)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return err
+	}
+	p.Kind = policy.Kind(kind)
+	c.isActive = which == 0
+	if c.isActive {
+		c.active = store.Publisher{Publisher: p, ProjectID: projectID, ProjectName: project, CreatedBy: by, CreatedAt: created, LastUsedAt: lastUsed}
+		return nil
+	}
+	c.pending = store.PendingPublisher{Publisher: p, ProjectName: project, UserID: by, CreatedAt: created}
+	if expires != nil {
+		c.pending.ExpiresAt = *expires
+	}
+	c.taken = taken != 0
+	return nil
 }
 
 // crowded remembers repositories that had more publishers than the short read takes, so
@@ -97,36 +137,15 @@ func (s *Store) findFew(ctx context.Context, issuer, key string, job store.Job, 
 	defer rows.Close()
 	var actives, pendings []candidate
 	for rows.Next() {
-		var (
-			c         candidate
-			which     int
-			p         policy.Publisher
-			kind      string
-			projectID int64
-			project   string
-			by        int64
-			created   time.Time
-			lastUsed  *time.Time
-			expires   *time.Time
-			taken     int
-		)
-		if err := rows.Scan(&which, &p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
-			&p.Refs.TagsOnly, &p.Refs.Pattern, &p.Refs.Protected, &p.CalledWorkflow, &projectID, &project, &by, timeDest{&created},
-			nullTimeDest{&lastUsed}, nullTimeDest{&expires}, &c.envKey, &c.registrant, &taken); err != nil {
+		var c candidate
+		if err := c.scan(rows, true); err != nil {
 			return nil, nil, false, err
 		}
-		p.Kind = policy.Kind(kind)
-		if which == 0 {
-			c.active = store.Publisher{Publisher: p, ProjectID: projectID, ProjectName: project, CreatedBy: by, CreatedAt: created, LastUsedAt: lastUsed}
+		if c.isActive {
 			actives = append(actives, c)
-			continue
+		} else {
+			pendings = append(pendings, c)
 		}
-		c.pending = store.PendingPublisher{Publisher: p, ProjectName: project, UserID: by, CreatedAt: created}
-		if expires != nil {
-			c.pending.ExpiresAt = *expires
-		}
-		c.taken = taken != 0
-		pendings = append(pendings, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, false, err

@@ -379,31 +379,15 @@ func (s *Store) FindCandidates(ctx context.Context, issuer, key string, job stor
 		pending []store.PendingPublisher
 	)
 	for rows.Next() {
-		var (
-			which     int
-			p         policy.Publisher
-			kind      string
-			projectID int64
-			project   string
-			by        int64
-			created   time.Time
-			lastUsed  *time.Time
-			expires   *time.Time
-		)
-		if err := rows.Scan(&which, &p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
-			&p.Refs.TagsOnly, &p.Refs.Pattern, &p.Refs.Protected, &p.CalledWorkflow, &projectID, &project, &by, timeDest{&created}, nullTimeDest{&lastUsed}, nullTimeDest{&expires}); err != nil {
+		var c candidate
+		if err := c.scan(rows, false); err != nil {
 			return nil, nil, err
 		}
-		p.Kind = policy.Kind(kind)
-		if which == 0 {
-			active = append(active, store.Publisher{Publisher: p, ProjectID: projectID, ProjectName: project, CreatedBy: by, CreatedAt: created, LastUsedAt: lastUsed})
-			continue
+		if c.isActive {
+			active = append(active, c.active)
+		} else {
+			pending = append(pending, c.pending)
 		}
-		pp := store.PendingPublisher{Publisher: p, ProjectName: project, UserID: by, CreatedAt: created}
-		if expires != nil {
-			pp.ExpiresAt = *expires
-		}
-		pending = append(pending, pp)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, err

@@ -147,6 +147,26 @@ func checkRead(t *testing.T, f *fixture, id policy.Identity, active []store.Publ
 	return projects
 }
 
+// sameChoice holds two candidate reads of one kind to the same publishers that fit, in
+// the same order, and as many that cannot.
+func sameChoice[T any](t *testing.T, what string, a, b []T, fits func(T) bool) {
+	t.Helper()
+	split := func(ps []T) (fit []T, misses int) {
+		for _, p := range ps {
+			if fits(p) {
+				fit = append(fit, p)
+			} else {
+				misses++
+			}
+		}
+		return fit, misses
+	}
+	aFit, aMisses := split(a)
+	bFit, bMisses := split(b)
+	equal(t, what+" that fit", aFit, bFit)
+	equal(t, what+" that cannot fit", aMisses, bMisses)
+}
+
 func candidateTests() []test {
 	return []test{
 		{"A repository with few publishers is read whole and chosen from as the bounded read chooses", func(t *testing.T, f *fixture) {
@@ -215,37 +235,14 @@ func candidateTests() []test {
 				}
 				bounded, boundedPending, err := f.st.FindCandidates(f.ctx, githubIssuer, key, job, f.now)
 				must(t, err)
-				fitting := func(ps []store.Publisher) (fit []store.Publisher, misses int) {
-					for _, p := range ps {
-						if fitsJob(p, id) {
-							fit = append(fit, p)
-						} else {
-							misses++
-						}
+				for _, p := range append(shortPending, boundedPending...) {
+					if !p.ExpiresAt.After(f.now) {
+						t.Fatalf("round %d: expired pending publisher %d read", round, p.ID)
 					}
-					return fit, misses
 				}
-				shortFit, shortMisses := fitting(short)
-				boundedFit, boundedMisses := fitting(bounded)
-				equal(t, fmt.Sprintf("round %d: fitting publishers", round), shortFit, boundedFit)
-				equal(t, fmt.Sprintf("round %d: publishers that cannot fit", round), shortMisses, boundedMisses)
-				pendingFitting := func(ps []store.PendingPublisher) (fit []store.PendingPublisher, misses int) {
-					for _, p := range ps {
-						if !p.ExpiresAt.After(f.now) {
-							t.Fatalf("round %d: expired pending publisher %d read", round, p.ID)
-						}
-						if fitsJob(store.Publisher{Publisher: p.Publisher}, id) {
-							fit = append(fit, p)
-						} else {
-							misses++
-						}
-					}
-					return fit, misses
-				}
-				shortPendingFit, shortPendingMisses := pendingFitting(shortPending)
-				boundedPendingFit, boundedPendingMisses := pendingFitting(boundedPending)
-				equal(t, fmt.Sprintf("round %d: fitting pending publishers", round), shortPendingFit, boundedPendingFit)
-				equal(t, fmt.Sprintf("round %d: pending publishers that cannot fit", round), shortPendingMisses, boundedPendingMisses)
+				sameChoice(t, fmt.Sprintf("round %d: publishers", round), short, bounded, func(p store.Publisher) bool { return fitsJob(p, id) })
+				sameChoice(t, fmt.Sprintf("round %d: pending publishers", round), shortPending, boundedPending,
+					func(p store.PendingPublisher) bool { return fitsJob(store.Publisher{Publisher: p.Publisher}, id) })
 			}
 		}},
 		{"FindCandidates reads a bounded share of each registrant's publishers, whatever others add, and keeps the last registrant's publisher", func(t *testing.T, f *fixture) {
