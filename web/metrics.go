@@ -45,6 +45,7 @@ type Metrics struct {
 	retentionRuns   *prometheus.CounterVec
 	retained        *prometheus.CounterVec
 	retentionLast   prometheus.Gauge
+	refusedTurns    *prometheus.CounterVec
 	issuers         map[string]bool
 }
 
@@ -92,9 +93,13 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 			Name: "tpx_retention_last_success_timestamp_seconds",
 			Help: "Unix time of this replica's last successful retention run; 0 before the first.",
 		}),
+		refusedTurns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tpx_refused_connection_requests_total",
+			Help: "Exchange requests on connections whose last one was refused, which wait for turns: by result (served in a turn, no_turn in time and answered 503, gone: the client left while waiting).",
+		}, []string{"result"}),
 	}
 	m.reg.MustRegister(m.exchanges, m.exchangeSeconds, m.keyFetches, m.httpRequests, m.httpSeconds,
-		m.retentionRuns, m.retained, m.retentionLast,
+		m.retentionRuns, m.retained, m.retentionLast, m.refusedTurns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{cfg: cfg})
 	if cfg.KeyStatus != nil {
@@ -106,6 +111,9 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 	}
 	for _, r := range []string{"success", "failure"} {
 		m.retentionRuns.WithLabelValues(r)
+	}
+	for _, r := range []string{"served", "no_turn", "gone"} {
+		m.refusedTurns.WithLabelValues(r)
 	}
 	for _, ic := range cfg.Issuers {
 		m.issuers[ic.Issuer] = true
@@ -152,6 +160,13 @@ func (m *Metrics) exchange(issuer, outcome string, d time.Duration) {
 	}
 	m.exchanges.WithLabelValues(issuer, outcome).Inc()
 	m.exchangeSeconds.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// refusedTurn counts a request of a refused connection by its result in the lane.
+func (m *Metrics) refusedTurn(result string) {
+	if m != nil {
+		m.refusedTurns.WithLabelValues(result).Inc()
+	}
 }
 
 func (m *Metrics) request(route, method string, status int, d time.Duration) {

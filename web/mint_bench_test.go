@@ -76,7 +76,10 @@ type mintEnv struct {
 }
 
 // newMintEnv serves the exchange as tpx serve wires it, logging JSON lines to logs.
-func newMintEnv(b testing.TB, logs io.Writer) *mintEnv {
+func newMintEnv(b testing.TB, logs io.Writer) *mintEnv { return newMintEnvWith(b, logs, web.Config{}) }
+
+// newMintEnvWith is newMintEnv with the limits of extra (RateLimit, Refused).
+func newMintEnvWith(b testing.TB, logs io.Writer, extra web.Config) *mintEnv {
 	ctx := context.Background()
 	iss := oidctest.New(b)
 	st, err := sqlite.Open(ctx, b.TempDir())
@@ -122,7 +125,8 @@ func newMintEnv(b testing.TB, logs io.Writer) *mintEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := &mintEnv{iss: iss, handler: web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: "tpx", Logger: log, Metrics: metrics})}
+	env := &mintEnv{iss: iss, handler: web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: "tpx", Logger: log, Metrics: metrics,
+		RateLimit: extra.RateLimit, Refused: extra.Refused})}
 	// The first exchange fetches the issuer's keys.
 	env.post(b, env.bodies(1, func() string { return iss.Sign(iss.GitHubClaims(nil)) })[0], http.StatusOK)
 	return env

@@ -60,6 +60,8 @@ type Config struct {
 	Metrics *Metrics
 	// RateLimit limits the exchange routes per client address; the zero value does not.
 	RateLimit RateLimit
+	// Refused paces the exchange requests of connections whose last one was refused.
+	Refused RefusedConnections
 	// UI, if set, serves the owner web UI (ui.go).
 	UI *UIConfig
 	// Admin, if set, serves the admin API under /v1/admin/ (admin.go).
@@ -106,9 +108,9 @@ func New(cfg Config) *echo.Echo {
 	e.HTTPErrorHandler = s.httpError
 	e.Use(s.requestLog)
 
-	// One limiter for every exchange route, whichever protocol: a client's requests
-	// count together.
-	var mintMiddleware []echo.MiddlewareFunc
+	// One lane and one limiter for every exchange route, whichever protocol: a
+	// connection's and a client's requests count together.
+	mintMiddleware := []echo.MiddlewareFunc{s.refusedConnections(newRefusedLane(cfg.Refused))}
 	if cfg.RateLimit.Requests > 0 {
 		mintMiddleware = append(mintMiddleware, s.limit(newLimiter(cfg.RateLimit, cfg.Now)))
 	}

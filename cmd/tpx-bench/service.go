@@ -143,6 +143,7 @@ func runChild(args []string, stdin io.Reader, stdout io.Writer) error {
 	// The timeouts of `tpx serve`.
 	srv := &http.Server{
 		Handler:           svc.handler,
+		ConnContext:       web.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -25,6 +25,7 @@ import (
 	"github.com/tpx-dev/tpx/providers"
 	"github.com/tpx-dev/tpx/store/sqlite"
 	"github.com/tpx-dev/tpx/verify"
+	"github.com/tpx-dev/tpx/web"
 )
 
 // demo runs one whole exchange on loopback: a throwaway embedded store, a built-in issuer
@@ -84,7 +85,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 		return err
 	}
 	defer svc.set.Close()
-	srv := &http.Server{Handler: svc.handler, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: svc.handler, ConnContext: web.ConnContext, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 	say("listening on %s; signing keys encrypted at rest with a throwaway TPX_SECRET_KEY", cfg.PublicURL)

@@ -32,6 +32,7 @@ import (
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/postgres"
 	"github.com/tpx-dev/tpx/store/sqlite"
+	"github.com/tpx-dev/tpx/web"
 )
 
 // backend opens a fresh, migrated store and a plain SQL handle on the same data, so tests
@@ -175,6 +176,7 @@ func serviceHarness(t *testing.T, b backend, issuers []*oidctest.Issuer, edit fu
 	t.Cleanup(svc.set.Close)
 	h.svc = svc
 	srv.Config.Handler = svc.handler
+	srv.Config.ConnContext = web.ConnContext // as serve wires it
 	srv.Start()
 	t.Cleanup(srv.Close)
 	h.accounts = account.New(account.Config{Store: h.store, Box: svc.box, Logger: log, Issuers: cfg.Providers})

@@ -366,6 +366,45 @@ func TestServeOverTLS(t *testing.T) {
 	}
 }
 
+// TestServeSendsRefusedConnectionsToTakeTurns: tpx serve tells connections apart, so that
+// the requests of a connection whose last exchange was refused wait for turns, and a
+// new connection's do not.
+func TestServeSendsRefusedConnectionsToTakeTurns(t *testing.T) {
+	t.Parallel()
+	p := serveInProcess(t, embeddedEnv(t, oidctest.New(t)), "http")
+	tr := &http.Transport{MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	one := &http.Client{Transport: tr}
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	post := func(c *http.Client) {
+		t.Helper()
+		resp, err := c.Post(p.url+"/_/oidc/mint-token", "application/json", strings.NewReader(`{"token":"not.a.jwt"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("a malformed token got %d, want 422", resp.StatusCode)
+		}
+	}
+	served := func() float64 {
+		return scrapeMetrics(t, p.url).value(t, "tpx_refused_connection_requests_total", "result", "served")
+	}
+	for range 3 {
+		post(fresh)
+	}
+	if n := served(); n != 0 {
+		t.Fatalf("%v requests on new connections waited for turns, want none", n)
+	}
+	for range 3 {
+		post(one)
+	}
+	if n := served(); n != 2 {
+		t.Fatalf("%v requests of one connection, after its first was refused, waited for turns; want 2", n)
+	}
+}
+
 func TestConfigurationErrorsAreSentencesNotCrashes(t *testing.T) {
 	t.Parallel()
 	iss := oidctest.New(t)

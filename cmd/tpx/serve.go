@@ -150,6 +150,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	go sweepExpired(ctx, st, log)
 	srv := &http.Server{
 		Handler:           svc.handler,
+		ConnContext:       web.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
