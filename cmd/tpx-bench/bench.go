@@ -28,7 +28,7 @@ type sizes struct {
 	projectsN      int           // sequential exchanges per projects-per-publisher case
 	multiProjects  int           // projects of the one publisher in the large case
 	flood          int           // tokens with unknown kids
-	floodConcs     []int         // connections sending them, one flood each
+	floods         []floodShape  // the floods, one after another
 	floodCooldown  time.Duration // the key caches' cooldown during the flood
 	baselineFor    time.Duration // valid traffic without a flood
 }
@@ -48,7 +48,7 @@ func sizesFor(quick bool) sizes {
 		projectsN:      100,
 		multiProjects:  1000,
 		flood:          30_000,
-		floodConcs:     []int{8, 64},
+		floods:         []floodShape{{conc: 8}, {conc: 64}, {conc: 64, fresh: true}},
 		floodCooldown:  time.Second,
 		baselineFor:    6 * time.Second,
 	}
@@ -193,7 +193,7 @@ func (b *bench) tokensNeeded() int {
 	}
 	// The key flood's valid traffic: at most 500/s alone before each flood and after the
 	// last, and three times as long per flood.
-	flood := b.sizes.warmup + int(500*b.sizes.baselineFor.Seconds())*(1+4*len(b.sizes.floodConcs))
+	flood := b.sizes.warmup + int(500*b.sizes.baselineFor.Seconds())*(1+4*len(b.sizes.floods))
 	return max(n, b.sizes.inProcess+b.sizes.warmup, flood)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"sync/atomic"
@@ -44,7 +45,7 @@ func (f floodResult) ratio(i int) float64 {
 }
 
 type floodRun struct {
-	conc        int           // connections sending the flood
+	shape       floodShape    // how the flood was sent
 	took        time.Duration // from the first flood request to the last answer
 	refused     int           // flood requests answered 422: refused, as they must be
 	busy        int           // flood requests answered 503: too many waited for verification
@@ -105,16 +106,16 @@ func (b *bench) keyFlood(ctx context.Context) error {
 	if err := alone(); err != nil {
 		return err
 	}
-	for _, conc := range s.floodConcs {
+	for _, shape := range s.floods {
 		// Enough valid tokens for a flood three times as long as the baseline run.
-		r, err := b.flood(ctx, srv, conc, b.tokens[next:next+3*n], f.validRate)
+		r, err := b.flood(ctx, srv, shape, b.tokens[next:next+3*n], f.validRate)
 		if err != nil {
 			return err
 		}
 		next += 3 * n
 		f.runs = append(f.runs, r)
-		b.say("  %d unknown kids from %d connections (%d refused, %d busy) in %v: %d JWKS fetches (at most %d allowed); valid p99 %v",
-			r.refused+r.busy, conc, r.refused, r.busy, r.took.Round(time.Millisecond), r.jwksFetches, r.allowed(f.cooldown), r.during.p99())
+		b.say("  %d unknown kids from %s (%d refused, %d busy) in %v: %d JWKS fetches (at most %d allowed); valid p99 %v",
+			r.refused+r.busy, shape, r.refused, r.busy, r.took.Round(time.Millisecond), r.jwksFetches, r.allowed(f.cooldown), r.during.p99())
 		if err := alone(); err != nil {
 			return err
 		}
@@ -127,8 +128,31 @@ func (b *bench) keyFlood(ctx context.Context) error {
 // measured throughput to take a quarter of.
 const floodOnlyRate = 100
 
-// flood sends fresh unknown-kid tokens from conc connections while a sender sends valid.
-func (b *bench) flood(ctx context.Context, srv *server, conc int, valid [][]byte, rate float64) (floodRun, error) {
+// floodShape is how a flood is sent: from conc senders, each on a connection of its own
+// or, fresh, on a new connection per request.
+type floodShape struct {
+	conc  int
+	fresh bool
+}
+
+// label is the shape in the report's table.
+func (s floodShape) label() string {
+	if s.fresh {
+		return itoa(s.conc) + " new"
+	}
+	return itoa(s.conc)
+}
+
+func (s floodShape) String() string {
+	if s.fresh {
+		return fmt.Sprintf("%d senders, a new connection per request", s.conc)
+	}
+	return fmt.Sprintf("%d connections", s.conc)
+}
+
+// flood sends fresh unknown-kid tokens as shape says while a sender sends valid.
+func (b *bench) flood(ctx context.Context, srv *server, shape floodShape, valid [][]byte, rate float64) (floodRun, error) {
+	conc := shape.conc
 	flood := b.unknownKidTokens(b.sizes.flood)
 	load := loadAverage()
 	during, err := b.startSender(ctx, srv.url, valid, rate)
@@ -142,7 +166,13 @@ func (b *bench) flood(ctx context.Context, srv *server, conc int, valid [][]byte
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var busy atomic.Int64
 	client := newClient(conc)
-	fr := eachOnce(ctx, len(flood), conc, func(i int) error {
+	client.Transport.(*http.Transport).DisableKeepAlives = shape.fresh
+	// The flood ends when its tokens run out or after a baseline run's time, whichever
+	// comes first: a server that paces refused connections answers fewer tokens a second.
+	// Requests under way when it ends are answered.
+	sending, stop := context.WithTimeout(ctx, b.sizes.baselineFor)
+	defer stop()
+	fr := eachOnce(sending, len(flood), conc, func(i int) error {
 		err := post(ctx, client, srv.url, jsonBody, flood[i], http.StatusUnprocessableEntity)
 		var st *statusError
 		if errors.As(err, &st) && st.got == http.StatusServiceUnavailable {
@@ -152,7 +182,7 @@ func (b *bench) flood(ctx context.Context, srv *server, conc int, valid [][]byte
 		return err
 	})
 	client.CloseIdleConnections()
-	r := floodRun{conc: conc, took: fr.elapsed, refused: fr.n - int(busy.Load()), busy: int(busy.Load()), load: load,
+	r := floodRun{shape: shape, took: fr.elapsed, refused: fr.n - int(busy.Load()), busy: int(busy.Load()), load: load,
 		jwksFetches: b.iss.JWKSFetches() - jwks0, discovery: b.iss.DiscoveryFetches() - disc0}
 	if r.during, err = during.stop(); err != nil {
 		return r, err

@@ -128,7 +128,10 @@ func (rp report) floodTable() table {
 			"during the flood, as an attacker's machines are not the server's; the server is a child process. They share the "+
 			"machine's %d cores with the valid sender and PostgreSQL, so the load average (one minute, at the "+
 			"start of each row's run) is in each row. A flood request is answered 422 (refused: its key id is unknown) or 503 "+
-			"(busy: too many tokens waited to be verified); both are counted. Before each flood and after the last, the same "+
+			"(busy: too many tokens waited to be verified, or a connection whose tokens were refused found no turn in time); both are "+
+			"counted. The floods run from 8 and 64 connections, each sending its next token when the last is answered, and from 64 "+
+			"senders opening a new connection for each token (\"64 new\"); each lasts until its tokens run out or for as long as a "+
+			"run alone, whichever is first. Before each flood and after the last, the same "+
 			"valid traffic runs alone; each flood's ratio is to the lower p99 of the runs alone on either side of it.",
 			count(f.tokens), f.cooldown, num(f.validRate), rp.r.env.cores),
 		header: []string{"flood connections", "flood took", "flood requests/s", "refused (422)", "busy (503)", "JWKS fetches", "allowed", "valid p50", "valid p99", "p99 ratio", "load average"},
@@ -137,7 +140,7 @@ func (rp report) floodTable() table {
 		return []string{"no flood", "", "", "", "", "", "", ms(a.r.p50()), ms(a.r.p99()), "", a.load}
 	}
 	for i, fr := range f.runs {
-		t.rows = append(t.rows, alone(f.alone[i]), []string{itoa(fr.conc), fr.took.Round(time.Millisecond).String(),
+		t.rows = append(t.rows, alone(f.alone[i]), []string{fr.shape.label(), fr.took.Round(time.Millisecond).String(),
 			num(float64(fr.refused+fr.busy) / max(fr.took.Seconds(), 1e-9)), count(fr.refused), count(fr.busy),
 			itoa(int(fr.jwksFetches)), itoa(int(fr.allowed(f.cooldown))), ms(fr.during.p50()), ms(fr.during.p99()),
 			times(f.ratio(i)), fr.load})

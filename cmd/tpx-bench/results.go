@@ -159,20 +159,25 @@ func floodFetches(f floodResult) target {
 	t := target{name: "key flood: at most one JWKS fetch per cooldown", met: len(f.runs) > 0}
 	var parts []string
 	for _, r := range f.runs {
-		parts = append(parts, fmt.Sprintf("%d fetches, %d allowed (%d connections)", r.jwksFetches, r.allowed(f.cooldown), r.conc))
+		parts = append(parts, fmt.Sprintf("%d fetches, %d allowed (%s)", r.jwksFetches, r.allowed(f.cooldown), r.shape))
 		t.met = t.met && r.jwksFetches <= r.allowed(f.cooldown)
 	}
 	t.measured = strings.Join(parts, "; ")
 	return t
 }
 
-// floodLatency is the key-flood latency target over every flood.
+// floodLatency is the key-flood latency target over the floods from connections; the
+// flood that opens a new connection per request is shown beside it, outside the target.
 func floodLatency(f floodResult) target {
-	t := target{name: "key flood: valid p99 within 5× of no flood", met: len(f.runs) > 0}
+	t := target{name: "key flood from connections: valid p99 within 5× of no flood", met: len(f.runs) > 0}
 	var parts []string
 	for i, r := range f.runs {
 		x := f.ratio(i)
-		parts = append(parts, fmt.Sprintf("%s (%d connections)", times(x), r.conc))
+		if r.shape.fresh {
+			parts = append(parts, fmt.Sprintf("%s (%s: outside the target)", times(x), r.shape))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", times(x), r.shape))
 		t.met = t.met && x > 0 && x <= 5
 	}
 	t.measured = strings.Join(parts, "; ")
