@@ -95,7 +95,7 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		}),
 		refusedTurns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tpx_refused_connection_requests_total",
-			Help: "Exchange requests on connections whose last one was refused, which wait for turns: by result (served in a turn, no_turn in time and answered 503, gone: the client left while waiting).",
+			Help: "Exchange requests on connections whose last one was refused for the client's fault, which wait for turns: by result (served in a turn; no_turn: none in time, or the queue or the connection already had a waiter, answered 503; gone: the client left while waiting).",
 		}, []string{"result"}),
 	}
 	m.reg.MustRegister(m.exchanges, m.exchangeSeconds, m.keyFetches, m.httpRequests, m.httpSeconds,

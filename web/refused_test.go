@@ -178,17 +178,25 @@ func TestRefusedConnectionsArePaced(t *testing.T) {
 }
 
 // TestARequestWaitingForItsTurnEndsWithItsClient: a client that gives up while its request
-// waits for a turn leaves nothing behind on the server (httptest.Server.Close waits for
-// every request's handler).
+// waits for a turn leaves nothing behind: the turn it held goes to the next request, and
+// no handler is left running (httptest.Server.Close waits for every handler).
 func TestARequestWaitingForItsTurnEndsWithItsClient(t *testing.T) {
-	ls := newLaneServer(t, web.RefusedConnections{Interval: time.Hour, Wait: time.Hour})
-	c := ls.conn(t)
+	const interval = 500 * time.Millisecond
+	ls := newLaneServer(t, web.RefusedConnections{Interval: interval, Wait: time.Hour})
+	c, d := ls.conn(t), ls.conn(t)
 	ls.expect(t, c, ls.forged(), http.StatusUnprocessableEntity, "a new connection's forged token")
+	ls.expect(t, d, ls.forged(), http.StatusUnprocessableEntity, "another new connection's forged token")
 	ls.expect(t, c, ls.forged(), http.StatusUnprocessableEntity, "the lane's first turn")
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), interval/5)
 	defer cancel()
 	if a, err := ls.post(ctx, t, c, ls.forged()); err == nil {
-		t.Fatalf("answered %d while the lane's next turn is an hour away", a.status)
+		t.Fatalf("answered %d before the lane's next turn", a.status)
+	}
+	// Had the request that gave up kept its turn, this one would wait for an hour.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel2()
+	if a, err := ls.post(ctx2, t, d, ls.forged()); err != nil || a.status != http.StatusUnprocessableEntity {
+		t.Fatalf("the next refused connection's request: %v %v; want 422 within a minute", a.status, err)
 	}
 	closed := make(chan struct{})
 	go func() {
@@ -200,4 +208,17 @@ func TestARequestWaitingForItsTurnEndsWithItsClient(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the server still runs the request whose client gave up waiting for its turn")
 	}
+}
+
+// TestFailuresThatAreNotTheClientsMarkNoConnection: a rate limit's 429 (and, alike, a 5xx)
+// leaves the connection as it was: its next request does not wait for the lane.
+func TestFailuresThatAreNotTheClientsMarkNoConnection(t *testing.T) {
+	ls := newLaneServerWith(t, web.Config{Refused: web.RefusedConnections{Interval: time.Hour, Wait: 100 * time.Millisecond},
+		RateLimit: web.RateLimit{Requests: 2, Per: time.Hour}})
+	a, b := ls.conn(t), ls.conn(t)
+	ls.expect(t, a, ls.forged(), http.StatusUnprocessableEntity, "a new connection's forged token")
+	ls.expect(t, a, ls.forged(), http.StatusUnprocessableEntity, "the lane's first turn; the next is an hour away")
+	ls.expect(t, b, ls.valid(), http.StatusTooManyRequests, "a new connection past the rate limit")
+	ls.expect(t, b, ls.valid(), http.StatusTooManyRequests, "the rate-limited connection's next request, not sent to the lane")
+	ls.expect(t, a, ls.valid(), http.StatusServiceUnavailable, "the refused connection's next request, sent to the lane")
 }

@@ -285,6 +285,9 @@ func (s *server) exchange(c echo.Context, r exchange.Request, issuer *string) (r
 	return res, true, nil
 }
 
+// readAtMost reads r to its end, or to one byte past MaxBodyBytes.
+func readAtMost(r io.Reader) ([]byte, error) { return io.ReadAll(io.LimitReader(r, MaxBodyBytes+1)) }
+
 // readBody reads an exchange request's body, at most MaxBodyBytes; past that, or when it
 // cannot be read, it has replied (ok false) and err is the reply's.
 func (s *server) readBody(c echo.Context) (body []byte, ok bool, err error) {
@@ -292,7 +295,7 @@ func (s *server) readBody(c echo.Context) (body []byte, ok bool, err error) {
 	if req.ContentLength > MaxBodyBytes {
 		return nil, false, s.refuse(c, http.StatusRequestEntityTooLarge, "invalid-payload", "the request body is larger than 64 KiB")
 	}
-	body, err = io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
+	body, err = readAtMost(req.Body)
 	if err != nil {
 		return nil, false, s.refuse(c, http.StatusBadRequest, "invalid-payload", "the request body could not be read")
 	}
