@@ -47,11 +47,6 @@ const (
 	DefaultRefusedWait = 10 * time.Second
 )
 
-// mayWait bounds the requests waiting for a turn: past the turns that start within the
-// wait, a request could never be served in time. Past it, and past one waiting request per
-// connection (HTTP/2 streams share a connection), a request is answered at once.
-func (l *refusedLane) mayWait() int64 { return int64(l.wait/l.interval) + 1 }
-
 // ConnContext is the http.Server ConnContext that lets the exchange routes tell a
 // connection's requests apart from other connections'.
 func ConnContext(ctx context.Context, _ net.Conn) context.Context {
@@ -86,6 +81,11 @@ func newRefusedLane(rc RefusedConnections) *refusedLane {
 	}
 	return &refusedLane{interval: rc.Interval, wait: rc.Wait, turn: make(chan struct{}, 1)}
 }
+
+// mayWait bounds the requests waiting for a turn: past the turns that start within the
+// wait, a request could never be served in time. Past it, and past one waiting request per
+// connection (HTTP/2 streams share a connection), a request is answered at once.
+func (l *refusedLane) mayWait() int64 { return int64(l.wait/l.interval) + 1 }
 
 // errNoTurn is a request that waited Wait without its turn coming.
 var errNoTurn = errors.New("no turn within the wait")
