@@ -6,7 +6,9 @@ import "time"
 type RetentionPolicy struct {
 	// Now is the time the run acts at.
 	Now time.Time
-	// KeepExchanges is how long exchange records are kept; older ones are deleted.
+	// KeepExchanges is how long exchange records are kept; older ones are deleted once
+	// their CI token and their upload token have expired (each record is also the
+	// replay record of its CI token and the record of its upload token).
 	KeepExchanges time.Duration
 	// NoticeBefore is how long before a pending publisher expires its registrant is told.
 	NoticeBefore time.Duration
@@ -32,16 +34,14 @@ type Notice struct {
 
 // Retained counts what one Store.Retain run did.
 type Retained struct {
-	ReplayRecords  int64 // used_jtis rows past their expiry, deleted
-	UploadTokens   int64 // upload-token records past their expiry, deleted
 	PendingNoticed int64 // pending publishers whose registrant was told of the coming expiry
 	PendingExpired int64 // expired pending publishers, recorded in the audit log and deleted
-	Exchanges      int64 // exchange records older than KeepExchanges, deleted
+	Exchanges      int64 // exchange records older than KeepExchanges and expired, deleted
 }
 
 // Deleted is the number of rows the run deleted.
 func (r Retained) Deleted() int64 {
-	return r.ReplayRecords + r.UploadTokens + r.PendingExpired + r.Exchanges
+	return r.PendingExpired + r.Exchanges
 }
 
 // Audit actions Retain records, with the registrant as the event's user so that it shows

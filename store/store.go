@@ -95,6 +95,10 @@ func LastUseRecent(last *time.Time, at time.Time) bool {
 	return last != nil && at.Sub(*last) < LastUseResolution
 }
 
+// MaxUploadTokenLifetime bounds the lifetime of upload tokens, so that revocation need
+// look no further back than that among the exchanges for the tokens still live.
+const MaxUploadTokenLifetime = time.Hour
+
 // Exchange is everything one successful exchange writes, in one transaction.
 type Exchange struct {
 	At         time.Time

@@ -166,6 +166,8 @@ func NewMinter(ctx context.Context, cfg MinterConfig) (*Minter, error) {
 	switch {
 	case m.ttl < time.Second:
 		return nil, fmt.Errorf("token: TTL %s is shorter than a second", m.ttl)
+	case m.ttl > store.MaxUploadTokenLifetime:
+		return nil, fmt.Errorf("token: TTL %s is longer than %s", m.ttl, store.MaxUploadTokenLifetime)
 	case m.publishAhead < minPublishAhead:
 		return nil, fmt.Errorf("token: PublishAhead %s is shorter than %s", m.publishAhead, minPublishAhead)
 	case m.rotateEvery <= m.publishAhead:

@@ -87,7 +87,7 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		}, []string{"result"}),
 		retained: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tpx_retention_rows_total",
-			Help: "Rows retention deleted (replay_records, upload_tokens, pending_expired, exchanges) or pending publishers whose registrant it told of the coming expiry (pending_noticed).",
+			Help: "Rows retention deleted (pending_expired, exchanges) or pending publishers whose registrant it told of the coming expiry (pending_noticed).",
 		}, []string{"what"}),
 		retentionLast: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tpx_retention_last_success_timestamp_seconds",
@@ -144,8 +144,6 @@ func (m *Metrics) Retained(at time.Time, r store.Retained, err error) {
 	m.retentionRuns.WithLabelValues("success").Inc()
 	m.retentionLast.Set(float64(at.UnixNano()) / 1e9)
 	for what, n := range map[string]int64{
-		"replay_records":  r.ReplayRecords,
-		"upload_tokens":   r.UploadTokens,
 		"pending_expired": r.PendingExpired,
 		"pending_noticed": r.PendingNoticed,
 		"exchanges":       r.Exchanges,

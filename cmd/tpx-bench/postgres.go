@@ -71,10 +71,10 @@ func (d *pgDatabase) drop() {
 	d.admin.Close(ctx)
 }
 
-// resetReplay empties the replay table, so that the same CI tokens can be exchanged again
-// by a phase that follows another on this database.
+// resetReplay empties the exchange records, which are the replay records, so that the same
+// CI tokens can be exchanged again by a phase that follows another on this database.
 func (d *pgDatabase) resetReplay(ctx context.Context) error {
-	_, err := d.pool.Exec(ctx, "TRUNCATE used_jtis")
+	_, err := d.pool.Exec(ctx, "TRUNCATE exchanges")
 	return err
 }
 
@@ -188,23 +188,23 @@ func (d *pgDatabase) checkpoint(ctx context.Context) {
 
 // The statements of an exchange's writes, as store/sqlstore sends them.
 const (
-	sqlUseJTI     = `INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)`
-	sqlMarkUsed   = `UPDATE publishers SET last_used_at = $2 WHERE id = $1`
-	sqlTokenRow   = `INSERT INTO upload_tokens (id, projects, subject, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)`
-	sqlExchangeAt = `INSERT INTO exchanges
-			(at, issuer, jti, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor, projects, token_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	sqlExchange = `INSERT INTO exchanges
+		(at, issuer, jti, jti_expires_at, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor,
+			projects, token_id, subject, token_expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
+	sqlMarkUsed = `UPDATE publishers SET last_used_at = $2 WHERE id = $1`
+	sqlMinted   = `INSERT INTO audit_events (at, actor, user_id, project_id, action, detail) VALUES ($1, $2, $3, $4, $5, $6)`
 )
 
 // floorTarget is one publisher of the base set, as a floor transaction touches it.
 type floorTarget struct {
-	id         int64
-	repository string
-	projects   string // JSON list of its project's name
+	id, project int64
+	repository  string
+	projects    string // JSON list of its project's name
 }
 
 func (d *pgDatabase) floorTargets(ctx context.Context, owner string) ([]floorTarget, error) {
-	rows, err := d.pool.Query(ctx, `SELECT p.id, p.owner || '/' || p.name, pr.name FROM publishers p JOIN projects pr ON pr.id = p.project_id
+	rows, err := d.pool.Query(ctx, `SELECT p.id, pr.id, p.owner || '/' || p.name, pr.name FROM publishers p JOIN projects pr ON pr.id = p.project_id
 		WHERE p.owner = $1 ORDER BY p.id`, owner)
 	if err != nil {
 		return nil, err
@@ -214,7 +214,7 @@ func (d *pgDatabase) floorTargets(ctx context.Context, owner string) ([]floorTar
 			t       floorTarget
 			project string
 		)
-		if err := r.Scan(&t.id, &t.repository, &project); err != nil {
+		if err := r.Scan(&t.id, &t.project, &t.repository, &project); err != nil {
 			return t, err
 		}
 		b, err := json.Marshal([]string{project})
@@ -229,9 +229,9 @@ func (d *pgDatabase) floorTargets(ctx context.Context, owner string) ([]floorTar
 const floorMaxConns = 32
 
 // floor runs, at concurrency c for about d, one durable transaction per iteration with
-// exactly the rows an exchange writes: the replay record, the publisher's last use, the
-// upload-token record and the audit record, committed with the server's synchronous_commit.
-// batched sends the four statements in one pgx batch, one round trip in an implicit
+// exactly the rows an exchange writes: the exchange record (also the replay record and the
+// upload token's), the publisher's last use and the project's audit event, committed with
+// the server's synchronous_commit. batched sends the three statements in one pgx batch, one round trip in an implicit
 // transaction; otherwise they go one by one between BEGIN and COMMIT, as a Go program
 // using database/sql or pgx.BeginFunc would send them.
 func (d *pgDatabase) floor(ctx context.Context, issuer string, targets []floorTarget, c int, dur time.Duration, batched bool) (runResult, error) {
@@ -252,13 +252,13 @@ func (d *pgDatabase) floor(ctx context.Context, issuer string, targets []floorTa
 		now := time.Now()
 		jti, tokenID := rand.Text(), rand.Text()
 		args := [][]any{
-			{issuer, jti, now.Add(time.Hour)},
+			{now, issuer, jti, now.Add(time.Hour), "github", t.repository, "4242", "1000001", t.repository + "/.github/workflows/release.yml@refs/heads/main",
+				"refs/heads/main", "d4c3b2a1e5f60718293a4b5c6d7e8f9012345678", "8675309", "prod", "push", "octocat", t.projects, tokenID,
+				"github:" + t.repository, now.Add(15 * time.Minute)},
 			{t.id, now},
-			{tokenID, t.projects, "github:" + t.repository, now, now.Add(15 * time.Minute)},
-			{now, issuer, jti, "github", t.repository, "4242", "1000001", t.repository + "/.github/workflows/release.yml@refs/heads/main",
-				"refs/heads/main", "d4c3b2a1e5f60718293a4b5c6d7e8f9012345678", "8675309", "prod", "push", "octocat", t.projects, tokenID},
+			{now, "exchange", nil, t.project, "token.mint", "upload token " + tokenID + " minted"},
 		}
-		stmts := []string{sqlUseJTI, sqlMarkUsed, sqlTokenRow, sqlExchangeAt}
+		stmts := []string{sqlExchange, sqlMarkUsed, sqlMinted}
 		if batched {
 			var b pgx.Batch
 			for i, s := range stmts {

@@ -58,10 +58,11 @@ func (rp report) tables() []table {
 	e2e := table{
 		title: "Exchange end to end over HTTP on loopback",
 		note: "Clients in the bench process, server in a child process (its allocations counted there), store as named. " +
-			"Floor: the exchange's four writes (replay record, publisher's last use, upload-token record, audit record) " +
+			"Floor: the exchange's three writes (its record, which is also the replay and upload-token record; the publisher's last use; " +
+			"the project's audit event) " +
 			"as one durable transaction driven directly with pgx at the same concurrency (on at most 32 connections), in one " +
 			"round trip (pgx batch) and statement by statement (BEGIN … COMMIT). The ratio is to the one-round-trip floor. " +
-			"tpx's own pool is pgxpool's default (4 connections on this machine).",
+			"tpx's own pool is as tpx serve sizes it: eight connections per processor.",
 		header: []string{"store", "concurrency", "exchanges/s", "p50", "p99", "server allocations per exchange",
 			"floor tx/s, 1 round trip", "floor tx/s, stmt by stmt", "of floor"},
 	}

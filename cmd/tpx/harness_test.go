@@ -295,7 +295,7 @@ func (h *harness) snapshot(t testing.TB) string {
 	t.Helper()
 	h.svc.ex.Wait() // owners' notices of earlier exchanges are written after their replies
 	var b strings.Builder
-	for _, table := range []string{"users", "projects", "project_owners", "publishers", "pending_publishers", "used_jtis", "upload_tokens", "exchanges", "audit_events", "signing_keys"} {
+	for _, table := range []string{"users", "projects", "project_owners", "publishers", "pending_publishers", "exchanges", "audit_events", "signing_keys"} {
 		var n int
 		if err := h.db.QueryRow("SELECT count(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatalf("counting %s: %v", table, err)

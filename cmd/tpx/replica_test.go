@@ -91,7 +91,7 @@ func TestPostgresReplicas(t *testing.T) {
 		if successes != tokens || replays != tokens {
 			t.Fatalf("%d successes and %d replays, want %d of each", successes, replays, tokens)
 		}
-		if n := w.count(`SELECT count(*) FROM upload_tokens WHERE id = ANY($1)`, ids); n != tokens {
+		if n := w.count(`SELECT count(*) FROM exchanges WHERE token_id = ANY($1)`, ids); n != tokens {
 			t.Fatalf("%d of the %d upload tokens handed out have a record", n, tokens)
 		}
 		if n := w.count(`SELECT count(*) FROM exchanges`); n != tokens {

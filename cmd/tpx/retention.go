@@ -40,8 +40,7 @@ func retain(ctx context.Context, st store.Store, log *slog.Logger, m *web.Metric
 		if err != nil {
 			log.Warn("retention failed; it runs again within the hour", "error", err)
 		} else {
-			log.Info("retention done", "replay_records", r.ReplayRecords, "upload_tokens", r.UploadTokens,
-				"pending_noticed", r.PendingNoticed, "pending_expired", r.PendingExpired, "exchanges", r.Exchanges)
+			log.Info("retention done", "pending_noticed", r.PendingNoticed, "pending_expired", r.PendingExpired, "exchanges", r.Exchanges)
 		}
 		select {
 		case <-ctx.Done():

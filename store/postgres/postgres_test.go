@@ -125,7 +125,8 @@ func TestMigrate(t *testing.T) {
 	})
 }
 
-func TestProjectKeyMigration(t *testing.T) {
+// direct is a migrated store in a new schema and a connection to the same schema.
+func direct(t *testing.T) (*postgres.Store, storetest.SQL) {
 	dsn := freshSchema(t)
 	st := open(t, dsn)
 	if err := st.Migrate(t.Context()); err != nil {
@@ -135,13 +136,36 @@ func TestProjectKeyMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	storetest.ProjectKeyMigration(t, st, storetest.SQL{
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return st, storetest.SQL{
 		Exec: func(ctx context.Context, q string) error { _, err := conn.Exec(ctx, q); return err },
 		QueryInt: func(ctx context.Context, q string) (n int, err error) {
 			return n, conn.QueryRow(ctx, q).Scan(&n)
 		},
-	})
+		Tables: func(ctx context.Context) ([]string, error) {
+			rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables
+				WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, pgx.RowTo[string])
+		},
+	}
+}
+
+func TestProjectKeyMigration(t *testing.T) {
+	st, db := direct(t)
+	storetest.ProjectKeyMigration(t, st, db)
+}
+
+func TestExchangeRows(t *testing.T) {
+	st, db := direct(t)
+	storetest.ExchangeRows(t, st, db)
+}
+
+func TestExchangeRecordMigration(t *testing.T) {
+	st, db := direct(t)
+	storetest.ExchangeRecordMigration(t, st, db)
 }
 
 func TestWebAuthnCount(t *testing.T) {

@@ -46,15 +46,47 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, sqlitetest.Dir(t)) })
 }
 
-func TestProjectKeyMigration(t *testing.T) {
+// direct is a migrated store in a new directory and the same database opened directly.
+func direct(t *testing.T) (*sqlite.Store, storetest.SQL) {
 	dir := t.TempDir()
 	st, db := open(t, dir), raw(t, dir)
-	storetest.ProjectKeyMigration(t, st, storetest.SQL{
+	return st, storetest.SQL{
 		Exec: func(ctx context.Context, q string) error { _, err := db.ExecContext(ctx, q); return err },
 		QueryInt: func(ctx context.Context, q string) (n int, err error) {
 			return n, db.QueryRowContext(ctx, q).Scan(&n)
 		},
-	})
+		Tables: func(ctx context.Context) ([]string, error) {
+			rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var names []string
+			for rows.Next() {
+				var name string
+				if err := rows.Scan(&name); err != nil {
+					return nil, err
+				}
+				names = append(names, name)
+			}
+			return names, rows.Err()
+		},
+	}
+}
+
+func TestProjectKeyMigration(t *testing.T) {
+	st, db := direct(t)
+	storetest.ProjectKeyMigration(t, st, db)
+}
+
+func TestExchangeRows(t *testing.T) {
+	st, db := direct(t)
+	storetest.ExchangeRows(t, st, db)
+}
+
+func TestExchangeRecordMigration(t *testing.T) {
+	st, db := direct(t)
+	storetest.ExchangeRecordMigration(t, st, db)
 }
 
 func TestOpen(t *testing.T) {

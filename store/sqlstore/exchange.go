@@ -23,8 +23,9 @@ func namesJSON(names []string) (string, error) {
 	return string(b), err
 }
 
-// CommitExchange writes everything in one transaction. The replay record goes first, so
-// that a second use of a token id fails before anything else is looked at. Rows are
+// CommitExchange writes everything in one transaction. The exchange record, which is also
+// the replay record and the upload token's record, goes first, so that a second use of a
+// token id fails before anything else is looked at. Rows are
 // updated in order of id, so that concurrent exchanges touching the same publishers lock
 // them in the same order and cannot deadlock. Every write but the pending conversions,
 // whose statements depend on each other's results, goes in one batch, with the COMMIT:
@@ -48,18 +49,15 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 
 	uses := s.uses(used, pins, slices.Sorted(slices.Values(e.Recent)), e.At)
 	id := e.Identity
-	stmts := []Statement{{`INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)`, []any{e.Issuer, e.JTI, e.JTIExpires}}}
+	stmts := []Statement{{`INSERT INTO exchanges
+		(at, issuer, jti, jti_expires_at, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor,
+			projects, token_id, subject, token_expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		[]any{e.At, e.Issuer, e.JTI, e.JTIExpires, string(id.Kind), id.Repository, id.OwnerID, id.RepositoryID, id.WorkflowRef, id.Ref, id.SHA,
+			id.RunID, id.Environment, id.EventName, id.Actor, projects, e.TokenID, e.TokenSubject, e.TokenExpires}}}
 	for _, u := range uses {
 		stmts = append(stmts, u.Statement)
 	}
-	stmts = append(stmts,
-		Statement{`INSERT INTO upload_tokens (id, projects, subject, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-			[]any{e.TokenID, projects, e.TokenSubject, e.At, e.TokenExpires}},
-		Statement{`INSERT INTO exchanges
-			(at, issuer, jti, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor, projects, token_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-			[]any{e.At, e.Issuer, e.JTI, string(id.Kind), id.Repository, id.OwnerID, id.RepositoryID, id.WorkflowRef, id.Ref, id.SHA,
-				id.RunID, id.Environment, id.EventName, id.Actor, projects, e.TokenID}})
 	stmts = append(stmts, auditInserts(e.Events)...)
 
 	err = s.tx(ctx, func(tx q) error {
@@ -89,7 +87,7 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 		case oneTrip && errors.Is(err, errChanges) && len(changed) >= 1 && len(changed) <= len(uses):
 			return uses[len(changed)-1].failure(-1)
 		case len(changed) == 1+len(uses):
-			return fmt.Errorf("upload token record: %w", err)
+			return fmt.Errorf("audit events: %w", err)
 		default:
 			return err
 		}

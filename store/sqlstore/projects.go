@@ -124,7 +124,9 @@ func (s *Store) RenameProject(ctx context.Context, id int64, name string) (store
 // DeleteProject revokes the live tokens that name the project in the same transaction,
 // so that none outlives it; expired ones are left as they are. The live tokens are few
 // (each lives minutes), so they are read and matched here, in canonical form, rather
-// than by each dialect's JSON operators.
+// than by each dialect's JSON operators; they are found among the exchanges of the last
+// MaxUploadTokenLifetime, and a minute more for the moments between an exchange's time
+// and its token's signing.
 func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]string, error) {
 	var revoked []string
 	err := s.tx(ctx, func(tx q) error {
@@ -140,7 +142,8 @@ func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]st
 		tokens, err := collect(ctx, tx.reader, func(r scanner) (live, error) {
 			var l live
 			return l, r.Scan(&l.id, &l.projects)
-		}, `SELECT id, projects FROM upload_tokens WHERE revoked_at IS NULL AND expires_at > $1 ORDER BY id`, at)
+		}, `SELECT token_id, projects FROM exchanges WHERE at >= $2 AND token_expires_at > $1 AND revoked_at IS NULL ORDER BY token_id`,
+			at, at.Add(-store.MaxUploadTokenLifetime-time.Minute))
 		if err != nil {
 			return err
 		}
@@ -153,7 +156,7 @@ func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]st
 			if !slices.ContainsFunc(names, func(n string) bool { return s.key(n) == key }) {
 				continue
 			}
-			if _, err := tx.exec(ctx, `UPDATE upload_tokens SET revoked_at = $2 WHERE id = $1`, t.id, at); err != nil {
+			if _, err := tx.exec(ctx, `UPDATE exchanges SET revoked_at = $2 WHERE token_id = $1`, t.id, at); err != nil {
 				return err
 			}
 			revoked = append(revoked, t.id)

@@ -52,23 +52,16 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy) (store.Reta
 				return err
 			}
 		}
-		for _, d := range []struct {
-			n   *int64
-			sql string
-			at  time.Time
-		}{
-			{&r.PendingExpired, `DELETE FROM pending_publishers WHERE expires_at <= $1`, p.Now},
-			{&r.ReplayRecords, `DELETE FROM used_jtis WHERE expires_at <= $1`, p.Now},
-			// Introspection answers "inactive" for a token it has no record of, which is
-			// what it answers for an expired one.
-			{&r.UploadTokens, `DELETE FROM upload_tokens WHERE expires_at <= $1`, p.Now},
-			{&r.Exchanges, `DELETE FROM exchanges WHERE at < $1`, p.Now.Add(-p.KeepExchanges)},
-		} {
-			n, err := tx.exec(ctx, d.sql, d.at)
-			if err != nil {
-				return err
-			}
-			*d.n = n
+		if r.PendingExpired, err = tx.exec(ctx, `DELETE FROM pending_publishers WHERE expires_at <= $1`, p.Now); err != nil {
+			return err
+		}
+		// An exchange record is also the replay record of its CI token and the record of
+		// its upload token: neither may go before it expires. Introspection answers
+		// "inactive" for a token it has no record of, as it does for an expired one.
+		r.Exchanges, err = tx.exec(ctx, `DELETE FROM exchanges WHERE at < $1 AND jti_expires_at <= $2 AND token_expires_at <= $2`,
+			p.Now.Add(-p.KeepExchanges), p.Now)
+		if err != nil {
+			return err
 		}
 		return nil
 	})

@@ -15,7 +15,7 @@ func (s *Store) UploadToken(ctx context.Context, id string) (store.UploadToken, 
 		t        store.UploadToken
 		projects string
 	)
-	err := s.read().queryRow(ctx, `SELECT id, projects, subject, issued_at, expires_at, revoked_at FROM upload_tokens WHERE id = $1`, id).
+	err := s.read().queryRow(ctx, `SELECT token_id, projects, subject, at, token_expires_at, revoked_at FROM exchanges WHERE token_id = $1`, id).
 		Scan(&t.ID, &projects, &t.Subject, timeDest{&t.IssuedAt}, timeDest{&t.ExpiresAt}, nullTimeDest{&t.RevokedAt})
 	if err != nil {
 		return store.UploadToken{}, fmt.Errorf("upload token %q: %w", id, err)
@@ -29,7 +29,7 @@ func (s *Store) UploadToken(ctx context.Context, id string) (store.UploadToken, 
 // RevokeUploadToken keeps the first revocation time when a token is revoked twice.
 func (s *Store) RevokeUploadToken(ctx context.Context, id string, at time.Time) error {
 	return s.tx(ctx, func(tx q) error {
-		n, err := tx.exec(ctx, `UPDATE upload_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, id, at)
+		n, err := tx.exec(ctx, `UPDATE exchanges SET revoked_at = COALESCE(revoked_at, $2) WHERE token_id = $1`, id, at)
 		if err == nil && n == 0 {
 			err = fmt.Errorf("upload token %q: %w", id, store.ErrNotFound)
 		}

@@ -2,17 +2,21 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tpx-dev/tpx/store"
 )
 
 // SQL runs one statement on a backend's database directly, for tests that must put the
 // data in a state the store itself never makes; QueryInt reads one number.
+// Tables lists the names of the store's tables.
 type SQL struct {
 	Exec     func(ctx context.Context, query string) error
 	QueryInt func(ctx context.Context, query string) (int, error)
+	Tables   func(ctx context.Context) ([]string, error)
 }
 
 // ProjectKeyMigration holds a backend to migration 5, which rewrites project name keys from
@@ -63,4 +67,125 @@ func ProjectKeyMigration(t *testing.T, st store.Store, db SQL) {
 	equal(t, "project found by another spelling", p.Name, "Foo_Bar")
 	_, err = st.AddPending(ctx, pendingOf("some_pkg", alice, f.now, nil))
 	wantErr(t, err, store.ErrConflict)
+}
+
+// ExchangeRows holds a backend to one row per exchange: an exchange's commit adds its
+// exchange record, which is also its replay record and its upload token's record, and
+// its audit events — nothing else, in any table. A replay adds nothing. st is migrated;
+// db reaches the same database.
+func ExchangeRows(t *testing.T, st store.Store, db SQL) {
+	ctx := t.Context()
+	f := &fixture{t: t, ctx: ctx, st: st, now: epoch}
+	alice := f.user("alice")
+	pub := f.publisher(f.project("proj", alice), alice, nil)
+	counts := func() map[string]int {
+		t.Helper()
+		tables, err := db.Tables(ctx)
+		must(t, err)
+		out := make(map[string]int, len(tables))
+		for _, table := range tables {
+			n, err := db.QueryInt(ctx, `SELECT count(*) FROM `+table)
+			must(t, err)
+			out[table] = n
+		}
+		return out
+	}
+	before := counts()
+	e := f.exchange("jti-rows", pub)
+	e.Events = []store.AuditEvent{{At: e.At, Actor: "exchange", ProjectID: pub.ProjectID, Action: "token.mint", Detail: "minted"}}
+	must(t, st.CommitExchange(ctx, e))
+	after := counts()
+	for table, n := range after {
+		want := before[table]
+		switch table {
+		case "exchanges", "audit_events":
+			want++
+		}
+		if n != want {
+			t.Errorf("table %s has %d rows after one exchange, want %d", table, n, want)
+		}
+	}
+	replay := e
+	replay.TokenID = "token-replay"
+	wantErr(t, st.CommitExchange(ctx, replay), store.ErrReplay)
+	equal(t, "rows after a replay", counts(), after)
+}
+
+// ExchangeRecordMigration holds a backend to migration 19, which moves the replay records
+// and the upload-token records into the exchange records: every token's record reads the
+// same after it (revocations kept), every CI token exchanged is still refused a second
+// time, records whose replay and token rows retention had deleted read as expired, and
+// the two tables are gone. st is migrated; db reaches the same database.
+func ExchangeRecordMigration(t *testing.T, st store.Store, db SQL) {
+	ctx := t.Context()
+	f := &fixture{t: t, ctx: ctx, st: st, now: epoch}
+	alice := f.user("alice")
+	pub := f.publisher(f.project("proj", alice), alice, nil)
+	live, revoked, pruned := f.exchange("jti-live", pub), f.exchange("jti-revoked", pub), f.exchange("jti-pruned", pub)
+	live.JTIExpires = live.TokenExpires.Add(15 * time.Minute)
+	pruned.At = f.now.Add(-48 * time.Hour)
+	pruned.JTIExpires, pruned.TokenExpires = pruned.At.Add(10*time.Minute), pruned.At.Add(15*time.Minute)
+	for _, e := range []store.Exchange{live, revoked, pruned} {
+		must(t, st.CommitExchange(ctx, e))
+	}
+	must(t, st.RevokeUploadToken(ctx, revoked.TokenID, f.now.Add(time.Minute)))
+	records := map[string]store.UploadToken{}
+	for _, e := range []store.Exchange{live, revoked} {
+		tok, err := st.UploadToken(ctx, e.TokenID)
+		must(t, err)
+		records[e.TokenID] = tok
+	}
+
+	// The database as it was before the migration, with the rows of pruned deleted from
+	// the two old tables as retention deleted them.
+	for _, q := range []string{
+		`CREATE TABLE used_jtis AS SELECT issuer, jti, jti_expires_at AS expires_at FROM exchanges WHERE jti <> 'jti-pruned'`,
+		`CREATE TABLE upload_tokens AS SELECT token_id AS id, projects, subject, at AS issued_at, token_expires_at AS expires_at, revoked_at
+			FROM exchanges WHERE jti <> 'jti-pruned'`,
+		`DROP INDEX exchanges_jti`,
+		`DROP INDEX exchanges_token`,
+		`CREATE INDEX exchanges_token ON exchanges (token_id)`,
+		`ALTER TABLE exchanges DROP COLUMN jti_expires_at`,
+		`ALTER TABLE exchanges DROP COLUMN subject`,
+		`ALTER TABLE exchanges DROP COLUMN token_expires_at`,
+		`ALTER TABLE exchanges DROP COLUMN revoked_at`,
+		`DELETE FROM schema_migrations WHERE version = 19`,
+	} {
+		must(t, db.Exec(ctx, q))
+	}
+
+	must(t, st.Migrate(ctx))
+	for id, want := range records {
+		got, err := st.UploadToken(ctx, id)
+		must(t, err)
+		equal(t, "upload token record after the migration", got, want)
+	}
+	tok, err := st.UploadToken(ctx, pruned.TokenID)
+	must(t, err)
+	equal(t, "record of a token whose row retention had deleted", tok, store.UploadToken{
+		ID: pruned.TokenID, Projects: pruned.Projects, Subject: "github:Octo-Org/Octo-Repo", IssuedAt: pruned.At, ExpiresAt: pruned.At,
+	})
+	for _, e := range []store.Exchange{live, revoked, pruned} {
+		replay := e
+		replay.TokenID = "token-replay-" + e.JTI
+		wantErr(t, st.CommitExchange(ctx, replay), store.ErrReplay)
+	}
+	must(t, st.CommitExchange(ctx, f.exchange("jti-after", pub)))
+	// Between the expiry of live's upload token and that of its CI token, its record is
+	// kept as the CI token's replay record, whatever KeepExchanges.
+	p := policyAt(live.TokenExpires.Add(time.Minute))
+	p.KeepExchanges = 0
+	_, err = st.Retain(ctx, p)
+	must(t, err)
+	if !f.tokenRecorded(live) || f.tokenRecorded(pruned) {
+		t.Fatalf("after retention past %s's upload token: its record kept %v (want true), pruned's kept %v (want false)",
+			live.JTI, f.tokenRecorded(live), f.tokenRecorded(pruned))
+	}
+	tables, err := db.Tables(ctx)
+	must(t, err)
+	for _, gone := range []string{"used_jtis", "upload_tokens"} {
+		if slices.Contains(tables, gone) {
+			t.Errorf("table %s is still there after the migration", gone)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,18 +67,53 @@ func retentionTests() []test {
 
 			got, err := f.st.Retain(f.ctx, policyAt(f.now))
 			must(t, err)
-			equal(t, "what Retain did", got, store.Retained{ReplayRecords: 1, UploadTokens: 1, PendingNoticed: 1, PendingExpired: 1})
-			if f.tokenRecorded(old) || !f.tokenRecorded(live) {
-				t.Fatal("Retain must remove the expired upload token record and keep the live one")
+			equal(t, "what Retain did", got, store.Retained{PendingNoticed: 1, PendingExpired: 1})
+			if !f.tokenRecorded(old) || !f.tokenRecorded(live) {
+				t.Fatal("Retain must keep the exchange records younger than KeepExchanges, expired or not")
 			}
 			pend, err := f.st.ListPending(f.ctx, alice.ID)
 			must(t, err)
 			equal(t, "pending publishers left", pend, []store.PendingPublisher{current})
-			// The expired token id may be recorded again; the live one is still guarded.
-			again := old
-			again.TokenID = "token-again"
-			must(t, f.st.CommitExchange(f.ctx, again))
-			replay := live
+			// A record kept is its CI token's replay record, expired or not.
+			for _, e := range []store.Exchange{old, live} {
+				replay := e
+				replay.TokenID = "token-replay-" + e.JTI
+				wantErr(t, f.st.CommitExchange(f.ctx, replay), store.ErrReplay)
+			}
+		}},
+		{"An exchange record outlives its CI token and its upload token, whatever KeepExchanges", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			pub := f.publisher(f.project("proj", alice), alice, nil)
+			before, after := f.now.Add(-time.Second), f.now.Add(time.Second)
+			exchanges := map[string]store.Exchange{}
+			for _, c := range []struct {
+				jti            string
+				jtiEnd, tokEnd time.Time
+			}{
+				{"jti-live", after, before},
+				{"token-live", before, after},
+				{"both-live", after, after},
+				{"both-expired", before, before},
+				{"both-expire-now", f.now, f.now},
+			} {
+				e := f.exchange(c.jti, pub)
+				e.At = f.now.Add(-time.Minute)
+				e.JTIExpires, e.TokenExpires = c.jtiEnd, c.tokEnd
+				must(t, f.st.CommitExchange(f.ctx, e))
+				exchanges[c.jti] = e
+			}
+			p := policyAt(f.now)
+			p.KeepExchanges = 0
+			got, err := f.st.Retain(f.ctx, p)
+			must(t, err)
+			equal(t, "exchange records deleted", got.Exchanges, int64(2))
+			for jti, e := range exchanges {
+				kept := !strings.HasPrefix(jti, "both-expire")
+				if f.tokenRecorded(e) != kept {
+					t.Errorf("exchange %s: record kept %v, want %v", jti, !kept, kept)
+				}
+			}
+			replay := exchanges["jti-live"]
 			replay.TokenID = "token-replay"
 			wantErr(t, f.st.CommitExchange(f.ctx, replay), store.ErrReplay)
 		}},
@@ -157,6 +193,7 @@ func retentionTests() []test {
 			for i, age := range []time.Duration{401 * day, 400*day + time.Second, 400 * day, 399 * day} {
 				e := f.exchange("jti-"+string(rune('a'+i)), pub)
 				e.At = f.now.Add(-age)
+				e.JTIExpires, e.TokenExpires = e.At.Add(10*time.Minute), e.At.Add(15*time.Minute)
 				must(t, f.st.CommitExchange(f.ctx, e))
 			}
 			got, err := f.st.Retain(f.ctx, policyAt(f.now))
