@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -267,6 +268,10 @@ func dexForm(token string) []byte {
 // connector trusting the run's test issuer, with the repository claim as the user name
 // (CI tokens carry no name or email).
 func dexConfig(issuer, addr string, pg *url.URL, db, upstream string) ([]byte, error) {
+	mode, err := dexSSLMode(pg.String())
+	if err != nil {
+		return nil, err
+	}
 	port, err := strconv.Atoi(pg.Port())
 	if err != nil {
 		port = 5432
@@ -281,7 +286,7 @@ func dexConfig(issuer, addr string, pg *url.URL, db, upstream string) ([]byte, e
 		"issuer": issuer,
 		"storage": map[string]any{"type": "postgres", "config": map[string]any{
 			"host": pg.Hostname(), "port": port, "database": db, "user": user, "password": password,
-			"ssl": map[string]any{"mode": "disable"},
+			"ssl": map[string]any{"mode": mode},
 		}},
 		"web":    map[string]any{"http": addr},
 		"logger": map[string]any{"level": "warn"},
@@ -398,4 +403,19 @@ func dexVersion(ctx context.Context, path string) (string, error) {
 		return "", errors.New("dex version printed nothing")
 	}
 	return line, nil
+}
+
+// dexSSLMode is the sslmode of the database URL dsn, which Dex is given too: both servers
+// talk to PostgreSQL alike, or the comparison measures TLS. Dex takes these modes only,
+// not "prefer", pgx's default, which uses TLS where the server offers it.
+func dexSSLMode(dsn string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", err
+	}
+	mode := u.Query().Get("sslmode")
+	if !slices.Contains([]string{"disable", "require", "verify-ca", "verify-full"}, mode) {
+		return "", fmt.Errorf("TPX_BENCH_DATABASE_URL: with -dex, set sslmode to disable, require, verify-ca or verify-full (not %q), so that tpx and Dex connect to PostgreSQL alike", mode)
+	}
+	return mode, nil
 }

@@ -88,6 +88,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.dbURL == "" {
 		o.dbURL = defaultDatabaseURL
 	}
+	if o.dex != "" {
+		if _, err := dexSSLMode(o.dbURL); err != nil {
+			return err
+		}
+	}
 	if o.timeout == 0 {
 		o.timeout = 9 * time.Minute
 		if o.quick {
