@@ -95,9 +95,14 @@ func LastUseRecent(last *time.Time, at time.Time) bool {
 	return last != nil && at.Sub(*last) < LastUseResolution
 }
 
-// MaxUploadTokenLifetime bounds the lifetime of upload tokens, so that revocation need
-// look no further back than that among the exchanges for the tokens still live.
-const MaxUploadTokenLifetime = time.Hour
+// MaxUploadTokenLifetime bounds the lifetime of upload tokens, and ExchangeSpan the time
+// between an exchange's At and the signing of its token: CommitExchange refuses a token
+// that expires later than both after At, so that revocation need look no further back
+// than that among the exchanges for the tokens still live.
+const (
+	MaxUploadTokenLifetime = time.Hour
+	ExchangeSpan           = time.Minute
+)
 
 // Exchange is everything one successful exchange writes, in one transaction.
 type Exchange struct {
@@ -120,8 +125,8 @@ type Exchange struct {
 	Identity policy.Identity
 	// The upload token handed out.
 	TokenID      string
-	TokenSubject string // its sub claim
-	TokenExpires time.Time
+	TokenSubject string    // its sub claim
+	TokenExpires time.Time // at most MaxUploadTokenLifetime + ExchangeSpan after At
 	Projects     []string
 	// Events are audit events written with the exchange ("token minted" on each
 	// project's log), so the log of a minted token cannot be lost.
@@ -267,9 +272,10 @@ type Store interface {
 	// advisory lock on PostgreSQL): it tells the registrant of each pending publisher that
 	// expires within p.NoticeBefore, once, with an audit event of theirs and, if their
 	// address is verified, a message in the outbox; records each expired pending
-	// publisher in its registrant's audit log and deletes it; and deletes
-	// replay records and upload-token records past their expiry and exchange records older
-	// than p.KeepExchanges. Call it periodically: nothing else bounds the replay table.
+	// publisher in its registrant's audit log and deletes it; and deletes the exchange
+	// records older than p.KeepExchanges whose CI token and upload token have both expired
+	// (each is also the replay record of its CI token and the record of its upload token).
+	// Call it periodically: nothing else bounds the exchange records.
 	Retain(ctx context.Context, p RetentionPolicy) (Retained, error)
 
 	// Passwords and second factors (factors.go), sessions (sessions.go), email

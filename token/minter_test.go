@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tpx-dev/tpx/internal/secretbox"
+	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/verify"
 )
 
@@ -289,6 +290,8 @@ func TestNewMinterChecksItsConfig(t *testing.T) {
 			MinterConfig{Issuer: "https://tpx.example", Keys: s, Box: box, PublishAhead: time.Minute}},
 		{"a rotation period no longer than the publication lead is refused",
 			MinterConfig{Issuer: "https://tpx.example", Keys: s, Box: box, RotateEvery: time.Hour, PublishAhead: time.Hour}},
+		{"a TTL longer than the store's bound on upload tokens is refused",
+			MinterConfig{Issuer: "https://tpx.example", Keys: s, Box: box, TTL: store.MaxUploadTokenLifetime + time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

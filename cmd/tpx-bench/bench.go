@@ -78,7 +78,7 @@ type bench struct {
 	db     *pgDatabase
 
 	// tokens are valid CI tokens, one per exchange, for the base publishers in turn; a
-	// phase that runs after another on the same database first clears the replay table.
+	// phase that runs after another on the same database first clears the exchange records (the replay records).
 	tokens [][]byte
 
 	res results

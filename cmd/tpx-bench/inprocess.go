@@ -22,7 +22,7 @@ func exchangeAll(ctx context.Context, svc *service, bodies [][]byte, c int) runR
 
 // inProcess measures exchange.Service alone, on the PostgreSQL store: no HTTP, no JSON
 // request body, no child process; as tpx serve wires it, then without the owner UI's
-// observer (the same tokens again, the replay table emptied between).
+// observer (the same tokens again, the exchange records emptied between).
 func (b *bench) inProcess(ctx context.Context, svc, core *service) error {
 	s := b.sizes
 	for _, run := range []struct {

@@ -320,7 +320,7 @@ const methodNotes = `## How it measures
   CPU time of the measured Go process alone (getrusage), so PostgreSQL's share is not in it.
 - CI tokens are real RS256 tokens from internal/oidctest, signed before any measurement (an
   RSA-2048 signature costs about a millisecond, more than an exchange); each is exchanged once.
-  Between phases on one database the replay table is emptied so that the same tokens serve again.
+  Between phases on one database the exchange records (the replay records) are emptied so that the same tokens serve again.
 - Publishers are seeded with COPY, pinned to their repository's numeric ids, one per project,
   each with an environment rule; exchanges cycle over 1,000 of them so that no single row is hot.
 - Services are wired as ` + "`tpx serve`" + ` wires them: Prometheus metrics, the owner UI's observer of

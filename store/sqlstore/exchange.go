@@ -31,6 +31,10 @@ func namesJSON(names []string) (string, error) {
 // whose statements depend on each other's results, goes in one batch, with the COMMIT:
 // one round trip where the backend can send it so (PostgreSQL).
 func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
+	if latest := e.At.Add(store.MaxUploadTokenLifetime + store.ExchangeSpan); e.TokenExpires.After(latest) {
+		return fmt.Errorf("upload token %q expires at %s, after %s, the latest its exchange at %s allows", e.TokenID,
+			e.TokenExpires.UTC().Format(time.RFC3339), latest.UTC().Format(time.RFC3339), e.At.UTC().Format(time.RFC3339))
+	}
 	projects, err := namesJSON(e.Projects)
 	if err != nil {
 		return err
@@ -87,7 +91,7 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 		case oneTrip && errors.Is(err, errChanges) && len(changed) >= 1 && len(changed) <= len(uses):
 			return uses[len(changed)-1].failure(-1)
 		case len(changed) == 1+len(uses):
-			return fmt.Errorf("audit events: %w", err)
+			return fmt.Errorf("audit events or the commit: %w", err)
 		default:
 			return err
 		}

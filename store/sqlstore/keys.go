@@ -14,6 +14,36 @@ import (
 var migrationSteps = map[int]func(ctx context.Context, tx q) error{
 	// Migration 5 made PEP 503 the form of project keys, the only rule there was.
 	5: func(ctx context.Context, tx q) error { return rekey(ctx, tx, verify.ProjectKey) },
+	// Migration 19 makes the exchange record the replay record of its CI token.
+	19: uniqueTokenIDs,
+}
+
+// uniqueTokenIDs makes issuer and jti unique among exchange records. Records that share
+// them (a token id an issuer gave twice, or one exchanged again after its replay record
+// had expired) are audit records of separate exchanges: it fails and names them rather
+// than pick one, so that an operator decides before tpx runs.
+func uniqueTokenIDs(ctx context.Context, tx q) error {
+	type pair struct {
+		issuer, jti string
+		n           int
+	}
+	shared, err := collect(ctx, tx.reader, func(r scanner) (pair, error) {
+		var p pair
+		return p, r.Scan(&p.issuer, &p.jti, &p.n)
+	}, `SELECT issuer, jti, count(*) FROM exchanges GROUP BY issuer, jti HAVING count(*) > 1 ORDER BY issuer, jti LIMIT 10`)
+	if err != nil {
+		return err
+	}
+	if len(shared) > 0 {
+		named := make([]string, len(shared))
+		for i, p := range shared {
+			named[i] = fmt.Sprintf("%s %q (%d records)", p.issuer, p.jti, p.n)
+		}
+		return fmt.Errorf("exchange records share the CI token id they record, which must now be unique: %s (the first %d such ids); "+
+			"keep one record of each (or copy them elsewhere), then migrate again", strings.Join(named, ", "), len(shared))
+	}
+	_, err = tx.exec(ctx, `CREATE UNIQUE INDEX exchanges_jti ON exchanges (issuer, jti)`)
+	return err
 }
 
 // rekey rewrites projects.name_key, pending_publishers.project_key and

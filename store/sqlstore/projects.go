@@ -125,8 +125,7 @@ func (s *Store) RenameProject(ctx context.Context, id int64, name string) (store
 // so that none outlives it; expired ones are left as they are. The live tokens are few
 // (each lives minutes), so they are read and matched here, in canonical form, rather
 // than by each dialect's JSON operators; they are found among the exchanges of the last
-// MaxUploadTokenLifetime, and a minute more for the moments between an exchange's time
-// and its token's signing.
+// MaxUploadTokenLifetime + ExchangeSpan.
 func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]string, error) {
 	var revoked []string
 	err := s.tx(ctx, func(tx q) error {
@@ -143,7 +142,7 @@ func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]st
 			var l live
 			return l, r.Scan(&l.id, &l.projects)
 		}, `SELECT token_id, projects FROM exchanges WHERE at >= $2 AND token_expires_at > $1 AND revoked_at IS NULL ORDER BY token_id`,
-			at, at.Add(-store.MaxUploadTokenLifetime-time.Minute))
+			at, at.Add(-store.MaxUploadTokenLifetime-store.ExchangeSpan))
 		if err != nil {
 			return err
 		}

@@ -34,6 +34,20 @@ func exchangeTests() []test {
 			}
 			equal(t, "unused publisher", f.publisherByID(idle.ID), idle)
 		}},
+		{"An upload token that would outlive what revocation looks back over is refused, and nothing is written", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			pub := f.publisher(f.project("proj", alice), alice, nil)
+			e := f.exchange("jti-long", pub)
+			e.TokenExpires = e.At.Add(store.MaxUploadTokenLifetime + store.ExchangeSpan + time.Second)
+			if err := f.st.CommitExchange(f.ctx, e); err == nil {
+				t.Fatal("an upload token expiring past MaxUploadTokenLifetime + ExchangeSpan after its exchange was recorded")
+			}
+			if f.tokenRecorded(e) {
+				t.Fatal("the refused exchange left its record")
+			}
+			e.TokenExpires = e.At.Add(store.MaxUploadTokenLifetime + store.ExchangeSpan)
+			must(t, f.st.CommitExchange(f.ctx, e))
+		}},
 		{"An exchange writes its audit events, 1,000 of them in one commit, and a replay writes none", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			var pubs []store.Publisher

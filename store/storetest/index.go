@@ -300,19 +300,28 @@ func indexTests() []test {
 			alice := f.user("alice")
 			p := f.project("Foo.Bar", alice)
 			pub := f.publisher(p, alice, nil)
+			// oldest is the earliest exchange whose token can still be live: its token
+			// expires as long after the exchange as a store accepts.
+			longest := store.MaxUploadTokenLifetime + store.ExchangeSpan
 			for _, tok := range []struct {
 				id       string
 				projects []string
+				age      time.Duration // of the exchange
 				expires  time.Duration
-			}{{"live", []string{"foo-bar"}, time.Hour}, {"both", []string{"other", "Foo_Bar"}, time.Hour}, {"other", []string{"other"}, time.Hour}, {"expired", []string{"foo-bar"}, -time.Minute}} {
+			}{
+				{"live", []string{"foo-bar"}, 0, time.Hour}, {"both", []string{"other", "Foo_Bar"}, 0, time.Hour},
+				{"other", []string{"other"}, 0, time.Hour}, {"expired", []string{"foo-bar"}, 0, -time.Minute},
+				{"oldest", []string{"foo-bar"}, longest - time.Second, time.Second},
+			} {
 				e := f.exchange("jti-"+tok.id, pub)
+				e.At = f.now.Add(-tok.age)
 				e.TokenID, e.Projects, e.TokenExpires = tok.id, tok.projects, f.now.Add(tok.expires)
 				must(t, f.st.CommitExchange(f.ctx, e))
 			}
 			revoked, err := f.st.DeleteProject(f.ctx, p.ID, f.now)
 			must(t, err)
-			equal(t, "revoked", revoked, []string{"both", "live"})
-			for id, want := range map[string]bool{"live": true, "both": true, "other": false, "expired": false} {
+			equal(t, "revoked", revoked, []string{"both", "live", "oldest"})
+			for id, want := range map[string]bool{"live": true, "both": true, "other": false, "expired": false, "oldest": true} {
 				tok, err := f.st.UploadToken(f.ctx, id)
 				must(t, err)
 				if (tok.RevokedAt != nil) != want {

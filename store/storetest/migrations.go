@@ -111,11 +111,14 @@ func ExchangeRows(t *testing.T, st store.Store, db SQL) {
 	equal(t, "rows after a replay", counts(), after)
 }
 
-// ExchangeRecordMigration holds a backend to migration 19, which moves the replay records
-// and the upload-token records into the exchange records: every token's record reads the
-// same after it (revocations kept), every CI token exchanged is still refused a second
-// time, records whose replay and token rows retention had deleted read as expired, and
-// the two tables are gone. st is migrated; db reaches the same database.
+// ExchangeRecordMigration holds a backend to migrations 19 and 20, which move the replay
+// records and the upload-token records into the exchange records: every token's record
+// reads the same after them (revocations kept), every CI token exchanged is still refused
+// a second time — also one whose exchange record retention had deleted while its replay
+// record lived on — records whose replay and token rows retention had deleted read as
+// expired, and the two tables are gone. Records that share an issuer and jti stop the
+// migration, naming them, and leave the database as it was. st is migrated; db reaches
+// the same database.
 func ExchangeRecordMigration(t *testing.T, st store.Store, db SQL) {
 	ctx := t.Context()
 	f := &fixture{t: t, ctx: ctx, st: st, now: epoch}
@@ -136,23 +139,39 @@ func ExchangeRecordMigration(t *testing.T, st store.Store, db SQL) {
 		records[e.TokenID] = tok
 	}
 
-	// The database as it was before the migration, with the rows of pruned deleted from
-	// the two old tables as retention deleted them.
+	// The database as it was before the migrations: the rows of pruned deleted from the
+	// two old tables as retention deleted them, and a replay record (of jti-orphan) that
+	// outlived its exchange record.
 	for _, q := range []string{
 		`CREATE TABLE used_jtis AS SELECT issuer, jti, jti_expires_at AS expires_at FROM exchanges WHERE jti <> 'jti-pruned'`,
+		`INSERT INTO used_jtis SELECT issuer, 'jti-orphan', jti_expires_at FROM exchanges WHERE jti = 'jti-live'`,
 		`CREATE TABLE upload_tokens AS SELECT token_id AS id, projects, subject, at AS issued_at, token_expires_at AS expires_at, revoked_at
 			FROM exchanges WHERE jti <> 'jti-pruned'`,
 		`DROP INDEX exchanges_jti`,
-		`DROP INDEX exchanges_token`,
-		`CREATE INDEX exchanges_token ON exchanges (token_id)`,
 		`ALTER TABLE exchanges DROP COLUMN jti_expires_at`,
 		`ALTER TABLE exchanges DROP COLUMN subject`,
 		`ALTER TABLE exchanges DROP COLUMN token_expires_at`,
 		`ALTER TABLE exchanges DROP COLUMN revoked_at`,
-		`DELETE FROM schema_migrations WHERE version = 19`,
+		`DELETE FROM schema_migrations WHERE version IN (19, 20)`,
+		// A CI token id recorded twice, which the old tables allowed once its replay
+		// record had expired.
+		`INSERT INTO exchanges (at, issuer, jti, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor, projects, token_id)
+			SELECT at, issuer, jti, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor, projects, 'token-again'
+			FROM exchanges WHERE jti = 'jti-revoked'`,
 	} {
 		must(t, db.Exec(ctx, q))
 	}
+
+	err := st.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), `"jti-revoked" (2 records)`) {
+		t.Fatalf("migrating with a CI token id recorded twice: got %v, want an error naming it", err)
+	}
+	tables, err := db.Tables(ctx)
+	must(t, err)
+	if !slices.Contains(tables, "used_jtis") || !slices.Contains(tables, "upload_tokens") {
+		t.Fatalf("the refused migration changed the tables: %v", tables)
+	}
+	must(t, db.Exec(ctx, `DELETE FROM exchanges WHERE token_id = 'token-again'`))
 
 	must(t, st.Migrate(ctx))
 	for id, want := range records {
@@ -162,12 +181,12 @@ func ExchangeRecordMigration(t *testing.T, st store.Store, db SQL) {
 	}
 	tok, err := st.UploadToken(ctx, pruned.TokenID)
 	must(t, err)
-	equal(t, "record of a token whose row retention had deleted", tok, store.UploadToken{
-		ID: pruned.TokenID, Projects: pruned.Projects, Subject: "github:Octo-Org/Octo-Repo", IssuedAt: pruned.At, ExpiresAt: pruned.At,
-	})
-	for _, e := range []store.Exchange{live, revoked, pruned} {
-		replay := e
-		replay.TokenID = "token-replay-" + e.JTI
+	if tok.ExpiresAt.After(pruned.At) || tok.RevokedAt != nil {
+		t.Fatalf("record of a token whose row retention had deleted: %+v, want it expired", tok)
+	}
+	for _, jti := range []string{"jti-live", "jti-revoked", "jti-pruned", "jti-orphan"} {
+		replay := f.exchange(jti, pub)
+		replay.TokenID = "token-replay-" + jti
 		wantErr(t, st.CommitExchange(ctx, replay), store.ErrReplay)
 	}
 	must(t, st.CommitExchange(ctx, f.exchange("jti-after", pub)))
@@ -181,7 +200,7 @@ func ExchangeRecordMigration(t *testing.T, st store.Store, db SQL) {
 		t.Fatalf("after retention past %s's upload token: its record kept %v (want true), pruned's kept %v (want false)",
 			live.JTI, f.tokenRecorded(live), f.tokenRecorded(pruned))
 	}
-	tables, err := db.Tables(ctx)
+	tables, err = db.Tables(ctx)
 	must(t, err)
 	for _, gone := range []string{"used_jtis", "upload_tokens"} {
 		if slices.Contains(tables, gone) {
