@@ -126,7 +126,7 @@ func TestMigrate(t *testing.T) {
 }
 
 // direct is a migrated store in a new schema and a connection to the same schema.
-func direct(t *testing.T) (*postgres.Store, storetest.SQL) {
+func direct(t *testing.T) (store.Store, storetest.SQL) {
 	dsn := freshSchema(t)
 	st := open(t, dsn)
 	if err := st.Migrate(t.Context()); err != nil {
@@ -153,19 +153,8 @@ func direct(t *testing.T) (*postgres.Store, storetest.SQL) {
 	}
 }
 
-func TestProjectKeyMigration(t *testing.T) {
-	st, db := direct(t)
-	storetest.ProjectKeyMigration(t, st, db)
-}
-
-func TestExchangeRows(t *testing.T) {
-	st, db := direct(t)
-	storetest.ExchangeRows(t, st, db)
-}
-
-func TestExchangeRecordMigration(t *testing.T) {
-	st, db := direct(t)
-	storetest.ExchangeRecordMigration(t, st, db)
+func TestSchema(t *testing.T) {
+	storetest.RunSchema(t, direct)
 }
 
 func TestWebAuthnCount(t *testing.T) {

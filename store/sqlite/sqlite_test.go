@@ -47,7 +47,7 @@ func TestConformance(t *testing.T) {
 }
 
 // direct is a migrated store in a new directory and the same database opened directly.
-func direct(t *testing.T) (*sqlite.Store, storetest.SQL) {
+func direct(t *testing.T) (store.Store, storetest.SQL) {
 	dir := t.TempDir()
 	st, db := open(t, dir), raw(t, dir)
 	return st, storetest.SQL{
@@ -74,19 +74,8 @@ func direct(t *testing.T) (*sqlite.Store, storetest.SQL) {
 	}
 }
 
-func TestProjectKeyMigration(t *testing.T) {
-	st, db := direct(t)
-	storetest.ProjectKeyMigration(t, st, db)
-}
-
-func TestExchangeRows(t *testing.T) {
-	st, db := direct(t)
-	storetest.ExchangeRows(t, st, db)
-}
-
-func TestExchangeRecordMigration(t *testing.T) {
-	st, db := direct(t)
-	storetest.ExchangeRecordMigration(t, st, db)
+func TestSchema(t *testing.T) {
+	storetest.RunSchema(t, direct)
 }
 
 func TestOpen(t *testing.T) {

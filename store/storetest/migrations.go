@@ -19,6 +19,22 @@ type SQL struct {
 	Tables   func(ctx context.Context) ([]string, error)
 }
 
+// RunSchema holds a backend to what the store's tables must be and what its migrations
+// must do: ProjectKeyMigration, ExchangeRows and ExchangeRecordMigration, each on a
+// migrated store of its own that direct opens with a direct way into its database.
+func RunSchema(t *testing.T, direct func(t *testing.T) (store.Store, SQL)) {
+	for name, check := range map[string]func(*testing.T, store.Store, SQL){
+		"ProjectKeyMigration":     ProjectKeyMigration,
+		"ExchangeRows":            ExchangeRows,
+		"ExchangeRecordMigration": ExchangeRecordMigration,
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, db := direct(t)
+			check(t, st, db)
+		})
+	}
+}
+
 // ProjectKeyMigration holds a backend to migration 5, which rewrites project name keys from
 // lower case into canonical form: it refuses, naming them, projects whose names fold onto
 // one another, changing nothing, and rewrites projects and pending publishers otherwise.
