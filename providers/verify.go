@@ -32,7 +32,7 @@ func platformIdentity(pl *policy.Platform, d *claimDecoder, payload object, id *
 }
 
 // Longest kid and jti accepted: real ones are 40–64 characters; the bound keeps junk out
-// of lookups, logs and the replay table.
+// of lookups, logs and the exchange records.
 const (
 	maxKidBytes = 256
 	maxJTIBytes = 256

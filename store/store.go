@@ -244,13 +244,14 @@ type Store interface {
 	// others register, what the read costs is bounded by what it returns.
 	FindCandidates(ctx context.Context, issuer, key string, job Job, now time.Time) ([]Publisher, []PendingPublisher, error)
 
-	// CommitExchange writes an exchange atomically: the replay record (ErrReplay if
-	// (Issuer, JTI) exists), the pins (ErrPinConflict if a publisher was pinned to other
+	// CommitExchange writes an exchange atomically: its record, which is also the replay
+	// record (ErrReplay if (Issuer, JTI) is recorded) and the upload token's record, the pins (ErrPinConflict if a publisher was pinned to other
 	// ids meanwhile), the pending conversions (ErrPendingTaken, wrapped in a
 	// *PendingTakenError naming them, if a project name exists or the pending publisher
 	// is gone; the caller then removes those pending publishers, and may find them gone),
-	// last-used times (ErrNotFound if a matched publisher was removed meanwhile), the
-	// upload-token record and the audit record. On any error nothing is written.
+	// last-used times (ErrNotFound if a matched publisher was removed meanwhile) and the
+	// audit events. A token expiring more than MaxUploadTokenLifetime + ExchangeSpan after
+	// At is refused. On any error nothing is written.
 	CommitExchange(ctx context.Context, e Exchange) error
 
 	UploadToken(ctx context.Context, id string) (UploadToken, error)

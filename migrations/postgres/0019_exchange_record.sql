@@ -5,6 +5,12 @@
 -- it (introspection and revocation read it). Migration 20 moves the rows of the tables
 -- that held those records.
 --
+-- Replicas of earlier releases write the replay, token and exchange tables in that order
+-- (and their retention the audit events first): taking them all first, in that order,
+-- makes their writes wait for this migration at their first statement rather than
+-- deadlock with it.
+LOCK TABLE used_jtis, upload_tokens, exchanges, audit_events IN ACCESS EXCLUSIVE MODE;
+
 -- A column added with a constant default is not written into the existing rows, so this
 -- does not rewrite the table. The records whose replay and token rows retention had
 -- deleted keep these defaults: both their tokens expired long ago.

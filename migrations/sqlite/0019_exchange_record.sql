@@ -4,7 +4,8 @@
 -- two records share an issuer and jti) and the record of the upload token handed out for
 -- it (introspection and revocation read it). Migration 20 moves the rows of the tables
 -- that held those records. The records whose replay and token rows retention had deleted
--- keep the defaults: both their tokens expired long ago.
+-- keep the defaults: both their tokens expired long ago. (SQLite cannot drop a column's
+-- default; every insert of an exchange record names these columns.)
 ALTER TABLE exchanges ADD COLUMN jti_expires_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE exchanges ADD COLUMN subject TEXT NOT NULL DEFAULT '';
 ALTER TABLE exchanges ADD COLUMN token_expires_at INTEGER NOT NULL DEFAULT 0;

@@ -30,17 +30,21 @@ func uniqueTokenIDs(ctx context.Context, tx q) error {
 	shared, err := collect(ctx, tx.reader, func(r scanner) (pair, error) {
 		var p pair
 		return p, r.Scan(&p.issuer, &p.jti, &p.n)
-	}, `SELECT issuer, jti, count(*) FROM exchanges GROUP BY issuer, jti HAVING count(*) > 1 ORDER BY issuer, jti LIMIT 10`)
+	}, `SELECT issuer, jti, count(*) FROM exchanges GROUP BY issuer, jti HAVING count(*) > 1 ORDER BY issuer, jti LIMIT 11`)
 	if err != nil {
 		return err
 	}
 	if len(shared) > 0 {
-		named := make([]string, len(shared))
-		for i, p := range shared {
-			named[i] = fmt.Sprintf("%s %q (%d records)", p.issuer, p.jti, p.n)
+		const named = 10
+		var list []string
+		for _, p := range shared[:min(len(shared), named)] {
+			list = append(list, fmt.Sprintf("%s %q (%d records)", p.issuer, p.jti, p.n))
 		}
-		return fmt.Errorf("exchange records share the CI token id they record, which must now be unique: %s (the first %d such ids); "+
-			"keep one record of each (or copy them elsewhere), then migrate again", strings.Join(named, ", "), len(shared))
+		if len(shared) > named {
+			list = append(list, "and more")
+		}
+		return fmt.Errorf("exchange records share the CI token id they record, which must now be unique: %s; "+
+			"keep the newest record of each (docs/operations.md, \"Rolling deploys\"), then migrate again", strings.Join(list, ", "))
 	}
 	_, err = tx.exec(ctx, `CREATE UNIQUE INDEX exchanges_jti ON exchanges (issuer, jti)`)
 	return err

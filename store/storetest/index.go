@@ -300,8 +300,8 @@ func indexTests() []test {
 			alice := f.user("alice")
 			p := f.project("Foo.Bar", alice)
 			pub := f.publisher(p, alice, nil)
-			// oldest is the earliest exchange whose token can still be live: its token
-			// expires as long after the exchange as a store accepts.
+			// The token of "oldest" expires as long after its exchange as a store accepts
+			// (longest): the earliest exchange whose token can still be live.
 			longest := store.MaxUploadTokenLifetime + store.ExchangeSpan
 			for _, tok := range []struct {
 				id       string
