@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -186,6 +187,18 @@ func ExchangeRecordMigration(t *testing.T, st store.Store, db SQL) {
 	must(t, err)
 	if !slices.Contains(tables, "used_jtis") || !slices.Contains(tables, "upload_tokens") {
 		t.Fatalf("the refused migration changed the tables: %v", tables)
+	}
+	// Of many such ids, the error names ten and says there are more.
+	for i := range 11 {
+		must(t, db.Exec(ctx, fmt.Sprintf(`INSERT INTO exchanges (at, issuer, jti, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id,
+				environment, event, actor, projects, token_id)
+			SELECT at, issuer, 'jti-many-%02d', kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor, projects, 'token-again'
+			FROM exchanges WHERE jti IN ('jti-revoked', 'jti-live')`, i))) // three records each
+	}
+	err = st.Migrate(ctx)
+	if err == nil || strings.Count(err.Error(), " records)") != 10 || !strings.Contains(err.Error(), `"jti-many-00" (3 records)`) ||
+		!strings.Contains(err.Error(), "and more") {
+		t.Fatalf("migrating with 12 CI token ids recorded twice: got %v, want an error naming the first ten and saying there are more", err)
 	}
 	must(t, db.Exec(ctx, `DELETE FROM exchanges WHERE token_id = 'token-again'`))
 
