@@ -268,7 +268,7 @@ func dexForm(token string) []byte {
 // connector trusting the run's test issuer, with the repository claim as the user name
 // (CI tokens carry no name or email).
 func dexConfig(issuer, addr string, pg *url.URL, db, upstream string) ([]byte, error) {
-	mode, err := dexSSLMode(pg.String())
+	mode, err := dexSSLMode(pg)
 	if err != nil {
 		return nil, err
 	}
@@ -405,14 +405,10 @@ func dexVersion(ctx context.Context, path string) (string, error) {
 	return line, nil
 }
 
-// dexSSLMode is the sslmode of the database URL dsn, which Dex is given too: both servers
+// dexSSLMode is the sslmode of the database URL u, which Dex is given too: both servers
 // talk to PostgreSQL alike, or the comparison measures TLS. Dex takes these modes only,
 // not "prefer", pgx's default, which uses TLS where the server offers it.
-func dexSSLMode(dsn string) (string, error) {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "", err
-	}
+func dexSSLMode(u *url.URL) (string, error) {
 	mode := u.Query().Get("sslmode")
 	if !slices.Contains([]string{"disable", "require", "verify-ca", "verify-full"}, mode) {
 		return "", fmt.Errorf("TPX_BENCH_DATABASE_URL: with -dex, set sslmode to disable, require, verify-ca or verify-full (not %q), so that tpx and Dex connect to PostgreSQL alike", mode)

@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -89,7 +90,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		o.dbURL = defaultDatabaseURL
 	}
 	if o.dex != "" {
-		if _, err := dexSSLMode(o.dbURL); err != nil {
+		u, err := url.Parse(o.dbURL)
+		if err != nil {
+			return fmt.Errorf("TPX_BENCH_DATABASE_URL: %w", err)
+		}
+		if _, err := dexSSLMode(u); err != nil {
 			return err
 		}
 	}
