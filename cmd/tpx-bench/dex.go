@@ -29,9 +29,12 @@ import (
 // dexLevels are the concurrencies of the comparison.
 var dexLevels = []int{1, 8, 32}
 
-// dexRounds is how many times tpx and Dex take turns at each concurrency, each turn with
-// an equal share of the level's exchanges.
-const dexRounds = 2
+// defaultDexRounds is -dex-rounds when not given.
+const defaultDexRounds = 2
+
+// maxDexRounds bounds -dex-rounds: each turn takes an equal share of the level's
+// exchanges, and a turn of a few dozen measures little but its own start.
+const maxDexRounds = 20
 
 // Dex's static client and connector, as the generated configuration names them.
 const (
@@ -44,12 +47,16 @@ const (
 // server process and its PostgreSQL backends used meanwhile.
 type dexResult struct {
 	version string
+	rounds  int
 	levels  []dexLevel
 }
 
 type dexLevel struct {
 	c        int
 	tpx, dex sideRun
+	// byRound is tpx's throughput over Dex's in each round alone: their spread shows how
+	// much the machine moved under the comparison.
+	byRound []float64
 }
 
 // sideRun is one side's turns at one concurrency, added up.
@@ -79,11 +86,26 @@ func (s *sideRun) add(r runResult, server, pg time.Duration) {
 }
 
 // ratio is tpx's throughput over Dex's.
-func (l dexLevel) ratio() float64 {
-	if l.dex.run.rate() == 0 {
+func (l dexLevel) ratio() float64 { return rateRatio(l.tpx.run, l.dex.run) }
+
+func rateRatio(tpx, dex runResult) float64 {
+	if dex.rate() == 0 {
 		return 0
 	}
-	return l.tpx.run.rate() / l.dex.run.rate()
+	return tpx.rate() / dex.rate()
+}
+
+// roundSpread is the smallest, the median and the largest of the rounds' ratios.
+func (l dexLevel) roundSpread() (lo, median, hi float64) {
+	r := slices.Sorted(slices.Values(l.byRound))
+	if len(r) == 0 {
+		return 0, 0, 0
+	}
+	median = r[len(r)/2]
+	if len(r)%2 == 0 {
+		median = (r[len(r)/2-1] + r[len(r)/2]) / 2
+	}
+	return r[0], median, r[len(r)-1]
 }
 
 // dexServer is a running Dex.
@@ -141,39 +163,64 @@ func (b *bench) compareDex(ctx context.Context) error {
 	if err := errRun("Dex warm-up", httpLoadOf(ctx, dex.tokenURL, formBody, forms[:s.warmup], 8, http.StatusOK)); err != nil {
 		return fmt.Errorf("%w (Dex's log: %s)", err, dex.logTail())
 	}
-	res := dexResult{version: version}
+	rounds := b.opts.dexRounds
+	res := dexResult{version: version, rounds: rounds}
 	next := s.warmup
 	for _, c := range dexLevels {
 		l := dexLevel{c: c}
-		share := s.perLevel[c] / dexRounds
-		for range dexRounds {
+		share := s.perLevel[c] / rounds
+		for round := range rounds {
 			// tpx consumes its tokens (their jti); Dex takes the same ones, having no replay
 			// guard to refuse them.
 			bodies, fbodies := b.tokens[next:next+share], forms[next:next+share]
 			next += share
-			r, server, pg, err := b.side(ctx, srv.cmd.Process.Pid, b.db.name, func() runResult {
-				return httpLoad(ctx, srv.url, bodies, c, http.StatusOK)
-			})
+			tpxTurn := func() (runResult, error) {
+				r, server, pg, err := b.side(ctx, srv.cmd.Process.Pid, b.db.name, func() runResult {
+					return httpLoad(ctx, srv.url, bodies, c, http.StatusOK)
+				})
+				if err != nil {
+					return r, err
+				}
+				if err := errRun(fmt.Sprintf("tpx at concurrency %d", c), r); err != nil {
+					return r, err
+				}
+				l.tpx.add(r, server, pg)
+				return r, nil
+			}
+			dexTurn := func() (runResult, error) {
+				r, server, pg, err := b.side(ctx, dex.cmd.Process.Pid, dexDB, func() runResult {
+					return httpLoadOf(ctx, dex.tokenURL, formBody, fbodies, c, http.StatusOK)
+				})
+				if err != nil {
+					return r, err
+				}
+				if err := errRun(fmt.Sprintf("Dex at concurrency %d", c), r); err != nil {
+					return r, fmt.Errorf("%w (Dex's log: %s)", err, dex.logTail())
+				}
+				l.dex.add(r, server, pg)
+				return r, nil
+			}
+			// Who goes first alternates (tpx, Dex, Dex, tpx, …), so that a machine growing
+			// busier or quieter through a level weighs on both alike.
+			var tr, dr runResult
+			var err error
+			if round%2 == 0 {
+				if tr, err = tpxTurn(); err == nil {
+					dr, err = dexTurn()
+				}
+			} else {
+				if dr, err = dexTurn(); err == nil {
+					tr, err = tpxTurn()
+				}
+			}
 			if err != nil {
 				return err
 			}
-			if err := errRun(fmt.Sprintf("tpx at concurrency %d", c), r); err != nil {
-				return err
-			}
-			l.tpx.add(r, server, pg)
-			r, server, pg, err = b.side(ctx, dex.cmd.Process.Pid, dexDB, func() runResult {
-				return httpLoadOf(ctx, dex.tokenURL, formBody, fbodies, c, http.StatusOK)
-			})
-			if err != nil {
-				return err
-			}
-			if err := errRun(fmt.Sprintf("Dex at concurrency %d", c), r); err != nil {
-				return fmt.Errorf("%w (Dex's log: %s)", err, dex.logTail())
-			}
-			l.dex.add(r, server, pg)
+			l.byRound = append(l.byRound, rateRatio(tr, dr))
 		}
-		b.say("  c=%d: tpx %.0f/s p99 %v, Dex %.0f/s p99 %v: %.2f×", c, l.tpx.run.rate(), l.tpx.run.p99().Round(time.Microsecond),
-			l.dex.run.rate(), l.dex.run.p99().Round(time.Microsecond), l.ratio())
+		lo, median, hi := l.roundSpread()
+		b.say("  c=%d: tpx %.0f/s p99 %v, Dex %.0f/s p99 %v: %.2f× (rounds %.2f–%.2f, median %.2f)", c, l.tpx.run.rate(), l.tpx.run.p99().Round(time.Microsecond),
+			l.dex.run.rate(), l.dex.run.p99().Round(time.Microsecond), l.ratio(), lo, hi, median)
 		res.levels = append(res.levels, l)
 	}
 	b.res.dex = &res

@@ -39,8 +39,10 @@ type options struct {
 	profile string // directory for CPU profiles; empty: none
 	dex     string // a Dex binary to compare with; empty: no comparison
 	dexOnly bool   // run the comparison with Dex alone
-	tenants bool   // only the tenants case
-	flood   bool   // only the key flood
+	// dexRounds is how many times tpx and Dex take turns at each concurrency.
+	dexRounds int
+	tenants   bool // only the tenants case
+	flood     bool // only the key flood
 }
 
 func main() {
@@ -74,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.profile, "profile", "", "write CPU profiles of the in-process run and of each server to this directory")
 	fs.StringVar(&o.dex, "dex", "", "compare with the Dex binary at this path (RFC 8693 token exchange, PostgreSQL storage, ES256), interleaved at concurrency 1, 8 and 32")
 	fs.BoolVar(&o.dexOnly, "dex-only", false, "with -dex, run the comparison and nothing else")
+	fs.IntVar(&o.dexRounds, "dex-rounds", defaultDexRounds, "with -dex, how many times tpx and Dex take turns at each concurrency, sharing its exchanges (1 to 20); more rounds on a noisy machine")
 	fs.BoolVar(&o.tenants, "tenants", false, "run only the cases of other tenants' publishers naming one repository and of one publisher on many projects, print them and write nothing")
 	fs.BoolVar(&o.flood, "flood-only", false, "run only the key flood (valid traffic at 100/s), print it and write nothing")
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +84,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.dexOnly && o.dex == "" {
 		return errors.New("-dex-only needs -dex PATH")
+	}
+	if o.dexRounds < 1 || o.dexRounds > maxDexRounds {
+		return fmt.Errorf("-dex-rounds must be between 1 and %d, not %d", maxDexRounds, o.dexRounds)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())

@@ -159,15 +159,18 @@ func (rp report) dexTable() table {
 		title: "Against Dex",
 		note: fmt.Sprintf("%s (-dex), exchanging the same CI tokens from the same test issuer by RFC 8693 token exchange through its OIDC "+
 			"connector, signing ES256 ID tokens, storing in a PostgreSQL database of its own on the same server; tpx as above, on "+
-			"PostgreSQL. At each concurrency tpx and Dex take %d turns each, alternately, with the same load generator; the figures add "+
-			"the turns up. CPU per exchange: the server process's user and system time (/proc/PID/stat, 10 ms ticks) and that of the "+
+			"PostgreSQL. At each concurrency tpx and Dex take %d turns each (-dex-rounds), alternately, the first of each round "+
+			"alternating too (tpx, Dex, Dex, tpx, …), with the same load generator; the figures add the turns up, and the rounds' column "+
+			"gives the smallest, the median and the largest ratio of one round's two turns. CPU per exchange: the server process's user and system time (/proc/PID/stat, 10 ms ticks) and that of the "+
 			"PostgreSQL backends connected to its database, divided by its exchanges. Dex checks no audience on this path, keeps no "+
-			"replay record (it accepts a token twice) and matches no publisher.", d.version, dexRounds),
-		header: []string{"concurrency", "tpx exchanges/s", "Dex exchanges/s", "tpx / Dex", "tpx p50", "tpx p99", "Dex p50", "Dex p99",
+			"replay record (it accepts a token twice) and matches no publisher.", d.version, d.rounds),
+		header: []string{"concurrency", "tpx exchanges/s", "Dex exchanges/s", "tpx / Dex", "tpx / Dex by round (least, median, most)", "tpx p50", "tpx p99", "Dex p50", "Dex p99",
 			"tpx server CPU", "Dex server CPU", "tpx PostgreSQL CPU", "Dex PostgreSQL CPU"},
 	}
 	for _, l := range d.levels {
+		lo, median, hi := l.roundSpread()
 		t.rows = append(t.rows, []string{itoa(l.c), num(l.tpx.run.rate()), num(l.dex.run.rate()), times(l.ratio()),
+			fmt.Sprintf("%.2f, %.2f, %.2f", lo, median, hi),
 			ms(l.tpx.run.p50()), ms(l.tpx.run.p99()), ms(l.dex.run.p50()), ms(l.dex.run.p99()),
 			us(l.tpx.perExchange(l.tpx.serverCPU)), us(l.dex.perExchange(l.dex.serverCPU)),
 			us(l.tpx.perExchange(l.tpx.pgCPU)), us(l.dex.perExchange(l.dex.pgCPU))})
@@ -288,6 +291,9 @@ func (rp report) write(path string) error {
 	}
 	if rp.r.dex != nil {
 		cmd += " -dex PATH"
+		if rp.r.dex.rounds != defaultDexRounds {
+			cmd += fmt.Sprintf(" -dex-rounds %d", rp.r.dex.rounds)
+		}
 	}
 	b.WriteString("Written by `" + cmd + "`; every figure below comes from one run of it, floors included.\n\n")
 	b.WriteString(rp.environmentLine() + ".\n\n")
