@@ -38,3 +38,15 @@ func TestDexRoundsOutOfRangeAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestWALPerExchange(t *testing.T) {
+	if got := (walUse{}).per(10); got != "" {
+		t.Fatalf("unmeasured WAL shows %q; want nothing", got)
+	}
+	if got := (walUse{measured: true, bytes: 80_000}).per(0); got != "" {
+		t.Fatalf("WAL of no exchanges shows %q; want nothing", got)
+	}
+	if got := (walUse{measured: true, bytes: 80_000}).per(10); got != "8000 B" {
+		t.Fatalf("80,000 bytes over 10 exchanges show %q; want 8000 B", got)
+	}
+}

@@ -100,8 +100,12 @@ func (b *bench) growth(ctx context.Context, svc, core *service) error {
 		if err := errRun(what+" warm-up", exchangeAll(ctx, svc, bodies[:warm], 1)); err != nil {
 			return runResult{}, err
 		}
+		w0 := b.db.wal(ctx)
 		r := exchangeAll(ctx, svc, bodies[warm:], 1)
-		b.say("  %s: p50 %v p99 %v", what, r.p50(), r.p99())
+		if w1 := b.db.wal(ctx); w0.measured && w1.measured {
+			r.wal = walUse{measured: true, bytes: w1.bytes - w0.bytes}
+		}
+		b.say("  %s: p50 %v p99 %v, WAL %s per exchange", what, r.p50(), r.p99(), r.wal.per(r.n))
 		return r, errRun(what, r)
 	}
 	g := &b.res.growth

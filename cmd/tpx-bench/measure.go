@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -21,6 +22,21 @@ type runResult struct {
 	lat     []time.Duration // one per operation, sorted
 	errs    int             // operations that failed (not counted in n)
 	errText string          // the first failure
+	wal     walUse          // the database cluster's WAL written during the run, where measured
+}
+
+// walUse is WAL that PostgreSQL wrote: how far its insert position moved.
+type walUse struct {
+	measured bool
+	bytes    float64
+}
+
+// per is u divided among n operations, as text for a table.
+func (u walUse) per(n int) string {
+	if !u.measured || n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f B", u.bytes/float64(n))
 }
 
 // rate is operations per second of wall time.

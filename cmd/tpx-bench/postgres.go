@@ -186,6 +186,17 @@ func (d *pgDatabase) checkpoint(ctx context.Context) {
 	d.pool.Exec(ctx, "CHECKPOINT")
 }
 
+// wal reads the cluster's WAL insert position, in bytes: what every backend has written,
+// at once (pg_stat_wal lags, its counters reaching it up to seconds later).
+func (d *pgDatabase) wal(ctx context.Context) walUse {
+	var u walUse
+	if err := d.pool.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::float8`).Scan(&u.bytes); err != nil {
+		return walUse{}
+	}
+	u.measured = true
+	return u
+}
+
 // The statements of an exchange's writes, as store/sqlstore sends them.
 const (
 	sqlExchange = `INSERT INTO exchanges

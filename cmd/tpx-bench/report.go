@@ -85,19 +85,26 @@ func (rp report) tables() []table {
 	growth := table{
 		title: "Growth",
 		note: fmt.Sprintf("Sequential exchanges in process on PostgreSQL, tokens for repositories drawn at random from the whole set, "+
-			"each size measured right after a checkpoint. The %s publishers were added with COPY in %v.",
+			"each size measured right after a checkpoint. The %s publishers were added with COPY in %v. WAL: how far the cluster's WAL "+
+			"insert position moved during the case, divided by its exchanges; a page's first change after a checkpoint logs the whole "+
+			"page (8 kB).",
 			count(s.bigPublishers-s.basePublishers), g.seeded.Round(time.Second)),
-		header: []string{"case", "exchanges", "p50", "p99", "p50 ratio"},
-		rows: [][]string{
-			{count(s.basePublishers) + " publishers", count(g.small.n), ms(g.small.p50()), ms(g.small.p99()), "1"},
-			{count(s.bigPublishers) + " publishers", count(g.big.n), ms(g.big.p50()), ms(g.big.p99()), times(ratio(g.big.p50(), g.small.p50()))},
-			{"one publisher on 1 project", count(g.oneProject.n), ms(g.oneProject.p50()), ms(g.oneProject.p99()), "1"},
-			{"one publisher on " + count(s.multiProjects) + " projects", count(g.manyProjects.n), ms(g.manyProjects.p50()), ms(g.manyProjects.p99()),
-				times(ratio(g.manyProjects.p50(), g.oneProject.p50()))},
-			{"exchange core (no observer), one publisher on 1 project", count(g.oneProjectCore.n), ms(g.oneProjectCore.p50()), ms(g.oneProjectCore.p99()), "1"},
-			{"exchange core (no observer), one publisher on " + count(s.multiProjects) + " projects", count(g.manyProjectsCore.n),
-				ms(g.manyProjectsCore.p50()), ms(g.manyProjectsCore.p99()), times(ratio(g.manyProjectsCore.p50(), g.oneProjectCore.p50()))},
-		},
+		header: []string{"case", "exchanges", "p50", "p99", "p50 ratio", "WAL per exchange"},
+	}
+	for _, c := range []struct {
+		name  string
+		r     runResult
+		ratio string
+	}{
+		{count(s.basePublishers) + " publishers", g.small, "1"},
+		{count(s.bigPublishers) + " publishers", g.big, times(ratio(g.big.p50(), g.small.p50()))},
+		{"one publisher on 1 project", g.oneProject, "1"},
+		{"one publisher on " + count(s.multiProjects) + " projects", g.manyProjects, times(ratio(g.manyProjects.p50(), g.oneProject.p50()))},
+		{"exchange core (no observer), one publisher on 1 project", g.oneProjectCore, "1"},
+		{"exchange core (no observer), one publisher on " + count(s.multiProjects) + " projects", g.manyProjectsCore,
+			times(ratio(g.manyProjectsCore.p50(), g.oneProjectCore.p50()))},
+	} {
+		growth.rows = append(growth.rows, []string{c.name, count(c.r.n), ms(c.r.p50()), ms(c.r.p99()), c.ratio, c.r.wal.per(c.r.n)})
 	}
 	flood := rp.floodTable()
 	targets := table{title: "Targets", header: []string{"target", "measured", "met"}}
