@@ -174,31 +174,31 @@ func (b *bench) compareDex(ctx context.Context) error {
 			// guard to refuse them.
 			bodies, fbodies := b.tokens[next:next+share], forms[next:next+share]
 			next += share
-			tpxTurn := func() (runResult, error) {
-				r, server, pg, err := b.side(ctx, srv.cmd.Process.Pid, b.db.name, func() runResult {
-					return httpLoad(ctx, srv.url, bodies, c, http.StatusOK)
-				})
+			// turn runs one side's share and adds it to that side's figures.
+			turn := func(side *sideRun, pid int, db, who string, load func() runResult) (runResult, error) {
+				r, server, pg, err := b.side(ctx, pid, db, load)
 				if err != nil {
 					return r, err
 				}
-				if err := errRun(fmt.Sprintf("tpx at concurrency %d", c), r); err != nil {
+				if err := errRun(fmt.Sprintf("%s at concurrency %d", who, c), r); err != nil {
 					return r, err
 				}
-				l.tpx.add(r, server, pg)
+				side.add(r, server, pg)
 				return r, nil
 			}
+			tpxTurn := func() (runResult, error) {
+				return turn(&l.tpx, srv.cmd.Process.Pid, b.db.name, "tpx", func() runResult {
+					return httpLoad(ctx, srv.url, bodies, c, http.StatusOK)
+				})
+			}
 			dexTurn := func() (runResult, error) {
-				r, server, pg, err := b.side(ctx, dex.cmd.Process.Pid, dexDB, func() runResult {
+				r, err := turn(&l.dex, dex.cmd.Process.Pid, dexDB, "Dex", func() runResult {
 					return httpLoadOf(ctx, dex.tokenURL, formBody, fbodies, c, http.StatusOK)
 				})
 				if err != nil {
-					return r, err
+					err = fmt.Errorf("%w (Dex's log: %s)", err, dex.logTail())
 				}
-				if err := errRun(fmt.Sprintf("Dex at concurrency %d", c), r); err != nil {
-					return r, fmt.Errorf("%w (Dex's log: %s)", err, dex.logTail())
-				}
-				l.dex.add(r, server, pg)
-				return r, nil
+				return r, err
 			}
 			// Who goes first alternates (tpx, Dex, Dex, tpx, …), so that a machine growing
 			// busier or quieter through a level weighs on both alike.
@@ -208,10 +208,8 @@ func (b *bench) compareDex(ctx context.Context) error {
 				if tr, err = tpxTurn(); err == nil {
 					dr, err = dexTurn()
 				}
-			} else {
-				if dr, err = dexTurn(); err == nil {
-					tr, err = tpxTurn()
-				}
+			} else if dr, err = dexTurn(); err == nil {
+				tr, err = tpxTurn()
 			}
 			if err != nil {
 				return err

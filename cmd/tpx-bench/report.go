@@ -168,8 +168,8 @@ func (rp report) dexTable() table {
 			"connector, signing ES256 ID tokens, storing in a PostgreSQL database of its own on the same server; tpx as above, on "+
 			"PostgreSQL. At each concurrency tpx and Dex take %d turns each (-dex-rounds), alternately, the first of each round "+
 			"alternating too (tpx, Dex, Dex, tpx, …), with the same load generator; the figures add the turns up, and the rounds' column "+
-			"gives the smallest, the median and the largest ratio of one round's two turns. CPU per exchange: the server process's user and system time (/proc/PID/stat, 10 ms ticks) and that of the "+
-			"PostgreSQL backends connected to its database, divided by its exchanges. Dex checks no audience on this path, keeps no "+
+			"gives the smallest, the median and the largest ratio of one round's two turns. CPU per exchange: the server process's "+
+			"user and system time (/proc/PID/stat, 10 ms ticks) and that of the PostgreSQL backends connected to its database, divided by its exchanges. Dex checks no audience on this path, keeps no "+
 			"replay record (it accepts a token twice) and matches no publisher.", d.version, d.rounds),
 		header: []string{"concurrency", "tpx exchanges/s", "Dex exchanges/s", "tpx / Dex", "tpx / Dex by round (least, median, most)", "tpx p50", "tpx p99", "Dex p50", "Dex p99",
 			"tpx server CPU", "Dex server CPU", "tpx PostgreSQL CPU", "Dex PostgreSQL CPU"},
