@@ -184,6 +184,8 @@ func classify(err error) sqlstore.Class {
 			return sqlstore.ForeignKey
 		case pe.Code == divisionByZero:
 			return sqlstore.Changes
+		case strings.HasPrefix(pe.Code, "40"): // transaction rollback: deadlock, serialization
+			return sqlstore.Conflict
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
 			strings.HasPrefix(pe.Code, "53"),  // insufficient resources: disk full, too many connections
 			strings.HasPrefix(pe.Code, "57P"), // shutting down, starting up
