@@ -9,4 +9,8 @@ type PoolStats struct {
 	// freed or dialled; WaitTime is the total time they waited.
 	Waits    int64
 	WaitTime time.Duration
+	// CommitGroups counts the transactions that committed two or more concurrent
+	// exchanges together, GroupedExchanges the exchanges in them, and GroupsRolledBack
+	// those rolled back because one member failed, whose members then committed alone.
+	CommitGroups, GroupedExchanges, GroupsRolledBack int64
 }

@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/store/postgres"
 	"github.com/tpx-dev/tpx/store/storetest"
@@ -93,7 +95,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return st
-	}, storetest.HoldsRows)
+	}, storetest.HoldsRows, storetest.CommitsTogether)
 }
 
 func TestMigrate(t *testing.T) {
@@ -185,6 +187,78 @@ func TestWebAuthnCount(t *testing.T) {
 		}
 		if got.WebAuthnCount != 2 || !got.HasSecondFactor() {
 			t.Fatalf("WebAuthnCount %d, second factor %v; want 2, true", got.WebAuthnCount, got.HasSecondFactor())
+		}
+	})
+}
+
+func TestReplicasCommittingTogether(t *testing.T) {
+	t.Run("Of one token id sent to two replicas at once exactly one exchange succeeds, and their groups never wait on each other in a cycle", func(t *testing.T) {
+		// A wait in a cycle is then not broken for a minute, beyond the test's bound: the
+		// replicas' groups must take their locks in one order.
+		dsn := withParam(t, freshSchema(t), "deadlock_timeout", "60s")
+		replicas := []*postgres.Store{open(t, dsn), open(t, dsn)}
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		if err := replicas[0].Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		u, err := replicas[0].CreateUser(ctx, store.User{Name: "alice", Email: "a@example.com", PasswordHash: "h", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proj, err := replicas[0].CreateProject(ctx, "proj", u.ID, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := replicas[0].AddPublisher(ctx, store.Publisher{Publisher: policy.Publisher{Kind: policy.GitHub,
+			Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: "octo-repo", Workflow: "release.yml"},
+			ProjectID: proj.ID, CreatedBy: u.ID, CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exchange := func(jti, token string) store.Exchange {
+			return store.Exchange{At: now, Issuer: pub.Issuer, JTI: jti, JTIExpires: now.Add(10 * time.Minute),
+				Identity:   policy.Identity{Kind: policy.GitHub, Issuer: pub.Issuer, Repository: "octo-org/octo-repo", JTI: jti},
+				Publishers: []int64{pub.ID}, Projects: []string{"proj"},
+				TokenID: token, TokenSubject: "github:octo-org/octo-repo", TokenExpires: now.Add(15 * time.Minute)}
+		}
+		var grouped int64
+		for round := range 10 {
+			const jtis = 64
+			jtiOf := func(i int) string {
+				// The two replicas receive the token ids in opposite orders.
+				if i%2 == 1 {
+					return fmt.Sprintf("jti-%d-%d", round, jtis-1-i/2)
+				}
+				return fmt.Sprintf("jti-%d-%d", round, i/2)
+			}
+			errs := make([]error, 2*jtis)
+			var wg sync.WaitGroup
+			for i := range errs {
+				wg.Go(func() {
+					errs[i] = replicas[i%2].CommitExchange(ctx, exchange(jtiOf(i), fmt.Sprintf("token-%d-%d", round, i)))
+				})
+			}
+			wg.Wait()
+			won := map[string]int{}
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					won[jtiOf(i)]++
+				case !errors.Is(err, store.ErrReplay):
+					t.Fatalf("token id %s on replica %d: %v (a deadline here is two groups waiting on each other)", jtiOf(i), i%2, err)
+				}
+			}
+			for i := range jtis {
+				if jti := fmt.Sprintf("jti-%d-%d", round, i); won[jti] != 1 {
+					t.Fatalf("token id %s: %d exchanges succeeded, want exactly 1", jti, won[jti])
+				}
+			}
+			grouped = replicas[0].PoolStats().CommitGroups + replicas[1].PoolStats().CommitGroups
+		}
+		if grouped == 0 {
+			t.Fatal("in ten rounds of 128 concurrent exchanges no replica committed two together")
 		}
 	})
 }

@@ -29,7 +29,8 @@ func namesJSON(names []string) (string, error) {
 // updated in order of id, so that concurrent exchanges touching the same publishers lock
 // them in the same order and cannot deadlock. Every write but the pending conversions,
 // whose statements depend on each other's results, goes in one batch, with the COMMIT:
-// one round trip where the backend can send it so (PostgreSQL).
+// one round trip where the backend can send it so (PostgreSQL), shared with concurrent
+// exchanges (commitGrouped).
 func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 	if latest := e.At.Add(store.MaxUploadTokenLifetime + store.ExchangeSpan); e.TokenExpires.After(latest) {
 		return fmt.Errorf("upload token %q expires at %s, after %s, the latest its exchange at %s allows", e.TokenID,
@@ -64,47 +65,50 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 	}
 	stmts = append(stmts, auditInserts(e.Events)...)
 
-	err = s.tx(ctx, func(tx q) error {
+	if s.dialect.Changes != nil && len(pending) == 0 {
 		// Without pending publishers to convert, whose statements depend on each other's
-		// results, the writes and the COMMIT go out together where the backend can send
-		// them so; the uses of publishers then check their own counts.
-		commit, oneTrip := tx.committer()
-		oneTrip = oneTrip && len(pending) == 0
-		var (
-			changed []int64
-			err     error
-		)
-		if oneTrip {
-			checked := slices.Clone(stmts)
-			for i, u := range uses {
-				checked[1+i].SQL = s.dialect.Changes(u.returning(), len(u.ids))
-			}
-			changed, err = commit.ExecAndCommit(ctx, checked)
-			err = s.classify(err)
-		} else {
-			changed, err = tx.execAll(ctx, stmts)
-		}
-		switch {
-		case err == nil:
-		case len(changed) == 0 && errors.Is(err, errUnique):
-			return fmt.Errorf("%w: %q from %s", store.ErrReplay, e.JTI, e.Issuer)
-		case oneTrip && errors.Is(err, errChanges) && len(changed) >= 1 && len(changed) <= len(uses):
-			return uses[len(changed)-1].failure(-1)
-		case len(changed) == 1+len(uses):
-			return fmt.Errorf("audit events or the commit: %w", err)
-		default:
-			return err
-		}
-		if oneTrip {
-			return nil
-		}
+		// results, the writes and the COMMIT go out together, with those of concurrent
+		// exchanges; the uses of publishers then check their own counts.
+		checked := slices.Clone(stmts)
+		var writes []int64
 		for i, u := range uses {
-			if int64(len(u.ids)) != changed[1+i] {
-				return u.failure(changed[1+i])
+			checked[1+i].SQL = s.dialect.Changes(u.returning(), len(u.ids))
+			if !u.hold {
+				writes = append(writes, u.ids...)
 			}
 		}
-		return convertPending(ctx, tx, pending, e)
-	})
+		changed, cerr := s.commitGrouped(ctx, e.Issuer+"\x00"+e.JTI, checked, writes)
+		switch {
+		case cerr == nil:
+		case len(changed) == 0 && errors.Is(cerr, errUnique):
+			err = fmt.Errorf("%w: %q from %s", store.ErrReplay, e.JTI, e.Issuer)
+		case errors.Is(cerr, errChanges) && len(changed) >= 1 && len(changed) <= len(uses):
+			err = uses[len(changed)-1].failure(-1)
+		case len(changed) == 1+len(uses):
+			err = fmt.Errorf("audit events or the commit: %w", cerr)
+		default:
+			err = cerr
+		}
+	} else {
+		err = s.tx(ctx, func(tx q) error {
+			changed, err := tx.execAll(ctx, stmts)
+			switch {
+			case err == nil:
+			case len(changed) == 0 && errors.Is(err, errUnique):
+				return fmt.Errorf("%w: %q from %s", store.ErrReplay, e.JTI, e.Issuer)
+			case len(changed) == 1+len(uses):
+				return fmt.Errorf("audit events: %w", err)
+			default:
+				return err
+			}
+			for i, u := range uses {
+				if int64(len(u.ids)) != changed[1+i] {
+					return u.failure(changed[1+i])
+				}
+			}
+			return convertPending(ctx, tx, pending, e)
+		})
+	}
 	if errors.Is(err, errPinsOrRemoved) {
 		// Told apart after the rollback, by what is there now.
 		var n int

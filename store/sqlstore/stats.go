@@ -8,10 +8,15 @@ type poolReporter interface {
 }
 
 // PoolStats reports the backend's connections: how many are open, in use and idle, and
-// how long requests waited for one. A backend that keeps no statistics reports zeros.
+// how long requests waited for one, and how exchanges committed together. A backend that
+// keeps no statistics reports zeros for its connections.
 func (s *Store) PoolStats() store.PoolStats {
+	var out store.PoolStats
 	if r, ok := s.db.(poolReporter); ok {
-		return r.PoolStats()
+		out = r.PoolStats()
 	}
-	return store.PoolStats{}
+	s.groups.mu.Lock()
+	out.CommitGroups, out.GroupedExchanges, out.GroupsRolledBack = s.groups.groups, s.groups.members, s.groups.rolledBack
+	s.groups.mu.Unlock()
+	return out
 }

@@ -26,6 +26,8 @@ type Store struct {
 	// names is the naming rule project keys are written in; set by UseNames before the
 	// store is used, PyPI's until then.
 	names verify.Names
+	// groups are the exchanges waiting to commit together.
+	groups groups
 }
 
 // New returns a Store over db. It does not touch the database.

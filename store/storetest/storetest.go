@@ -20,6 +20,9 @@ type Capability int
 const (
 	// HoldsRows: publishers an exchange only holds (Exchange.Recent) are not written.
 	HoldsRows Capability = iota + 1
+	// CommitsTogether: concurrent exchanges commit in shared transactions, which the
+	// store's PoolStats count.
+	CommitsTogether
 )
 
 // Run holds a backend to the store.Store contract, and to the capabilities it claims.
@@ -37,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, claims ...Capability
 		{"pending", pendingTests()},
 		{"candidates", candidateTests()},
 		{"exchange", exchangeTests()},
+		{"exchanges committing together", togetherTests()},
 		{"tokens", tokenTests()},
 		{"signing keys", signingKeyTests()},
 		{"audit", auditTests()},

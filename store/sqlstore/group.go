@@ -1,0 +1,204 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Concurrent exchanges commit together: while a commit is out, the exchanges that arrive
+// wait for it and then go out as one transaction, in one round trip. A transaction costs
+// the database more than the statements in it, so a busy store commits fewer of them. An
+// exchange that finds no commit out goes at once: grouping never adds a wait of its own,
+// only the one for the commit already out, and a group is bounded in members.
+const (
+	// groupsOut is how many group commits may be out at once, each on its own connection.
+	groupsOut = 2
+	// groupMembers bounds the exchanges of one group.
+	groupMembers = 16
+	// groupTimeout bounds one group's commit, which no member's cancellation may stop:
+	// the others are waiting for it.
+	groupTimeout = 30 * time.Second
+)
+
+// groups gathers the exchanges waiting for a group commit.
+type groups struct {
+	mu    sync.Mutex
+	queue []*member
+	out   int // group commits out
+	// groups, members and rolledBack count the commits of two or more exchanges, the
+	// exchanges in them, and those of them rolled back because a member failed.
+	groups, members, rolledBack int64
+}
+
+// member is one exchange's statements in a group commit.
+type member struct {
+	// stmts begin with the statement that records the exchange under key, its token's
+	// issuer and id, which no other exchange may record.
+	stmts []Statement
+	key   string
+	// writes are the publishers its statements lock for update (not only hold).
+	writes []int64
+	done   chan groupResult // buffered: the committer never waits for a member
+}
+
+type groupResult struct {
+	changed []int64
+	err     error
+	alone   bool // the group rolled back: commit alone
+}
+
+// commitGrouped commits stmts, which a Committer can send with their COMMIT in one round
+// trip, in a group with concurrent exchanges, and returns what ExecAndCommit returns for
+// them alone, classified. A group's transaction fails as a whole when one member's
+// statement fails (a token id used already, a publisher removed): its members then
+// commit alone, so that each gets its own outcome and no member's failure is another's.
+func (s *Store) commitGrouped(ctx context.Context, key string, stmts []Statement, writes []int64) ([]int64, error) {
+	g := &s.groups
+	g.mu.Lock()
+	if g.out < groupsOut {
+		// No group waits (one would have gone out): this exchange goes at once, alone.
+		g.out++
+		g.mu.Unlock()
+		changed, err := s.commitAlone(ctx, stmts)
+		s.commitGroups(context.WithoutCancel(ctx), nil)
+		return changed, err
+	}
+	m := &member{stmts: stmts, key: key, writes: writes, done: make(chan groupResult, 1)}
+	g.queue = append(g.queue, m)
+	g.mu.Unlock()
+	select {
+	case r := <-m.done:
+		if r.alone {
+			return s.commitAlone(ctx, stmts)
+		}
+		return r.changed, r.err
+	case <-ctx.Done():
+		// Gone from the queue, it commits nothing; taken, its group may commit it.
+		g.mu.Lock()
+		if i := slices.Index(g.queue, m); i >= 0 {
+			g.queue = slices.Delete(g.queue, i, i+1)
+		}
+		g.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// take removes the next group from the queue; g.mu is held.
+func (g *groups) take() []*member {
+	n := min(len(g.queue), groupMembers)
+	batch := slices.Clone(g.queue[:n])
+	g.queue = slices.Delete(g.queue, 0, n)
+	return batch
+}
+
+// commitGroups hands on a commit that went out: while groups wait, it commits them, one
+// after another, on a goroutine of its own, so that the exchange whose commit went out
+// need not wait for them.
+func (s *Store) commitGroups(ctx context.Context, batch []*member) {
+	g := &s.groups
+	for {
+		if batch != nil {
+			s.commitGroup(ctx, batch)
+		}
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.out--
+			g.mu.Unlock()
+			return
+		}
+		next := g.take()
+		g.mu.Unlock()
+		if batch == nil {
+			go s.commitGroups(ctx, next)
+			return
+		}
+		batch = next
+	}
+}
+
+// commitGroup commits batch in one transaction and tells each member its outcome.
+func (s *Store) commitGroup(ctx context.Context, batch []*member) {
+	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
+	defer cancel()
+	if len(batch) == 1 {
+		changed, err := s.commitAlone(ctx, batch[0].stmts)
+		batch[0].done <- groupResult{changed: changed, err: err}
+		return
+	}
+	// Locks are taken in one order, as by a lone exchange: its record first, then the
+	// publishers it writes in order of id. The records go in order of key, so that two
+	// groups recording one token id (a replay sent to two replicas) wait for each other
+	// only one way; members writing publishers then lock them all, in order of id.
+	batch = slices.SortedFunc(slices.Values(batch), func(a, b *member) int { return strings.Compare(a.key, b.key) })
+	stmts := make([]Statement, 0, len(batch)*len(batch[0].stmts)+1)
+	var writes []int64
+	writers := 0
+	for _, m := range batch {
+		stmts = append(stmts, m.stmts[0])
+		if len(m.writes) > 0 {
+			writers++
+			writes = append(writes, m.writes...)
+		}
+	}
+	if writers > 1 {
+		slices.Sort(writes)
+		stmts = append(stmts, Statement{`SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$1") +
+			` ORDER BY id` + s.writeLock(), []any{s.dialect.IDs(slices.Compact(writes))}})
+	}
+	rest := len(stmts)
+	for _, m := range batch {
+		stmts = append(stmts, m.stmts[1:]...)
+	}
+	changed, err := s.commitAlone(ctx, stmts)
+	g := &s.groups
+	g.mu.Lock()
+	g.groups++
+	g.members += int64(len(batch))
+	if err != nil && rolledBack(err) {
+		g.rolledBack++
+	}
+	g.mu.Unlock()
+	switch {
+	case err == nil:
+		at := rest
+		for i, m := range batch {
+			mine := append([]int64{changed[i]}, changed[at:at+len(m.stmts)-1]...)
+			at += len(m.stmts) - 1
+			m.done <- groupResult{changed: mine}
+		}
+	case rolledBack(err):
+		for _, m := range batch {
+			m.done <- groupResult{alone: true}
+		}
+	default:
+		// Whether the transaction committed is not known (the connection was lost, the
+		// database stopped): no member may commit again as if it had not.
+		for _, m := range batch {
+			m.done <- groupResult{err: fmt.Errorf("committing %d exchanges together: %w", len(batch), err)}
+		}
+	}
+}
+
+// rolledBack is whether err, from a transaction, says that the database refused one of its
+// statements and so rolled all of it back.
+func rolledBack(err error) bool {
+	return errors.Is(err, errUnique) || errors.Is(err, errChanges) || errors.Is(err, errForeignKey) || errors.Is(err, errConflict)
+}
+
+// commitAlone sends stmts and the COMMIT in one round trip, in a transaction of their own.
+func (s *Store) commitAlone(ctx context.Context, stmts []Statement) (changed []int64, err error) {
+	err = s.tx(ctx, func(tx q) error {
+		commit, ok := tx.committer()
+		if !ok {
+			return errors.New("the database cannot commit in the round trip of the writes")
+		}
+		changed, err = commit.ExecAndCommit(ctx, stmts)
+		return err
+	})
+	return changed, err
+}
