@@ -193,10 +193,16 @@ var (
 		"Requests for a database connection that found none idle and waited.", nil, nil)
 	dbWaitDesc = prometheus.NewDesc("tpx_db_connection_wait_seconds_total",
 		"Total time requests waited for a database connection.", nil, nil)
+	groupsDesc = prometheus.NewDesc("tpx_db_commit_groups_total",
+		"Transactions that committed two or more concurrent exchanges together.", nil, nil)
+	groupedDesc = prometheus.NewDesc("tpx_db_grouped_exchanges_total",
+		"Exchanges in those transactions, whether they committed or rolled back.", nil, nil)
+	groupsBackDesc = prometheus.NewDesc("tpx_db_commit_groups_rolled_back_total",
+		"Groups rolled back because one exchange failed (a replay, a publisher removed); their exchanges then committed alone.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{keysDesc, keyAgeDesc, keyFailingDesc, dbMaxDesc, dbOpenDesc, dbStateDesc, dbWaitsDesc, dbWaitDesc} {
+	for _, d := range []*prometheus.Desc{keysDesc, keyAgeDesc, keyFailingDesc, dbMaxDesc, dbOpenDesc, dbStateDesc, dbWaitsDesc, dbWaitDesc, groupsDesc, groupedDesc, groupsBackDesc} {
 		ch <- d
 	}
 }
@@ -226,6 +232,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(dbStateDesc, prometheus.GaugeValue, float64(p.Idle), "idle")
 		ch <- prometheus.MustNewConstMetric(dbWaitsDesc, prometheus.CounterValue, float64(p.Waits))
 		ch <- prometheus.MustNewConstMetric(dbWaitDesc, prometheus.CounterValue, p.WaitTime.Seconds())
+		ch <- prometheus.MustNewConstMetric(groupsDesc, prometheus.CounterValue, float64(p.CommitGroups))
+		ch <- prometheus.MustNewConstMetric(groupedDesc, prometheus.CounterValue, float64(p.GroupedExchanges))
+		ch <- prometheus.MustNewConstMetric(groupsBackDesc, prometheus.CounterValue, float64(p.GroupsRolledBack))
 	}
 }
 
