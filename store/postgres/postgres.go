@@ -184,13 +184,15 @@ func classify(err error) sqlstore.Class {
 			return sqlstore.ForeignKey
 		case pe.Code == divisionByZero:
 			return sqlstore.Changes
-		case strings.HasPrefix(pe.Code, "40"): // transaction rollback: deadlock, serialization
-			return sqlstore.Conflict
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
 			strings.HasPrefix(pe.Code, "53"),  // insufficient resources: disk full, too many connections
 			strings.HasPrefix(pe.Code, "57P"), // shutting down, starting up
 			pe.Code == "25006":                // read-only transaction: a standby after failover
 			return sqlstore.Unavailable
+		case pe.Severity == "ERROR":
+			// An ERROR ends the statement and aborts its transaction; FATAL and PANIC
+			// end the session, and are not the statement's doing.
+			return sqlstore.Refused
 		}
 		return sqlstore.Other
 	}

@@ -79,7 +79,9 @@ const (
 	ForeignKey               // a row refers to one that does not exist
 	Unavailable              // the database cannot be reached or cannot work right now
 	Changes                  // a statement of Dialect.Changes changed another number of rows
-	Conflict                 // the transaction was rolled back for a conflict with another (a deadlock)
+	// Refused: the database refused a statement for a reason of no class above (a deadlock,
+	// a value it cannot store, a timeout) and rolled its transaction back.
+	Refused
 )
 
 // Dialect is what differs between backends.
@@ -146,8 +148,8 @@ var (
 	// errChanges: a statement of Dialect.Changes changed another number of rows than it
 	// had to; which one, the caller knows from where its batch stopped.
 	errChanges = errors.New("unexpected number of rows changed")
-	// errConflict: the database rolled the transaction back to let another go on.
-	errConflict = errors.New("transaction conflict")
+	// errRefused: the database refused a statement and rolled its transaction back.
+	errRefused = errors.New("refused by the database")
 )
 
 // classify wraps err with the store's meaning of its class; errors already wrapped, and
@@ -167,8 +169,8 @@ func (s *Store) classify(err error) error {
 		sentinel = errForeignKey
 	case Changes:
 		sentinel = errChanges
-	case Conflict:
-		sentinel = errConflict
+	case Refused:
+		sentinel = errRefused
 	case Unavailable:
 		if errors.Is(err, store.ErrUnavailable) {
 			return err
