@@ -77,7 +77,7 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 				writes = append(writes, u.ids...)
 			}
 		}
-		changed, cerr := s.commitGrouped(ctx, e.Issuer+"\x00"+e.JTI, checked, writes)
+		changed, cerr := s.commitGrouped(ctx, e.Issuer+"\x00"+e.JTI, checked, used, writes)
 		switch {
 		case cerr == nil:
 		case len(changed) == 0 && errors.Is(cerr, errUnique):
@@ -196,8 +196,9 @@ func (u use) returning() string {
 // so they are one pair; should they be several, one statement each, in order of id.
 //
 // Without pins, the publishers in recent (sorted) are held rather than written, where the
-// backend can: every publisher used is held, in order of id, and those not recently used
-// are then written, one statement each way.
+// backend can: those not recently used are written, in order of id, then the others held,
+// in order of id, one statement each way. No row is held and then locked for update: two
+// transactions doing so to one row could each wait for the other to let go of it.
 func (s *Store) uses(used []int64, pins map[int64]store.Pin, recent []int64, at time.Time) []use {
 	if len(used) == 0 {
 		return nil
@@ -218,12 +219,17 @@ func (s *Store) uses(used []int64, pins map[int64]store.Pin, recent []int64, at 
 			return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked("$2"),
 				[]any{at, s.dialect.IDs(used)}}, ids: used}}
 		}
-		out := []use{{Statement: Statement{`SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$1") + ` ORDER BY id` + s.dialect.KeyShare,
-			[]any{s.dialect.IDs(used)}}, ids: used, hold: true}}
+		var out []use
 		if len(due) > 0 {
 			out = append(out, use{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked("$2"),
 				[]any{at, s.dialect.IDs(due)}}, ids: due})
 		}
+		held := slices.DeleteFunc(slices.Clone(used), func(id int64) bool {
+			_, isDue := slices.BinarySearch(due, id)
+			return isDue
+		})
+		out = append(out, use{Statement: Statement{`SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$1") + ` ORDER BY id` + s.dialect.KeyShare,
+			[]any{s.dialect.IDs(held)}}, ids: held, hold: true})
 		return out
 	}
 	var pair store.Pin

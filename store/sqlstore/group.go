@@ -41,9 +41,9 @@ type member struct {
 	// issuer and id, which no other exchange may record.
 	stmts []Statement
 	key   string
-	// writes are the publishers its statements lock for update (not only hold).
-	writes []int64
-	done   chan groupResult // buffered: the committer never waits for a member
+	// uses are the publishers its statements hold or write, writes those they write.
+	uses, writes []int64
+	done         chan groupResult // buffered: the committer never waits for a member
 }
 
 type groupResult struct {
@@ -57,18 +57,17 @@ type groupResult struct {
 // them alone, classified. A group's transaction fails as a whole when one member's
 // statement fails (a token id used already, a publisher removed): its members then
 // commit alone, so that each gets its own outcome and no member's failure is another's.
-func (s *Store) commitGrouped(ctx context.Context, key string, stmts []Statement, writes []int64) ([]int64, error) {
+func (s *Store) commitGrouped(ctx context.Context, key string, stmts []Statement, uses, writes []int64) ([]int64, error) {
 	g := &s.groups
 	g.mu.Lock()
 	if g.out < groupsOut {
 		// No group waits (one would have gone out): this exchange goes at once, alone.
 		g.out++
 		g.mu.Unlock()
-		changed, err := s.commitAlone(ctx, stmts)
-		s.commitGroups(context.WithoutCancel(ctx), nil)
-		return changed, err
+		defer s.commitGroups(context.WithoutCancel(ctx), nil)
+		return s.commitAlone(ctx, stmts)
 	}
-	m := &member{stmts: stmts, key: key, writes: writes, done: make(chan groupResult, 1)}
+	m := &member{stmts: stmts, key: key, uses: uses, writes: writes, done: make(chan groupResult, 1)}
 	g.queue = append(g.queue, m)
 	g.mu.Unlock()
 	select {
@@ -78,12 +77,21 @@ func (s *Store) commitGrouped(ctx context.Context, key string, stmts []Statement
 		}
 		return r.changed, r.err
 	case <-ctx.Done():
-		// Gone from the queue, it commits nothing; taken, its group may commit it.
+		// Still queued, it leaves and commits nothing. Taken, its group may commit it:
+		// it waits for the outcome (at most groupTimeout) rather than report a failure
+		// for an exchange that succeeded.
 		g.mu.Lock()
-		if i := slices.Index(g.queue, m); i >= 0 {
+		i := slices.Index(g.queue, m)
+		if i >= 0 {
 			g.queue = slices.Delete(g.queue, i, i+1)
 		}
 		g.mu.Unlock()
+		if i >= 0 {
+			return nil, ctx.Err()
+		}
+		if r := <-m.done; !r.alone {
+			return r.changed, r.err
+		}
 		return nil, ctx.Err()
 	}
 }
@@ -130,25 +138,35 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 		batch[0].done <- groupResult{changed: changed, err: err}
 		return
 	}
-	// Locks are taken in one order, as by a lone exchange: its record first, then the
-	// publishers it writes in order of id. The records go in order of key, so that two
-	// groups recording one token id (a replay sent to two replicas) wait for each other
-	// only one way; members writing publishers then lock them all, in order of id.
+	// The members' records go first, in order of key, so that two groups recording one
+	// token id (a replay sent to two replicas) wait for each other only one way. Then,
+	// before the members' own statements, every publisher a member writes is locked for
+	// update, in order of id, and every other one a member uses is held, in order of id:
+	// a row held first and locked for update later could leave two transactions each
+	// waiting for the other to let go of it.
 	batch = slices.SortedFunc(slices.Values(batch), func(a, b *member) int { return strings.Compare(a.key, b.key) })
-	stmts := make([]Statement, 0, len(batch)*len(batch[0].stmts)+1)
-	var writes []int64
-	writers := 0
+	stmts := make([]Statement, 0, len(batch)*len(batch[0].stmts)+2)
+	var uses, writes []int64
 	for _, m := range batch {
 		stmts = append(stmts, m.stmts[0])
-		if len(m.writes) > 0 {
-			writers++
-			writes = append(writes, m.writes...)
-		}
+		uses = append(uses, m.uses...)
+		writes = append(writes, m.writes...)
 	}
-	if writers > 1 {
-		slices.Sort(writes)
+	lock := func(ids []int64, how string) {
 		stmts = append(stmts, Statement{`SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$1") +
-			` ORDER BY id` + s.writeLock(), []any{s.dialect.IDs(slices.Compact(writes))}})
+			` ORDER BY id` + how, []any{s.dialect.IDs(ids)}})
+	}
+	slices.Sort(writes)
+	writes = slices.Compact(writes)
+	if len(writes) > 0 {
+		lock(writes, s.writeLock())
+	}
+	held := slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(uses))), func(id int64) bool {
+		_, written := slices.BinarySearch(writes, id)
+		return written
+	})
+	if len(held) > 0 && s.dialect.KeyShare != "" {
+		lock(held, s.dialect.KeyShare)
 	}
 	rest := len(stmts)
 	for _, m := range batch {
@@ -187,7 +205,7 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 // rolledBack is whether err, from a transaction, says that the database refused one of its
 // statements and so rolled all of it back.
 func rolledBack(err error) bool {
-	return errors.Is(err, errUnique) || errors.Is(err, errChanges) || errors.Is(err, errForeignKey) || errors.Is(err, errConflict)
+	return errors.Is(err, errUnique) || errors.Is(err, errChanges) || errors.Is(err, errForeignKey) || errors.Is(err, errRefused)
 }
 
 // commitAlone sends stmts and the COMMIT in one round trip, in a transaction of their own.

@@ -145,5 +145,30 @@ func togetherTests() []test {
 				}
 			}, func(s store.PoolStats) bool { return s.CommitGroups > 0 })
 		}},
+		{"An exchange whose values the database refuses fails alone, and the exchanges committing with it commit", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			live := f.publisher(f.project("live", alice), alice, nil)
+			f.bursts(func(n int) {
+				const size = 48
+				exchanges := make([]store.Exchange, size)
+				for i := range exchanges {
+					exchanges[i] = f.exchange(fmt.Sprintf("jti-%d-%d", n, i), live)
+					exchanges[i].Recent = []int64{live.ID}
+					if i%8 == 0 {
+						// PostgreSQL stores no NUL character in text.
+						exchanges[i].Identity.Actor = "octo\x00cat"
+					}
+				}
+				errs := concurrently(size, func(i int) error { return f.st.CommitExchange(f.ctx, exchanges[i]) })
+				for i, err := range errs {
+					if i%8 != 0 && err != nil {
+						t.Fatalf("exchange %d failed with another's refused values: %v", i, err)
+					}
+					if (err == nil) != f.tokenRecorded(exchanges[i]) {
+						t.Fatalf("exchange %d: error %v, but its token recorded: %v", i, err, err != nil)
+					}
+				}
+			}, func(s store.PoolStats) bool { return s.CommitGroups > 0 && s.GroupsRolledBack > 0 })
+		}},
 	}
 }
