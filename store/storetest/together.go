@@ -38,6 +38,22 @@ func (f *fixture) bursts(burst func(n int), done func(store.PoolStats) bool) {
 	f.t.Fatalf("after five bursts of concurrent exchanges, the store reports %+v", ps.PoolStats())
 }
 
+// live is a publisher of alice's project "live".
+func (f *fixture) live() store.Publisher {
+	alice := f.user("alice")
+	return f.publisher(f.project("live", alice), alice, nil)
+}
+
+// holding is burst n's size exchanges of p, each holding it (used lately).
+func (f *fixture) holding(n, size int, p store.Publisher) []store.Exchange {
+	out := make([]store.Exchange, size)
+	for i := range out {
+		out[i] = f.exchange(fmt.Sprintf("jti-%d-%d", n, i), p)
+		out[i].Recent = []int64{p.ID}
+	}
+	return out
+}
+
 func togetherTests() []test {
 	return []test{
 		{"Of concurrent exchanges, each replay, removed publisher or pin to other ids fails alone with its own error, and every other one commits", func(t *testing.T, f *fixture) {
@@ -114,15 +130,10 @@ func togetherTests() []test {
 			})
 		}},
 		{"Exchanges given up while their commit waits take none of the concurrent ones with them", func(t *testing.T, f *fixture) {
-			alice := f.user("alice")
-			live := f.publisher(f.project("live", alice), alice, nil)
+			live := f.live()
 			f.bursts(func(n int) {
 				const size = 48
-				exchanges := make([]store.Exchange, size)
-				for i := range exchanges {
-					exchanges[i] = f.exchange(fmt.Sprintf("jti-%d-%d", n, i), live)
-					exchanges[i].Recent = []int64{live.ID}
-				}
+				exchanges := f.holding(n, size, live)
 				errs := concurrently(size, func(i int) error {
 					ctx := f.ctx
 					if i%3 == 0 {
@@ -146,14 +157,11 @@ func togetherTests() []test {
 			}, func(s store.PoolStats) bool { return s.CommitGroups > 0 })
 		}},
 		{"An exchange whose values the database refuses fails alone, and the exchanges committing with it commit", func(t *testing.T, f *fixture) {
-			alice := f.user("alice")
-			live := f.publisher(f.project("live", alice), alice, nil)
+			live := f.live()
 			f.bursts(func(n int) {
 				const size = 48
-				exchanges := make([]store.Exchange, size)
+				exchanges := f.holding(n, size, live)
 				for i := range exchanges {
-					exchanges[i] = f.exchange(fmt.Sprintf("jti-%d-%d", n, i), live)
-					exchanges[i].Recent = []int64{live.ID}
 					if i%8 == 0 {
 						// PostgreSQL stores no NUL character in text.
 						exchanges[i].Identity.Actor = "octo\x00cat"
