@@ -44,6 +44,8 @@ func TestGitHubClaims(t *testing.T) {
 			}},
 		{"a numeric repository_id is malformed", map[string]any{"repository_id": 74}, providers.ErrMalformed, nil},
 		{"a numeric run_attempt is malformed", map[string]any{"run_attempt": 2}, providers.ErrMalformed, nil},
+		{"a claim holding a NUL character is malformed", map[string]any{"actor": "octo\x00cat"}, providers.ErrMalformed, nil},
+		{"a claim ignored but holding a NUL character is malformed", map[string]any{"x-extra\x00": "a"}, providers.ErrMalformed, nil},
 		{"a repository_owner_id that is not decimal is refused", map[string]any{"repository_owner_id": "0x41"}, providers.ErrInvalidToken, nil},
 		{"a missing repository_owner_id is refused", map[string]any{"repository_owner_id": oidctest.Omit}, providers.ErrInvalidToken, nil},
 		{"a missing repository_id is refused", map[string]any{"repository_id": oidctest.Omit}, providers.ErrInvalidToken, nil},

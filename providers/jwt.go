@@ -210,14 +210,21 @@ func memberName(quoted string) (string, error) { return unquote(quoted) }
 
 // unquote is the string a JSON string literal (valid, as parseObject has checked) stands
 // for. Without escapes it is the literal's inside, shared, not copied; with them,
-// encoding/json resolves them, so that every reader agrees on what a claim says.
+// encoding/json resolves them, so that every reader agrees on what a claim says. A NUL
+// character, which JSON allows only escaped, is refused: no claim needs one, and the
+// database stores none in text.
 func unquote(quoted string) (string, error) {
 	if !strings.Contains(quoted, "\\") {
 		return quoted[1 : len(quoted)-1], nil
 	}
 	var s string
-	err := json.Unmarshal([]byte(quoted), &s)
-	return s, err
+	if err := json.Unmarshal([]byte(quoted), &s); err != nil {
+		return "", err
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", errors.New("a string holds a NUL character")
+	}
+	return s, nil
 }
 
 // foldName maps every rune to the smallest rune of its case-folding orbit, so that two
