@@ -74,7 +74,7 @@ func WithSignature(sig []byte) SignOption {
 
 // Sign returns a compact JWS of claims: RS256 with the current key and its kid, typ JWT,
 // unless options say otherwise. It panics on options that cannot work together (ES256
-// with an RSA key), since that is a bug in the test.
+// with an RSA key), and on a claim whose value is Omit, since those are bugs in the test.
 func (i *Issuer) Sign(claims map[string]any, opts ...SignOption) string {
 	c := signConfig{alg: "RS256"}
 	for _, o := range opts {
@@ -98,6 +98,11 @@ func (i *Issuer) Sign(claims map[string]any, opts ...SignOption) string {
 	}
 	payload := c.payload
 	if payload == nil {
+		for k, v := range claims {
+			if v == Omit {
+				panic("oidctest: Omit as the value of claim " + k + ": it removes a claim only among the overrides")
+			}
+		}
 		payload = mustJSON(claims)
 	}
 	input := base64.RawURLEncoding.EncodeToString(hdr) + "." + base64.RawURLEncoding.EncodeToString(payload)
