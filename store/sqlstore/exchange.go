@@ -203,9 +203,7 @@ func (s *Store) uses(used []int64, pins map[int64]store.Pin, recent []int64, at 
 	if len(used) == 0 {
 		return nil
 	}
-	locked := func(ids string) string {
-		return `id IN (SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", ids) + ` ORDER BY id` + s.writeLock() + `)`
-	}
+	locked := func(ids string) string { return `id IN (` + s.lockPublishers(ids, s.writeLock()) + `)` }
 	if len(pins) == 0 {
 		var due []int64
 		if s.dialect.KeyShare != "" {
@@ -224,12 +222,8 @@ func (s *Store) uses(used []int64, pins map[int64]store.Pin, recent []int64, at 
 			out = append(out, use{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked("$2"),
 				[]any{at, s.dialect.IDs(due)}}, ids: due})
 		}
-		held := slices.DeleteFunc(slices.Clone(used), func(id int64) bool {
-			_, isDue := slices.BinarySearch(due, id)
-			return isDue
-		})
-		out = append(out, use{Statement: Statement{`SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$1") + ` ORDER BY id` + s.dialect.KeyShare,
-			[]any{s.dialect.IDs(held)}}, ids: held, hold: true})
+		held := without(used, due)
+		out = append(out, use{Statement: Statement{s.lockPublishers("$1", s.dialect.KeyShare), []any{s.dialect.IDs(held)}}, ids: held, hold: true})
 		return out
 	}
 	var pair store.Pin
@@ -336,6 +330,20 @@ func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher,
 		return &store.PendingTakenError{IDs: taken}
 	}
 	return nil
+}
+
+// lockPublishers selects the ids of the publishers whose ids are in parameter ids, locking
+// them with lock in order of id.
+func (s *Store) lockPublishers(ids, lock string) string {
+	return `SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", ids) + ` ORDER BY id` + lock
+}
+
+// without is the ids (sorted) that are not in out (sorted), in a new slice.
+func without(ids, out []int64) []int64 {
+	return slices.DeleteFunc(slices.Clone(ids), func(id int64) bool {
+		_, found := slices.BinarySearch(out, id)
+		return found
+	})
 }
 
 // writeLock locks rows an exchange is about to update: NoKeyUpdate where the backend has

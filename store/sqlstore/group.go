@@ -64,7 +64,7 @@ func (s *Store) commitGrouped(ctx context.Context, key string, stmts []Statement
 		// No group waits (one would have gone out): this exchange goes at once, alone.
 		g.out++
 		g.mu.Unlock()
-		defer s.commitGroups(context.WithoutCancel(ctx), nil)
+		defer s.handOff(context.WithoutCancel(ctx))
 		return s.commitAlone(ctx, stmts)
 	}
 	m := &member{stmts: stmts, key: key, uses: uses, writes: writes, done: make(chan groupResult, 1)}
@@ -104,28 +104,32 @@ func (g *groups) take() []*member {
 	return batch
 }
 
-// commitGroups hands on a commit that went out: while groups wait, it commits them, one
-// after another, on a goroutine of its own, so that the exchange whose commit went out
-// need not wait for them.
+// handOff ends a lone commit: the groups that queued meanwhile go out on a goroutine of
+// their own, so that the exchange whose commit went out need not wait for them.
+func (s *Store) handOff(ctx context.Context) {
+	g := &s.groups
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queue) == 0 {
+		g.out--
+		return
+	}
+	go s.commitGroups(ctx, g.take())
+}
+
+// commitGroups commits batch, then the groups that queued meanwhile, until none waits.
 func (s *Store) commitGroups(ctx context.Context, batch []*member) {
 	g := &s.groups
 	for {
-		if batch != nil {
-			s.commitGroup(ctx, batch)
-		}
+		s.commitGroup(ctx, batch)
 		g.mu.Lock()
 		if len(g.queue) == 0 {
 			g.out--
 			g.mu.Unlock()
 			return
 		}
-		next := g.take()
+		batch = g.take()
 		g.mu.Unlock()
-		if batch == nil {
-			go s.commitGroups(ctx, next)
-			return
-		}
-		batch = next
 	}
 }
 
@@ -152,21 +156,14 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 		uses = append(uses, m.uses...)
 		writes = append(writes, m.writes...)
 	}
-	lock := func(ids []int64, how string) {
-		stmts = append(stmts, Statement{`SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", "$1") +
-			` ORDER BY id` + how, []any{s.dialect.IDs(ids)}})
-	}
 	slices.Sort(writes)
 	writes = slices.Compact(writes)
 	if len(writes) > 0 {
-		lock(writes, s.writeLock())
+		stmts = append(stmts, Statement{s.lockPublishers("$1", s.writeLock()), []any{s.dialect.IDs(writes)}})
 	}
-	held := slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(uses))), func(id int64) bool {
-		_, written := slices.BinarySearch(writes, id)
-		return written
-	})
-	if len(held) > 0 && s.dialect.KeyShare != "" {
-		lock(held, s.dialect.KeyShare)
+	slices.Sort(uses)
+	if held := without(slices.Compact(uses), writes); len(held) > 0 && s.dialect.KeyShare != "" {
+		stmts = append(stmts, Statement{s.lockPublishers("$1", s.dialect.KeyShare), []any{s.dialect.IDs(held)}})
 	}
 	rest := len(stmts)
 	for _, m := range batch {
