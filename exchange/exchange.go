@@ -151,6 +151,11 @@ func (s *Service) ExchangeRequest(ctx context.Context, r Request) (_ Result, err
 	}
 
 	o, err := s.attempt(ctx, log, id, seenKey, project)
+	if rulesChanged(err) {
+		// An owner changed the rules of a publisher this exchange matched, after it was
+		// read: once more, under the rules now in place.
+		o, err = s.attempt(ctx, log, id, seenKey, project)
+	}
 	if errors.Is(err, ErrInvalidPending) {
 		// A pending publisher this exchange matched was converted by a concurrent exchange
 		// (on any replica), or its name was taken; either way it is gone now. Once more:
@@ -320,11 +325,12 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		return o, fail(ErrUnavailable, "the upload token could not be signed; try again", err)
 	}
 	matchedIDs := make([]int64, len(o.matched))
+	versions := make([]int64, len(o.matched))
 	var recent []int64
 	events := make([]store.AuditEvent, len(o.matched))
 	facts := id.SourceForOwners()
 	for i, p := range o.matched {
-		matchedIDs[i] = p.ID
+		matchedIDs[i], versions[i] = p.ID, p.RulesVersion
 		if store.LastUseRecent(p.LastUsedAt, now) {
 			recent = append(recent, p.ID)
 		}
@@ -332,20 +338,21 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 			Detail: fmt.Sprintf("upload token %s minted for publisher %d: %s", claims.ID, p.ID, facts)}
 	}
 	err = s.cfg.Store.CommitExchange(ctx, store.Exchange{
-		At:           now,
-		Issuer:       id.Issuer,
-		JTI:          id.JTI,
-		JTIExpires:   id.Expiry.Add(ReplayMargin),
-		Publishers:   matchedIDs,
-		Pins:         pins,
-		Recent:       recent,
-		Pending:      o.convert,
-		Identity:     id,
-		TokenID:      claims.ID,
-		TokenSubject: claims.Subject,
-		TokenExpires: claims.ExpiresAt,
-		Projects:     projects,
-		Events:       events,
+		At:            now,
+		Issuer:        id.Issuer,
+		JTI:           id.JTI,
+		JTIExpires:    id.Expiry.Add(ReplayMargin),
+		Publishers:    matchedIDs,
+		RulesVersions: versions,
+		Pins:          pins,
+		Recent:        recent,
+		Pending:       o.convert,
+		Identity:      id,
+		TokenID:       claims.ID,
+		TokenSubject:  claims.Subject,
+		TokenExpires:  claims.ExpiresAt,
+		Projects:      projects,
+		Events:        events,
 	})
 	if err != nil {
 		return o, s.commitError(ctx, log, seenKey, id, err)
@@ -374,8 +381,9 @@ func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey str
 	case errors.Is(err, store.ErrReplay):
 		s.remember(seenKey, id)
 		return fail(ErrReuse, "this token was already exchanged; request a fresh one from your CI platform", err)
-	case errors.Is(err, store.ErrPinConflict), errors.Is(err, store.ErrNotFound):
-		// Pinned to other ids, or removed, by a concurrent exchange or owner.
+	case errors.Is(err, store.ErrPinConflict), errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRulesChanged):
+		// Pinned to other ids by a concurrent exchange, or removed or its rules changed
+		// by an owner.
 		return fail(ErrInvalidPublisher, noPublisher(id), err)
 	case errors.As(err, &taken):
 		// A pending publisher does not reserve its name: someone created the project
@@ -388,6 +396,13 @@ func (s *Service) commitError(ctx context.Context, log *slog.Logger, seenKey str
 		log.ErrorContext(ctx, "exchange not recorded", "error", err)
 		return fail(ErrUnavailable, "the exchange could not be recorded; try again with a fresh token", err)
 	}
+}
+
+// rulesChanged reports whether err is an exchange's failure because the rules of a
+// publisher it matched changed before its commit.
+func rulesChanged(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && errors.Is(e.Cause, store.ErrRulesChanged)
 }
 
 // noPublisher says that no publisher matched, and lists what this job's own token says

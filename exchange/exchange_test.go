@@ -251,3 +251,64 @@ func TestPublishersUsedLessThanAMinuteAgoAreHeldNotWritten(t *testing.T) {
 		}
 	}
 }
+
+// ruleChanger is a store whose owner changes a publisher's rules to rules once, between
+// an exchange's read of the publishers and its commit.
+type ruleChanger struct {
+	store.Store
+	publisher int64
+	rules     policy.RefRules
+	commits   []store.Exchange
+}
+
+func (r *ruleChanger) CommitExchange(ctx context.Context, e store.Exchange) error {
+	if len(r.commits) == 0 {
+		if err := r.Store.SetPublisherRules(ctx, r.publisher, r.rules, ""); err != nil {
+			return err
+		}
+	}
+	r.commits = append(r.commits, e)
+	return r.Store.CommitExchange(ctx, e)
+}
+
+func TestAnExchangeWhosePublishersRulesChangeBeforeItsCommitIsJudgedByTheNewRules(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		rules   policy.RefRules
+		refused bool
+	}{
+		{"rules the job still satisfies", policy.RefRules{Pattern: "refs/heads/*"}, false},
+		{"rules the job no longer satisfies", policy.RefRules{TagsOnly: true}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t)
+			pub := w.publisher("sampleproject", nil)
+			changer := &ruleChanger{Store: w.st, publisher: pub.ID, rules: c.rules}
+			cfg := w.cfg
+			cfg.Store = changer
+			ex, err := New(cfg)
+			must(t, err)
+			res, err := ex.Exchange(context.Background(), w.iss.Sign(w.iss.GitHubClaims(nil)))
+			if len(changer.commits) == 0 || changer.commits[0].RulesVersions[0] != pub.RulesVersion {
+				t.Fatalf("the first commit named rules versions %v, want the publisher's as read, %d", changer.commits, pub.RulesVersion)
+			}
+			if c.refused {
+				var e *Error
+				if !errors.As(err, &e) || !errors.Is(e, ErrInvalidPublisher) {
+					t.Fatalf("got %v, want a refusal: no publisher matches under the new rules", err)
+				}
+				if len(changer.commits) != 1 {
+					t.Fatalf("%d commits, want 1: the new rules refuse the job before any other commit", len(changer.commits))
+				}
+				return
+			}
+			must(t, err)
+			if len(changer.commits) != 2 || changer.commits[1].RulesVersions[0] != pub.RulesVersion+1 {
+				t.Fatalf("commits %+v: want a second one under the new rules' version", changer.commits)
+			}
+			if _, err := w.st.UploadToken(context.Background(), res.Claims.ID); err != nil {
+				t.Fatalf("the upload token handed out is not recorded: %v", err)
+			}
+		})
+	}
+}

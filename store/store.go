@@ -15,6 +15,7 @@ var (
 	ErrConflict          = fault.New(fault.Conflict, "already exists")
 	ErrReplay            = fault.New(fault.Conflict, "token id already used")
 	ErrPinConflict       = fault.New(fault.Conflict, "publisher pinned to other ids")
+	ErrRulesChanged      = fault.New(fault.Conflict, "publisher's rules changed since it was matched")
 	ErrPendingTaken      = fault.New(fault.Conflict, "pending publisher's project name was taken")
 	ErrTooManyPublishers = fault.New(fault.Conflict, "project has the most publishers allowed")
 	ErrTooManyPending    = fault.New(fault.Conflict, "user has the most pending publishers allowed")
@@ -65,6 +66,9 @@ type Publisher struct {
 	CreatedBy   int64 // user id
 	CreatedAt   time.Time
 	LastUsedAt  *time.Time
+	// RulesVersion counts the changes of the publisher's rules (ref rules and called
+	// workflow): an exchange names the version it matched, and fails if it changed.
+	RulesVersion int64
 }
 
 // PendingPublisher is registered by a user for a project that does not exist yet. The
@@ -112,7 +116,11 @@ type Exchange struct {
 	JTIExpires time.Time // the replay record is kept until then
 	// Publishers are the matched active publishers; Pins those among them to pin now.
 	Publishers []int64
-	Pins       []Pin
+	// RulesVersions are the versions of Publishers' rules (Publisher.RulesVersion) that
+	// the exchange matched, in the same order: if any publisher's rules changed since,
+	// the exchange fails with ErrRulesChanged and nothing is written.
+	RulesVersions []int64
+	Pins          []Pin
 	// Recent are those of Publishers whose last use is recent (LastUseRecent): their last
 	// use is not written again, and they are only held against removal and changes of
 	// their rules until the commit, which concurrent exchanges can do together. A backend

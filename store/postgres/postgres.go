@@ -66,6 +66,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		NoKeyUpdate: " FOR NO KEY UPDATE",
 		AnyID:       `%[1]s = ANY(CAST(%[2]s AS bigint[]))`,
 		IDs:         func(ids []int64) any { return ids },
+		IDVersion:   `%[2]s = (CAST(%[4]s AS bigint[]))[array_position(CAST(%[3]s AS bigint[]), %[1]s)]`,
 		Lateral:     true,
 		Unflushed:   `SET LOCAL synchronous_commit = off`,
 		// Under the C collation lower() folds ASCII letters only.

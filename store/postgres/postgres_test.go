@@ -226,7 +226,7 @@ func TestReplicasCommittingTogether(t *testing.T) {
 		exchange := func(jti, token string) store.Exchange {
 			return store.Exchange{At: now, Issuer: pub.Issuer, JTI: jti, JTIExpires: now.Add(10 * time.Minute),
 				Identity:   policy.Identity{Kind: policy.GitHub, Issuer: pub.Issuer, Repository: "octo-org/octo-repo", JTI: jti},
-				Publishers: []int64{pub.ID}, Projects: []string{"proj"},
+				Publishers: []int64{pub.ID}, RulesVersions: []int64{pub.RulesVersion}, Projects: []string{"proj"},
 				TokenID: token, TokenSubject: "github:octo-org/octo-repo", TokenExpires: now.Add(15 * time.Minute)}
 		}
 		var grouped int64

@@ -86,6 +86,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 			b, _ := json.Marshal(ids) // a list of numbers always encodes
 			return string(b)
 		},
+		IDVersion: `%[2]s = json_extract(%[4]s, '$[' || (SELECT i.key FROM json_each(%[3]s) i WHERE i.value = %[1]s) || ']')`,
 		// SQLite's lower() folds ASCII letters only.
 		LowerASCII: "lower(%s)",
 		Lock:       func(context.Context, sqlstore.Querier, int64) error { return nil },

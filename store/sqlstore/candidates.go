@@ -22,12 +22,12 @@ func shortCandidates() string {
 	return `SELECT * FROM (SELECT 0, p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
 			COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''), p.ref_tags_only, p.ref_pattern, p.ref_protected, p.called_workflow,
 			p.project_id, (SELECT name FROM projects WHERE id = p.project_id), COALESCE(p.created_by, 0), p.created_at, p.last_used_at,
-			NULLIF(p.created_at, p.created_at), p.env_key, p.registrant, 0
+			NULLIF(p.created_at, p.created_at), p.rules_version, p.env_key, p.registrant, 0
 			FROM publishers p WHERE p.issuer = $1 AND p.repo_key = $2 LIMIT ` + limit + `) a
 		UNION ALL
 		SELECT * FROM (SELECT 1, pp.id, pp.kind, pp.issuer, pp.owner, pp.name, pp.workflow, pp.environment,
 			COALESCE(pp.owner_id, ''), COALESCE(pp.repository_id, ''), pp.ref_tags_only, pp.ref_pattern, pp.ref_protected, pp.called_workflow,
-			0, pp.project_name, pp.user_id, pp.created_at, NULLIF(pp.created_at, pp.created_at), pp.expires_at, pp.env_key, 0,
+			0, pp.project_name, pp.user_id, pp.created_at, NULLIF(pp.created_at, pp.created_at), pp.expires_at, 0, pp.env_key, 0,
 			CASE WHEN EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key) THEN 1 ELSE 0 END
 			FROM pending_publishers pp WHERE pp.issuer = $1 AND pp.repo_key = $2 LIMIT ` + limit + `) b`
 }
@@ -56,11 +56,12 @@ func (c *candidate) scan(r scanner, short bool) error {
 		created   time.Time
 		lastUsed  *time.Time
 		expires   *time.Time
+		version   int64
 		taken     int
 	)
 	dest := []any{&which, &p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
 		&p.Refs.TagsOnly, &p.Refs.Pattern, &p.Refs.Protected, &p.CalledWorkflow, &projectID, &project, &by, timeDest{&created},
-		nullTimeDest{&lastUsed}, nullTimeDest{&expires}}
+		nullTimeDest{&lastUsed}, nullTimeDest{&expires}, &version}
 	if short {
 		dest = append(dest, &c.envKey, &c.registrant, &taken)
 	}
@@ -70,7 +71,8 @@ func (c *candidate) scan(r scanner, short bool) error {
 	p.Kind = policy.Kind(kind)
 	c.isActive = which == 0
 	if c.isActive {
-		c.active = store.Publisher{Publisher: p, ProjectID: projectID, ProjectName: project, CreatedBy: by, CreatedAt: created, LastUsedAt: lastUsed}
+		c.active = store.Publisher{Publisher: p, ProjectID: projectID, ProjectName: project, CreatedBy: by, CreatedAt: created, LastUsedAt: lastUsed,
+			RulesVersion: version}
 		return nil
 	}
 	c.pending = store.PendingPublisher{Publisher: p, ProjectName: project, UserID: by, CreatedAt: created}

@@ -106,6 +106,11 @@ type Dialect struct {
 	// number of ids.
 	AnyID string
 	IDs   func(ids []int64) any
+	// IDVersion is a format for a condition that the version expression %[2]s is the
+	// version that parameter %[4]s gives the id expression %[1]s: the one at the place of
+	// the id in parameter %[3]s. IDs makes both arguments, ids and their versions in the
+	// same order.
+	IDVersion string
 	// Lateral is whether the backend has LATERAL joins. PostgreSQL's planner, which may
 	// hash-join a table it thinks small rather than look rows up by index, then joins
 	// each row found to its rows by index; SQLite's joins always do.

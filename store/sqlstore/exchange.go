@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -40,19 +41,24 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 	if err != nil {
 		return err
 	}
+	if len(e.RulesVersions) != len(e.Publishers) {
+		return fmt.Errorf("exchange names %d publishers and %d versions of their rules", len(e.Publishers), len(e.RulesVersions))
+	}
+	versions := make(map[int64]int64, len(e.Publishers))
+	for i, id := range e.Publishers {
+		versions[id] = e.RulesVersions[i]
+	}
 	pins := make(map[int64]store.Pin, len(e.Pins))
 	for _, p := range e.Pins {
+		if _, ok := versions[p.PublisherID]; !ok {
+			return fmt.Errorf("exchange pins publisher %d, which it does not use", p.PublisherID)
+		}
 		pins[p.PublisherID] = p
 	}
-	used := slices.Clone(e.Publishers)
-	for id := range pins {
-		used = append(used, id)
-	}
-	slices.Sort(used)
-	used = slices.Compact(used)
+	used := slices.Sorted(maps.Keys(versions))
 	pending := slices.SortedFunc(slices.Values(e.Pending), func(a, b store.PendingPublisher) int { return cmp.Compare(a.ID, b.ID) })
 
-	uses := s.uses(used, pins, slices.Sorted(slices.Values(e.Recent)), e.At)
+	uses := s.uses(used, versions, pins, slices.Sorted(slices.Values(e.Recent)), e.At)
 	id := e.Identity
 	stmts := []Statement{{`INSERT INTO exchanges
 		(at, issuer, jti, jti_expires_at, kind, repository, owner_id, repository_id, workflow_ref, ref, sha, run_id, environment, event, actor,
@@ -83,7 +89,7 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 		case len(changed) == 0 && errors.Is(cerr, errUnique):
 			err = fmt.Errorf("%w: %q from %s", store.ErrReplay, e.JTI, e.Issuer)
 		case errors.Is(cerr, errChanges) && len(changed) >= 1 && len(changed) <= len(uses):
-			err = uses[len(changed)-1].failure(-1)
+			err = errUseFailed
 		case len(changed) == 1+len(uses):
 			err = fmt.Errorf("audit events or the commit: %w", cerr)
 		default:
@@ -103,30 +109,44 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 			}
 			for i, u := range uses {
 				if int64(len(u.ids)) != changed[1+i] {
-					return u.failure(changed[1+i])
+					return errUseFailed
 				}
 			}
 			return convertPending(ctx, tx, pending, e)
 		})
 	}
-	if errors.Is(err, errPinsOrRemoved) {
-		// Told apart after the rollback, by what is there now.
-		var n int
-		if rerr := s.read().queryRow(ctx, `SELECT count(*) FROM publishers WHERE `+fmt.Sprintf(s.dialect.AnyID, "id", "$1"),
-			s.dialect.IDs(used)).Scan(&n); rerr != nil {
-			return rerr
-		}
-		if n < len(used) {
-			return fmt.Errorf("%d of publishers %d…%d were removed: %w", len(used)-n, used[0], used[len(used)-1], store.ErrNotFound)
-		}
-		return fmt.Errorf("some of publishers %d…%d: %w", used[0], used[len(used)-1], store.ErrPinConflict)
+	if errors.Is(err, errUseFailed) {
+		return s.useFailure(ctx, used, versions)
 	}
 	return err
 }
 
-// errPinsOrRemoved is the failure of a statement that both pins publishers and marks
-// others used: one of them was pinned to other ids, or removed.
-var errPinsOrRemoved = errors.New("publishers pinned to other ids or removed")
+// errUseFailed is the failure of a statement that uses publishers and changed or held
+// fewer than it names: some were removed, their rules changed, or one of those to pin
+// was pinned to other ids.
+var errUseFailed = errors.New("publishers removed, their rules changed or pinned to other ids")
+
+// useFailure tells apart, after the rollback and by what is there now, why the uses of
+// publishers used (sorted), matched under the rules of versions, failed.
+func (s *Store) useFailure(ctx context.Context, used []int64, versions map[int64]int64) error {
+	var n, same int
+	if err := s.read().queryRow(ctx, `SELECT count(*), COALESCE(sum(CASE WHEN `+fmt.Sprintf(s.dialect.IDVersion, "publishers.id", "publishers.rules_version", "$1", "$2")+
+		` THEN 1 ELSE 0 END), 0) FROM publishers WHERE `+fmt.Sprintf(s.dialect.AnyID, "id", "$1"),
+		s.dialect.IDs(used), s.dialect.IDs(versionsOf(used, versions))).Scan(&n, &same); err != nil {
+		return err
+	}
+	span := fmt.Sprintf("%d…%d", used[0], used[len(used)-1])
+	if len(used) == 1 {
+		span = strconv.FormatInt(used[0], 10)
+	}
+	switch {
+	case n < len(used):
+		return fmt.Errorf("%d of publishers %s were removed: %w", len(used)-n, span, store.ErrNotFound)
+	case same < n:
+		return fmt.Errorf("the rules of %d of publishers %s changed: %w", n-same, span, store.ErrRulesChanged)
+	}
+	return fmt.Errorf("some of publishers %s: %w", span, store.ErrPinConflict)
+}
 
 // auditInserts writes events in multi-row INSERTs (insertRows).
 func auditInserts(events []store.AuditEvent) []Statement {
@@ -169,13 +189,13 @@ func insertRows(insert string, rows [][]any) []Statement {
 	return out
 }
 
-// use is a statement that records the use of publishers, or holds them, with what it
-// means when it changes (or holds) fewer rows than it names.
+// use is a statement that records the use of publishers, or holds them, and changes (or
+// holds) fewer rows than it names when any of them was removed, its rules changed, or, if
+// pinned, it was pinned to other ids.
 type use struct {
 	Statement
-	ids    []int64
-	pinned bool
-	hold   bool // a SELECT: it holds rows rather than changing them
+	ids  []int64
+	hold bool // a SELECT: it holds rows rather than changing them
 }
 
 // returning is u's statement returning a row for each row it changes or holds.
@@ -187,23 +207,38 @@ func (u use) returning() string {
 }
 
 // uses records that the publishers used (sorted) were used at at, and pins those in pins.
-// A publisher removed since it was matched fails the exchange rather than hand out a
-// token its owner has just withdrawn. Pinning succeeds only where each id is unset or
-// already the same, so a publisher pinned to another repository by a concurrent exchange
-// is never re-pinned. One statement marks them all and pins those to pin, whatever their
-// number, locking them in order of id first: one publisher on a hundred projects is a
-// hundred rows, but one statement. The pins of one exchange are the ids of its one job,
-// so they are one pair; should they be several, one statement each, in order of id.
+// A publisher removed since it was matched, or whose rules are no longer of the version
+// in versions that it was matched under, fails the exchange rather than hand out a token
+// its owner has just withdrawn. Pinning succeeds only where each id is unset or already
+// the same, so a publisher pinned to another repository by a concurrent exchange is never
+// re-pinned. One statement marks them all and pins those to pin, whatever their number,
+// locking them in order of id first: one publisher on a hundred projects is a hundred
+// rows, but one statement. The pins of one exchange are the ids of its one job, so they
+// are one pair; should they be several, one statement each, in order of id.
 //
 // Without pins, the publishers in recent (sorted) are held rather than written, where the
 // backend can: those not recently used are written, in order of id, then the others held,
 // in order of id, one statement each way. No row is held and then locked for update: two
-// transactions doing so to one row could each wait for the other to let go of it.
-func (s *Store) uses(used []int64, pins map[int64]store.Pin, recent []int64, at time.Time) []use {
+// transactions doing so to one row could each wait for the other to let go of it. The
+// versions are compared once the rows are locked, or by the lock's recheck of a row
+// changed while it waited, so that a change of rules either waits for the exchange's
+// commit or fails it.
+func (s *Store) uses(used []int64, versions map[int64]int64, pins map[int64]store.Pin, recent []int64, at time.Time) []use {
 	if len(used) == 0 {
 		return nil
 	}
-	locked := func(ids string) string { return `id IN (` + s.lockPublishers(ids, s.writeLock()) + `)` }
+	// unchanged is the condition that ids, parameter idsAt, are still of their versions,
+	// parameter versionsAt, with the latter's argument.
+	unchanged := func(ids []int64, idsAt, versionsAt string) (string, any) {
+		return fmt.Sprintf(s.dialect.AnyID, "id", idsAt) + ` AND ` + fmt.Sprintf(s.dialect.IDVersion, "publishers.id", "publishers.rules_version", idsAt, versionsAt),
+			s.dialect.IDs(versionsOf(ids, versions))
+	}
+	locked := func(cond string) string { return `id IN (` + s.lockPublishers(cond, s.writeLock()) + `)` }
+	write := func(ids []int64) use {
+		cond, vs := unchanged(ids, "$2", "$3")
+		return use{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked(cond),
+			[]any{at, s.dialect.IDs(ids), vs}}, ids: ids}
+	}
 	if len(pins) == 0 {
 		var due []int64
 		if s.dialect.KeyShare != "" {
@@ -214,16 +249,15 @@ func (s *Store) uses(used []int64, pins map[int64]store.Pin, recent []int64, at 
 			}
 		}
 		if len(due) == len(used) || s.dialect.KeyShare == "" {
-			return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked("$2"),
-				[]any{at, s.dialect.IDs(used)}}, ids: used}}
+			return []use{write(used)}
 		}
 		var out []use
 		if len(due) > 0 {
-			out = append(out, use{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked("$2"),
-				[]any{at, s.dialect.IDs(due)}}, ids: due})
+			out = append(out, write(due))
 		}
 		held := without(used, due)
-		out = append(out, use{Statement: Statement{s.lockPublishers("$1", s.dialect.KeyShare), []any{s.dialect.IDs(held)}}, ids: held, hold: true})
+		cond, vs := unchanged(held, "$1", "$2")
+		out = append(out, use{Statement: Statement{s.lockPublishers(cond, s.dialect.KeyShare), []any{s.dialect.IDs(held), vs}}, ids: held, hold: true})
 		return out
 	}
 	var pair store.Pin
@@ -241,40 +275,26 @@ func (s *Store) uses(used []int64, pins map[int64]store.Pin, recent []int64, at 
 		}
 		slices.Sort(pinned)
 		toPin := fmt.Sprintf(s.dialect.AnyID, "id", "$3")
+		cond, vs := unchanged(used, "$2", "$6")
 		return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1,
 			owner_id = CASE WHEN ` + toPin + ` THEN $4 ELSE owner_id END,
 			repository_id = CASE WHEN ` + toPin + ` THEN $5 ELSE repository_id END
-			WHERE ` + locked("$2") + ` AND (NOT (` + toPin + `) OR ((owner_id IS NULL OR owner_id = $4) AND (repository_id IS NULL OR repository_id = $5)))`,
-			[]any{at, s.dialect.IDs(used), s.dialect.IDs(pinned), nullString(pair.OwnerID), nullString(pair.RepositoryID)}}, ids: used, pinned: true}}
+			WHERE ` + locked(cond) + ` AND (NOT (` + toPin + `) OR ((owner_id IS NULL OR owner_id = $4) AND (repository_id IS NULL OR repository_id = $5)))`,
+			[]any{at, s.dialect.IDs(used), s.dialect.IDs(pinned), nullString(pair.OwnerID), nullString(pair.RepositoryID), vs}}, ids: used}}
 	}
 	var out []use
 	for _, id := range used {
 		pin, ok := pins[id]
 		if !ok {
-			out = append(out, use{Statement: Statement{`UPDATE publishers SET last_used_at = $2 WHERE id = $1`, []any{id, at}}, ids: []int64{id}})
+			out = append(out, use{Statement: Statement{`UPDATE publishers SET last_used_at = $2 WHERE id = $1 AND rules_version = $3`,
+				[]any{id, at, versions[id]}}, ids: []int64{id}})
 			continue
 		}
 		out = append(out, use{Statement: Statement{`UPDATE publishers SET owner_id = $2, repository_id = $3, last_used_at = $4
-			WHERE id = $1 AND (owner_id IS NULL OR owner_id = $2) AND (repository_id IS NULL OR repository_id = $3)`,
-			[]any{id, nullString(pin.OwnerID), nullString(pin.RepositoryID), at}}, ids: []int64{id}, pinned: true})
+			WHERE id = $1 AND rules_version = $5 AND (owner_id IS NULL OR owner_id = $2) AND (repository_id IS NULL OR repository_id = $3)`,
+			[]any{id, nullString(pin.OwnerID), nullString(pin.RepositoryID), at, versions[id]}}, ids: []int64{id}})
 	}
 	return out
-}
-
-// failure is what it means that u changed another number of rows than it names: changed,
-// or -1 where the count is not known.
-func (u use) failure(changed int64) error {
-	switch {
-	case u.pinned && len(u.ids) > 1:
-		return errPinsOrRemoved
-	case u.pinned:
-		return fmt.Errorf("publisher %d: %w", u.ids[0], store.ErrPinConflict)
-	case len(u.ids) == 1:
-		return fmt.Errorf("publisher %d was removed: %w", u.ids[0], store.ErrNotFound)
-	case changed < 0:
-		return fmt.Errorf("some of publishers %d…%d were removed: %w", u.ids[0], u.ids[len(u.ids)-1], store.ErrNotFound)
-	}
-	return fmt.Errorf("%d of publishers %d…%d were removed: %w", int64(len(u.ids))-changed, u.ids[0], u.ids[len(u.ids)-1], store.ErrNotFound)
 }
 
 // convertPending turns each matched pending publisher into a project owned by its
@@ -332,10 +352,19 @@ func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher,
 	return nil
 }
 
-// lockPublishers selects the ids of the publishers whose ids are in parameter ids, locking
-// them with lock in order of id.
-func (s *Store) lockPublishers(ids, lock string) string {
-	return `SELECT id FROM publishers WHERE ` + fmt.Sprintf(s.dialect.AnyID, "id", ids) + ` ORDER BY id` + lock
+// versionsOf is the versions of ids, in their order.
+func versionsOf(ids []int64, versions map[int64]int64) []int64 {
+	out := make([]int64, len(ids))
+	for i, id := range ids {
+		out[i] = versions[id]
+	}
+	return out
+}
+
+// lockPublishers selects the ids of the publishers that meet cond, locking them with lock
+// in order of id.
+func (s *Store) lockPublishers(cond, lock string) string {
+	return `SELECT id FROM publishers WHERE ` + cond + ` ORDER BY id` + lock
 }
 
 // without is the ids (sorted) that are not in out (sorted), in a new slice.

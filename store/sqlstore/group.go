@@ -159,11 +159,11 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 	slices.Sort(writes)
 	writes = slices.Compact(writes)
 	if len(writes) > 0 {
-		stmts = append(stmts, Statement{s.lockPublishers("$1", s.writeLock()), []any{s.dialect.IDs(writes)}})
+		stmts = append(stmts, Statement{s.lockPublishers(fmt.Sprintf(s.dialect.AnyID, "id", "$1"), s.writeLock()), []any{s.dialect.IDs(writes)}})
 	}
 	slices.Sort(uses)
 	if held := without(slices.Compact(uses), writes); len(held) > 0 && s.dialect.KeyShare != "" {
-		stmts = append(stmts, Statement{s.lockPublishers("$1", s.dialect.KeyShare), []any{s.dialect.IDs(held)}})
+		stmts = append(stmts, Statement{s.lockPublishers(fmt.Sprintf(s.dialect.AnyID, "id", "$1"), s.dialect.KeyShare), []any{s.dialect.IDs(held)}})
 	}
 	rest := len(stmts)
 	for _, m := range batch {

@@ -15,7 +15,7 @@ import (
 const publisherColumns = `p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
 	COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''),
 	p.ref_tags_only, p.ref_pattern, p.ref_protected, p.called_workflow,
-	p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at`
+	p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at, p.rules_version`
 
 const publisherFrom = ` FROM publishers p JOIN projects pr ON pr.id = p.project_id`
 
@@ -26,7 +26,7 @@ func scanPublisher(r scanner) (store.Publisher, error) {
 	)
 	err := r.Scan(&p.ID, &kind, &p.Issuer, &p.Owner, &p.Name, &p.Workflow, &p.Environment, &p.OwnerID, &p.RepositoryID,
 		&p.Refs.TagsOnly, &p.Refs.Pattern, &p.Refs.Protected, &p.CalledWorkflow,
-		&p.ProjectID, &p.ProjectName, &p.CreatedBy, timeDest{&p.CreatedAt}, nullTimeDest{&p.LastUsedAt})
+		&p.ProjectID, &p.ProjectName, &p.CreatedBy, timeDest{&p.CreatedAt}, nullTimeDest{&p.LastUsedAt}, &p.RulesVersion)
 	p.Kind = policy.Kind(kind)
 	return p, err
 }
@@ -98,9 +98,11 @@ func (s *Store) RemovePublisher(ctx context.Context, id int64) error {
 
 func (s *Store) SetPublisherRules(ctx context.Context, id int64, refs policy.RefRules, calledWorkflow string) error {
 	return s.tx(ctx, func(tx q) error {
-		// Waits for the exchanges holding the publisher, so that none commits a token
-		// under the old rules after the new ones are in place.
-		n, err := tx.exec(ctx, `UPDATE publishers SET ref_tags_only = $2, ref_pattern = $3, ref_protected = $4, called_workflow = $5
+		// Waits for the exchanges holding the publisher, which commit under the old rules
+		// before the new ones are in place; those that matched the old rules and commit
+		// later find the version changed and fail.
+		n, err := tx.exec(ctx, `UPDATE publishers SET ref_tags_only = $2, ref_pattern = $3, ref_protected = $4, called_workflow = $5,
+			rules_version = rules_version + 1
 			WHERE id IN (SELECT id FROM publishers WHERE id = $1`+s.dialect.ForUpdate+`)`,
 			id, refs.TagsOnly, refs.Pattern, refs.Protected, calledWorkflow)
 		if err == nil && n == 0 {
@@ -223,10 +225,10 @@ func candidateStatements(d Dialect) (named, all string) {
 	// NULLIF(x, x) is a NULL of x's type, which a UNION of several branches needs.
 	const activeColumns = `0, p.id, p.kind, p.issuer, p.owner, p.name, p.workflow, p.environment,
 			COALESCE(p.owner_id, ''), COALESCE(p.repository_id, ''), p.ref_tags_only, p.ref_pattern, p.ref_protected, p.called_workflow,
-			p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at, NULLIF(p.created_at, p.created_at)`
+			p.project_id, pr.name, COALESCE(p.created_by, 0), p.created_at, p.last_used_at, NULLIF(p.created_at, p.created_at), p.rules_version`
 	const pendingColumns = `1, pp.id, pp.kind, pp.issuer, pp.owner, pp.name, pp.workflow, pp.environment,
 			COALESCE(pp.owner_id, ''), COALESCE(pp.repository_id, ''), pp.ref_tags_only, pp.ref_pattern, pp.ref_protected, pp.called_workflow,
-			0, pp.project_name, pp.user_id, pp.created_at, NULLIF(pp.created_at, pp.created_at), pp.expires_at`
+			0, pp.project_name, pp.user_id, pp.created_at, NULLIF(pp.created_at, pp.created_at), pp.expires_at, 0`
 	const activeFrom = ` FROM publishers p JOIN projects pr ON pr.id = p.project_id WHERE `
 	const unused = ` AND NOT EXISTS (SELECT 1 FROM projects WHERE name_key = pp.project_key)`
 	// One project's publishers: at most MaxPublishersPerProject active ones, and pending

@@ -280,11 +280,11 @@ func exchangeTests() []test {
 					t.Fatalf("recent %v: the failed exchange marked publisher %d used at %v", recent, a.ID, got)
 				}
 				// Nothing was written, the replay record included: the token id is unused.
-				e.Publishers, e.Recent, e.Projects = []int64{a.ID}, nil, []string{"a"}
+				e.Publishers, e.RulesVersions, e.Recent, e.Projects = []int64{a.ID}, []int64{a.RulesVersion}, nil, []string{"a"}
 				must(t, f.st.CommitExchange(f.ctx, e))
 			}
 		}},
-		{"Concurrent exchanges holding and writing the same publishers all commit, and rule changes meanwhile take effect", func(t *testing.T, f *fixture) {
+		{"Concurrent exchanges holding and writing the same publishers commit or find the rules they matched changed, and rule changes meanwhile take effect", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			var pubs []store.Publisher
 			for i := range 4 {
@@ -307,11 +307,86 @@ func exchangeTests() []test {
 				slices.Reverse(e.Recent)
 				return f.st.CommitExchange(f.ctx, e)
 			})
-			equal(t, "outcomes", tally(errs), map[string]int{"nil": n + 4})
+			equal(t, "rule changes", tally(errs[n:]), map[string]int{"nil": 4})
+			outcomes := tally(errs[:n], store.ErrRulesChanged)
+			if outcomes["nil"]+outcomes[store.ErrRulesChanged.Error()] != n {
+				t.Fatalf("outcomes of the exchanges: %v", outcomes)
+			}
 			for _, p := range pubs {
 				if !f.publisherByID(p.ID).Refs.TagsOnly {
 					t.Fatalf("publisher %d: the rule change was lost", p.ID)
 				}
+			}
+		}},
+		{"A publisher whose rules changed after it was matched fails the exchange and nothing is written; matched again, it commits", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			proj := f.project("proj", alice)
+			for i, mode := range []string{"written", "held", "pinned", "pinned with another pair"} {
+				p := f.publisher(proj, alice, func(p *policy.Publisher) { p.Workflow = fmt.Sprintf("release-%d.yml", i) })
+				bystander := f.publisher(proj, alice, func(p *policy.Publisher) { p.Workflow = fmt.Sprintf("other-%d.yml", i) })
+				if p.RulesVersion != 0 {
+					t.Fatalf("%s: a new publisher's rules version is %d", mode, p.RulesVersion)
+				}
+				// The exchange matched p as it was; its owner then requires tags.
+				e := f.exchange(fmt.Sprintf("jti-%d", i), p, bystander)
+				switch mode {
+				case "held":
+					e.Recent = []int64{p.ID, bystander.ID}
+				case "pinned":
+					e.Pins = []store.Pin{{PublisherID: p.ID, OwnerID: "65", RepositoryID: "74"}}
+				case "pinned with another pair":
+					e.Pins = []store.Pin{{PublisherID: p.ID, OwnerID: "65", RepositoryID: "74"}, {PublisherID: bystander.ID, OwnerID: "66", RepositoryID: "75"}}
+				}
+				must(t, f.st.SetPublisherRules(f.ctx, p.ID, policy.RefRules{TagsOnly: true}, ""))
+				changed := f.publisherByID(p.ID)
+				if changed.RulesVersion == p.RulesVersion {
+					t.Fatalf("%s: the rules changed, their version stayed %d", mode, changed.RulesVersion)
+				}
+				wantErr(t, f.st.CommitExchange(f.ctx, e), store.ErrRulesChanged)
+				if f.tokenRecorded(e) {
+					t.Fatalf("%s: the failed exchange recorded its token", mode)
+				}
+				equal(t, mode+": publisher", f.publisherByID(p.ID), changed)
+				equal(t, mode+": bystander", f.publisherByID(bystander.ID), bystander)
+
+				// Matched under the new rules, the same token id commits.
+				e.RulesVersions = []int64{changed.RulesVersion, bystander.RulesVersion}
+				must(t, f.st.CommitExchange(f.ctx, e))
+			}
+		}},
+		{"Every read of a publisher gives its rules version, the candidate reads few and many", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.publisher(f.project("proj", alice), alice, nil)
+			must(t, f.st.SetPublisherRules(f.ctx, p.ID, policy.RefRules{TagsOnly: true}, ""))
+			must(t, f.st.SetPublisherRules(f.ctx, p.ID, policy.RefRules{Pattern: "refs/tags/v*"}, ""))
+			got := f.publisherByID(p.ID)
+			equal(t, "version after two changes", got.RulesVersion, p.RulesVersion+2)
+			listed, err := f.st.ListPublishers(f.ctx, p.ProjectID)
+			must(t, err)
+			equal(t, "listed", listed, []store.Publisher{got})
+			for round, more := range []int{0, store.ShortCandidateRead + 1} {
+				for i := range more {
+					f.publisher(f.project(fmt.Sprintf("more-%d", i), alice), alice, nil)
+				}
+				active, err := f.findActive(githubIssuer, p.Key())
+				must(t, err)
+				i := slices.IndexFunc(active, func(a store.Publisher) bool { return a.ID == p.ID })
+				if i < 0 {
+					t.Fatalf("read %d: the publisher was not read", round)
+				}
+				equal(t, fmt.Sprintf("read %d: version", round), active[i].RulesVersion, got.RulesVersion)
+			}
+		}},
+		{"An exchange that does not name the rules version of each publisher it uses is refused", func(t *testing.T, f *fixture) {
+			alice := f.user("alice")
+			p := f.publisher(f.project("proj", alice), alice, nil)
+			e := f.exchange("jti-1", p)
+			e.RulesVersions = nil
+			if err := f.st.CommitExchange(f.ctx, e); err == nil {
+				t.Fatal("an exchange without rules versions committed")
+			}
+			if f.tokenRecorded(e) {
+				t.Fatal("the refused exchange recorded its token")
 			}
 		}},
 		{"A matched publisher removed before the commit fails the exchange", func(t *testing.T, f *fixture) {

@@ -172,6 +172,7 @@ func (f *fixture) exchange(jti string, pubs ...store.Publisher) store.Exchange {
 	}
 	for _, p := range pubs {
 		e.Publishers = append(e.Publishers, p.ID)
+		e.RulesVersions = append(e.RulesVersions, p.RulesVersion)
 		e.Projects = append(e.Projects, p.ProjectName)
 	}
 	return e

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tpx-dev/tpx/policy"
 	"github.com/tpx-dev/tpx/store"
 )
 
@@ -56,11 +57,14 @@ func (f *fixture) holding(n, size int, p store.Publisher) []store.Exchange {
 
 func togetherTests() []test {
 	return []test{
-		{"Of concurrent exchanges, each replay, removed publisher or pin to other ids fails alone with its own error, and every other one commits", func(t *testing.T, f *fixture) {
+		{"Of concurrent exchanges, each replay, removed publisher, pin to other ids or change of rules fails alone with its own error, and every other one commits", func(t *testing.T, f *fixture) {
 			alice := f.user("alice")
 			live := f.publisher(f.project("live", alice), alice, nil)
 			gone := f.publisher(f.project("gone", alice), alice, nil)
 			pinned := f.publisher(f.project("pinned", alice), alice, nil)
+			// ruled is matched as it was before its owner changed its rules.
+			ruled := f.publisher(f.project("ruled", alice), alice, nil)
+			must(t, f.st.SetPublisherRules(f.ctx, ruled.ID, policy.RefRules{TagsOnly: true}, ""))
 			first := f.exchange("jti-used", live, pinned)
 			first.Pins = []store.Pin{{PublisherID: pinned.ID, OwnerID: "65", RepositoryID: "74"}}
 			must(t, f.st.CommitExchange(f.ctx, first))
@@ -73,20 +77,27 @@ func togetherTests() []test {
 				for i := range exchanges {
 					e := f.exchange(fmt.Sprintf("jti-%d-%d", n, i), live)
 					e.At = f.now.Add(time.Duration(n*size+i) * time.Second)
-					switch i % 6 {
+					switch i % 8 {
 					case 0: // a replay of the first exchange's token
 						e.JTI = "jti-used"
 					case 1: // a publisher removed since it matched
-						e.Publishers, e.Projects = []int64{live.ID, gone.ID}, []string{"live", "gone"}
+						e.Publishers, e.RulesVersions, e.Projects = []int64{live.ID, gone.ID}, []int64{live.RulesVersion, gone.RulesVersion}, []string{"live", "gone"}
 					case 2: // a publisher pinned to other ids
-						e.Publishers, e.Projects = []int64{pinned.ID}, []string{"pinned"}
+						e.Publishers, e.RulesVersions, e.Projects = []int64{pinned.ID}, []int64{pinned.RulesVersion}, []string{"pinned"}
 						e.Pins = []store.Pin{{PublisherID: pinned.ID, OwnerID: "66", RepositoryID: "75"}}
+					case 3, 4: // a publisher whose rules changed since it matched, held or written
+						e = f.exchange(e.JTI, live, ruled)
+						e.At = f.now.Add(time.Duration(n*size+i) * time.Second)
+						if i%8 == 3 {
+							e.Recent = []int64{ruled.ID}
+						}
 					}
 					exchanges[i] = e
 				}
 				errs := concurrently(size, func(i int) error { return f.st.CommitExchange(f.ctx, exchanges[i]) })
-				equal(t, "outcomes", tally(errs, store.ErrReplay, store.ErrNotFound, store.ErrPinConflict), map[string]int{
-					"nil": size / 2, store.ErrReplay.Error(): size / 6, store.ErrNotFound.Error(): size / 6, store.ErrPinConflict.Error(): size / 6,
+				equal(t, "outcomes", tally(errs, store.ErrReplay, store.ErrNotFound, store.ErrPinConflict, store.ErrRulesChanged), map[string]int{
+					"nil": size * 3 / 8, store.ErrReplay.Error(): size / 8, store.ErrNotFound.Error(): size / 8, store.ErrPinConflict.Error(): size / 8,
+					store.ErrRulesChanged.Error(): size / 4,
 				})
 				for i, e := range exchanges {
 					if f.tokenRecorded(e) != (errs[i] == nil) {
