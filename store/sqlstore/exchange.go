@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -55,7 +54,9 @@ func (s *Store) CommitExchange(ctx context.Context, e store.Exchange) error {
 		}
 		pins[p.PublisherID] = p
 	}
-	used := slices.Sorted(maps.Keys(versions))
+	used := slices.Clone(e.Publishers)
+	slices.Sort(used)
+	used = slices.Compact(used)
 	pending := slices.SortedFunc(slices.Values(e.Pending), func(a, b store.PendingPublisher) int { return cmp.Compare(a.ID, b.ID) })
 
 	uses := s.uses(used, versions, pins, slices.Sorted(slices.Values(e.Recent)), e.At)
@@ -227,17 +228,8 @@ func (s *Store) uses(used []int64, versions map[int64]int64, pins map[int64]stor
 	if len(used) == 0 {
 		return nil
 	}
-	// unchanged is the condition that ids, parameter idsAt, are still of their versions,
-	// parameter versionsAt, with the latter's argument.
-	unchanged := func(ids []int64, idsAt, versionsAt string) (string, any) {
-		return fmt.Sprintf(s.dialect.AnyID, "id", idsAt) + ` AND ` + fmt.Sprintf(s.dialect.IDVersion, "publishers.id", "publishers.rules_version", idsAt, versionsAt),
-			s.dialect.IDs(versionsOf(ids, versions))
-	}
-	locked := func(cond string) string { return `id IN (` + s.lockPublishers(cond, s.writeLock()) + `)` }
 	write := func(ids []int64) use {
-		cond, vs := unchanged(ids, "$2", "$3")
-		return use{Statement: Statement{`UPDATE publishers SET last_used_at = $1 WHERE ` + locked(cond),
-			[]any{at, s.dialect.IDs(ids), vs}}, ids: ids}
+		return use{Statement: Statement{s.using.write, []any{at, s.dialect.IDs(ids), s.dialect.IDs(versionsOf(ids, versions))}}, ids: ids}
 	}
 	if len(pins) == 0 {
 		var due []int64
@@ -256,8 +248,7 @@ func (s *Store) uses(used []int64, versions map[int64]int64, pins map[int64]stor
 			out = append(out, write(due))
 		}
 		held := without(used, due)
-		cond, vs := unchanged(held, "$1", "$2")
-		out = append(out, use{Statement: Statement{s.lockPublishers(cond, s.dialect.KeyShare), []any{s.dialect.IDs(held), vs}}, ids: held, hold: true})
+		out = append(out, use{Statement: Statement{s.using.hold, []any{s.dialect.IDs(held), s.dialect.IDs(versionsOf(held, versions))}}, ids: held, hold: true})
 		return out
 	}
 	var pair store.Pin
@@ -274,13 +265,8 @@ func (s *Store) uses(used []int64, versions map[int64]int64, pins map[int64]stor
 			pinned = append(pinned, id)
 		}
 		slices.Sort(pinned)
-		toPin := fmt.Sprintf(s.dialect.AnyID, "id", "$3")
-		cond, vs := unchanged(used, "$2", "$6")
-		return []use{{Statement: Statement{`UPDATE publishers SET last_used_at = $1,
-			owner_id = CASE WHEN ` + toPin + ` THEN $4 ELSE owner_id END,
-			repository_id = CASE WHEN ` + toPin + ` THEN $5 ELSE repository_id END
-			WHERE ` + locked(cond) + ` AND (NOT (` + toPin + `) OR ((owner_id IS NULL OR owner_id = $4) AND (repository_id IS NULL OR repository_id = $5)))`,
-			[]any{at, s.dialect.IDs(used), s.dialect.IDs(pinned), nullString(pair.OwnerID), nullString(pair.RepositoryID), vs}}, ids: used}}
+		return []use{{Statement: Statement{s.using.pin,
+			[]any{at, s.dialect.IDs(used), s.dialect.IDs(pinned), nullString(pair.OwnerID), nullString(pair.RepositoryID), s.dialect.IDs(versionsOf(used, versions))}}, ids: used}}
 	}
 	var out []use
 	for _, id := range used {
@@ -350,6 +336,31 @@ func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher,
 		return &store.PendingTakenError{IDs: taken}
 	}
 	return nil
+}
+
+// usingStatements are the texts of the statements that use any number of publishers:
+// write marks publishers $2 (of versions $3) used at $1; hold holds publishers $1 (of
+// versions $2); pin is write for publishers $2 (of versions $6) that also pins those of
+// them in $3 to owner id $4 and repository id $5.
+type usingStatements struct{ write, hold, pin string }
+
+func (s *Store) usingStatements() usingStatements {
+	// unchanged is the condition that the publishers of parameter ids are of the
+	// versions of parameter versions.
+	unchanged := func(ids, versions string) string {
+		return fmt.Sprintf(s.dialect.AnyID, "id", ids) + ` AND ` +
+			fmt.Sprintf(s.dialect.IDVersion, "publishers.id", "publishers.rules_version", ids, versions)
+	}
+	locked := func(cond string) string { return `id IN (` + s.lockPublishers(cond, s.writeLock()) + `)` }
+	toPin := fmt.Sprintf(s.dialect.AnyID, "id", "$3")
+	return usingStatements{
+		write: `UPDATE publishers SET last_used_at = $1 WHERE ` + locked(unchanged("$2", "$3")),
+		hold:  s.lockPublishers(unchanged("$1", "$2"), s.dialect.KeyShare),
+		pin: `UPDATE publishers SET last_used_at = $1,
+			owner_id = CASE WHEN ` + toPin + ` THEN $4 ELSE owner_id END,
+			repository_id = CASE WHEN ` + toPin + ` THEN $5 ELSE repository_id END
+			WHERE ` + locked(unchanged("$2", "$6")) + ` AND (NOT (` + toPin + `) OR ((owner_id IS NULL OR owner_id = $4) AND (repository_id IS NULL OR repository_id = $5)))`,
+	}
 }
 
 // versionsOf is the versions of ids, in their order.

@@ -21,6 +21,8 @@ type Store struct {
 	dialect Dialect
 	// candidates are FindCandidates' statements, for a named project and for every project.
 	candidates struct{ named, all, short string }
+	// using are the statements that use publishers (uses).
+	using usingStatements
 	// crowded are repositories lately too crowded for the short candidate read.
 	crowded crowded
 	// names is the naming rule project keys are written in; set by UseNames before the
@@ -35,6 +37,7 @@ func New(db DB, d Dialect) *Store {
 	s := &Store{db: db, dialect: d}
 	s.candidates.named, s.candidates.all = candidateStatements(d)
 	s.candidates.short = shortCandidates()
+	s.using = s.usingStatements()
 	return s
 }
 
