@@ -196,13 +196,7 @@ func TestReplicasCommittingTogether(t *testing.T) {
 		// A wait in a cycle is then not broken for ten minutes, far beyond a round's bound
 		// (a round takes a second or two, under the race detector too): the replicas'
 		// groups must take their locks in one order.
-		dsn := withParam(t, freshSchema(t), "deadlock_timeout", "10min")
-		if conn, err := pgx.Connect(t.Context(), dsn); err != nil {
-			t.Fatalf("%v: the test role must be allowed to set deadlock_timeout "+
-				"(GRANT SET ON PARAMETER deadlock_timeout TO the role, PostgreSQL 15 or later; or a superuser)", err)
-		} else {
-			conn.Close(t.Context())
-		}
+		dsn := unbrokenCycles(t, freshSchema(t))
 		replicas := []*postgres.Store{open(t, dsn), open(t, dsn)}
 		ctx := t.Context()
 		if err := replicas[0].Migrate(ctx); err != nil {
@@ -267,6 +261,126 @@ func TestReplicasCommittingTogether(t *testing.T) {
 		}
 		if grouped == 0 {
 			t.Fatal("in ten rounds of 128 concurrent exchanges no replica committed two together")
+		}
+	})
+}
+
+// unbrokenCycles returns dsn with deadlock_timeout raised to ten minutes: a wait in a
+// cycle is then not broken for far longer than any test's bound, and shows as a test
+// that does not finish in time rather than as an error one side may be built to retry.
+func unbrokenCycles(t *testing.T, dsn string) string {
+	t.Helper()
+	dsn = withParam(t, dsn, "deadlock_timeout", "10min")
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("%v: the test role must be allowed to set deadlock_timeout "+
+			"(GRANT SET ON PARAMETER deadlock_timeout TO the role, PostgreSQL 15 or later; or a superuser)", err)
+	}
+	conn.Close(t.Context())
+	return dsn
+}
+
+func TestRemovalsLockPublishersInTheExchangesOrder(t *testing.T) {
+	t.Run("A project removed while an exchange holds its publishers waits for the exchange, never waiting on it in a cycle", func(t *testing.T) {
+		const app = "tpx-removal-order"
+		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
+		st := open(t, dsn)
+		ctx := t.Context()
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		u, err := st.CreateUser(ctx, store.User{Name: "alice", Email: "a@example.com", PasswordHash: "h", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proj, err := st.CreateProject(ctx, "proj", u.ID, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Two publishers that one job satisfies: the first bound to its environment, the
+		// second to none. The project's unique index, which a removal may delete by, has
+		// them in the other order; so has the table once the first was written again.
+		var pubs []store.Publisher
+		for _, env := range []string{"prod", ""} {
+			p, err := st.AddPublisher(ctx, store.Publisher{Publisher: policy.Publisher{Kind: policy.GitHub,
+				Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: "octo-repo", Workflow: "release.yml", Environment: env},
+				ProjectID: proj.ID, CreatedBy: u.ID, CreatedAt: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pubs = append(pubs, p)
+		}
+		exchange := func(jti string, pubs ...store.Publisher) store.Exchange {
+			e := store.Exchange{At: now, Issuer: pubs[0].Issuer, JTI: jti, JTIExpires: now.Add(10 * time.Minute),
+				Identity: policy.Identity{Kind: policy.GitHub, Issuer: pubs[0].Issuer, Repository: "octo-org/octo-repo", JTI: jti},
+				Projects: []string{"proj"}, TokenID: "token-" + jti, TokenSubject: "github:octo-org/octo-repo", TokenExpires: now.Add(15 * time.Minute)}
+			for _, p := range pubs {
+				e.Publishers, e.RulesVersions = append(e.Publishers, p.ID), append(e.RulesVersions, p.RulesVersion)
+			}
+			return e
+		}
+		if err := st.CommitExchange(ctx, exchange("jti-0", pubs[0])); err != nil {
+			t.Fatal(err)
+		}
+
+		conn := func() *pgx.Conn {
+			c, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close(context.Background()) })
+			return c
+		}
+		watcher := conn()
+		waiting := func() int {
+			var n int
+			if err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		// Another exchange, still in flight, holds the first publisher.
+		blocker, err := conn().Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := blocker.Exec(ctx, `SELECT id FROM publishers WHERE id = $1 FOR KEY SHARE`, pubs[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		removed := make(chan error, 1)
+		go func() {
+			_, err := st.DeleteProject(bound, proj.ID, now)
+			removed <- err
+		}()
+		for waiting() < 1 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		// This exchange holds both; it commits at once, or waits as the removal does.
+		committed := make(chan error, 1)
+		go func() { committed <- st.CommitExchange(bound, exchange("jti-1", pubs...)) }()
+		var commitErr error
+		done := false
+		for !done && waiting() < 2 {
+			select {
+			case commitErr = <-committed:
+				done = true
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if err := blocker.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !done {
+			commitErr = <-committed
+		}
+		if commitErr != nil && !errors.Is(commitErr, store.ErrNotFound) {
+			t.Fatalf("the exchange: %v (a deadline here is the removal and the exchange waiting on each other)", commitErr)
+		}
+		if err := <-removed; err != nil {
+			t.Fatalf("the removal: %v (a deadline here is the removal and the exchange waiting on each other)", err)
 		}
 	})
 }

@@ -134,6 +134,16 @@ func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]st
 		if err := tx.queryRow(ctx, `SELECT name FROM projects WHERE id = $1`+s.dialect.ForUpdate, id).Scan(&name); err != nil {
 			return fmt.Errorf("project %d: %w", id, err)
 		}
+		// The project's publishers, which its removal deletes, are locked first in order
+		// of id, the order exchanges lock them in: deleted in the order of whatever index
+		// or scan the database chooses, one could be taken while an exchange holding
+		// another waits for it. No publisher can be added meanwhile: adding one waits for
+		// the lock on the project's row.
+		if s.dialect.ForUpdate != "" {
+			if _, err := tx.exec(ctx, `SELECT id FROM publishers WHERE project_id = $1 ORDER BY id`+s.dialect.ForUpdate, id); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.exec(ctx, `DELETE FROM projects WHERE id = $1`, id); err != nil {
 			return err
 		}
