@@ -597,6 +597,10 @@ func (s *Service) SetPublisherRules(ctx context.Context, a Actor, id int64, refs
 	s.audit(ctx, a, u.ID, p.ProjectID, "publisher.rules", fmt.Sprintf("publisher %d rules changed: %s", id, change))
 	s.notifyOwners(ctx, p.ProjectID, "", "tpx: publisher rules changed on "+p.ProjectName,
 		fmt.Sprintf("%s changed the rules of trusted publisher %d of %s (%s %s workflow %s): %s.", u.Name, id, p.ProjectName, p.Kind, p.Repository(), p.Workflow, change))
+	// As stored now, its rules version counted up; as changed, if it was removed since.
+	if now, err := s.cfg.Store.PublisherByID(ctx, id); err == nil {
+		next = now
+	}
 	return next, nil
 }
 

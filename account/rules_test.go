@@ -50,11 +50,19 @@ func TestSetPublisherRules(t *testing.T) {
 		}
 	})
 	t.Run("the owner restricts to tags, the log records it and every owner is told", func(t *testing.T) {
-		if _, err := f.s.SetPublisherRules(ctx, alice, sp.ID, tags, "octo-org/shared/.github/workflows/publish.yml"); err != nil {
+		before, err := f.store.PublisherByID(ctx, sp.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed, err := f.s.SetPublisherRules(ctx, alice, sp.ID, tags, "octo-org/shared/.github/workflows/publish.yml")
+		if err != nil {
 			t.Fatal(err)
 		}
 		if got := stored(); got.Refs != tags || got.CalledWorkflow != "octo-org/shared/.github/workflows/publish.yml" {
 			t.Fatalf("stored %+v", got)
+		}
+		if changed.Publisher != stored() || changed.RulesVersion != before.RulesVersion+1 {
+			t.Fatalf("returned %+v, rules version %d; stored %+v, version %d before", changed.Publisher, changed.RulesVersion, stored(), before.RulesVersion)
 		}
 		events, err := f.store.AuditLog(ctx, sp.ProjectID, 0, 10)
 		if err != nil || len(events) == 0 || events[0].Action != "publisher.rules" ||

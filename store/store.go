@@ -257,8 +257,9 @@ type Store interface {
 	// ids meanwhile), the pending conversions (ErrPendingTaken, wrapped in a
 	// *PendingTakenError naming them, if a project name exists or the pending publisher
 	// is gone; the caller then removes those pending publishers, and may find them gone),
-	// last-used times (ErrNotFound if a matched publisher was removed meanwhile) and the
-	// audit events. A token expiring more than MaxUploadTokenLifetime + ExchangeSpan after
+	// last-used times (ErrNotFound if a matched publisher was removed meanwhile,
+	// ErrRulesChanged if the rules of one are no longer of the version in RulesVersions)
+	// and the audit events. A token expiring more than MaxUploadTokenLifetime + ExchangeSpan after
 	// At is refused. On any error nothing is written.
 	CommitExchange(ctx context.Context, e Exchange) error
 

@@ -385,6 +385,88 @@ func TestRemovalsLockPublishersInTheExchangesOrder(t *testing.T) {
 	})
 }
 
+func TestRuleChangesInFlight(t *testing.T) {
+	t.Run("An exchange that waits for a rule change of its publisher to commit finds its rules changed, held, written or pinned", func(t *testing.T) {
+		const app = "tpx-rules-in-flight"
+		dsn := withParam(t, freshSchema(t), "application_name", app)
+		st := open(t, dsn)
+		ctx := t.Context()
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		u, err := st.CreateUser(ctx, store.User{Name: "alice", Email: "a@example.com", PasswordHash: "h", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proj, err := st.CreateProject(ctx, "proj", u.ID, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		for i, mode := range []string{"held", "written", "pinned"} {
+			p, err := st.AddPublisher(ctx, store.Publisher{Publisher: policy.Publisher{Kind: policy.GitHub,
+				Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: "octo-repo", Workflow: mode + ".yml"},
+				ProjectID: proj.ID, CreatedBy: u.ID, CreatedAt: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			jti := fmt.Sprintf("jti-%d", i)
+			e := store.Exchange{At: now, Issuer: p.Issuer, JTI: jti, JTIExpires: now.Add(10 * time.Minute),
+				Identity:   policy.Identity{Kind: policy.GitHub, Issuer: p.Issuer, Repository: "octo-org/octo-repo", JTI: jti},
+				Publishers: []int64{p.ID}, RulesVersions: []int64{p.RulesVersion}, Projects: []string{"proj"},
+				TokenID: "token-" + jti, TokenSubject: "github:octo-org/octo-repo", TokenExpires: now.Add(15 * time.Minute)}
+			switch mode {
+			case "held":
+				e.Recent = []int64{p.ID}
+			case "pinned":
+				e.Pins = []store.Pin{{PublisherID: p.ID, OwnerID: "65", RepositoryID: "74"}}
+			}
+			// An owner's rule change, as the store makes it, still in flight.
+			change, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := change.Exec(ctx, `UPDATE publishers SET ref_tags_only = true, rules_version = rules_version + 1
+				WHERE id IN (SELECT id FROM publishers WHERE id = $1 FOR UPDATE)`, p.ID); err != nil {
+				t.Fatal(err)
+			}
+			bound, cancel := context.WithTimeout(ctx, 30*time.Second)
+			committed := make(chan error, 1)
+			go func() { committed <- st.CommitExchange(bound, e) }()
+			for {
+				var n int
+				if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n > 0 {
+					break
+				}
+				select {
+				case err := <-committed:
+					t.Fatalf("%s: the exchange did not wait for the rule change in flight: %v", mode, err)
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			if err := change.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			err = <-committed
+			cancel()
+			if !errors.Is(err, store.ErrRulesChanged) {
+				t.Fatalf("%s: the exchange that waited for the rule change: %v, want %v", mode, err, store.ErrRulesChanged)
+			}
+			if _, err := st.UploadToken(ctx, e.TokenID); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s: the failed exchange's token: %v, want it unrecorded", mode, err)
+			}
+		}
+	})
+}
+
 // TestUnavailable needs no database: it is about there being none.
 func TestUnavailable(t *testing.T) {
 	t.Run("A database that refuses connections is unavailable", func(t *testing.T) {

@@ -55,8 +55,9 @@ type groupResult struct {
 // commitGrouped commits stmts, which a Committer can send with their COMMIT in one round
 // trip, in a group with concurrent exchanges, and returns what ExecAndCommit returns for
 // them alone, classified. A group's transaction fails as a whole when one member's
-// statement fails (a token id used already, a publisher removed): its members then
-// commit alone, so that each gets its own outcome and no member's failure is another's.
+// statement fails (a token id used already, a publisher removed or its rules changed):
+// its members then commit alone, so that each gets its own outcome and no member's
+// failure is another's.
 func (s *Store) commitGrouped(ctx context.Context, key string, stmts []Statement, uses, writes []int64) ([]int64, error) {
 	g := &s.groups
 	g.mu.Lock()

@@ -100,7 +100,10 @@ func (s *Store) SetPublisherRules(ctx context.Context, id int64, refs policy.Ref
 	return s.tx(ctx, func(tx q) error {
 		// Waits for the exchanges holding the publisher, which commit under the old rules
 		// before the new ones are in place; those that matched the old rules and commit
-		// later find the version changed and fail.
+		// later find the version changed and fail. The lock must be FOR UPDATE: only a
+		// row so locked and then updated makes an exchange's FOR KEY SHARE hold wait for
+		// the change and read the new version; a weaker lock would let the hold pass on
+		// the row as it was.
 		n, err := tx.exec(ctx, `UPDATE publishers SET ref_tags_only = $2, ref_pattern = $3, ref_protected = $4, called_workflow = $5,
 			rules_version = rules_version + 1
 			WHERE id IN (SELECT id FROM publishers WHERE id = $1`+s.dialect.ForUpdate+`)`,
