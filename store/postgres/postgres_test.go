@@ -191,6 +191,49 @@ func TestWebAuthnCount(t *testing.T) {
 	})
 }
 
+// project migrates st and gives it the user alice and her project "proj", made at the
+// returned time.
+func project(t *testing.T, st *postgres.Store) (store.User, store.Project, time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	u, err := st.CreateUser(ctx, store.User{Name: "alice", Email: "a@example.com", PasswordHash: "h", CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj, err := st.CreateProject(ctx, "proj", u.ID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, proj, now
+}
+
+// publisher adds to proj, for u, a publisher of octo-org/octo-repo's workflow in env.
+func publisher(t *testing.T, st *postgres.Store, u store.User, proj store.Project, workflow, env string) store.Publisher {
+	t.Helper()
+	p, err := st.AddPublisher(t.Context(), store.Publisher{Publisher: policy.Publisher{Kind: policy.GitHub,
+		Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: "octo-repo", Workflow: workflow, Environment: env},
+		ProjectID: proj.ID, CreatedBy: u.ID, CreatedAt: proj.CreatedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// exchangeOf is the exchange at now of CI token id jti for project "proj", using pubs.
+func exchangeOf(now time.Time, jti string, pubs ...store.Publisher) store.Exchange {
+	e := store.Exchange{At: now, Issuer: pubs[0].Issuer, JTI: jti, JTIExpires: now.Add(10 * time.Minute),
+		Identity: policy.Identity{Kind: policy.GitHub, Issuer: pubs[0].Issuer, Repository: "octo-org/octo-repo", JTI: jti},
+		Projects: []string{"proj"}, TokenID: "token-" + jti, TokenSubject: "github:octo-org/octo-repo", TokenExpires: now.Add(15 * time.Minute)}
+	for _, p := range pubs {
+		e.Publishers, e.RulesVersions = append(e.Publishers, p.ID), append(e.RulesVersions, p.RulesVersion)
+	}
+	return e
+}
+
 func TestReplicasCommittingTogether(t *testing.T) {
 	t.Run("Of one token id sent to two replicas at once exactly one exchange succeeds, and their groups never wait on each other in a cycle", func(t *testing.T) {
 		// A wait in a cycle is then not broken for ten minutes, far beyond a round's bound
@@ -199,29 +242,12 @@ func TestReplicasCommittingTogether(t *testing.T) {
 		dsn := unbrokenCycles(t, freshSchema(t))
 		replicas := []*postgres.Store{open(t, dsn), open(t, dsn)}
 		ctx := t.Context()
-		if err := replicas[0].Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		u, err := replicas[0].CreateUser(ctx, store.User{Name: "alice", Email: "a@example.com", PasswordHash: "h", CreatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		proj, err := replicas[0].CreateProject(ctx, "proj", u.ID, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := replicas[0].AddPublisher(ctx, store.Publisher{Publisher: policy.Publisher{Kind: policy.GitHub,
-			Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: "octo-repo", Workflow: "release.yml"},
-			ProjectID: proj.ID, CreatedBy: u.ID, CreatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
+		u, proj, now := project(t, replicas[0])
+		pub := publisher(t, replicas[0], u, proj, "release.yml", "")
 		exchange := func(jti, token string) store.Exchange {
-			return store.Exchange{At: now, Issuer: pub.Issuer, JTI: jti, JTIExpires: now.Add(10 * time.Minute),
-				Identity:   policy.Identity{Kind: policy.GitHub, Issuer: pub.Issuer, Repository: "octo-org/octo-repo", JTI: jti},
-				Publishers: []int64{pub.ID}, RulesVersions: []int64{pub.RulesVersion}, Projects: []string{"proj"},
-				TokenID: token, TokenSubject: "github:octo-org/octo-repo", TokenExpires: now.Add(15 * time.Minute)}
+			e := exchangeOf(now, jti, pub)
+			e.TokenID = token
+			return e
 		}
 		var grouped int64
 		for round := range 10 {
@@ -286,41 +312,12 @@ func TestRemovalsLockPublishersInTheExchangesOrder(t *testing.T) {
 		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
 		st := open(t, dsn)
 		ctx := t.Context()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		u, err := st.CreateUser(ctx, store.User{Name: "alice", Email: "a@example.com", PasswordHash: "h", CreatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		proj, err := st.CreateProject(ctx, "proj", u.ID, now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		u, proj, now := project(t, st)
 		// Two publishers that one job satisfies: the first bound to its environment, the
 		// second to none. The project's unique index, which a removal may delete by, has
 		// them in the other order; so has the table once the first was written again.
-		var pubs []store.Publisher
-		for _, env := range []string{"prod", ""} {
-			p, err := st.AddPublisher(ctx, store.Publisher{Publisher: policy.Publisher{Kind: policy.GitHub,
-				Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: "octo-repo", Workflow: "release.yml", Environment: env},
-				ProjectID: proj.ID, CreatedBy: u.ID, CreatedAt: now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			pubs = append(pubs, p)
-		}
-		exchange := func(jti string, pubs ...store.Publisher) store.Exchange {
-			e := store.Exchange{At: now, Issuer: pubs[0].Issuer, JTI: jti, JTIExpires: now.Add(10 * time.Minute),
-				Identity: policy.Identity{Kind: policy.GitHub, Issuer: pubs[0].Issuer, Repository: "octo-org/octo-repo", JTI: jti},
-				Projects: []string{"proj"}, TokenID: "token-" + jti, TokenSubject: "github:octo-org/octo-repo", TokenExpires: now.Add(15 * time.Minute)}
-			for _, p := range pubs {
-				e.Publishers, e.RulesVersions = append(e.Publishers, p.ID), append(e.RulesVersions, p.RulesVersion)
-			}
-			return e
-		}
-		if err := st.CommitExchange(ctx, exchange("jti-0", pubs[0])); err != nil {
+		pubs := []store.Publisher{publisher(t, st, u, proj, "release.yml", "prod"), publisher(t, st, u, proj, "release.yml", "")}
+		if err := st.CommitExchange(ctx, exchangeOf(now, "jti-0", pubs[0])); err != nil {
 			t.Fatal(err)
 		}
 
@@ -360,7 +357,7 @@ func TestRemovalsLockPublishersInTheExchangesOrder(t *testing.T) {
 		}
 		// This exchange holds both; it commits at once, or waits as the removal does.
 		committed := make(chan error, 1)
-		go func() { committed <- st.CommitExchange(bound, exchange("jti-1", pubs...)) }()
+		go func() { committed <- st.CommitExchange(bound, exchangeOf(now, "jti-1", pubs...)) }()
 		var commitErr error
 		done := false
 		for !done && waiting() < 2 {
@@ -391,35 +388,15 @@ func TestRuleChangesInFlight(t *testing.T) {
 		dsn := withParam(t, freshSchema(t), "application_name", app)
 		st := open(t, dsn)
 		ctx := t.Context()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
-		u, err := st.CreateUser(ctx, store.User{Name: "alice", Email: "a@example.com", PasswordHash: "h", CreatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		proj, err := st.CreateProject(ctx, "proj", u.ID, now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		u, proj, now := project(t, st)
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close(context.Background())
 		for i, mode := range []string{"held", "written", "pinned"} {
-			p, err := st.AddPublisher(ctx, store.Publisher{Publisher: policy.Publisher{Kind: policy.GitHub,
-				Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: "octo-repo", Workflow: mode + ".yml"},
-				ProjectID: proj.ID, CreatedBy: u.ID, CreatedAt: now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			jti := fmt.Sprintf("jti-%d", i)
-			e := store.Exchange{At: now, Issuer: p.Issuer, JTI: jti, JTIExpires: now.Add(10 * time.Minute),
-				Identity:   policy.Identity{Kind: policy.GitHub, Issuer: p.Issuer, Repository: "octo-org/octo-repo", JTI: jti},
-				Publishers: []int64{p.ID}, RulesVersions: []int64{p.RulesVersion}, Projects: []string{"proj"},
-				TokenID: "token-" + jti, TokenSubject: "github:octo-org/octo-repo", TokenExpires: now.Add(15 * time.Minute)}
+			p := publisher(t, st, u, proj, mode+".yml", "")
+			e := exchangeOf(now, fmt.Sprintf("jti-%d", i), p)
 			switch mode {
 			case "held":
 				e.Recent = []int64{p.ID}
