@@ -307,79 +307,93 @@ func unbrokenCycles(t *testing.T, dsn string) string {
 }
 
 func TestRemovalsLockPublishersInTheExchangesOrder(t *testing.T) {
-	t.Run("A project removed while an exchange holds its publishers waits for the exchange, never waiting on it in a cycle", func(t *testing.T) {
-		const app = "tpx-removal-order"
-		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
-		st := open(t, dsn)
-		ctx := t.Context()
-		u, proj, now := project(t, st)
-		// Two publishers that one job satisfies: the first bound to its environment, the
-		// second to none. The project's unique index, which a removal may delete by, has
-		// them in the other order; so has the table once the first was written again.
-		pubs := []store.Publisher{publisher(t, st, u, proj, "release.yml", "prod"), publisher(t, st, u, proj, "release.yml", "")}
-		if err := st.CommitExchange(ctx, exchangeOf(now, "jti-0", pubs[0])); err != nil {
-			t.Fatal(err)
-		}
+	// Two publishers that one job satisfies: the first bound to its environment, the
+	// second to none. The project's unique index, which a removal may delete by, has them
+	// in the other order; so has the table once the first was written again. Another
+	// exchange, still in flight, holds one of them (blocked); the removal waits for it,
+	// and the exchange under test comes meanwhile.
+	for _, c := range []struct {
+		name    string
+		blocked int   // the publisher another exchange holds
+		held    []int // the publishers the exchange holds; it writes the others
+	}{
+		{"A project removed while an exchange holds its publishers waits for the exchange, never waiting on it in a cycle", 0, []int{0, 1}},
+		{"A project removed while an exchange holds one of its publishers and writes another of a higher id never waits on it in a cycle", 1, []int{0}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			const app = "tpx-removal-order"
+			dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
+			st := open(t, dsn)
+			ctx := t.Context()
+			u, proj, now := project(t, st)
+			pubs := []store.Publisher{publisher(t, st, u, proj, "release.yml", "prod"), publisher(t, st, u, proj, "release.yml", "")}
+			if err := st.CommitExchange(ctx, exchangeOf(now, "jti-0", pubs[0])); err != nil {
+				t.Fatal(err)
+			}
 
-		conn := func() *pgx.Conn {
-			c, err := pgx.Connect(ctx, dsn)
+			conn := func() *pgx.Conn {
+				c, err := pgx.Connect(ctx, dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close(context.Background()) })
+				return c
+			}
+			watcher := conn()
+			waiting := func() int {
+				var n int
+				if err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			blocker, err := conn().Begin(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { c.Close(context.Background()) })
-			return c
-		}
-		watcher := conn()
-		waiting := func() int {
-			var n int
-			if err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
+			if _, err := blocker.Exec(ctx, `SELECT id FROM publishers WHERE id = $1 FOR KEY SHARE`, pubs[c.blocked].ID); err != nil {
 				t.Fatal(err)
 			}
-			return n
-		}
-		// Another exchange, still in flight, holds the first publisher.
-		blocker, err := conn().Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := blocker.Exec(ctx, `SELECT id FROM publishers WHERE id = $1 FOR KEY SHARE`, pubs[0].ID); err != nil {
-			t.Fatal(err)
-		}
-		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		removed := make(chan error, 1)
-		go func() {
-			_, err := st.DeleteProject(bound, proj.ID, now)
-			removed <- err
-		}()
-		for waiting() < 1 {
-			time.Sleep(5 * time.Millisecond)
-		}
-		// This exchange holds both; it commits at once, or waits as the removal does.
-		committed := make(chan error, 1)
-		go func() { committed <- st.CommitExchange(bound, exchangeOf(now, "jti-1", pubs...)) }()
-		var commitErr error
-		done := false
-		for !done && waiting() < 2 {
-			select {
-			case commitErr = <-committed:
-				done = true
-			case <-time.After(5 * time.Millisecond):
+			bound, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			removed := make(chan error, 1)
+			go func() {
+				_, err := st.DeleteProject(bound, proj.ID, now)
+				removed <- err
+			}()
+			for waiting() < 1 {
+				time.Sleep(5 * time.Millisecond)
 			}
-		}
-		if err := blocker.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if !done {
-			commitErr = <-committed
-		}
-		if commitErr != nil && !errors.Is(commitErr, store.ErrNotFound) {
-			t.Fatalf("the exchange: %v (a deadline here is the removal and the exchange waiting on each other)", commitErr)
-		}
-		if err := <-removed; err != nil {
-			t.Fatalf("the removal: %v (a deadline here is the removal and the exchange waiting on each other)", err)
-		}
-	})
+			// The exchange commits at once, or waits as the removal does.
+			e := exchangeOf(now, "jti-1", pubs...)
+			for _, i := range c.held {
+				e.Recent = append(e.Recent, pubs[i].ID)
+			}
+			committed := make(chan error, 1)
+			go func() { committed <- st.CommitExchange(bound, e) }()
+			var commitErr error
+			done := false
+			for !done && waiting() < 2 {
+				select {
+				case commitErr = <-committed:
+					done = true
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			if err := blocker.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if !done {
+				commitErr = <-committed
+			}
+			if commitErr != nil && !errors.Is(commitErr, store.ErrNotFound) {
+				t.Fatalf("the exchange: %v (a deadline here is the removal and the exchange waiting on each other)", commitErr)
+			}
+			if err := <-removed; err != nil {
+				t.Fatalf("the removal: %v (a deadline here is the removal and the exchange waiting on each other)", err)
+			}
+		})
+	}
 }
 
 func TestRuleChangesInFlight(t *testing.T) {

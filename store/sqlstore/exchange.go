@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"time"
@@ -218,12 +219,13 @@ func (u use) returning() string {
 // are one pair; should they be several, one statement each, in order of id.
 //
 // Without pins, the publishers in recent (sorted) are held rather than written, where the
-// backend can: those not recently used are written, in order of id, then the others held,
-// in order of id, one statement each way. No row is held and then locked for update: two
-// transactions doing so to one row could each wait for the other to let go of it. The
-// versions are compared once the rows are locked, or by the lock's recheck of a row
-// changed while it waited, so that a change of rules either waits for the exchange's
-// commit or fails it.
+// backend can, the others written: in order of id, one statement for each run of ids held
+// or written alike, so that every transaction locks publishers in order of id whichever
+// way it locks each (a removal, which locks them in order of id too, cannot wait on an
+// exchange in a cycle). No row is held and then locked for update: two transactions doing
+// so to one row could each wait for the other to let go of it. The versions are compared
+// once the rows are locked, or by the lock's recheck of a row changed while it waited, so
+// that a change of rules either waits for the exchange's commit or fails it.
 func (s *Store) uses(used []int64, versions map[int64]int64, pins map[int64]store.Pin, recent []int64, at time.Time) []use {
 	if len(used) == 0 {
 		return nil
@@ -232,23 +234,17 @@ func (s *Store) uses(used []int64, versions map[int64]int64, pins map[int64]stor
 		return use{Statement: Statement{s.using.write, []any{at, s.dialect.IDs(ids), s.dialect.IDs(versionsOf(ids, versions))}}, ids: ids}
 	}
 	if len(pins) == 0 {
-		var due []int64
-		if s.dialect.KeyShare != "" {
-			for _, id := range used {
-				if _, ok := slices.BinarySearch(recent, id); !ok {
-					due = append(due, id)
-				}
-			}
-		}
-		if len(due) == len(used) || s.dialect.KeyShare == "" {
+		if s.dialect.KeyShare == "" {
 			return []use{write(used)}
 		}
 		var out []use
-		if len(due) > 0 {
-			out = append(out, write(due))
+		for run, held := range runs(used, func(id int64) bool { _, ok := slices.BinarySearch(recent, id); return ok }) {
+			if !held {
+				out = append(out, write(run))
+				continue
+			}
+			out = append(out, use{Statement: Statement{s.using.hold, []any{s.dialect.IDs(run), s.dialect.IDs(versionsOf(run, versions))}}, ids: run, hold: true})
 		}
-		held := without(used, due)
-		out = append(out, use{Statement: Statement{s.using.hold, []any{s.dialect.IDs(held), s.dialect.IDs(versionsOf(held, versions))}}, ids: held, hold: true})
 		return out
 	}
 	var pair store.Pin
@@ -378,12 +374,21 @@ func (s *Store) lockPublishers(cond, lock string) string {
 	return `SELECT id FROM publishers WHERE ` + cond + ` ORDER BY id` + lock
 }
 
-// without is the ids (sorted) that are not in out (sorted), in a new slice.
-func without(ids, out []int64) []int64 {
-	return slices.DeleteFunc(slices.Clone(ids), func(id int64) bool {
-		_, found := slices.BinarySearch(out, id)
-		return found
-	})
+// runs yields ids (sorted) in runs of consecutive ids alike by held, in order: locking
+// each run in turn, one way or the other, locks them all in order of id.
+func runs(ids []int64, held func(int64) bool) iter.Seq2[[]int64, bool] {
+	return func(yield func([]int64, bool) bool) {
+		for start := 0; start < len(ids); {
+			h, end := held(ids[start]), start+1
+			for end < len(ids) && held(ids[end]) == h {
+				end++
+			}
+			if !yield(ids[start:end:end], h) {
+				return
+			}
+			start = end
+		}
+	}
 }
 
 // writeLock locks rows an exchange is about to update: NoKeyUpdate where the backend has

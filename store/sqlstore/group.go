@@ -145,10 +145,10 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 	}
 	// The members' records go first, in order of key, so that two groups recording one
 	// token id (a replay sent to two replicas) wait for each other only one way. Then,
-	// before the members' own statements, every publisher a member writes is locked for
-	// update, in order of id, and every other one a member uses is held, in order of id:
-	// a row held first and locked for update later could leave two transactions each
-	// waiting for the other to let go of it.
+	// before the members' own statements, every publisher a member uses is locked in
+	// order of id: for update if a member writes it, else held, one statement for each
+	// run of ids locked alike. A row held first and locked for update later could leave
+	// two transactions each waiting for the other to let go of it.
 	batch = slices.SortedFunc(slices.Values(batch), func(a, b *member) int { return strings.Compare(a.key, b.key) })
 	stmts := make([]Statement, 0, len(batch)*len(batch[0].stmts)+2)
 	var uses, writes []int64
@@ -159,12 +159,16 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 	}
 	slices.Sort(writes)
 	writes = slices.Compact(writes)
-	if len(writes) > 0 {
-		stmts = append(stmts, Statement{s.lockPublishers(fmt.Sprintf(s.dialect.AnyID, "id", "$1"), s.writeLock()), []any{s.dialect.IDs(writes)}})
-	}
 	slices.Sort(uses)
-	if held := without(slices.Compact(uses), writes); len(held) > 0 && s.dialect.KeyShare != "" {
-		stmts = append(stmts, Statement{s.lockPublishers(fmt.Sprintf(s.dialect.AnyID, "id", "$1"), s.dialect.KeyShare), []any{s.dialect.IDs(held)}})
+	if s.dialect.KeyShare == "" {
+		uses = writes
+	}
+	for run, held := range runs(slices.Compact(uses), func(id int64) bool { _, ok := slices.BinarySearch(writes, id); return !ok }) {
+		lock := s.writeLock()
+		if held {
+			lock = s.dialect.KeyShare
+		}
+		stmts = append(stmts, Statement{s.lockPublishers(fmt.Sprintf(s.dialect.AnyID, "id", "$1"), lock), []any{s.dialect.IDs(run)}})
 	}
 	rest := len(stmts)
 	for _, m := range batch {
