@@ -132,9 +132,7 @@ var errUseFailed = errors.New("publishers removed, their rules changed or pinned
 // publishers used (sorted), matched under the rules of versions, failed.
 func (s *Store) useFailure(ctx context.Context, used []int64, versions map[int64]int64) error {
 	var n, same int
-	if err := s.read().queryRow(ctx, `SELECT count(*), COALESCE(sum(CASE WHEN `+fmt.Sprintf(s.dialect.IDVersion, "publishers.id", "publishers.rules_version", "$1", "$2")+
-		` THEN 1 ELSE 0 END), 0) FROM publishers WHERE `+fmt.Sprintf(s.dialect.AnyID, "id", "$1"),
-		s.dialect.IDs(used), s.dialect.IDs(versionsOf(used, versions))).Scan(&n, &same); err != nil {
+	if err := s.read().queryRow(ctx, s.using.counted, s.dialect.IDs(used), s.dialect.IDs(versionsOf(used, versions))).Scan(&n, &same); err != nil {
 		return err
 	}
 	span := fmt.Sprintf("%d…%d", used[0], used[len(used)-1])
@@ -337,8 +335,10 @@ func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher,
 // usingStatements are the texts of the statements that use any number of publishers:
 // write marks publishers $2 (of versions $3) used at $1; hold holds publishers $1 (of
 // versions $2); pin is write for publishers $2 (of versions $6) that also pins those of
-// them in $3 to owner id $4 and repository id $5.
-type usingStatements struct{ write, hold, pin string }
+// them in $3 to owner id $4 and repository id $5. lockWrite and lockHold lock publishers
+// $1 the one way or the other, whatever their versions (a group's locks before its
+// members' statements); counted counts publishers $1 and those of them of versions $2.
+type usingStatements struct{ write, hold, pin, lockWrite, lockHold, counted string }
 
 func (s *Store) usingStatements() usingStatements {
 	// unchanged is the condition that the publishers of parameter ids are of the
@@ -349,7 +349,12 @@ func (s *Store) usingStatements() usingStatements {
 	}
 	locked := func(cond string) string { return `id IN (` + s.lockPublishers(cond, s.writeLock()) + `)` }
 	toPin := fmt.Sprintf(s.dialect.AnyID, "id", "$3")
+	ids := fmt.Sprintf(s.dialect.AnyID, "id", "$1")
 	return usingStatements{
+		lockWrite: s.lockPublishers(ids, s.writeLock()),
+		lockHold:  s.lockPublishers(ids, s.dialect.KeyShare),
+		counted: `SELECT count(*), COALESCE(sum(CASE WHEN ` + fmt.Sprintf(s.dialect.IDVersion, "publishers.id", "publishers.rules_version", "$1", "$2") +
+			` THEN 1 ELSE 0 END), 0) FROM publishers WHERE ` + ids,
 		write: `UPDATE publishers SET last_used_at = $1 WHERE ` + locked(unchanged("$2", "$3")),
 		hold:  s.lockPublishers(unchanged("$1", "$2"), s.dialect.KeyShare),
 		pin: `UPDATE publishers SET last_used_at = $1,

@@ -164,11 +164,11 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 		uses = writes
 	}
 	for run, held := range runs(slices.Compact(uses), func(id int64) bool { _, ok := slices.BinarySearch(writes, id); return !ok }) {
-		lock := s.writeLock()
+		lock := s.using.lockWrite
 		if held {
-			lock = s.dialect.KeyShare
+			lock = s.using.lockHold
 		}
-		stmts = append(stmts, Statement{s.lockPublishers(fmt.Sprintf(s.dialect.AnyID, "id", "$1"), lock), []any{s.dialect.IDs(run)}})
+		stmts = append(stmts, Statement{lock, []any{s.dialect.IDs(run)}})
 	}
 	rest := len(stmts)
 	for _, m := range batch {
