@@ -484,3 +484,132 @@ func TestUnavailable(t *testing.T) {
 		}
 	})
 }
+
+// lockWaits connects to dsn and returns a function that counts the sessions named app
+// waiting for a lock.
+func lockWaits(t *testing.T, dsn, app string) func() int {
+	t.Helper()
+	watcher, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { watcher.Close(context.Background()) })
+	return func() int {
+		var n int
+		if err := watcher.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
+// blockerOf begins a transaction on its own connection to dsn that runs sql with args.
+func blockerOf(t *testing.T, dsn, sql string, args ...any) pgx.Tx {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), sql, args...); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// waitUntil polls until waits counts n sessions waiting for a lock, or until done yields.
+// It returns what done yielded, and whether it did.
+func waitUntil(t *testing.T, waits func() int, n int, done <-chan error) (error, bool) {
+	t.Helper()
+	for waits() < n {
+		select {
+		case err := <-done:
+			return err, true
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil, false
+}
+
+// pendingFor registers for u a pending publisher of repo's release workflow for project name.
+func pendingFor(t *testing.T, st *postgres.Store, u store.User, repo, name string, now time.Time) store.PendingPublisher {
+	t.Helper()
+	p, err := st.AddPending(t.Context(), store.PendingPublisher{Publisher: policy.Publisher{Kind: policy.GitHub,
+		Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: repo, Workflow: "release.yml"},
+		ProjectName: name, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// conversionOf is the exchange at now of CI token id jti from octo-org/repo, converting pending.
+func conversionOf(now time.Time, jti, repo string, pending ...store.PendingPublisher) store.Exchange {
+	e := store.Exchange{At: now, Issuer: pending[0].Issuer, JTI: jti, JTIExpires: now.Add(10 * time.Minute),
+		Identity: policy.Identity{Kind: policy.GitHub, Issuer: pending[0].Issuer, Repository: "octo-org/" + repo, OwnerID: "65", RepositoryID: "74", JTI: jti},
+		Pending:  pending, TokenID: "token-" + jti, TokenSubject: "github:octo-org/" + repo, TokenExpires: now.Add(15 * time.Minute)}
+	for _, p := range pending {
+		e.Projects = append(e.Projects, p.ProjectName)
+	}
+	return e
+}
+
+func TestPendingConversionsClaimNamesInOneOrder(t *testing.T) {
+	t.Run("Two exchanges converting pending publishers for the same two names, registered in opposite orders, never wait on each other in a cycle", func(t *testing.T) {
+		// Alice registered "alpha" then "beta" for one repository, Bob "beta" then "alpha"
+		// for another. Another transaction holds Alice's second pending publisher, so that
+		// her exchange stops between her two names while Bob's comes.
+		const app = "tpx-conversion-order"
+		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
+		st := open(t, dsn)
+		ctx := t.Context()
+		alice, _, now := project(t, st)
+		bob, err := st.CreateUser(ctx, store.User{Name: "bob", Email: "b@example.com", PasswordHash: "h", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := []store.PendingPublisher{pendingFor(t, st, alice, "one", "alpha", now), pendingFor(t, st, alice, "one", "beta", now)}
+		b := []store.PendingPublisher{pendingFor(t, st, bob, "two", "beta", now), pendingFor(t, st, bob, "two", "alpha", now)}
+		waits := lockWaits(t, dsn, app)
+		blocker := blockerOf(t, dsn, `SELECT id FROM pending_publishers WHERE id = $1 FOR KEY SHARE`, a[1].ID)
+
+		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		first, second := make(chan error, 1), make(chan error, 1)
+		go func() { first <- st.CommitExchange(bound, conversionOf(now, "jti-a", "one", a...)) }()
+		if err, done := waitUntil(t, waits, 1, first); done {
+			t.Fatalf("Alice's exchange did not wait for the pending publisher held elsewhere: %v", err)
+		}
+		go func() { second <- st.CommitExchange(bound, conversionOf(now, "jti-b", "two", b...)) }()
+		secondErr, secondDone := waitUntil(t, waits, 2, second)
+		if err := blocker.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !secondDone {
+			secondErr = <-second
+		}
+		firstErr := <-first
+		var taken *store.PendingTakenError
+		won := 0
+		for who, err := range map[string]error{"Alice's": firstErr, "Bob's": secondErr} {
+			switch {
+			case err == nil:
+				won++
+			case !errors.As(err, &taken):
+				t.Fatalf("%s exchange: %v (a deadline here is the two exchanges waiting on each other)", who, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d exchanges converted their pending publishers, want exactly one (Alice's: %v, Bob's: %v)", won, firstErr, secondErr)
+		}
+		for _, name := range []string{"alpha", "beta"} {
+			if _, err := st.ProjectByName(ctx, name); err != nil {
+				t.Fatalf("project %s: %v", name, err)
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tpx-dev/tpx/store"
@@ -281,11 +282,15 @@ func (s *Store) uses(used []int64, versions map[int64]int64, pins map[int64]stor
 // registrant with an active publisher pinned to the identity's ids. A pending publisher
 // whose row is gone (used or removed meanwhile) or whose project name exists is "taken";
 // the transaction carries on to name every such one, then fails. Two pending publishers
-// of one registrant for one name make one project with two publishers.
+// of one registrant for one name make one project with two publishers, and of two
+// registrants for one name the one registered first takes it. It takes the pending
+// publishers (sorted by id) first, in order of id, then their names in order of name:
+// concurrent exchanges and a registrant's removal, which take them in the same order,
+// never wait on each other in a cycle.
 func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher, e store.Exchange) error {
 	type created struct{ project, owner int64 }
-	made := map[string]created{}
 	var taken []int64
+	live := make([]store.PendingPublisher, 0, len(pending))
 	for _, pp := range pending {
 		n, err := tx.exec(ctx, `DELETE FROM pending_publishers WHERE id = $1`, pp.ID)
 		if err != nil {
@@ -293,8 +298,15 @@ func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher,
 		}
 		if n == 0 {
 			taken = append(taken, pp.ID)
-			continue
+		} else {
+			live = append(live, pp)
 		}
+	}
+	slices.SortStableFunc(live, func(a, b store.PendingPublisher) int {
+		return strings.Compare(tx.s.key(a.ProjectName), tx.s.key(b.ProjectName))
+	})
+	made := map[string]created{}
+	for _, pp := range live {
 		key := tx.s.key(pp.ProjectName)
 		c, ok := made[key]
 		switch {
@@ -327,6 +339,7 @@ func convertPending(ctx context.Context, tx q, pending []store.PendingPublisher,
 		}
 	}
 	if len(taken) > 0 {
+		slices.Sort(taken)
 		return &store.PendingTakenError{IDs: taken}
 	}
 	return nil
