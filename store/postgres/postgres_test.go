@@ -613,3 +613,82 @@ func TestPendingConversionsClaimNamesInOneOrder(t *testing.T) {
 		}
 	})
 }
+
+func TestUserRemovalsLockInTheExchangesOrder(t *testing.T) {
+	t.Run("A user removed while an exchange converts the user's pending publisher waits for the exchange, never waiting on it in a cycle", func(t *testing.T) {
+		// Another transaction holds the project name the exchange creates, so that the
+		// exchange stops after taking the pending publisher and before naming its owner.
+		const app = "tpx-user-removal-pending"
+		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
+		st := open(t, dsn)
+		ctx := t.Context()
+		_, _, now := project(t, st)
+		bob, err := st.CreateUser(ctx, store.User{Name: "bob", Email: "b@example.com", PasswordHash: "h", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := pendingFor(t, st, bob, "new", "new", now)
+		waits := lockWaits(t, dsn, app)
+		blocker := blockerOf(t, dsn, `INSERT INTO projects (name, name_key, created_at) VALUES ('new', 'new', now())`)
+
+		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		committed, removed := make(chan error, 1), make(chan error, 1)
+		go func() { committed <- st.CommitExchange(bound, conversionOf(now, "jti-1", "new", p)) }()
+		if err, done := waitUntil(t, waits, 1, committed); done {
+			t.Fatalf("the exchange did not wait for the project name held elsewhere: %v", err)
+		}
+		go func() { removed <- st.DeleteUser(bound, bob.ID) }()
+		removeErr, removeDone := waitUntil(t, waits, 2, removed)
+		if err := blocker.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-committed; err != nil {
+			t.Fatalf("the exchange: %v (a deadline here is the removal and the exchange waiting on each other)", err)
+		}
+		if !removeDone {
+			removeErr = <-removed
+		}
+		if removeErr != nil {
+			t.Fatalf("the removal: %v (a deadline here is the removal and the exchange waiting on each other)", removeErr)
+		}
+	})
+	t.Run("A user removed while an exchange writes publishers the user added never waits on it in a cycle", func(t *testing.T) {
+		// The first publisher is written again, so a scan of the table meets it after the
+		// second; another transaction holds the second, so that the removal stops there
+		// while the exchange comes.
+		const app = "tpx-user-removal-publishers"
+		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
+		st := open(t, dsn)
+		ctx := t.Context()
+		u, proj, now := project(t, st)
+		pubs := []store.Publisher{publisher(t, st, u, proj, "release.yml", "prod"), publisher(t, st, u, proj, "release.yml", "")}
+		if err := st.CommitExchange(ctx, exchangeOf(now, "jti-0", pubs[0])); err != nil {
+			t.Fatal(err)
+		}
+		waits := lockWaits(t, dsn, app)
+		blocker := blockerOf(t, dsn, `SELECT id FROM publishers WHERE id = $1 FOR SHARE`, pubs[1].ID)
+
+		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		committed, removed := make(chan error, 1), make(chan error, 1)
+		go func() { removed <- st.DeleteUser(bound, u.ID) }()
+		if err, done := waitUntil(t, waits, 1, removed); done {
+			t.Fatalf("the removal did not wait for the publisher held elsewhere: %v", err)
+		}
+		go func() { committed <- st.CommitExchange(bound, exchangeOf(now, "jti-1", pubs...)) }()
+		commitErr, commitDone := waitUntil(t, waits, 2, committed)
+		if err := blocker.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-removed; err != nil {
+			t.Fatalf("the removal: %v (a deadline here is the removal and the exchange waiting on each other)", err)
+		}
+		if !commitDone {
+			commitErr = <-committed
+		}
+		if commitErr != nil {
+			t.Fatalf("the exchange: %v (a deadline here is the removal and the exchange waiting on each other)", commitErr)
+		}
+	})
+}

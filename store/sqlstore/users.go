@@ -155,8 +155,22 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID int64, step int64) (bool
 	return used, err
 }
 
+// DeleteUser removes the user and, by the cascade, what is the user's. Before the user's
+// row it locks what the cascade writes that an exchange may be using, as exchanges lock
+// them: the publishers the user added, in order of id, then the user's pending
+// publishers, in order of id. The cascade's own order (the tables' and their scans') would
+// otherwise let it wait in a cycle with an exchange writing two of those publishers, or
+// converting a pending publisher, which names the user as owner after taking it.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 	return s.tx(ctx, func(tx q) error {
+		if s.dialect.ForUpdate != "" {
+			if _, err := tx.exec(ctx, `SELECT id FROM publishers WHERE created_by = $1 ORDER BY id`+s.writeLock(), id); err != nil {
+				return err
+			}
+			if _, err := tx.exec(ctx, `SELECT id FROM pending_publishers WHERE user_id = $1 ORDER BY id`+s.dialect.ForUpdate, id); err != nil {
+				return err
+			}
+		}
 		n, err := tx.exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 		if err == nil && n == 0 {
 			err = fmt.Errorf("user %d: %w", id, store.ErrNotFound)
