@@ -692,3 +692,54 @@ func TestUserRemovalsLockInTheExchangesOrder(t *testing.T) {
 		}
 	})
 }
+
+// words words retention's notices plainly.
+type words struct{}
+
+func (words) ExpiryNotice(pp store.PendingPublisher) store.Notice {
+	return store.Notice{Detail: "expires soon: " + pp.ProjectName, Subject: "expires soon", Body: pp.ProjectName}
+}
+
+func (words) Expired(pp store.PendingPublisher) string { return "expired: " + pp.ProjectName }
+
+func TestRetentionLocksInTheExchangesOrder(t *testing.T) {
+	t.Run("Retention expiring one pending publisher and giving notice of another, while an exchange converts both, never waits on it in a cycle", func(t *testing.T) {
+		// The first pending publisher has expired at the run's time, the second expires
+		// soon after it. Another transaction holds the second, so that the exchange stops
+		// between the two while retention comes.
+		const app = "tpx-retention-order"
+		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
+		st := open(t, dsn)
+		ctx := t.Context()
+		alice, _, now := project(t, st)
+		expiring := pendingFor(t, st, alice, "one", "alpha", now)
+		later := pendingFor(t, st, alice, "one", "beta", now.Add(time.Hour))
+		waits := lockWaits(t, dsn, app)
+		blocker := blockerOf(t, dsn, `SELECT id FROM pending_publishers WHERE id = $1 FOR KEY SHARE`, later.ID)
+
+		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		committed, retained := make(chan error, 1), make(chan error, 1)
+		go func() { committed <- st.CommitExchange(bound, conversionOf(now, "jti-1", "one", expiring, later)) }()
+		if err, done := waitUntil(t, waits, 1, committed); done {
+			t.Fatalf("the exchange did not wait for the pending publisher held elsewhere: %v", err)
+		}
+		go func() {
+			_, err := st.Retain(bound, store.RetentionPolicy{Now: expiring.ExpiresAt, KeepExchanges: 24 * time.Hour, NoticeBefore: 2 * time.Hour, Words: words{}})
+			retained <- err
+		}()
+		retainErr, retainDone := waitUntil(t, waits, 2, retained)
+		if err := blocker.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-committed; err != nil {
+			t.Fatalf("the exchange: %v (a deadline here is retention and the exchange waiting on each other)", err)
+		}
+		if !retainDone {
+			retainErr = <-retained
+		}
+		if retainErr != nil {
+			t.Fatalf("retention: %v (a deadline here is retention and the exchange waiting on each other)", retainErr)
+		}
+	})
+}
