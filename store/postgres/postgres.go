@@ -52,12 +52,21 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	d, err := dialect()
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return sqlstore.New(db{pool}, sqlstore.Dialect{
+	return sqlstore.New(db{pool}, d), nil
+}
+
+// dialect is how the store speaks to PostgreSQL.
+func dialect() (sqlstore.Dialect, error) {
+	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	if err != nil {
+		return sqlstore.Dialect{}, err
+	}
+	return sqlstore.Dialect{
 		Migrations: fsys,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`,
@@ -91,7 +100,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 			// divisor depends on the rows, so the planner cannot fold it away.
 			return `WITH changed AS (` + sql + `) SELECT 1 / (CASE WHEN count(*) = ` + strconv.Itoa(n) + ` THEN 1 ELSE 0 END) FROM changed`
 		},
-	}), nil
+	}, nil
 }
 
 // querier is what a pgxpool.Pool and a pgx.Tx have in common.
