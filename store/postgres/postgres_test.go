@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -740,6 +741,59 @@ func TestRetentionLocksInTheExchangesOrder(t *testing.T) {
 		}
 		if retainErr != nil {
 			t.Fatalf("retention: %v (a deadline here is retention and the exchange waiting on each other)", retainErr)
+		}
+	})
+}
+
+func TestGroupPanics(t *testing.T) {
+	t.Run("A panic while committing a group fails its members, and the store goes on committing exchanges together", func(t *testing.T) {
+		var panics atomic.Int64
+		st, err := postgres.OpenPanicking(t.Context(), withParam(t, freshSchema(t), "pool_max_conns", "4"), "marked-", &panics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		u, proj, now := project(t, st)
+		pub := publisher(t, st, u, proj, "release.yml", "")
+		// commitAll commits exchanges of token ids jtis at once and returns their outcomes.
+		commitAll := func(jtis []string) []error {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			errs := make([]error, len(jtis))
+			var wg sync.WaitGroup
+			for i, jti := range jtis {
+				wg.Go(func() { errs[i] = st.CommitExchange(ctx, exchangeOf(now, jti, pub)) })
+			}
+			wg.Wait()
+			return errs
+		}
+		for round := 0; round < 20 && panics.Load() == 0; round++ {
+			jtis := make([]string, 64)
+			for i := range jtis {
+				jtis[i] = fmt.Sprintf("jti-%d-%d", round, i)
+			}
+			jtis[32] = fmt.Sprintf("marked-%d", round)
+			for i, err := range commitAll(jtis) {
+				if err != nil && !strings.Contains(err.Error(), "panic: encoding a statement of the marked exchange") {
+					t.Fatalf("token id %s: %v (a deadline here is an exchange never told its group's outcome)", jtis[i], err)
+				}
+			}
+		}
+		if panics.Load() == 0 {
+			t.Fatal("in 20 rounds of 64 concurrent exchanges the marked one never committed in a group")
+		}
+		jtis := make([]string, 64)
+		for i := range jtis {
+			jtis[i] = fmt.Sprintf("after-%d", i)
+		}
+		before := st.PoolStats().CommitGroups
+		for i, err := range commitAll(jtis) {
+			if err != nil {
+				t.Fatalf("after the panic, token id %s: %v", jtis[i], err)
+			}
+		}
+		if st.PoolStats().CommitGroups == before {
+			t.Fatal("after the panic, 64 concurrent exchanges committed none together")
 		}
 	})
 }

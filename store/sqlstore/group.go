@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -134,8 +135,23 @@ func (s *Store) commitGroups(ctx context.Context, batch []*member) {
 	}
 }
 
-// commitGroup commits batch in one transaction and tells each member its outcome.
+// commitGroup commits batch in one transaction and tells each member its outcome. A
+// panic on the way is each member's failure, not the process's: it runs on a goroutine
+// of its own, where nothing else would recover it, and the groups queued after it still
+// go out.
 func (s *Store) commitGroup(ctx context.Context, batch []*member) {
+	defer func() {
+		if r := recover(); r != nil {
+			// Whether the transaction committed is not known.
+			err := fmt.Errorf("committing %d exchanges together: panic: %v\n%s", len(batch), r, debug.Stack())
+			for _, m := range batch {
+				select {
+				case m.done <- groupResult{err: err}:
+				default: // told already
+				}
+			}
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
 	defer cancel()
 	if len(batch) == 1 {
