@@ -522,18 +522,41 @@ func blockerOf(t *testing.T, dsn, sql string, args ...any) pgx.Tx {
 	return tx
 }
 
-// waitUntil polls until waits counts n sessions waiting for a lock, or until done yields.
-// It returns what done yielded, and whether it did.
-func waitUntil(t *testing.T, waits func() int, n int, done <-chan error) (error, bool) {
+// meet runs first until it waits for a lock (another transaction, blocker, holds a row it
+// needs), then second until it waits too or ends, then ends blocker with end, and returns
+// the outcomes of first and second. A wait in a cycle between them shows as the deadline
+// of 30 s, which both are given.
+func meet(t *testing.T, waits func() int, first, second func(ctx context.Context) error, end func(ctx context.Context) error) (error, error) {
 	t.Helper()
-	for waits() < n {
+	bound, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	one, two := make(chan error, 1), make(chan error, 1)
+	go func() { one <- first(bound) }()
+	for waits() < 1 {
 		select {
-		case err := <-done:
-			return err, true
+		case err := <-one:
+			t.Fatalf("the first did not wait for the row held elsewhere: %v", err)
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return nil, false
+	go func() { two <- second(bound) }()
+	var secondErr error
+	secondDone := false
+	for !secondDone && waits() < 2 {
+		select {
+		case secondErr = <-two:
+			secondDone = true
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := end(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	firstErr := <-one
+	if !secondDone {
+		secondErr = <-two
+	}
+	return firstErr, secondErr
 }
 
 // pendingFor registers for u a pending publisher of repo's release workflow for project name.
@@ -559,41 +582,58 @@ func conversionOf(now time.Time, jti, repo string, pending ...store.PendingPubli
 	return e
 }
 
+// bothSucceed fails t unless both of two transactions that met succeeded.
+func bothSucceed(t *testing.T, first string, firstErr error, second string, secondErr error) {
+	t.Helper()
+	for _, r := range []struct {
+		who string
+		err error
+	}{{first, firstErr}, {second, secondErr}} {
+		if r.err != nil {
+			t.Fatalf("%s: %v (a deadline here is %s and %s waiting on each other)", r.who, r.err, first, second)
+		}
+	}
+}
+
+// cycles opens a store on a fresh schema whose sessions are named app and whose waits in a
+// cycle are never broken (unbrokenCycles), and returns it with its DSN and a count of its
+// sessions waiting for a lock (lockWaits).
+func cycles(t *testing.T, app string) (*postgres.Store, string, func() int) {
+	t.Helper()
+	dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
+	return open(t, dsn), dsn, lockWaits(t, dsn, app)
+}
+
+// bobOn adds the user bob to st, made at now.
+func bobOn(t *testing.T, st *postgres.Store, now time.Time) store.User {
+	t.Helper()
+	bob, err := st.CreateUser(t.Context(), store.User{Name: "bob", Email: "b@example.com", PasswordHash: "h", CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bob
+}
+
 func TestPendingConversionsClaimNamesInOneOrder(t *testing.T) {
 	t.Run("Two exchanges converting pending publishers for the same two names, registered in opposite orders, never wait on each other in a cycle", func(t *testing.T) {
 		// Alice registered "alpha" then "beta" for one repository, Bob "beta" then "alpha"
 		// for another. Another transaction holds Alice's second pending publisher, so that
 		// her exchange stops between her two names while Bob's comes.
-		const app = "tpx-conversion-order"
-		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
-		st := open(t, dsn)
+		st, dsn, waits := cycles(t, "tpx-conversion-order")
 		ctx := t.Context()
 		alice, _, now := project(t, st)
-		bob, err := st.CreateUser(ctx, store.User{Name: "bob", Email: "b@example.com", PasswordHash: "h", CreatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
+		bob := bobOn(t, st, now)
 		a := []store.PendingPublisher{pendingFor(t, st, alice, "one", "alpha", now), pendingFor(t, st, alice, "one", "beta", now)}
 		b := []store.PendingPublisher{pendingFor(t, st, bob, "two", "beta", now), pendingFor(t, st, bob, "two", "alpha", now)}
-		waits := lockWaits(t, dsn, app)
 		blocker := blockerOf(t, dsn, `SELECT id FROM pending_publishers WHERE id = $1 FOR KEY SHARE`, a[1].ID)
-
-		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		first, second := make(chan error, 1), make(chan error, 1)
-		go func() { first <- st.CommitExchange(bound, conversionOf(now, "jti-a", "one", a...)) }()
-		if err, done := waitUntil(t, waits, 1, first); done {
-			t.Fatalf("Alice's exchange did not wait for the pending publisher held elsewhere: %v", err)
-		}
-		go func() { second <- st.CommitExchange(bound, conversionOf(now, "jti-b", "two", b...)) }()
-		secondErr, secondDone := waitUntil(t, waits, 2, second)
-		if err := blocker.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if !secondDone {
-			secondErr = <-second
-		}
-		firstErr := <-first
+		firstErr, secondErr := meet(t, waits,
+			func(ctx context.Context) error {
+				return st.CommitExchange(ctx, conversionOf(now, "jti-a", "one", a...))
+			},
+			func(ctx context.Context) error {
+				return st.CommitExchange(ctx, conversionOf(now, "jti-b", "two", b...))
+			},
+			blocker.Commit)
 		var taken *store.PendingTakenError
 		won := 0
 		for who, err := range map[string]error{"Alice's": firstErr, "Bob's": secondErr} {
@@ -619,78 +659,34 @@ func TestUserRemovalsLockInTheExchangesOrder(t *testing.T) {
 	t.Run("A user removed while an exchange converts the user's pending publisher waits for the exchange, never waiting on it in a cycle", func(t *testing.T) {
 		// Another transaction holds the project name the exchange creates, so that the
 		// exchange stops after taking the pending publisher and before naming its owner.
-		const app = "tpx-user-removal-pending"
-		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
-		st := open(t, dsn)
-		ctx := t.Context()
+		st, dsn, waits := cycles(t, "tpx-user-removal-pending")
 		_, _, now := project(t, st)
-		bob, err := st.CreateUser(ctx, store.User{Name: "bob", Email: "b@example.com", PasswordHash: "h", CreatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
+		bob := bobOn(t, st, now)
 		p := pendingFor(t, st, bob, "new", "new", now)
-		waits := lockWaits(t, dsn, app)
 		blocker := blockerOf(t, dsn, `INSERT INTO projects (name, name_key, created_at) VALUES ('new', 'new', now())`)
-
-		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		committed, removed := make(chan error, 1), make(chan error, 1)
-		go func() { committed <- st.CommitExchange(bound, conversionOf(now, "jti-1", "new", p)) }()
-		if err, done := waitUntil(t, waits, 1, committed); done {
-			t.Fatalf("the exchange did not wait for the project name held elsewhere: %v", err)
-		}
-		go func() { removed <- st.DeleteUser(bound, bob.ID) }()
-		removeErr, removeDone := waitUntil(t, waits, 2, removed)
-		if err := blocker.Rollback(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-committed; err != nil {
-			t.Fatalf("the exchange: %v (a deadline here is the removal and the exchange waiting on each other)", err)
-		}
-		if !removeDone {
-			removeErr = <-removed
-		}
-		if removeErr != nil {
-			t.Fatalf("the removal: %v (a deadline here is the removal and the exchange waiting on each other)", removeErr)
-		}
+		commitErr, removeErr := meet(t, waits,
+			func(ctx context.Context) error { return st.CommitExchange(ctx, conversionOf(now, "jti-1", "new", p)) },
+			func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) },
+			blocker.Rollback)
+		bothSucceed(t, "the exchange", commitErr, "the removal", removeErr)
 	})
 	t.Run("A user removed while an exchange writes publishers the user added never waits on it in a cycle", func(t *testing.T) {
 		// The first publisher is written again, so a scan of the table meets it after the
 		// second; another transaction holds the second, so that the removal stops there
 		// while the exchange comes.
-		const app = "tpx-user-removal-publishers"
-		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
-		st := open(t, dsn)
+		st, dsn, waits := cycles(t, "tpx-user-removal-publishers")
 		ctx := t.Context()
 		u, proj, now := project(t, st)
 		pubs := []store.Publisher{publisher(t, st, u, proj, "release.yml", "prod"), publisher(t, st, u, proj, "release.yml", "")}
 		if err := st.CommitExchange(ctx, exchangeOf(now, "jti-0", pubs[0])); err != nil {
 			t.Fatal(err)
 		}
-		waits := lockWaits(t, dsn, app)
 		blocker := blockerOf(t, dsn, `SELECT id FROM publishers WHERE id = $1 FOR SHARE`, pubs[1].ID)
-
-		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		committed, removed := make(chan error, 1), make(chan error, 1)
-		go func() { removed <- st.DeleteUser(bound, u.ID) }()
-		if err, done := waitUntil(t, waits, 1, removed); done {
-			t.Fatalf("the removal did not wait for the publisher held elsewhere: %v", err)
-		}
-		go func() { committed <- st.CommitExchange(bound, exchangeOf(now, "jti-1", pubs...)) }()
-		commitErr, commitDone := waitUntil(t, waits, 2, committed)
-		if err := blocker.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-removed; err != nil {
-			t.Fatalf("the removal: %v (a deadline here is the removal and the exchange waiting on each other)", err)
-		}
-		if !commitDone {
-			commitErr = <-committed
-		}
-		if commitErr != nil {
-			t.Fatalf("the exchange: %v (a deadline here is the removal and the exchange waiting on each other)", commitErr)
-		}
+		removeErr, commitErr := meet(t, waits,
+			func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) },
+			func(ctx context.Context) error { return st.CommitExchange(ctx, exchangeOf(now, "jti-1", pubs...)) },
+			blocker.Commit)
+		bothSucceed(t, "the removal", removeErr, "the exchange", commitErr)
 	})
 }
 
@@ -708,40 +704,21 @@ func TestRetentionLocksInTheExchangesOrder(t *testing.T) {
 		// The first pending publisher has expired at the run's time, the second expires
 		// soon after it. Another transaction holds the second, so that the exchange stops
 		// between the two while retention comes.
-		const app = "tpx-retention-order"
-		dsn := withParam(t, unbrokenCycles(t, freshSchema(t)), "application_name", app)
-		st := open(t, dsn)
-		ctx := t.Context()
+		st, dsn, waits := cycles(t, "tpx-retention-order")
 		alice, _, now := project(t, st)
 		expiring := pendingFor(t, st, alice, "one", "alpha", now)
 		later := pendingFor(t, st, alice, "one", "beta", now.Add(time.Hour))
-		waits := lockWaits(t, dsn, app)
 		blocker := blockerOf(t, dsn, `SELECT id FROM pending_publishers WHERE id = $1 FOR KEY SHARE`, later.ID)
-
-		bound, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		committed, retained := make(chan error, 1), make(chan error, 1)
-		go func() { committed <- st.CommitExchange(bound, conversionOf(now, "jti-1", "one", expiring, later)) }()
-		if err, done := waitUntil(t, waits, 1, committed); done {
-			t.Fatalf("the exchange did not wait for the pending publisher held elsewhere: %v", err)
-		}
-		go func() {
-			_, err := st.Retain(bound, store.RetentionPolicy{Now: expiring.ExpiresAt, KeepExchanges: 24 * time.Hour, NoticeBefore: 2 * time.Hour, Words: words{}})
-			retained <- err
-		}()
-		retainErr, retainDone := waitUntil(t, waits, 2, retained)
-		if err := blocker.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := <-committed; err != nil {
-			t.Fatalf("the exchange: %v (a deadline here is retention and the exchange waiting on each other)", err)
-		}
-		if !retainDone {
-			retainErr = <-retained
-		}
-		if retainErr != nil {
-			t.Fatalf("retention: %v (a deadline here is retention and the exchange waiting on each other)", retainErr)
-		}
+		commitErr, retainErr := meet(t, waits,
+			func(ctx context.Context) error {
+				return st.CommitExchange(ctx, conversionOf(now, "jti-1", "one", expiring, later))
+			},
+			func(ctx context.Context) error {
+				_, err := st.Retain(ctx, store.RetentionPolicy{Now: expiring.ExpiresAt, KeepExchanges: 24 * time.Hour, NoticeBefore: 2 * time.Hour, Words: words{}})
+				return err
+			},
+			blocker.Commit)
+		bothSucceed(t, "the exchange", commitErr, "retention", retainErr)
 	})
 }
 
