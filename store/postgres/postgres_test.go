@@ -522,49 +522,54 @@ func blockerOf(t *testing.T, dsn, sql string, args ...any) pgx.Tx {
 	return tx
 }
 
-// meet runs first until it waits for a lock (another transaction, blocker, holds a row it
-// needs), then second until it waits too or ends, then ends blocker with end, and returns
-// the outcomes of first and second. A wait in a cycle between them shows as the deadline
-// of 30 s, which both are given.
-func meet(t *testing.T, waits func() int, first, second func(ctx context.Context) error, end func(ctx context.Context) error) (error, error) {
+// meet runs each of steps in turn until it waits for a lock or ends, the first held up by
+// a row another transaction, blocker, holds; then ends blocker with end, and returns the
+// steps' outcomes. A wait in a cycle among them shows as the deadline of 30 s, which all
+// are given.
+func meet(t *testing.T, waits func() int, end func(ctx context.Context) error, steps ...func(ctx context.Context) error) []error {
 	t.Helper()
 	bound, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	one, two := make(chan error, 1), make(chan error, 1)
-	go func() { one <- first(bound) }()
-	for waits() < 1 {
-		select {
-		case err := <-one:
-			t.Fatalf("the first did not wait for the row held elsewhere: %v", err)
-		case <-time.After(5 * time.Millisecond):
+	outcomes := make([]chan error, len(steps))
+	errs := make([]error, len(steps))
+	done := make([]bool, len(steps))
+	for i, step := range steps {
+		outcomes[i] = make(chan error, 1)
+		go func() { outcomes[i] <- step(bound) }()
+		for !done[i] && waits() < i+1 {
+			select {
+			case errs[i] = <-outcomes[i]:
+				done[i] = true
+			case <-time.After(5 * time.Millisecond):
+			}
 		}
-	}
-	go func() { two <- second(bound) }()
-	var secondErr error
-	secondDone := false
-	for !secondDone && waits() < 2 {
-		select {
-		case secondErr = <-two:
-			secondDone = true
-		case <-time.After(5 * time.Millisecond):
+		if i == 0 && done[0] {
+			t.Fatalf("the first did not wait for the row held elsewhere: %v", errs[0])
 		}
 	}
 	if err := end(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	firstErr := <-one
-	if !secondDone {
-		secondErr = <-two
+	for i := range steps {
+		if !done[i] {
+			errs[i] = <-outcomes[i]
+		}
 	}
-	return firstErr, secondErr
+	return errs
 }
 
-// pendingFor registers for u a pending publisher of repo's release workflow for project name.
+// pendingOf is, for u, a pending publisher of repo's release workflow for project name,
+// registered at now for an hour.
+func pendingOf(u store.User, repo, name string, now time.Time) store.PendingPublisher {
+	return store.PendingPublisher{Publisher: policy.Publisher{Kind: policy.GitHub,
+		Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: repo, Workflow: "release.yml"},
+		ProjectName: name, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+// pendingFor registers pendingOf(u, repo, name, now) on st.
 func pendingFor(t *testing.T, st *postgres.Store, u store.User, repo, name string, now time.Time) store.PendingPublisher {
 	t.Helper()
-	p, err := st.AddPending(t.Context(), store.PendingPublisher{Publisher: policy.Publisher{Kind: policy.GitHub,
-		Issuer: "https://token.actions.githubusercontent.com", Owner: "octo-org", Name: repo, Workflow: "release.yml"},
-		ProjectName: name, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	p, err := st.AddPending(t.Context(), pendingOf(u, repo, name, now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,19 +583,17 @@ func conversionOf(now time.Time, jti, repo string, pending ...store.PendingPubli
 		Pending:  pending, TokenID: "token-" + jti, TokenSubject: "github:octo-org/" + repo, TokenExpires: now.Add(15 * time.Minute)}
 	for _, p := range pending {
 		e.Projects = append(e.Projects, p.ProjectName)
+		e.Events = append(e.Events, store.AuditEvent{At: now, Actor: e.TokenSubject, Action: "token.mint", Detail: "for " + p.ProjectName})
 	}
 	return e
 }
 
-// bothSucceed fails t unless both of two transactions that met succeeded.
-func bothSucceed(t *testing.T, first string, firstErr error, second string, secondErr error) {
+// succeeded fails t unless every one of the transactions that met, named whos, succeeded.
+func succeeded(t *testing.T, errs []error, whos ...string) {
 	t.Helper()
-	for _, r := range []struct {
-		who string
-		err error
-	}{{first, firstErr}, {second, secondErr}} {
-		if r.err != nil {
-			t.Fatalf("%s: %v (a deadline here is %s and %s waiting on each other)", r.who, r.err, first, second)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: %v (a deadline or a lock timeout here is a wait in a cycle among: %s)", whos[i], err, strings.Join(whos, ", "))
 		}
 	}
 }
@@ -626,14 +629,14 @@ func TestPendingConversionsClaimNamesInOneOrder(t *testing.T) {
 		a := []store.PendingPublisher{pendingFor(t, st, alice, "one", "alpha", now), pendingFor(t, st, alice, "one", "beta", now)}
 		b := []store.PendingPublisher{pendingFor(t, st, bob, "two", "beta", now), pendingFor(t, st, bob, "two", "alpha", now)}
 		blocker := blockerOf(t, dsn, `SELECT id FROM pending_publishers WHERE id = $1 FOR KEY SHARE`, a[1].ID)
-		firstErr, secondErr := meet(t, waits,
+		errs := meet(t, waits, blocker.Commit,
 			func(ctx context.Context) error {
 				return st.CommitExchange(ctx, conversionOf(now, "jti-a", "one", a...))
 			},
 			func(ctx context.Context) error {
 				return st.CommitExchange(ctx, conversionOf(now, "jti-b", "two", b...))
-			},
-			blocker.Commit)
+			})
+		firstErr, secondErr := errs[0], errs[1]
 		var taken *store.PendingTakenError
 		won := 0
 		for who, err := range map[string]error{"Alice's": firstErr, "Bob's": secondErr} {
@@ -664,11 +667,10 @@ func TestUserRemovalsLockInTheExchangesOrder(t *testing.T) {
 		bob := bobOn(t, st, now)
 		p := pendingFor(t, st, bob, "new", "new", now)
 		blocker := blockerOf(t, dsn, `INSERT INTO projects (name, name_key, created_at) VALUES ('new', 'new', now())`)
-		commitErr, removeErr := meet(t, waits,
+		errs := meet(t, waits, blocker.Rollback,
 			func(ctx context.Context) error { return st.CommitExchange(ctx, conversionOf(now, "jti-1", "new", p)) },
-			func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) },
-			blocker.Rollback)
-		bothSucceed(t, "the exchange", commitErr, "the removal", removeErr)
+			func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) })
+		succeeded(t, errs, "the exchange", "the removal")
 	})
 	t.Run("A user removed while an exchange writes publishers the user added never waits on it in a cycle", func(t *testing.T) {
 		// The first publisher is written again, so a scan of the table meets it after the
@@ -682,11 +684,10 @@ func TestUserRemovalsLockInTheExchangesOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		blocker := blockerOf(t, dsn, `SELECT id FROM publishers WHERE id = $1 FOR SHARE`, pubs[1].ID)
-		removeErr, commitErr := meet(t, waits,
+		errs := meet(t, waits, blocker.Commit,
 			func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) },
-			func(ctx context.Context) error { return st.CommitExchange(ctx, exchangeOf(now, "jti-1", pubs...)) },
-			blocker.Commit)
-		bothSucceed(t, "the removal", removeErr, "the exchange", commitErr)
+			func(ctx context.Context) error { return st.CommitExchange(ctx, exchangeOf(now, "jti-1", pubs...)) })
+		succeeded(t, errs, "the removal", "the exchange")
 	})
 }
 
@@ -699,6 +700,13 @@ func (words) ExpiryNotice(pp store.PendingPublisher) store.Notice {
 
 func (words) Expired(pp store.PendingPublisher) string { return "expired: " + pp.ProjectName }
 
+// retain runs retention on st at now, keeping exchanges a day and giving notice two hours
+// before a pending publisher expires.
+func retain(ctx context.Context, st *postgres.Store, now time.Time) error {
+	_, err := st.Retain(ctx, store.RetentionPolicy{Now: now, KeepExchanges: 24 * time.Hour, NoticeBefore: 2 * time.Hour, Words: words{}})
+	return err
+}
+
 func TestRetentionLocksInTheExchangesOrder(t *testing.T) {
 	t.Run("Retention expiring one pending publisher and giving notice of another, while an exchange converts both, never waits on it in a cycle", func(t *testing.T) {
 		// The first pending publisher has expired at the run's time, the second expires
@@ -709,16 +717,12 @@ func TestRetentionLocksInTheExchangesOrder(t *testing.T) {
 		expiring := pendingFor(t, st, alice, "one", "alpha", now)
 		later := pendingFor(t, st, alice, "one", "beta", now.Add(time.Hour))
 		blocker := blockerOf(t, dsn, `SELECT id FROM pending_publishers WHERE id = $1 FOR KEY SHARE`, later.ID)
-		commitErr, retainErr := meet(t, waits,
+		errs := meet(t, waits, blocker.Commit,
 			func(ctx context.Context) error {
 				return st.CommitExchange(ctx, conversionOf(now, "jti-1", "one", expiring, later))
 			},
-			func(ctx context.Context) error {
-				_, err := st.Retain(ctx, store.RetentionPolicy{Now: expiring.ExpiresAt, KeepExchanges: 24 * time.Hour, NoticeBefore: 2 * time.Hour, Words: words{}})
-				return err
-			},
-			blocker.Commit)
-		bothSucceed(t, "the exchange", commitErr, "retention", retainErr)
+			func(ctx context.Context) error { return retain(ctx, st, expiring.ExpiresAt) })
+		succeeded(t, errs, "the exchange", "retention")
 	})
 }
 
@@ -772,5 +776,26 @@ func TestGroupPanics(t *testing.T) {
 		if st.PoolStats().CommitGroups == before {
 			t.Fatal("after the panic, 64 concurrent exchanges committed none together")
 		}
+	})
+}
+
+func TestPendingRegistrationsLockInTheExchangesOrder(t *testing.T) {
+	t.Run("A pending publisher registered again once expired, while an exchange converts the expired one, never waits on it in a cycle", func(t *testing.T) {
+		// The exchange read the pending publisher before it expired. Another transaction
+		// holds the project name it creates, so that the exchange stops after taking the
+		// pending publisher and before naming its owner, while the registration comes.
+		st, dsn, waits := cycles(t, "tpx-pending-again")
+		alice, _, now := project(t, st)
+		expired := pendingFor(t, st, alice, "new", "new", now)
+		blocker := blockerOf(t, dsn, `INSERT INTO projects (name, name_key, created_at) VALUES ('new', 'new', now())`)
+		errs := meet(t, waits, blocker.Rollback,
+			func(ctx context.Context) error {
+				return st.CommitExchange(ctx, conversionOf(now, "jti-1", "new", expired))
+			},
+			func(ctx context.Context) error {
+				_, err := st.AddPending(ctx, pendingOf(alice, "new", "new", expired.ExpiresAt))
+				return err
+			})
+		succeeded(t, errs, "the exchange", "the registration")
 	})
 }

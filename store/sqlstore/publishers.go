@@ -150,6 +150,15 @@ func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store
 		if err := s.dialect.Lock(ctx, tx.w, lockPending); err != nil {
 			return err
 		}
+		// An expired identical registration would otherwise refuse this one as a duplicate
+		// while being invisible to its owner. It goes before the user's row is locked, as
+		// an exchange converting it takes it before the user's row (naming the owner) and
+		// a user's removal takes the user's pending publishers before the user's row.
+		if _, err := tx.exec(ctx, `DELETE FROM pending_publishers WHERE project_key = $1 AND issuer = $2 AND repo_key = $3
+			AND workflow = $4 AND environment = $5 AND expires_at <= $6`,
+			s.key(p.ProjectName), p.Issuer, p.Key(), p.Workflow, p.Environment, now); err != nil {
+			return err
+		}
 		var user int64
 		if err := tx.queryRow(ctx, `SELECT id FROM users WHERE id = $1`+s.dialect.ForUpdate, p.UserID).Scan(&user); err != nil {
 			return fmt.Errorf("user %d: %w", p.UserID, err)
@@ -164,13 +173,6 @@ func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store
 			if policy.SameRules(o.Publisher, p.Publisher) {
 				return fmt.Errorf("pending publisher %s for project %q: %w", p.Repository(), p.ProjectName, store.ErrContested)
 			}
-		}
-		// An expired identical registration would otherwise refuse this one as a duplicate
-		// while being invisible to its owner.
-		if _, err := tx.exec(ctx, `DELETE FROM pending_publishers WHERE project_key = $1 AND issuer = $2 AND repo_key = $3
-			AND workflow = $4 AND environment = $5 AND expires_at <= $6`,
-			s.key(p.ProjectName), p.Issuer, p.Key(), p.Workflow, p.Environment, now); err != nil {
-			return err
 		}
 		var n int
 		if err := tx.queryRow(ctx, `SELECT count(*) FROM pending_publishers WHERE user_id = $1 AND expires_at > $2`,
