@@ -94,7 +94,8 @@ func dialect() (sqlstore.Dialect, error) {
 			_, err := tx.Exec(ctx, `LOCK TABLE audit_events IN SHARE MODE`)
 			return err
 		},
-		Classify: classify,
+		WriteAudit: `LOCK TABLE audit_events IN ROW EXCLUSIVE MODE`,
+		Classify:   classify,
 		Changes: func(sql string, n int) string {
 			// A divisor of zero is the one error plain SQL can raise on a condition. The
 			// divisor depends on the rows, so the planner cannot fold it away.

@@ -799,3 +799,24 @@ func TestPendingRegistrationsLockInTheExchangesOrder(t *testing.T) {
 		succeeded(t, errs, "the exchange", "the registration")
 	})
 }
+
+func TestEventsFeedWithRetentionAndExchanges(t *testing.T) {
+	t.Run("The events feed, retention and an exchange converting a pending publisher retention gives notice of never wait on one another in a cycle", func(t *testing.T) {
+		// Retention locks the pending publisher and waits for a later one, held elsewhere;
+		// the exchange, having written its audit event, waits for retention; the feed
+		// waits for the exchange's audit event. Retention's own audit events must then not
+		// queue behind the feed.
+		st, dsn, waits := cycles(t, "tpx-feed-retention")
+		alice, _, now := project(t, st)
+		noticed := pendingFor(t, st, alice, "one", "alpha", now)
+		later := pendingFor(t, st, alice, "two", "beta", now)
+		blocker := blockerOf(t, dsn, `SELECT id FROM pending_publishers WHERE id = $1 FOR KEY SHARE`, later.ID)
+		errs := meet(t, waits, blocker.Commit,
+			func(ctx context.Context) error { return retain(ctx, st, now) },
+			func(ctx context.Context) error {
+				return st.CommitExchange(ctx, conversionOf(now, "jti-1", "one", noticed))
+			},
+			func(ctx context.Context) error { _, err := st.AuditAfter(ctx, 0, 100, ""); return err })
+		succeeded(t, errs, "retention", "the exchange", "the events feed")
+	})
+}

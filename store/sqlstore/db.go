@@ -126,6 +126,10 @@ type Dialect struct {
 	// and committed in another, and the feed must not hand out an event while one with a
 	// smaller id is still uncommitted. Nil where writers are serialised already.
 	SettleAudit func(ctx context.Context, tx Querier) error
+	// WriteAudit takes, in a transaction, the lock that writing audit events takes ("" where
+	// writers are serialised already): for a transaction that writes them after locking
+	// rows exchanges lock after writing theirs, so that it takes the two in the same order.
+	WriteAudit string
 	// Unflushed, run first in a transaction, lets its commit return before its writes
 	// reach disk ("" where it cannot): for records whose loss in a crash costs nothing
 	// but a diagnosis, so that writing them holds up no one waiting on the disk.

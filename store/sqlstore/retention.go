@@ -23,6 +23,16 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy) (store.Reta
 		if err := s.dialect.Lock(ctx, tx.w, lockRetention); err != nil {
 			return s.classify(err)
 		}
+		// An exchange writes its audit events before it converts pending publishers: the
+		// lock on writing audit events goes first here too. Otherwise an exchange waiting
+		// for a pending publisher locked here, the events feed waiting for that exchange's
+		// audit events (Dialect.SettleAudit), and this run's audit events queued behind the
+		// feed would wait on one another.
+		if s.dialect.WriteAudit != "" {
+			if _, err := tx.exec(ctx, s.dialect.WriteAudit); err != nil {
+				return err
+			}
+		}
 		// The pending publishers it notices or deletes are locked first, in order of id,
 		// as exchanges converting them lock them: noticed one by one and then deleted by
 		// expiry, they would be taken out of that order. Locked, those an exchange
