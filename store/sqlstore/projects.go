@@ -139,10 +139,8 @@ func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]st
 		// or scan the database chooses, one could be taken while an exchange holding
 		// another waits for it. No publisher can be added meanwhile: adding one waits for
 		// the lock on the project's row.
-		if s.dialect.ForUpdate != "" {
-			if _, err := tx.exec(ctx, `SELECT id FROM publishers WHERE project_id = $1 ORDER BY id`+s.dialect.ForUpdate, id); err != nil {
-				return err
-			}
+		if err := s.lockByID(ctx, tx, "publishers", "project_id = $1", s.dialect.ForUpdate, id); err != nil {
+			return err
 		}
 		if _, err := tx.exec(ctx, `DELETE FROM projects WHERE id = $1`, id); err != nil {
 			return err

@@ -37,11 +37,8 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy) (store.Reta
 		// as exchanges converting them lock them: noticed one by one and then deleted by
 		// expiry, they would be taken out of that order. Locked, those an exchange
 		// converted meanwhile are left out of the notices and the deletion alike.
-		if s.dialect.ForUpdate != "" {
-			if _, err := tx.exec(ctx, `SELECT id FROM pending_publishers WHERE expires_at <= $1 ORDER BY id`+s.dialect.ForUpdate,
-				p.Now.Add(max(p.NoticeBefore, 0))); err != nil {
-				return err
-			}
+		if err := s.lockByID(ctx, tx, "pending_publishers", "expires_at <= $1", s.dialect.ForUpdate, p.Now.Add(max(p.NoticeBefore, 0))); err != nil {
+			return err
 		}
 		soon, err := collect(ctx, tx.reader, scanPending, `SELECT `+pendingColumns+` FROM pending_publishers
 			WHERE expiry_notice_at IS NULL AND expires_at > $1 AND expires_at <= $2 ORDER BY id`, p.Now, p.Now.Add(p.NoticeBefore))

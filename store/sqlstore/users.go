@@ -163,13 +163,11 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID int64, step int64) (bool
 // converting a pending publisher, which names the user as owner after taking it.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 	return s.tx(ctx, func(tx q) error {
-		if s.dialect.ForUpdate != "" {
-			if _, err := tx.exec(ctx, `SELECT id FROM publishers WHERE created_by = $1 ORDER BY id`+s.writeLock(), id); err != nil {
-				return err
-			}
-			if _, err := tx.exec(ctx, `SELECT id FROM pending_publishers WHERE user_id = $1 ORDER BY id`+s.dialect.ForUpdate, id); err != nil {
-				return err
-			}
+		if err := s.lockByID(ctx, tx, "publishers", "created_by = $1", s.writeLock(), id); err != nil {
+			return err
+		}
+		if err := s.lockByID(ctx, tx, "pending_publishers", "user_id = $1", s.dialect.ForUpdate, id); err != nil {
+			return err
 		}
 		n, err := tx.exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 		if err == nil && n == 0 {
