@@ -820,3 +820,155 @@ func TestEventsFeedWithRetentionAndExchanges(t *testing.T) {
 		succeeded(t, errs, "retention", "the exchange", "the events feed")
 	})
 }
+
+func TestAccountWritesLockTheirOwnerFirst(t *testing.T) {
+	// Each case: a transaction that deletes a row belonging to a user, a project or a
+	// session, then writes what refers to that owner, meets the owner's removal, whose
+	// cascade deletes the same row. Another transaction holds that row, so that the first
+	// stops there and the removal comes while it waits.
+	type meeting struct {
+		blocker string
+		args    []any
+		first   func(ctx context.Context) error
+		removal func(ctx context.Context) error
+	}
+	cases := []struct {
+		name, first, removal string
+		set                  func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting
+	}{
+		{"A session renewed while its user is removed", "the renewal", "the removal",
+			func(t *testing.T, st *postgres.Store, u store.User, _ store.Project, now time.Time) meeting {
+				old := store.Session{ID: "old", UserID: u.ID, Stage: store.StageFull, CreatedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour)}
+				if err := st.CreateSession(t.Context(), old); err != nil {
+					t.Fatal(err)
+				}
+				renewed := old
+				renewed.ID = "new"
+				return meeting{`SELECT id FROM sessions WHERE id = $1 FOR UPDATE`, []any{old.ID},
+					func(ctx context.Context) error { return st.RenewSession(ctx, old.ID, renewed) },
+					func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) }}
+			}},
+		{"An address verified while its user is removed", "the verification", "the removal",
+			func(t *testing.T, st *postgres.Store, u store.User, _ store.Project, now time.Time) meeting {
+				if err := st.CreateEmailToken(t.Context(), store.EmailToken{Hash: "h", UserID: u.ID, Email: u.Email, ExpiresAt: now.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				return meeting{`SELECT token_hash FROM email_tokens WHERE token_hash = $1 FOR UPDATE`, []any{"h"},
+					func(ctx context.Context) error { _, err := st.UseEmailToken(ctx, "h", now); return err },
+					func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) }}
+			}},
+		{"An invitation accepted while the invitee is removed", "the acceptance", "the removal",
+			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
+				bob := invited(t, st, u, proj, now, now.Add(time.Hour))
+				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
+					func(ctx context.Context) error { return st.AcceptInvitation(ctx, proj.ID, bob.ID, now) },
+					func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) }}
+			}},
+		{"An invitation accepted while its project is removed", "the acceptance", "the removal",
+			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
+				bob := invited(t, st, u, proj, now, now.Add(time.Hour))
+				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
+					func(ctx context.Context) error { return st.AcceptInvitation(ctx, proj.ID, bob.ID, now) },
+					func(ctx context.Context) error { _, err := st.DeleteProject(ctx, proj.ID, now); return err }}
+			}},
+		{"A user invited again, the last invitation expired, while the invitee is removed", "the invitation", "the removal",
+			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
+				bob := invited(t, st, u, proj, now.Add(-2*time.Hour), now.Add(-time.Hour))
+				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
+					func(ctx context.Context) error {
+						return st.Invite(ctx, invitationOf(u, proj, bob, now, now.Add(time.Hour)))
+					},
+					func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) }}
+			}},
+		{"A user invited again, the last invitation expired, while the project is removed", "the invitation", "the removal",
+			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
+				bob := invited(t, st, u, proj, now.Add(-2*time.Hour), now.Add(-time.Hour))
+				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
+					func(ctx context.Context) error {
+						return st.Invite(ctx, invitationOf(u, proj, bob, now, now.Add(time.Hour)))
+					},
+					func(ctx context.Context) error { _, err := st.DeleteProject(ctx, proj.ID, now); return err }}
+			}},
+		{"A user invited again, the last invitation expired, while the inviter is removed", "the invitation", "the removal",
+			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
+				bob := invited(t, st, u, proj, now.Add(-2*time.Hour), now.Add(-time.Hour))
+				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
+					func(ctx context.Context) error {
+						return st.Invite(ctx, invitationOf(u, proj, bob, now, now.Add(time.Hour)))
+					},
+					func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) }}
+			}},
+		{"A security key's challenge replaced while its session ends", "the challenge", "the sign-out",
+			func(t *testing.T, st *postgres.Store, u store.User, _ store.Project, now time.Time) meeting {
+				ss := store.Session{ID: "s", UserID: u.ID, Stage: store.StageFull, CreatedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour)}
+				if err := st.CreateSession(t.Context(), ss); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.PutChallenge(t.Context(), ss.ID, "login", []byte("one"), now.Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+				return meeting{`SELECT session_id FROM webauthn_challenges WHERE session_id = $1 FOR UPDATE`, []any{ss.ID},
+					func(ctx context.Context) error {
+						return st.PutChallenge(ctx, ss.ID, "login", []byte("two"), now.Add(time.Minute))
+					},
+					func(ctx context.Context) error { return st.DeleteSession(ctx, ss.ID) }}
+			}},
+		{"Recovery codes replaced while their user is removed", "the replacement", "the removal",
+			func(t *testing.T, st *postgres.Store, u store.User, _ store.Project, now time.Time) meeting {
+				if err := st.ReplaceRecoveryCodes(t.Context(), u.ID, []string{"a", "b"}, now); err != nil {
+					t.Fatal(err)
+				}
+				return meeting{`SELECT code_hash FROM recovery_codes WHERE user_id = $1 AND code_hash = 'a' FOR UPDATE`, []any{u.ID},
+					func(ctx context.Context) error { return st.ReplaceRecoveryCodes(ctx, u.ID, []string{"c", "d"}, now) },
+					func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) }}
+			}},
+	}
+	for i, c := range cases {
+		t.Run(c.name+" waits for it, never in a cycle", func(t *testing.T) {
+			st, dsn, waits := cycles(t, fmt.Sprintf("tpx-account-%d", i))
+			u, proj, now := project(t, st)
+			m := c.set(t, st, u, proj, now)
+			blocker := blockerOf(t, dsn, m.blocker, m.args...)
+			succeeded(t, meet(t, waits, blocker.Commit, m.first, m.removal), c.first, c.removal)
+		})
+	}
+}
+
+// invitationOf is u's invitation of invitee to own proj, made at created until expires.
+func invitationOf(u store.User, proj store.Project, invitee store.User, created, expires time.Time) store.Invitation {
+	return store.Invitation{Role: store.RoleOwner, ProjectID: proj.ID, UserID: invitee.ID, InvitedBy: u.ID, CreatedAt: created, ExpiresAt: expires}
+}
+
+// invited adds the user bob to st, invited by u to own proj at created until expires.
+func invited(t *testing.T, st *postgres.Store, u store.User, proj store.Project, created, expires time.Time) store.User {
+	t.Helper()
+	bob := bobOn(t, st, created)
+	if err := st.Invite(t.Context(), invitationOf(u, proj, bob, created, expires)); err != nil {
+		t.Fatal(err)
+	}
+	return bob
+}
+
+func TestRecoveryCodesReplacedTwiceAtOnce(t *testing.T) {
+	t.Run("Of two replacements of a user's recovery codes at once, the codes of the last one are all that is left", func(t *testing.T) {
+		// Another transaction holds one of the old codes, so that the first replacement
+		// stops there while the second comes.
+		st, dsn, waits := cycles(t, "tpx-recovery-codes")
+		u, _, now := project(t, st)
+		if err := st.ReplaceRecoveryCodes(t.Context(), u.ID, []string{"a", "b"}, now); err != nil {
+			t.Fatal(err)
+		}
+		blocker := blockerOf(t, dsn, `SELECT code_hash FROM recovery_codes WHERE user_id = $1 AND code_hash = 'a' FOR UPDATE`, u.ID)
+		errs := meet(t, waits, blocker.Commit,
+			func(ctx context.Context) error { return st.ReplaceRecoveryCodes(ctx, u.ID, []string{"c", "d"}, now) },
+			func(ctx context.Context) error { return st.ReplaceRecoveryCodes(ctx, u.ID, []string{"e", "f"}, now) })
+		succeeded(t, errs, "the first replacement", "the second replacement")
+		left, err := st.RecoveryCodesLeft(t.Context(), u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left != 2 {
+			t.Fatalf("%d recovery codes left after two replacements by two codes each, want 2", left)
+		}
+	})
+}

@@ -25,6 +25,8 @@ func (s *Store) CreateEmailToken(ctx context.Context, t store.EmailToken) error 
 	})
 }
 
+// UseEmailToken locks the token's user before it deletes the token, as the user's removal
+// takes the user's row before its cascade deletes the user's tokens.
 func (s *Store) UseEmailToken(ctx context.Context, hash string, now time.Time) (int64, error) {
 	var user int64
 	err := s.tx(ctx, func(tx q) error {
@@ -32,6 +34,9 @@ func (s *Store) UseEmailToken(ctx context.Context, hash string, now time.Time) (
 			email   string
 			expires time.Time
 		)
+		if err := s.lockByID(ctx, tx, "users", "id = (SELECT user_id FROM email_tokens WHERE token_hash = $1)", s.dialect.NoKeyUpdate, hash); err != nil {
+			return err
+		}
 		err := tx.queryRow(ctx, `DELETE FROM email_tokens WHERE token_hash = $1 RETURNING user_id, email, expires_at`, hash).
 			Scan(&user, &email, timeDest{&expires})
 		if err != nil {

@@ -156,8 +156,14 @@ func (s *Store) RemoveWebAuthnCredential(ctx context.Context, userID, id int64) 
 	})
 }
 
+// ReplaceRecoveryCodes locks the user's row first: two replacements take turns, so that
+// the second deletes the codes the first wrote, and the user's removal, which takes that
+// row before its cascade deletes the codes, never waits in a cycle with one.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string, at time.Time) error {
 	return s.tx(ctx, func(tx q) error {
+		if err := s.lockByID(ctx, tx, "users", "id = $1", s.dialect.NoKeyUpdate, userID); err != nil {
+			return err
+		}
 		if _, err := tx.exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
 			return err
 		}

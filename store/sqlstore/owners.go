@@ -87,8 +87,14 @@ func (s *Store) RemoveOwner(ctx context.Context, projectID, userID int64) error 
 	})
 }
 
+// Invite holds the project's row and those of the invitee and the inviter before it
+// deletes an expired invitation, as their removals take those rows before their cascades
+// delete or update the invitations naming them.
 func (s *Store) Invite(ctx context.Context, inv store.Invitation) error {
 	return s.tx(ctx, func(tx q) error {
+		if err := s.holdMembers(ctx, tx, inv.ProjectID, inv.UserID, inv.InvitedBy); err != nil {
+			return err
+		}
 		var member bool
 		if err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM project_owners WHERE project_id = $1 AND user_id = $2)`,
 			inv.ProjectID, inv.UserID).Scan(&member); err != nil {
@@ -142,12 +148,17 @@ func (s *Store) Invitations(ctx context.Context, projectID, userID int64, now ti
 	}, sql, args...)
 }
 
+// AcceptInvitation holds the project's row and the invitee's before it deletes the
+// invitation, as Invite does.
 func (s *Store) AcceptInvitation(ctx context.Context, projectID, userID int64, now time.Time) error {
 	return s.tx(ctx, func(tx q) error {
 		var (
 			expires time.Time
 			role    string
 		)
+		if err := s.holdMembers(ctx, tx, projectID, userID); err != nil {
+			return err
+		}
 		err := tx.queryRow(ctx, `DELETE FROM project_invitations WHERE project_id = $1 AND user_id = $2 RETURNING expires_at, role`,
 			projectID, userID).Scan(timeDest{&expires}, &role)
 		if err != nil {
@@ -159,6 +170,15 @@ func (s *Store) AcceptInvitation(ctx context.Context, projectID, userID int64, n
 		_, err = tx.exec(ctx, `INSERT INTO project_owners (project_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, projectID, userID, role)
 		return err
 	})
+}
+
+// holdMembers locks against removal, until the transaction ends, the project's row, then
+// the rows of users, in order of id.
+func (s *Store) holdMembers(ctx context.Context, tx q, projectID int64, users ...int64) error {
+	if err := s.lockByID(ctx, tx, "projects", "id = $1", s.dialect.KeyShare, projectID); err != nil {
+		return err
+	}
+	return s.lockByID(ctx, tx, "users", fmt.Sprintf(s.dialect.AnyID, "id", "$1"), s.dialect.KeyShare, s.dialect.IDs(users))
 }
 
 func (s *Store) RemoveInvitation(ctx context.Context, projectID, userID int64) error {

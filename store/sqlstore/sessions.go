@@ -56,8 +56,14 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (store.Se
 	return ss, nil
 }
 
+// RenewSession holds the user's row before it deletes the old session, as the user's
+// removal takes that row before its cascade deletes the user's sessions: the other way
+// round, each would wait for what the other holds.
 func (s *Store) RenewSession(ctx context.Context, oldID string, ss store.Session) error {
 	return s.tx(ctx, func(tx q) error {
+		if err := s.lockByID(ctx, tx, "users", "id = $1", s.dialect.KeyShare, ss.UserID); err != nil {
+			return err
+		}
 		n, err := tx.exec(ctx, `DELETE FROM sessions WHERE id = $1`, oldID)
 		if err != nil {
 			return err
@@ -111,8 +117,13 @@ func (s *Store) SpendFactorProof(ctx context.Context, id string, notBefore time.
 	return ok, err
 }
 
+// PutChallenge holds the session's row before it deletes the challenge it replaces, as the
+// session's end takes that row before its cascade deletes the session's challenges.
 func (s *Store) PutChallenge(ctx context.Context, sessionID, ceremony string, data []byte, expires time.Time) error {
 	return s.tx(ctx, func(tx q) error {
+		if err := s.lockByID(ctx, tx, "sessions", "id = $1", s.dialect.KeyShare, sessionID); err != nil {
+			return err
+		}
 		if _, err := tx.exec(ctx, `DELETE FROM webauthn_challenges WHERE session_id = $1 AND ceremony = $2`, sessionID, ceremony); err != nil {
 			return err
 		}
