@@ -972,3 +972,48 @@ func TestRecoveryCodesReplacedTwiceAtOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestPendingAddedAgainWhileConverted(t *testing.T) {
+	t.Run("A pending publisher added again by its owner while an exchange converts it never waits on the exchange in a cycle", func(t *testing.T) {
+		// Another transaction holds the project name the exchange creates, so that the
+		// exchange stops after taking the pending publisher and before naming its owner,
+		// while the owner submits the same registration again.
+		st, dsn, waits := cycles(t, "tpx-pending-added-again")
+		alice, _, now := project(t, st)
+		p := pendingFor(t, st, alice, "new", "new", now)
+		blocker := blockerOf(t, dsn, `INSERT INTO projects (name, name_key, created_at) VALUES ('new', 'new', now())`)
+		errs := meet(t, waits, blocker.Rollback,
+			func(ctx context.Context) error { return st.CommitExchange(ctx, conversionOf(now, "jti-1", "new", p)) },
+			func(ctx context.Context) error {
+				_, err := st.AddPending(ctx, pendingOf(alice, "new", "new", now))
+				return err
+			})
+		succeeded(t, errs, "the exchange", "the registration")
+	})
+}
+
+func TestOwnersSetWhileAnInviterIsRemoved(t *testing.T) {
+	t.Run("Owners set while a user they add is removed, who had invited another they add, never wait on the removal in a cycle", func(t *testing.T) {
+		// carol invited bob to the project; both are made owners at once while carol is
+		// removed. Another transaction holds bob's invitation, so that the change stops
+		// there while the removal comes.
+		st, dsn, waits := cycles(t, "tpx-owners-inviter")
+		alice, proj, now := project(t, st)
+		bob := bobOn(t, st, now)
+		carol, err := st.CreateUser(t.Context(), store.User{Name: "carol", Email: "c@example.com", PasswordHash: "h", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Invite(t.Context(), invitationOf(carol, proj, bob, now, now.Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		blocker := blockerOf(t, dsn, `SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, bob.ID)
+		errs := meet(t, waits, blocker.Commit,
+			func(ctx context.Context) error {
+				_, _, err := st.SetOwners(ctx, proj.ID, []int64{alice.ID, bob.ID, carol.ID})
+				return err
+			},
+			func(ctx context.Context) error { return st.DeleteUser(ctx, carol.ID) })
+		succeeded(t, errs, "the change of owners", "the removal")
+	})
+}

@@ -201,6 +201,11 @@ func (s *Store) SetOwners(ctx context.Context, projectID int64, users []int64) (
 		if err := tx.queryRow(ctx, `SELECT id FROM projects WHERE id = $1`+s.dialect.ForUpdate, projectID).Scan(&id); err != nil {
 			return fmt.Errorf("project %d: %w", projectID, err)
 		}
+		// The users it names are held before any invitation is deleted: the removal of
+		// one of them takes that user's row, then updates the invitations the user sent.
+		if err := s.lockByID(ctx, tx, "users", fmt.Sprintf(s.dialect.AnyID, "id", "$1"), s.dialect.KeyShare, s.dialect.IDs(want)); err != nil {
+			return err
+		}
 		have, err := collect(ctx, tx.reader, func(r scanner) (int64, error) {
 			var u int64
 			return u, r.Scan(&u)

@@ -159,8 +159,12 @@ func (s *Store) AddPending(ctx context.Context, p store.PendingPublisher) (store
 			s.key(p.ProjectName), p.Issuer, p.Key(), p.Workflow, p.Environment, now); err != nil {
 			return err
 		}
+		// The user's row is locked for no key update: it makes the user's adds take turns
+		// and waits for the user's removal, but not for an exchange converting the user's
+		// pending publisher, which holds it to name its owner and may hold the very row
+		// this addition's insert would wait for.
 		var user int64
-		if err := tx.queryRow(ctx, `SELECT id FROM users WHERE id = $1`+s.dialect.ForUpdate, p.UserID).Scan(&user); err != nil {
+		if err := tx.queryRow(ctx, `SELECT id FROM users WHERE id = $1`+s.writeLock(), p.UserID).Scan(&user); err != nil {
 			return fmt.Errorf("user %d: %w", p.UserID, err)
 		}
 		others, err := collect(ctx, tx.reader, scanPending, `SELECT `+pendingColumns+` FROM pending_publishers
