@@ -469,8 +469,8 @@ type Store interface {
 	AuditAfter(ctx context.Context, after int64, limit int, except string) ([]AuditEvent, error)
 
 	// DeleteExpired deletes sessions, challenges, email tokens and invitations expired at
-	// now, and messages sent (or given up on) more than SentMailKept before now; it returns
-	// how many.
+	// now, but for those another transaction holds (the next sweep takes them), and
+	// messages sent (or given up on) more than SentMailKept before now; it returns how many.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 

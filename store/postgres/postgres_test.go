@@ -1017,3 +1017,55 @@ func TestOwnersSetWhileAnInviterIsRemoved(t *testing.T) {
 		succeeded(t, errs, "the change of owners", "the removal")
 	})
 }
+
+func TestExpiredRowsSweptBesideRemovals(t *testing.T) {
+	// Each case: the sweep of expired rows meets a removal whose cascade reaches the same
+	// expired rows. Another transaction holds one of them, so that the removal stops
+	// there while the sweep comes.
+	cases := []struct {
+		name, removal string
+		set           func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) (blocker string, args []any, remove func(ctx context.Context) error)
+	}{
+		{"An expired session with its security key's challenge, swept while its user signs out everywhere", "the sign-out",
+			func(t *testing.T, st *postgres.Store, u store.User, _ store.Project, now time.Time) (string, []any, func(ctx context.Context) error) {
+				ss := store.Session{ID: "s", UserID: u.ID, Stage: store.StageSecondFactor, CreatedAt: now.Add(-time.Hour), AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
+				if err := st.CreateSession(t.Context(), ss); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.PutChallenge(t.Context(), ss.ID, "login", []byte("c"), now.Add(-time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+				return `SELECT id FROM sessions WHERE id = $1 FOR UPDATE`, []any{ss.ID},
+					func(ctx context.Context) error { _, err := st.DeleteUserSessions(ctx, u.ID, ""); return err }
+			}},
+		{"Two expired invitations, one to a user and one from that user, swept while the user is removed", "the removal",
+			func(t *testing.T, st *postgres.Store, alice store.User, proj store.Project, now time.Time) (string, []any, func(ctx context.Context) error) {
+				// The invitation from bob is stored first, so that a scan of the table meets
+				// it before the one to bob; the removal's cascade takes the one to bob first.
+				bob := bobOn(t, st, now)
+				carol, err := st.CreateUser(t.Context(), store.User{Name: "carol", Email: "c@example.com", PasswordHash: "h", CreatedAt: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, inv := range []store.Invitation{invitationOf(bob, proj, carol, now.Add(-2*time.Hour), now.Add(-time.Hour)),
+					invitationOf(alice, proj, bob, now.Add(-2*time.Hour), now.Add(-time.Hour))} {
+					if err := st.Invite(t.Context(), inv); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return `SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
+					func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) }
+			}},
+	}
+	for i, c := range cases {
+		t.Run(c.name+", never waits on it in a cycle", func(t *testing.T) {
+			st, dsn, waits := cycles(t, fmt.Sprintf("tpx-sweep-%d", i))
+			u, proj, now := project(t, st)
+			sql, args, remove := c.set(t, st, u, proj, now)
+			blocker := blockerOf(t, dsn, sql, args...)
+			errs := meet(t, waits, blocker.Commit, remove,
+				func(ctx context.Context) error { _, err := st.DeleteExpired(ctx, now); return err })
+			succeeded(t, errs, c.removal, "the sweep")
+		})
+	}
+}

@@ -106,6 +106,19 @@ func retentionAudit(ctx context.Context, tx q, at time.Time, user int64, action,
 	return err
 }
 
+// sweep is a statement deleting the rows of table expired at $1, whose key is the
+// columns key, skipping those another transaction holds: the removal of a user or a
+// session deletes or updates such rows by its cascade, in an order of its own, after
+// taking the user's or the session's row, and the sweep would otherwise hold some while
+// waiting for others. What it skips goes at the next sweep.
+func (s *Store) sweep(table, key string) string {
+	skipLocked := ""
+	if s.dialect.ForUpdate != "" {
+		skipLocked = s.dialect.ForUpdate + " SKIP LOCKED"
+	}
+	return `DELETE FROM ` + table + ` WHERE (` + key + `) IN (SELECT ` + key + ` FROM ` + table + ` WHERE expires_at <= $1` + skipLocked + `)`
+}
+
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	err := s.tx(ctx, func(tx q) error {
@@ -113,10 +126,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			sql string
 			at  time.Time
 		}{
-			{`DELETE FROM webauthn_challenges WHERE expires_at <= $1`, now},
-			{`DELETE FROM sessions WHERE expires_at <= $1`, now},
-			{`DELETE FROM email_tokens WHERE expires_at <= $1`, now},
-			{`DELETE FROM project_invitations WHERE expires_at <= $1`, now},
+			{s.sweep("sessions", "id"), now},
+			{s.sweep("webauthn_challenges", "session_id, ceremony"), now},
+			{s.sweep("email_tokens", "token_hash"), now},
+			{s.sweep("project_invitations", "project_id, user_id"), now},
 			{`DELETE FROM outbox WHERE sent_at <= $1`, now.Add(-store.SentMailKept)},
 			// Messages given up on stay as long as sent ones, for the operator to look at.
 			{`DELETE FROM outbox WHERE sent_at IS NULL AND attempts >= ` + fmt.Sprint(store.MailAttempts) + ` AND created_at <= $1`, now.Add(-store.SentMailKept)},
