@@ -1069,3 +1069,27 @@ func TestExpiredRowsSweptBesideRemovals(t *testing.T) {
 		})
 	}
 }
+
+func TestUsersWhoInvitedEachOtherRemovedAtOnce(t *testing.T) {
+	t.Run("Two users removed at once, each invited by the other, never wait on each other in a cycle", func(t *testing.T) {
+		// Another transaction holds the invitation to bob, so that bob's removal stops
+		// there while carol's comes.
+		st, dsn, waits := cycles(t, "tpx-invited-each-other")
+		_, proj, now := project(t, st)
+		bob := bobOn(t, st, now)
+		carol, err := st.CreateUser(t.Context(), store.User{Name: "carol", Email: "c@example.com", PasswordHash: "h", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, inv := range []store.Invitation{invitationOf(carol, proj, bob, now, now.Add(time.Hour)), invitationOf(bob, proj, carol, now, now.Add(time.Hour))} {
+			if err := st.Invite(t.Context(), inv); err != nil {
+				t.Fatal(err)
+			}
+		}
+		blocker := blockerOf(t, dsn, `SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, bob.ID)
+		errs := meet(t, waits, blocker.Commit,
+			func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) },
+			func(ctx context.Context) error { return st.DeleteUser(ctx, carol.ID) })
+		succeeded(t, errs, "bob's removal", "carol's removal")
+	})
+}

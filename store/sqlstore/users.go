@@ -158,7 +158,8 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID int64, step int64) (bool
 // DeleteUser removes the user and, by the cascade, what is the user's. Before the user's
 // row it locks what the cascade writes that an exchange may be using, as exchanges lock
 // them: the publishers the user added, in order of id, then the user's pending
-// publishers, in order of id. The cascade's own order (the tables' and their scans') would
+// publishers, in order of id; then the user's row with those of the users the user
+// invited or was invited by. The cascade's own order (the tables' and their scans') would
 // otherwise let it wait in a cycle with an exchange writing two of those publishers, or
 // converting a pending publisher, which names the user as owner after taking it.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
@@ -167,6 +168,13 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 			return err
 		}
 		if err := s.lockByID(ctx, tx, "pending_publishers", "user_id = $1", s.dialect.ForUpdate, id); err != nil {
+			return err
+		}
+		// The cascade deletes the user's invitations and clears the inviter of those the
+		// user sent; the removal of a user on the other side of one does the reverse.
+		// Both lock the two users' rows first, in order of id, and so take turns.
+		if err := s.lockByID(ctx, tx, "users", `id = $1 OR id IN (SELECT invited_by FROM project_invitations WHERE user_id = $1)
+			OR id IN (SELECT user_id FROM project_invitations WHERE invited_by = $1)`, s.dialect.ForUpdate, id); err != nil {
 			return err
 		}
 		n, err := tx.exec(ctx, `DELETE FROM users WHERE id = $1`, id)
