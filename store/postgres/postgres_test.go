@@ -1093,3 +1093,29 @@ func TestUsersWhoInvitedEachOtherRemovedAtOnce(t *testing.T) {
 		succeeded(t, errs, "bob's removal", "carol's removal")
 	})
 }
+
+func TestProjectRemovedWhileAnInviterIsRemoved(t *testing.T) {
+	t.Run("A project removed while a user is removed who is invited to it and invited another to it never waits on the removal in a cycle", func(t *testing.T) {
+		// bob invited dave (of a lower id) to the project and is invited to it himself: the
+		// project's cascade takes dave's invitation first, bob's removal his own first.
+		// Another transaction holds bob's invitation, so that bob's removal stops there
+		// while the project's comes.
+		st, dsn, waits := cycles(t, "tpx-project-inviter")
+		alice, proj, now := project(t, st)
+		dave, err := st.CreateUser(t.Context(), store.User{Name: "dave", Email: "d@example.com", PasswordHash: "h", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob := bobOn(t, st, now)
+		for _, inv := range []store.Invitation{invitationOf(bob, proj, dave, now, now.Add(time.Hour)), invitationOf(alice, proj, bob, now, now.Add(time.Hour))} {
+			if err := st.Invite(t.Context(), inv); err != nil {
+				t.Fatal(err)
+			}
+		}
+		blocker := blockerOf(t, dsn, `SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, bob.ID)
+		errs := meet(t, waits, blocker.Commit,
+			func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) },
+			func(ctx context.Context) error { _, err := st.DeleteProject(ctx, proj.ID, now); return err })
+		succeeded(t, errs, "bob's removal", "the project's removal")
+	})
+}

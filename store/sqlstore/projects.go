@@ -142,6 +142,14 @@ func (s *Store) DeleteProject(ctx context.Context, id int64, at time.Time) ([]st
 		if err := s.lockByID(ctx, tx, "publishers", "project_id = $1", s.dialect.ForUpdate, id); err != nil {
 			return err
 		}
+		// The users on either side of the project's invitations are held, in order of
+		// id, before the cascade deletes the invitations: a user's removal takes the
+		// user's row, then deletes the user's invitation and clears the inviter of those
+		// the user sent, in an order of its own.
+		if err := s.lockByID(ctx, tx, "users", `id IN (SELECT user_id FROM project_invitations WHERE project_id = $1)
+			OR id IN (SELECT invited_by FROM project_invitations WHERE project_id = $1)`, s.dialect.KeyShare, id); err != nil {
+			return err
+		}
 		if _, err := tx.exec(ctx, `DELETE FROM projects WHERE id = $1`, id); err != nil {
 			return err
 		}
