@@ -610,11 +610,27 @@ func cycles(t *testing.T, app string) (*postgres.Store, string, func() int) {
 // bobOn adds the user bob to st, made at now.
 func bobOn(t *testing.T, st *postgres.Store, now time.Time) store.User {
 	t.Helper()
-	bob, err := st.CreateUser(t.Context(), store.User{Name: "bob", Email: "b@example.com", PasswordHash: "h", CreatedAt: now})
+	return userOn(t, st, "bob", now)
+}
+
+// userOn adds the user name to st, made at now.
+func userOn(t *testing.T, st *postgres.Store, name string, now time.Time) store.User {
+	t.Helper()
+	u, err := st.CreateUser(t.Context(), store.User{Name: name, Email: name + "@example.com", PasswordHash: "h", CreatedAt: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bob
+	return u
+}
+
+// inviteAll sends invs on st, in order.
+func inviteAll(t *testing.T, st *postgres.Store, invs ...store.Invitation) {
+	t.Helper()
+	for _, inv := range invs {
+		if err := st.Invite(t.Context(), inv); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestPendingConversionsClaimNamesInOneOrder(t *testing.T) {
@@ -780,24 +796,31 @@ func TestGroupPanics(t *testing.T) {
 }
 
 func TestPendingRegistrationsLockInTheExchangesOrder(t *testing.T) {
-	t.Run("A pending publisher registered again once expired, while an exchange converts the expired one, never waits on it in a cycle", func(t *testing.T) {
-		// The exchange read the pending publisher before it expired. Another transaction
-		// holds the project name it creates, so that the exchange stops after taking the
-		// pending publisher and before naming its owner, while the registration comes.
-		st, dsn, waits := cycles(t, "tpx-pending-again")
-		alice, _, now := project(t, st)
-		expired := pendingFor(t, st, alice, "new", "new", now)
-		blocker := blockerOf(t, dsn, `INSERT INTO projects (name, name_key, created_at) VALUES ('new', 'new', now())`)
-		errs := meet(t, waits, blocker.Rollback,
-			func(ctx context.Context) error {
-				return st.CommitExchange(ctx, conversionOf(now, "jti-1", "new", expired))
-			},
-			func(ctx context.Context) error {
-				_, err := st.AddPending(ctx, pendingOf(alice, "new", "new", expired.ExpiresAt))
-				return err
-			})
-		succeeded(t, errs, "the exchange", "the registration")
-	})
+	// The exchange read the pending publisher while it was current. Another transaction
+	// holds the project name it creates, so that the exchange stops after taking the
+	// pending publisher and before naming its owner, while its owner registers the same
+	// publisher again: once it has expired, or while it is still pending.
+	for i, c := range []struct {
+		name  string
+		again func(p store.PendingPublisher) time.Time
+	}{
+		{"A pending publisher registered again once expired", func(p store.PendingPublisher) time.Time { return p.ExpiresAt }},
+		{"A pending publisher added again by its owner while still pending", func(p store.PendingPublisher) time.Time { return p.CreatedAt }},
+	} {
+		t.Run(c.name+", while an exchange converts it, never waits on the exchange in a cycle", func(t *testing.T) {
+			st, dsn, waits := cycles(t, fmt.Sprintf("tpx-pending-again-%d", i))
+			alice, _, now := project(t, st)
+			p := pendingFor(t, st, alice, "new", "new", now)
+			blocker := blockerOf(t, dsn, `INSERT INTO projects (name, name_key, created_at) VALUES ('new', 'new', now())`)
+			errs := meet(t, waits, blocker.Rollback,
+				func(ctx context.Context) error { return st.CommitExchange(ctx, conversionOf(now, "jti-1", "new", p)) },
+				func(ctx context.Context) error {
+					_, err := st.AddPending(ctx, pendingOf(alice, "new", "new", c.again(p)))
+					return err
+				})
+			succeeded(t, errs, "the exchange", "the registration")
+		})
+	}
 }
 
 func TestEventsFeedWithRetentionAndExchanges(t *testing.T) {
@@ -821,17 +844,51 @@ func TestEventsFeedWithRetentionAndExchanges(t *testing.T) {
 	})
 }
 
+// meeting is a transaction, first, that meets removal while a third transaction holds
+// what blocker (with args) selects.
+type meeting struct {
+	blocker string
+	args    []any
+	first   func(ctx context.Context) error
+	removal func(ctx context.Context) error
+}
+
+// invitationMeeting is the meeting of bob's invitation by u to own proj with the removal
+// that removed makes: the invitation accepted, or, when expired, sent again.
+func invitationMeeting(expired bool, removed func(st *postgres.Store, u, bob store.User, proj store.Project, now time.Time) func(ctx context.Context) error) func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
+	return func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
+		if !expired {
+			bob := invited(t, st, u, proj, now, now.Add(time.Hour))
+			return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
+				func(ctx context.Context) error { return st.AcceptInvitation(ctx, proj.ID, bob.ID, now) }, removed(st, u, bob, proj, now)}
+		}
+		bob := invited(t, st, u, proj, now.Add(-2*time.Hour), now.Add(-time.Hour))
+		return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
+			func(ctx context.Context) error {
+				return st.Invite(ctx, invitationOf(u, proj, bob, now, now.Add(time.Hour)))
+			},
+			removed(st, u, bob, proj, now)}
+	}
+}
+
+// invitee, inviter and theProject remove the one of an invitation's parties they name.
+func invitee(st *postgres.Store, _, bob store.User, _ store.Project, _ time.Time) func(ctx context.Context) error {
+	return func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) }
+}
+
+func inviter(st *postgres.Store, u, _ store.User, _ store.Project, _ time.Time) func(ctx context.Context) error {
+	return func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) }
+}
+
+func theProject(st *postgres.Store, _, _ store.User, proj store.Project, now time.Time) func(ctx context.Context) error {
+	return func(ctx context.Context) error { _, err := st.DeleteProject(ctx, proj.ID, now); return err }
+}
+
 func TestAccountWritesLockTheirOwnerFirst(t *testing.T) {
 	// Each case: a transaction that deletes a row belonging to a user, a project or a
 	// session, then writes what refers to that owner, meets the owner's removal, whose
 	// cascade deletes the same row. Another transaction holds that row, so that the first
 	// stops there and the removal comes while it waits.
-	type meeting struct {
-		blocker string
-		args    []any
-		first   func(ctx context.Context) error
-		removal func(ctx context.Context) error
-	}
 	cases := []struct {
 		name, first, removal string
 		set                  func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting
@@ -857,47 +914,11 @@ func TestAccountWritesLockTheirOwnerFirst(t *testing.T) {
 					func(ctx context.Context) error { _, err := st.UseEmailToken(ctx, "h", now); return err },
 					func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) }}
 			}},
-		{"An invitation accepted while the invitee is removed", "the acceptance", "the removal",
-			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
-				bob := invited(t, st, u, proj, now, now.Add(time.Hour))
-				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
-					func(ctx context.Context) error { return st.AcceptInvitation(ctx, proj.ID, bob.ID, now) },
-					func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) }}
-			}},
-		{"An invitation accepted while its project is removed", "the acceptance", "the removal",
-			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
-				bob := invited(t, st, u, proj, now, now.Add(time.Hour))
-				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
-					func(ctx context.Context) error { return st.AcceptInvitation(ctx, proj.ID, bob.ID, now) },
-					func(ctx context.Context) error { _, err := st.DeleteProject(ctx, proj.ID, now); return err }}
-			}},
-		{"A user invited again, the last invitation expired, while the invitee is removed", "the invitation", "the removal",
-			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
-				bob := invited(t, st, u, proj, now.Add(-2*time.Hour), now.Add(-time.Hour))
-				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
-					func(ctx context.Context) error {
-						return st.Invite(ctx, invitationOf(u, proj, bob, now, now.Add(time.Hour)))
-					},
-					func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) }}
-			}},
-		{"A user invited again, the last invitation expired, while the project is removed", "the invitation", "the removal",
-			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
-				bob := invited(t, st, u, proj, now.Add(-2*time.Hour), now.Add(-time.Hour))
-				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
-					func(ctx context.Context) error {
-						return st.Invite(ctx, invitationOf(u, proj, bob, now, now.Add(time.Hour)))
-					},
-					func(ctx context.Context) error { _, err := st.DeleteProject(ctx, proj.ID, now); return err }}
-			}},
-		{"A user invited again, the last invitation expired, while the inviter is removed", "the invitation", "the removal",
-			func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) meeting {
-				bob := invited(t, st, u, proj, now.Add(-2*time.Hour), now.Add(-time.Hour))
-				return meeting{`SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
-					func(ctx context.Context) error {
-						return st.Invite(ctx, invitationOf(u, proj, bob, now, now.Add(time.Hour)))
-					},
-					func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) }}
-			}},
+		{"An invitation accepted while the invitee is removed", "the acceptance", "the removal", invitationMeeting(false, invitee)},
+		{"An invitation accepted while its project is removed", "the acceptance", "the removal", invitationMeeting(false, theProject)},
+		{"A user invited again, the last invitation expired, while the invitee is removed", "the invitation", "the removal", invitationMeeting(true, invitee)},
+		{"A user invited again, the last invitation expired, while the project is removed", "the invitation", "the removal", invitationMeeting(true, theProject)},
+		{"A user invited again, the last invitation expired, while the inviter is removed", "the invitation", "the removal", invitationMeeting(true, inviter)},
 		{"A security key's challenge replaced while its session ends", "the challenge", "the sign-out",
 			func(t *testing.T, st *postgres.Store, u store.User, _ store.Project, now time.Time) meeting {
 				ss := store.Session{ID: "s", UserID: u.ID, Stage: store.StageFull, CreatedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour)}
@@ -973,51 +994,6 @@ func TestRecoveryCodesReplacedTwiceAtOnce(t *testing.T) {
 	})
 }
 
-func TestPendingAddedAgainWhileConverted(t *testing.T) {
-	t.Run("A pending publisher added again by its owner while an exchange converts it never waits on the exchange in a cycle", func(t *testing.T) {
-		// Another transaction holds the project name the exchange creates, so that the
-		// exchange stops after taking the pending publisher and before naming its owner,
-		// while the owner submits the same registration again.
-		st, dsn, waits := cycles(t, "tpx-pending-added-again")
-		alice, _, now := project(t, st)
-		p := pendingFor(t, st, alice, "new", "new", now)
-		blocker := blockerOf(t, dsn, `INSERT INTO projects (name, name_key, created_at) VALUES ('new', 'new', now())`)
-		errs := meet(t, waits, blocker.Rollback,
-			func(ctx context.Context) error { return st.CommitExchange(ctx, conversionOf(now, "jti-1", "new", p)) },
-			func(ctx context.Context) error {
-				_, err := st.AddPending(ctx, pendingOf(alice, "new", "new", now))
-				return err
-			})
-		succeeded(t, errs, "the exchange", "the registration")
-	})
-}
-
-func TestOwnersSetWhileAnInviterIsRemoved(t *testing.T) {
-	t.Run("Owners set while a user they add is removed, who had invited another they add, never wait on the removal in a cycle", func(t *testing.T) {
-		// carol invited bob to the project; both are made owners at once while carol is
-		// removed. Another transaction holds bob's invitation, so that the change stops
-		// there while the removal comes.
-		st, dsn, waits := cycles(t, "tpx-owners-inviter")
-		alice, proj, now := project(t, st)
-		bob := bobOn(t, st, now)
-		carol, err := st.CreateUser(t.Context(), store.User{Name: "carol", Email: "c@example.com", PasswordHash: "h", CreatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Invite(t.Context(), invitationOf(carol, proj, bob, now, now.Add(time.Hour))); err != nil {
-			t.Fatal(err)
-		}
-		blocker := blockerOf(t, dsn, `SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, bob.ID)
-		errs := meet(t, waits, blocker.Commit,
-			func(ctx context.Context) error {
-				_, _, err := st.SetOwners(ctx, proj.ID, []int64{alice.ID, bob.ID, carol.ID})
-				return err
-			},
-			func(ctx context.Context) error { return st.DeleteUser(ctx, carol.ID) })
-		succeeded(t, errs, "the change of owners", "the removal")
-	})
-}
-
 func TestExpiredRowsSweptBesideRemovals(t *testing.T) {
 	// Each case: the sweep of expired rows meets a removal whose cascade reaches the same
 	// expired rows. Another transaction holds one of them, so that the removal stops
@@ -1043,16 +1019,9 @@ func TestExpiredRowsSweptBesideRemovals(t *testing.T) {
 				// The invitation from bob is stored first, so that a scan of the table meets
 				// it before the one to bob; the removal's cascade takes the one to bob first.
 				bob := bobOn(t, st, now)
-				carol, err := st.CreateUser(t.Context(), store.User{Name: "carol", Email: "c@example.com", PasswordHash: "h", CreatedAt: now})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, inv := range []store.Invitation{invitationOf(bob, proj, carol, now.Add(-2*time.Hour), now.Add(-time.Hour)),
-					invitationOf(alice, proj, bob, now.Add(-2*time.Hour), now.Add(-time.Hour))} {
-					if err := st.Invite(t.Context(), inv); err != nil {
-						t.Fatal(err)
-					}
-				}
+				carol := userOn(t, st, "carol", now)
+				inviteAll(t, st, invitationOf(bob, proj, carol, now.Add(-2*time.Hour), now.Add(-time.Hour)),
+					invitationOf(alice, proj, bob, now.Add(-2*time.Hour), now.Add(-time.Hour)))
 				return `SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, []any{bob.ID},
 					func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) }
 			}},
@@ -1070,52 +1039,58 @@ func TestExpiredRowsSweptBesideRemovals(t *testing.T) {
 	}
 }
 
-func TestUsersWhoInvitedEachOtherRemovedAtOnce(t *testing.T) {
-	t.Run("Two users removed at once, each invited by the other, never wait on each other in a cycle", func(t *testing.T) {
-		// Another transaction holds the invitation to bob, so that bob's removal stops
-		// there while carol's comes.
-		st, dsn, waits := cycles(t, "tpx-invited-each-other")
-		_, proj, now := project(t, st)
-		bob := bobOn(t, st, now)
-		carol, err := st.CreateUser(t.Context(), store.User{Name: "carol", Email: "c@example.com", PasswordHash: "h", CreatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, inv := range []store.Invitation{invitationOf(carol, proj, bob, now, now.Add(time.Hour)), invitationOf(bob, proj, carol, now, now.Add(time.Hour))} {
-			if err := st.Invite(t.Context(), inv); err != nil {
-				t.Fatal(err)
-			}
-		}
-		blocker := blockerOf(t, dsn, `SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, bob.ID)
-		errs := meet(t, waits, blocker.Commit,
-			func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) },
-			func(ctx context.Context) error { return st.DeleteUser(ctx, carol.ID) })
-		succeeded(t, errs, "bob's removal", "carol's removal")
-	})
-}
-
-func TestProjectRemovedWhileAnInviterIsRemoved(t *testing.T) {
-	t.Run("A project removed while a user is removed who is invited to it and invited another to it never waits on the removal in a cycle", func(t *testing.T) {
-		// bob invited dave (of a lower id) to the project and is invited to it himself: the
-		// project's cascade takes dave's invitation first, bob's removal his own first.
-		// Another transaction holds bob's invitation, so that bob's removal stops there
-		// while the project's comes.
-		st, dsn, waits := cycles(t, "tpx-project-inviter")
-		alice, proj, now := project(t, st)
-		dave, err := st.CreateUser(t.Context(), store.User{Name: "dave", Email: "d@example.com", PasswordHash: "h", CreatedAt: now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		bob := bobOn(t, st, now)
-		for _, inv := range []store.Invitation{invitationOf(bob, proj, dave, now, now.Add(time.Hour)), invitationOf(alice, proj, bob, now, now.Add(time.Hour))} {
-			if err := st.Invite(t.Context(), inv); err != nil {
-				t.Fatal(err)
-			}
-		}
-		blocker := blockerOf(t, dsn, `SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, bob.ID)
-		errs := meet(t, waits, blocker.Commit,
-			func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) },
-			func(ctx context.Context) error { _, err := st.DeleteProject(ctx, proj.ID, now); return err })
-		succeeded(t, errs, "bob's removal", "the project's removal")
-	})
+func TestInvitersRemovedBesideOthers(t *testing.T) {
+	// Each case: a removal, or a change of owners, reaching an invitation to bob meets a
+	// second transaction reaching it or another invitation from or to bob. Another
+	// transaction holds the invitation to bob, so that the first stops there while the
+	// second comes.
+	type steps struct {
+		bob                   store.User
+		firstName, secondName string
+		first, second         func(ctx context.Context) error
+	}
+	cases := []struct {
+		name string
+		set  func(t *testing.T, st *postgres.Store, alice store.User, proj store.Project, now time.Time) steps
+	}{
+		{"Owners set while a user they add is removed, who had invited another they add",
+			func(t *testing.T, st *postgres.Store, alice store.User, proj store.Project, now time.Time) steps {
+				bob, carol := bobOn(t, st, now), userOn(t, st, "carol", now)
+				inviteAll(t, st, invitationOf(carol, proj, bob, now, now.Add(time.Hour)))
+				return steps{bob, "the change of owners", "the removal",
+					func(ctx context.Context) error {
+						_, _, err := st.SetOwners(ctx, proj.ID, []int64{alice.ID, bob.ID, carol.ID})
+						return err
+					},
+					func(ctx context.Context) error { return st.DeleteUser(ctx, carol.ID) }}
+			}},
+		{"Two users removed at once, each invited by the other",
+			func(t *testing.T, st *postgres.Store, _ store.User, proj store.Project, now time.Time) steps {
+				bob, carol := bobOn(t, st, now), userOn(t, st, "carol", now)
+				inviteAll(t, st, invitationOf(carol, proj, bob, now, now.Add(time.Hour)), invitationOf(bob, proj, carol, now, now.Add(time.Hour)))
+				return steps{bob, "bob's removal", "carol's removal",
+					func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) },
+					func(ctx context.Context) error { return st.DeleteUser(ctx, carol.ID) }}
+			}},
+		{"A project removed while a user is removed who is invited to it and invited another to it",
+			// dave, of a lower id than bob's, is taken first by the project's cascade, bob's
+			// own invitation first by bob's removal.
+			func(t *testing.T, st *postgres.Store, alice store.User, proj store.Project, now time.Time) steps {
+				dave := userOn(t, st, "dave", now)
+				bob := bobOn(t, st, now)
+				inviteAll(t, st, invitationOf(bob, proj, dave, now, now.Add(time.Hour)), invitationOf(alice, proj, bob, now, now.Add(time.Hour)))
+				return steps{bob, "bob's removal", "the project's removal",
+					func(ctx context.Context) error { return st.DeleteUser(ctx, bob.ID) },
+					func(ctx context.Context) error { _, err := st.DeleteProject(ctx, proj.ID, now); return err }}
+			}},
+	}
+	for i, c := range cases {
+		t.Run(c.name+", never wait on each other in a cycle", func(t *testing.T) {
+			st, dsn, waits := cycles(t, fmt.Sprintf("tpx-inviters-%d", i))
+			alice, proj, now := project(t, st)
+			m := c.set(t, st, alice, proj, now)
+			blocker := blockerOf(t, dsn, `SELECT user_id FROM project_invitations WHERE user_id = $1 FOR UPDATE`, m.bob.ID)
+			succeeded(t, meet(t, waits, blocker.Commit, m.first, m.second), m.firstName, m.secondName)
+		})
+	}
 }
