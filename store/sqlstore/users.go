@@ -172,9 +172,11 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 		}
 		// The cascade deletes the user's invitations and clears the inviter of those the
 		// user sent; the removal of a user on the other side of one does the reverse.
-		// Both lock the two users' rows first, in order of id, and so take turns.
+		// Both lock the two users' rows first, in order of id, and so take turns. The lock
+		// is for no key update: holders of a key share (an exchange naming an owner, a
+		// project's removal) do not wait for it, only for the deletion itself, as before.
 		if err := s.lockByID(ctx, tx, "users", `id = $1 OR id IN (SELECT invited_by FROM project_invitations WHERE user_id = $1)
-			OR id IN (SELECT user_id FROM project_invitations WHERE invited_by = $1)`, s.dialect.ForUpdate, id); err != nil {
+			OR id IN (SELECT user_id FROM project_invitations WHERE invited_by = $1)`, s.writeLock(), id); err != nil {
 			return err
 		}
 		n, err := tx.exec(ctx, `DELETE FROM users WHERE id = $1`, id)
