@@ -387,15 +387,24 @@ func versionsOf(ids []int64, versions map[int64]int64) []int64 {
 }
 
 // lockByID locks with lock, in order of id, the rows of table that meet cond (whose
-// parameters are args): the order exchanges lock publishers and pending publishers in, so
-// that a transaction locking several of them first never waits on an exchange in a cycle.
-// Nothing where the backend has no row locks (its writers take turns).
+// parameters are args): the order every transaction locks several rows of one table in
+// (exchanges their publishers and pending publishers), so that none waits on another in a
+// cycle over them. Nothing where the backend has no row locks (its writers take turns).
 func (s *Store) lockByID(ctx context.Context, tx q, table, cond, lock string, args ...any) error {
 	if s.dialect.ForUpdate == "" {
 		return nil
 	}
 	_, err := tx.exec(ctx, `SELECT id FROM `+table+` WHERE `+cond+` ORDER BY id`+lock, args...)
 	return err
+}
+
+// skipLocked ends a SELECT whose rows are locked for update, skipping those another
+// transaction holds; "" where the backend has no row locks.
+func (s *Store) skipLocked() string {
+	if s.dialect.ForUpdate == "" {
+		return ""
+	}
+	return s.dialect.ForUpdate + " SKIP LOCKED"
 }
 
 // lockPublishers selects the ids of the publishers that meet cond, locking them with lock

@@ -31,10 +31,6 @@ func (s *Store) EnqueueMail(ctx context.Context, msgs []store.Mail) error {
 // rows can be locked, the candidates skip those another claim holds, so that concurrent
 // senders share the outbox rather than all reach for its first rows.
 func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.Mail, error) {
-	skipLocked := ""
-	if s.dialect.ForUpdate != "" {
-		skipLocked = s.dialect.ForUpdate + " SKIP LOCKED"
-	}
 	var out []store.Mail
 	err := s.tx(ctx, func(tx q) error {
 		var err error
@@ -43,7 +39,7 @@ func (s *Store) ClaimMail(ctx context.Context, now time.Time, lease time.Duratio
 			err := r.Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.DedupeKey, timeDest{&m.CreatedAt}, &m.Attempts)
 			return m, err
 		}, `UPDATE outbox SET lease_until = $2, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND lease_until <= $1 AND attempts < $3 ORDER BY id LIMIT $4`+skipLocked+`)
+			WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND lease_until <= $1 AND attempts < $3 ORDER BY id LIMIT $4`+s.skipLocked()+`)
 			AND sent_at IS NULL AND lease_until <= $1 AND attempts < $3
 			RETURNING id, recipient, subject, body, COALESCE(dedupe_key, ''), created_at, attempts`,
 			now, now.Add(lease), store.MailAttempts, limit)

@@ -173,11 +173,17 @@ func (s *Store) AcceptInvitation(ctx context.Context, projectID, userID int64, n
 }
 
 // holdMembers locks against removal, until the transaction ends, the project's row, then
-// the rows of users, in order of id.
+// the rows of users (holdUsers).
 func (s *Store) holdMembers(ctx context.Context, tx q, projectID int64, users ...int64) error {
 	if err := s.lockByID(ctx, tx, "projects", "id = $1", s.dialect.KeyShare, projectID); err != nil {
 		return err
 	}
+	return s.holdUsers(ctx, tx, users)
+}
+
+// holdUsers locks against removal, until the transaction ends, the rows of users, in
+// order of id.
+func (s *Store) holdUsers(ctx context.Context, tx q, users []int64) error {
 	return s.lockByID(ctx, tx, "users", fmt.Sprintf(s.dialect.AnyID, "id", "$1"), s.dialect.KeyShare, s.dialect.IDs(users))
 }
 
@@ -203,7 +209,7 @@ func (s *Store) SetOwners(ctx context.Context, projectID int64, users []int64) (
 		}
 		// The users it names are held before any invitation is deleted: the removal of
 		// one of them takes that user's row, then updates the invitations the user sent.
-		if err := s.lockByID(ctx, tx, "users", fmt.Sprintf(s.dialect.AnyID, "id", "$1"), s.dialect.KeyShare, s.dialect.IDs(want)); err != nil {
+		if err := s.holdUsers(ctx, tx, want); err != nil {
 			return err
 		}
 		have, err := collect(ctx, tx.reader, func(r scanner) (int64, error) {

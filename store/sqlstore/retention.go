@@ -112,11 +112,7 @@ func retentionAudit(ctx context.Context, tx q, at time.Time, user int64, action,
 // taking the user's or the session's row, and the sweep would otherwise hold some while
 // waiting for others. What it skips goes at the next sweep.
 func (s *Store) sweep(table, key string) string {
-	skipLocked := ""
-	if s.dialect.ForUpdate != "" {
-		skipLocked = s.dialect.ForUpdate + " SKIP LOCKED"
-	}
-	return `DELETE FROM ` + table + ` WHERE (` + key + `) IN (SELECT ` + key + ` FROM ` + table + ` WHERE expires_at <= $1` + skipLocked + `)`
+	return `DELETE FROM ` + table + ` WHERE (` + key + `) IN (SELECT ` + key + ` FROM ` + table + ` WHERE expires_at <= $1` + s.skipLocked() + `)`
 }
 
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
