@@ -13,4 +13,7 @@ type PoolStats struct {
 	// exchanges together, GroupedExchanges the exchanges in them, and GroupsRolledBack
 	// those rolled back because one member failed, whose members then committed alone.
 	CommitGroups, GroupedExchanges, GroupsRolledBack int64
+	// Conflicts counts the transactions that the database rolled back to end a conflict
+	// with a concurrent one (a deadlock), each then run again.
+	Conflicts int64
 }

@@ -199,10 +199,12 @@ var (
 		"Exchanges in those transactions, whether they committed or rolled back.", nil, nil)
 	groupsBackDesc = prometheus.NewDesc("tpx_db_commit_groups_rolled_back_total",
 		"Groups rolled back because one exchange failed (a replay, a publisher removed); their exchanges then committed alone.", nil, nil)
+	conflictsDesc = prometheus.NewDesc("tpx_db_conflicts_total",
+		"Transactions the database rolled back to end a conflict with a concurrent one (a deadlock), each then run again.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{keysDesc, keyAgeDesc, keyFailingDesc, dbMaxDesc, dbOpenDesc, dbStateDesc, dbWaitsDesc, dbWaitDesc, groupsDesc, groupedDesc, groupsBackDesc} {
+	for _, d := range []*prometheus.Desc{keysDesc, keyAgeDesc, keyFailingDesc, dbMaxDesc, dbOpenDesc, dbStateDesc, dbWaitsDesc, dbWaitDesc, groupsDesc, groupedDesc, groupsBackDesc, conflictsDesc} {
 		ch <- d
 	}
 }
@@ -235,6 +237,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(groupsDesc, prometheus.CounterValue, float64(p.CommitGroups))
 		ch <- prometheus.MustNewConstMetric(groupedDesc, prometheus.CounterValue, float64(p.GroupedExchanges))
 		ch <- prometheus.MustNewConstMetric(groupsBackDesc, prometheus.CounterValue, float64(p.GroupsRolledBack))
+		ch <- prometheus.MustNewConstMetric(conflictsDesc, prometheus.CounterValue, float64(p.Conflicts))
 	}
 }
 

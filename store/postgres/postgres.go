@@ -174,6 +174,8 @@ const (
 	uniqueViolation     = "23505"
 	foreignKeyViolation = "23503"
 	divisionByZero      = "22012" // Dialect.Changes's failure
+	deadlockDetected    = "40P01"
+	serializationFailed = "40001"
 )
 
 func classify(err error) sqlstore.Class {
@@ -195,6 +197,8 @@ func classify(err error) sqlstore.Class {
 			return sqlstore.ForeignKey
 		case pe.Code == divisionByZero:
 			return sqlstore.Changes
+		case pe.Code == deadlockDetected, pe.Code == serializationFailed:
+			return sqlstore.Conflict
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
 			strings.HasPrefix(pe.Code, "53"),  // insufficient resources: disk full, too many connections
 			strings.HasPrefix(pe.Code, "57P"), // shutting down, starting up

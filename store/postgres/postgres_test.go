@@ -1094,3 +1094,96 @@ func TestInvitersRemovedBesideOthers(t *testing.T) {
 		})
 	}
 }
+
+// conflict is a transaction of the store's that holds one row and then waits for another,
+// which other holds (blocker, args); other then asks, with then (thenArgs), for a row the
+// store's transaction holds, and ends with end.
+type conflict struct {
+	blocker  string
+	args     []any
+	run      func(ctx context.Context) error
+	then     string
+	thenArgs []any
+	end      func(other pgx.Tx) error
+	check    func(t *testing.T)
+}
+
+func TestDeadlockedTransactionsRunAgain(t *testing.T) {
+	// The store's sessions look for a cycle 50 ms after they start waiting; the other
+	// side never does (unbrokenCycles), so that the database rolls the store's
+	// transaction back. Run again once the other has ended, it must succeed.
+	cases := []struct {
+		name string
+		set  func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) conflict
+	}{
+		{"A session's renewal, which holds its user's row and waits for the session's", func(t *testing.T, st *postgres.Store, u store.User, _ store.Project, now time.Time) conflict {
+			old := store.Session{ID: "old", UserID: u.ID, Stage: store.StageFull, CreatedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour)}
+			if err := st.CreateSession(t.Context(), old); err != nil {
+				t.Fatal(err)
+			}
+			renewed := old
+			renewed.ID = "new"
+			return conflict{`SELECT id FROM sessions WHERE id = $1 FOR UPDATE`, []any{old.ID},
+				func(ctx context.Context) error { return st.RenewSession(ctx, old.ID, renewed) },
+				`SELECT id FROM users WHERE id = $1 FOR UPDATE`, []any{u.ID},
+				func(other pgx.Tx) error { return other.Commit(t.Context()) },
+				func(t *testing.T) {
+					if _, err := st.Session(t.Context(), renewed.ID, now); err != nil {
+						t.Errorf("the renewed session: %v", err)
+					}
+					if _, err := st.Session(t.Context(), old.ID, now); !errors.Is(err, store.ErrNotFound) {
+						t.Errorf("the old session: %v, want it gone", err)
+					}
+				}}
+		}},
+		{"An exchange's commit, which records its token id and waits for its publisher's row", func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) conflict {
+			p := publisher(t, st, u, proj, "release.yml", "")
+			e := exchangeOf(now, "jti-1", p)
+			return conflict{`SELECT id FROM publishers WHERE id = $1 FOR UPDATE`, []any{p.ID},
+				func(ctx context.Context) error { return st.CommitExchange(ctx, e) },
+				`INSERT INTO exchanges (at, issuer, jti, jti_expires_at, kind, repository, owner_id, repository_id, workflow_ref, ref, sha,
+					run_id, environment, event, actor, projects, token_id, subject, token_expires_at)
+					VALUES (now(), $1, $2, now(), '', '', '', '', '', '', '', '', '', '', '', '[]', '', '', now())`, []any{e.Issuer, e.JTI},
+				func(other pgx.Tx) error { return other.Rollback(t.Context()) },
+				func(t *testing.T) {
+					if err := st.CommitExchange(t.Context(), e); !errors.Is(err, store.ErrReplay) {
+						t.Errorf("the token id again: %v, want it recorded once", err)
+					}
+				}}
+		}},
+	}
+	for i, c := range cases {
+		t.Run(c.name+", rolled back to end a deadlock, runs again", func(t *testing.T) {
+			app := fmt.Sprintf("tpx-conflict-%d", i)
+			schema := freshSchema(t)
+			dsn := withParam(t, withParam(t, schema, "deadlock_timeout", "50ms"), "application_name", app)
+			st := open(t, dsn)
+			waits := lockWaits(t, dsn, app)
+			u, proj, now := project(t, st)
+			cf := c.set(t, st, u, proj, now)
+			other := blockerOf(t, unbrokenCycles(t, schema), cf.blocker, cf.args...)
+			outcome := make(chan error, 1)
+			go func() { outcome <- cf.run(t.Context()) }()
+			for waits() == 0 {
+				select {
+				case err := <-outcome:
+					t.Fatalf("it did not wait for the row held elsewhere: %v", err)
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			if _, err := other.Exec(t.Context(), cf.then, cf.thenArgs...); err != nil {
+				t.Fatalf("the other transaction, which the database must not roll back: %v", err)
+			}
+			if err := cf.end(other); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-outcome; err != nil {
+				t.Fatalf("rolled back to end the deadlock: %v", err)
+			}
+			if n := st.PoolStats().Conflicts; n != 1 {
+				t.Errorf("%d conflicts counted, want 1", n)
+			}
+			cf.check(t)
+		})
+	}
+}

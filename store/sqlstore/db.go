@@ -79,9 +79,12 @@ const (
 	ForeignKey               // a row refers to one that does not exist
 	Unavailable              // the database cannot be reached or cannot work right now
 	Changes                  // a statement of Dialect.Changes changed another number of rows
-	// Refused: the database refused a statement for a reason of no class above (a deadlock,
-	// a value it cannot store, a timeout) and rolled its transaction back.
+	// Refused: the database refused a statement for a reason of no class above (a value
+	// it cannot store, a timeout) and rolled its transaction back.
 	Refused
+	// Conflict: the database rolled the transaction back to end a conflict with a
+	// concurrent one (a deadlock, a serialization failure); run again, it can succeed.
+	Conflict
 )
 
 // Dialect is what differs between backends.
@@ -159,6 +162,9 @@ var (
 	errChanges = errors.New("unexpected number of rows changed")
 	// errRefused: the database refused a statement and rolled its transaction back.
 	errRefused = errors.New("refused by the database")
+	// errConflict: the database rolled the transaction back to end a conflict with a
+	// concurrent one.
+	errConflict = errors.New("rolled back to end a conflict with a concurrent transaction")
 )
 
 // classify wraps err with the store's meaning of its class; errors already wrapped, and
@@ -180,6 +186,8 @@ func (s *Store) classify(err error) error {
 		sentinel = errChanges
 	case Refused:
 		sentinel = errRefused
+	case Conflict:
+		sentinel = errConflict
 	case Unavailable:
 		if errors.Is(err, store.ErrUnavailable) {
 			return err

@@ -223,7 +223,8 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 // rolledBack is whether err, from a transaction, says that the database refused one of its
 // statements and so rolled all of it back.
 func rolledBack(err error) bool {
-	return errors.Is(err, errUnique) || errors.Is(err, errChanges) || errors.Is(err, errForeignKey) || errors.Is(err, errRefused)
+	return errors.Is(err, errUnique) || errors.Is(err, errChanges) || errors.Is(err, errForeignKey) || errors.Is(err, errRefused) ||
+		errors.Is(err, errConflict)
 }
 
 // commitAlone sends stmts and the COMMIT in one round trip, in a transaction of their own.

@@ -118,6 +118,7 @@ func (s *Store) sweep(table, key string) string {
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	err := s.tx(ctx, func(tx q) error {
+		total = 0
 		for _, c := range []struct {
 			sql string
 			at  time.Time

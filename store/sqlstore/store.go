@@ -2,11 +2,13 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tpx-dev/tpx/store"
@@ -30,6 +32,9 @@ type Store struct {
 	names verify.Names
 	// groups are the exchanges waiting to commit together.
 	groups groups
+	// conflicts counts the transactions run again after the database rolled them back to
+	// end a conflict with a concurrent one.
+	conflicts atomic.Int64
 }
 
 // New returns a Store over db. It does not touch the database.
@@ -44,9 +49,23 @@ func New(db DB, d Dialect) *Store {
 // read runs queries outside a transaction.
 func (s *Store) read() reader { return reader{s: s, raw: s.db} }
 
-// tx runs fn in one write transaction; on error nothing fn did is kept.
+// conflictRuns is how many times in all tx runs a transaction that the database keeps
+// rolling back to end conflicts with concurrent ones.
+const conflictRuns = 3
+
+// tx runs fn in one write transaction; on error nothing fn did is kept. A transaction the
+// database rolled back to end a conflict with a concurrent one (a deadlock, a
+// serialization failure) runs again from the start, up to conflictRuns times in all:
+// the database let the other go on, so the next run finds it ended or waits for it. fn
+// must therefore leave nothing outside the transaction that a second run would repeat.
 func (s *Store) tx(ctx context.Context, fn func(tx q) error) error {
-	return s.classify(s.db.InTx(ctx, func(tx Querier) error { return fn(q{reader: reader{s: s, raw: tx}, w: tx}) }))
+	for run := 1; ; run++ {
+		err := s.classify(s.db.InTx(ctx, func(tx Querier) error { return fn(q{reader: reader{s: s, raw: tx}, w: tx}) }))
+		if run == conflictRuns || !errors.Is(err, errConflict) || ctx.Err() != nil {
+			return err
+		}
+		s.conflicts.Add(1)
+	}
 }
 
 func (s *Store) Close() error { return s.db.Close() }
