@@ -30,6 +30,7 @@ func (s *Store) CreateEmailToken(ctx context.Context, t store.EmailToken) error 
 func (s *Store) UseEmailToken(ctx context.Context, hash string, now time.Time) (int64, error) {
 	var user int64
 	err := s.tx(ctx, func(tx q) error {
+		user = 0
 		var (
 			email   string
 			expires time.Time

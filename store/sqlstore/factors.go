@@ -110,6 +110,7 @@ func (s *Store) WebAuthnCredentials(ctx context.Context, userID int64) ([]store.
 func (s *Store) UseWebAuthnCredential(ctx context.Context, id int64, count uint32, record []byte, at time.Time) (bool, error) {
 	var ok bool
 	err := s.tx(ctx, func(tx q) error {
+		ok = false
 		n, err := tx.exec(ctx, `UPDATE webauthn_credentials SET sign_count = $2, last_used_at = $3, record = $4
 			WHERE id = $1 AND (sign_count < $2 OR (sign_count = 0 AND $2 = 0))`, id, int64(count), at, record)
 		if err != nil {

@@ -105,6 +105,7 @@ func (s *Store) ProjectByID(ctx context.Context, id int64) (store.Project, error
 func (s *Store) RenameProject(ctx context.Context, id int64, name string) (store.Project, error) {
 	var p store.Project
 	err := s.tx(ctx, func(tx q) error {
+		p = store.Project{}
 		_, err := tx.exec(ctx, `UPDATE projects SET name = $2, name_key = $3 WHERE id = $1`, id, name, s.key(name))
 		if errors.Is(err, errUnique) {
 			return fmt.Errorf("project %q: %w", name, store.ErrConflict)

@@ -57,6 +57,7 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 func (s *Store) AddSigningKeyUnlessNewer(ctx context.Context, k store.SigningKey, notAfter time.Time) (bool, error) {
 	var added bool
 	err := s.tx(ctx, func(tx q) error {
+		added = false
 		if err := s.dialect.Lock(ctx, tx.w, lockSigningKey); err != nil {
 			return s.classify(err)
 		}

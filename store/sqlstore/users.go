@@ -138,6 +138,7 @@ func (s *Store) SetTOTP(ctx context.Context, userID int64, sealed []byte, confir
 func (s *Store) UseTOTPStep(ctx context.Context, userID int64, step int64) (bool, error) {
 	var used bool
 	err := s.tx(ctx, func(tx q) error {
+		used = false
 		n, err := tx.exec(ctx, `UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, userID, step)
 		if err != nil {
 			return err
