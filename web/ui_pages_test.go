@@ -2,14 +2,23 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/tpx-dev/tpx/account"
+	"github.com/tpx-dev/tpx/internal/secretbox"
 	"github.com/tpx-dev/tpx/internal/uitest"
+	"github.com/tpx-dev/tpx/protocol"
 )
 
 // TestUIPages: the project page shows one platform's form at a time; adding a publisher
@@ -92,4 +101,134 @@ func TestUIPages(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestUISnippetsFollowTheProtocols: the CI configuration shown for a new publisher is the
+// one for the clients the deployment serves: npm's CLI, cargo's auth action, or a PyPI
+// uploader, each with its audience and the deployment's own address, and one for each
+// protocol when it serves several.
+func TestUISnippetsFollowTheProtocols(t *testing.T) {
+	b := uitest.Backends()[0]
+	github := url.Values{"kind": {"github"}, "repository": {"octo-org/octo-repo"}, "workflow": {"release.yml"}, "environment": {"release"}}
+	gitlab := url.Values{"kind": {"gitlab"}, "repository": {"my-group/my-project"}, "workflow": {".gitlab-ci.yml"}, "environment": {"release"}}
+	cases := []struct {
+		name      string
+		protocols []protocol.Protocol
+		form      url.Values
+		// want and never are each snippet's, in order; {{url}} and {{host}} are the
+		// deployment's.
+		want, never [][]string
+	}{
+		{"npm from GitHub", []protocol.Protocol{protocol.NPM}, github,
+			[][]string{{".github/workflows/release.yml", "environment: release", "id-token: write", "actions/setup-node", "registry-url: '{{url}}/'", "npm publish"}},
+			[][]string{{"pypa/", "twine", "python", "upload.example.org", "cargo"}}},
+		{"npm from GitLab", []protocol.Protocol{protocol.NPM}, gitlab,
+			[][]string{{".gitlab-ci.yml", "environment: release", "NPM_ID_TOKEN:", "aud: \"npm:{{host}}\"\n", "npm publish --registry {{url}}/"}},
+			[][]string{{"twine", "python", "TPX_ID_TOKEN", "mint-token", "upload.example.org"}}},
+		{"cargo from GitHub", []protocol.Protocol{protocol.Cargo}, github,
+			[][]string{{"rust-lang/crates-io-auth-action@v1", "url: '{{url}}'", "cargo publish --registry my-index", "CARGO_REGISTRIES_MY_INDEX_TOKEN: ${{ steps.auth.outputs.token }}"}},
+			[][]string{{"pypa/", "twine", "npm", "upload.example.org"}}},
+		{"cargo from GitLab", []protocol.Protocol{protocol.Cargo}, gitlab,
+			[][]string{{"CARGO_ID_TOKEN:", "aud: \"{{aud}}\"\n", "{{url}}/api/v1/trusted_publishing/tokens", "export CARGO_REGISTRIES_MY_INDEX_TOKEN=", "cargo publish --registry my-index"}},
+			[][]string{{"twine", "npm", "TPX_ID_TOKEN", "mint-token", "upload.example.org"}}},
+		{"PyPI and npm together, each its own", []protocol.Protocol{protocol.PyPI, protocol.NPM}, github,
+			[][]string{{"pypa/gh-action-pypi-publish", "upload.example.org"}, {"npm publish", "registry-url: '{{url}}/'"}},
+			[][]string{{"npm"}, {"pypa/", "twine"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newUIEnvFull(t, b, "127.0.0.1", nil, nil, func(e *uiEnv, uc *UIConfig, _ *secretbox.Box) {
+				public, err := url.Parse(e.url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range c.protocols {
+					e.protocols = append(e.protocols, Protocol{Protocol: p, Audience: p.Audience(public, "tpx-test")})
+				}
+			})
+			secret := e.user("alice", true)
+			if _, err := e.acc.CreateProject(context.Background(), account.ViaOperator, "proj", "alice"); err != nil {
+				t.Fatal(err)
+			}
+			cl := e.login("alice", secret)
+			cl.Get("/projects/proj")
+			r := cl.Post("/projects/proj/publishers", c.form)
+			if r.Status != http.StatusSeeOther || !strings.Contains(r.Location, "added=") {
+				t.Fatalf("%d %s %.500s", r.Status, r.Location, r.Body)
+			}
+			page := cl.Follow(r).Body
+			snippets := snippetsOf(page)
+			if len(snippets) != len(c.want) {
+				t.Fatalf("%d snippets, want %d: %.3000s", len(snippets), len(c.want), page)
+			}
+			public, _ := url.Parse(e.url)
+			fill := strings.NewReplacer("{{url}}", e.url, "{{host}}", public.Hostname(), "{{aud}}", protocol.CargoAudience(public))
+			for i, sn := range snippets {
+				for _, w := range c.want[i] {
+					if w = fill.Replace(w); !strings.Contains(sn, w) && !strings.Contains(page, w) {
+						t.Errorf("snippet %d lacks %q:\n%s", i, w, sn)
+					}
+				}
+				for _, n := range c.never[i] {
+					if strings.Contains(sn, n) {
+						t.Errorf("snippet %d has %q:\n%s", i, n, sn)
+					}
+				}
+			}
+			if len(snippets) > 1 && (!strings.Contains(page, `id="snippet-pypi"`) || !strings.Contains(page, `id="snippet-npm"`)) {
+				t.Errorf("several snippets without a heading each: %.3000s", page)
+			}
+			for i, sn := range snippets {
+				var doc map[string]any
+				if err := yaml.Unmarshal([]byte(sn), &doc); err != nil {
+					t.Errorf("snippet %d is not YAML: %v\n%s", i, err, sn)
+				}
+				if slices.Equal(c.protocols, []protocol.Protocol{protocol.Cargo}) && c.form.Get("kind") == "gitlab" {
+					cargoTokenStep(t, doc)
+				}
+			}
+		})
+	}
+}
+
+// cargoTokenStep runs, in bash, the first line of the GitLab cargo job's script, against a
+// server that answers the exchange as tpx's cargo route does, and checks that it leaves
+// the upload token in cargo's variable.
+func cargoTokenStep(t *testing.T, job map[string]any) {
+	t.Helper()
+	const token = "tpx_eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_"
+	var got struct{ JWT string }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != protocol.CargoTokensPath || json.NewDecoder(r.Body).Decode(&got) != nil {
+			http.Error(w, "not the exchange", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"token": token})
+	}))
+	defer srv.Close()
+	script, _ := job["publish"].(map[string]any)["script"].([]any)
+	if len(script) == 0 {
+		t.Fatalf("no script: %v", job)
+	}
+	line := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).ReplaceAllString(script[0].(string), srv.URL)
+	out, err := exec.Command("bash", "-c", "CARGO_ID_TOKEN=ci-token; "+line+`; printf %s "$CARGO_REGISTRIES_MY_INDEX_TOKEN"`).CombinedOutput()
+	if err != nil || string(out) != token || got.JWT != "ci-token" {
+		t.Fatalf("%q: %v: %q (the exchange got %q)", line, err, out, got.JWT)
+	}
+}
+
+// snippetsOf is the text of each snippet on page, in order.
+func snippetsOf(page string) []string {
+	var out []string
+	for rest := page; ; {
+		i := strings.Index(rest, `<pre class="snippet"`)
+		if i < 0 {
+			return out
+		}
+		rest = rest[i:]
+		start, end := strings.Index(rest, ">")+1, strings.Index(rest, "</pre>")
+		out = append(out, html.UnescapeString(rest[start:end]))
+		rest = rest[end:]
+	}
 }

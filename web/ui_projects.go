@@ -260,9 +260,10 @@ type projectView struct {
 	account.ProjectDetails
 	// Selected is the platform whose form is shown: one form at a time.
 	Selected string
-	// Added is the publisher just added, with the CI configuration for it.
-	Added                    *store.Publisher
-	SnippetFile, SnippetText string
+	// Added is the publisher just added, with the CI configuration for it: one for each
+	// protocol served.
+	Added    *store.Publisher
+	Snippets []snippet
 	// Owner says the viewer may change the project (a maintainer may not).
 	Owner bool
 	Kinds []publisherForm
@@ -357,7 +358,7 @@ func (h *ui) renderProjectRules(c echo.Context, r *uiReq, status int, name strin
 		for i := range d.Publishers {
 			if d.Publishers[i].ID == id {
 				v.Added = &d.Publishers[i]
-				v.SnippetFile, v.SnippetText, _ = h.snippet(d.Publishers[i])
+				v.Snippets = h.snippets(d.Publishers[i])
 			}
 		}
 	}

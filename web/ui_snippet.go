@@ -5,46 +5,115 @@ import (
 	"strings"
 
 	"github.com/tpx-dev/tpx/policy"
+	"github.com/tpx-dev/tpx/protocol"
 	"github.com/tpx-dev/tpx/store"
 )
 
 // This file writes the CI configuration an owner copies after adding a publisher: the
-// job that publisher accepts, exactly, with the permission or ID token it needs.
+// job that publisher accepts, exactly, with the permission or ID token it needs, and the
+// client of each protocol the deployment serves (PyPI's uploaders, npm, cargo).
 
 // uploadPlaceholder stands for the index's upload endpoint, which tpx is not told: the
 // snippet marks it for the owner to fill in.
 const uploadPlaceholder = "https://upload.example.org/legacy/   # your index's upload endpoint"
 
-// snippet is the CI configuration for publisher p: its file name and its text. Platforms
-// without a snippet here get none.
-func (h *ui) snippet(p store.Publisher) (file, text string, ok bool) {
+// cargoRegistry is the name a cargo snippet gives the registry, which each repository's
+// .cargo/config.toml chooses: the snippet marks it for the owner to fill in.
+const cargoRegistry = "my-index"
+
+// snippet is one CI configuration for a publisher: the file it goes in, its text, and
+// whether it holds a placeholder for the owner to fill in.
+type snippet struct {
+	Protocol   protocol.Protocol
+	File, Text string
+	Fill       bool
+}
+
+// snippets are the CI configurations for publisher p, one for each protocol served, in
+// the order they are configured. Platforms without snippets here get none.
+func (h *ui) snippets(p store.Publisher) []snippet {
+	ps := h.s.cfg.Protocols
+	if len(ps) == 0 {
+		ps = []Protocol{{Protocol: protocol.PyPI, Audience: h.cfg.Audience}}
+	}
+	var out []snippet
+	for _, pr := range ps {
+		if sn, ok := h.snippet(p, pr); ok {
+			out = append(out, sn)
+		}
+	}
+	return out
+}
+
+// snippet is the CI configuration for publisher p whose job's client speaks pr.
+func (h *ui) snippet(p store.Publisher, pr Protocol) (snippet, bool) {
 	var b strings.Builder
+	sn := snippet{Protocol: pr.Protocol}
+	registry := strings.TrimRight(h.cfg.PublicURL, "/")
 	switch p.Kind {
 	case policy.GitHub:
-		file = ".github/workflows/" + p.Workflow
+		sn.File = ".github/workflows/" + p.Workflow
 		b.WriteString("jobs:\n  publish:\n    runs-on: ubuntu-latest\n")
 		if p.Environment != "" {
 			fmt.Fprintf(&b, "    environment: %s\n", yamlString(p.Environment))
 		}
-		b.WriteString("    permissions:\n      id-token: write             # lets the job ask GitHub for an OIDC token\n")
-		b.WriteString("    steps:\n      - uses: actions/checkout@v4\n      - run: python -m pip install build && python -m build\n")
-		b.WriteString("      - uses: pypa/gh-action-pypi-publish@release/v1\n        with:\n")
-		fmt.Fprintf(&b, "          repository-url: %s\n", uploadPlaceholder)
+		b.WriteString("    permissions:\n      id-token: write             # lets the job ask GitHub for an OIDC token\n      contents: read\n")
+		b.WriteString("    steps:\n      - uses: actions/checkout@v4\n")
+		switch pr.Protocol {
+		case protocol.NPM:
+			fmt.Fprintf(&b, "      - uses: actions/setup-node@v4\n        with: {node-version: 22, registry-url: '%s/'}\n", registry)
+			b.WriteString("      - run: npm install -g npm@latest   # trusted publishing needs npm 11.5.1 or later\n")
+			b.WriteString("      - run: npm ci && npm publish\n")
+		case protocol.Cargo:
+			fmt.Fprintf(&b, "      - uses: rust-lang/crates-io-auth-action@v1\n        id: auth\n        with: {url: '%s'}\n", registry)
+			fmt.Fprintf(&b, "      - run: cargo publish --registry %s   # the registry's name in .cargo/config.toml\n", cargoRegistry)
+			fmt.Fprintf(&b, "        env:\n          %s: ${{ steps.auth.outputs.token }}\n", cargoTokenVariable(cargoRegistry))
+			sn.Fill = true
+		default:
+			b.WriteString("      - run: python -m pip install build && python -m build\n")
+			b.WriteString("      - uses: pypa/gh-action-pypi-publish@release/v1\n        with:\n")
+			fmt.Fprintf(&b, "          repository-url: %s\n", uploadPlaceholder)
+			sn.Fill = true
+		}
 	case policy.GitLab:
-		file = p.Workflow
+		sn.File = p.Workflow
 		b.WriteString("publish:\n  stage: deploy\n")
 		if p.Environment != "" {
 			fmt.Fprintf(&b, "  environment: %s\n", yamlString(p.Environment))
 		}
-		b.WriteString("  image: python:3.12\n  id_tokens:\n    TPX_ID_TOKEN:\n")
-		fmt.Fprintf(&b, "      aud: %s\n", yamlString(h.cfg.Audience))
-		b.WriteString("  script:\n    - python -m pip install build twine && python -m build\n")
-		fmt.Fprintf(&b, "    - 'UPLOAD_TOKEN=$(curl -sS --fail-with-body -X POST %s/_/oidc/mint-token -d \"{\\\"token\\\": \\\"$TPX_ID_TOKEN\\\"}\" | python -c \"import json,sys; print(json.load(sys.stdin)[\\\"token\\\"])\")'\n", h.origin)
-		b.WriteString("    - twine upload --repository-url " + strings.TrimSuffix(uploadPlaceholder, "   # your index's upload endpoint") + " -u __token__ -p \"$UPLOAD_TOKEN\" dist/*\n")
+		switch pr.Protocol {
+		case protocol.NPM:
+			b.WriteString("  image: node:22\n  id_tokens:\n    NPM_ID_TOKEN:                 # npm reads the token from this variable\n")
+			fmt.Fprintf(&b, "      aud: %s\n", yamlString(pr.Audience))
+			b.WriteString("  script:\n    - npm install -g npm@latest   # trusted publishing needs npm 11.5.1 or later\n")
+			fmt.Fprintf(&b, "    - npm ci && npm publish --registry %s/\n", registry)
+		case protocol.Cargo:
+			b.WriteString("  image: rust:latest\n  id_tokens:\n    CARGO_ID_TOKEN:\n")
+			fmt.Fprintf(&b, "      aud: %s\n", yamlString(pr.Audience))
+			b.WriteString("  script:\n")
+			fmt.Fprintf(&b, "    - 'export %s=$(curl -sS --fail-with-body -X POST %s/api/v1/trusted_publishing/tokens -H \"Content-Type: application/json\" -d \"{\\\"jwt\\\": \\\"$CARGO_ID_TOKEN\\\"}\" | sed -E \"s/.*\\\"token\\\":\\\"([^\\\"]*)\\\".*/\\\\1/\")'\n",
+				cargoTokenVariable(cargoRegistry), registry)
+			fmt.Fprintf(&b, "    - cargo publish --registry %s   # the registry's name in .cargo/config.toml\n", cargoRegistry)
+			sn.Fill = true
+		default:
+			b.WriteString("  image: python:3.12\n  id_tokens:\n    TPX_ID_TOKEN:\n")
+			fmt.Fprintf(&b, "      aud: %s\n", yamlString(pr.Audience))
+			b.WriteString("  script:\n    - python -m pip install build twine && python -m build\n")
+			fmt.Fprintf(&b, "    - 'UPLOAD_TOKEN=$(curl -sS --fail-with-body -X POST %s/_/oidc/mint-token -d \"{\\\"token\\\": \\\"$TPX_ID_TOKEN\\\"}\" | python -c \"import json,sys; print(json.load(sys.stdin)[\\\"token\\\"])\")'\n", h.origin)
+			b.WriteString("    - twine upload -u __token__ -p \"$UPLOAD_TOKEN\" dist/* --repository-url " + uploadPlaceholder + "\n")
+			sn.Fill = true
+		}
 	default:
-		return "", "", false
+		return snippet{}, false
 	}
-	return file, b.String(), true
+	sn.Text = b.String()
+	return sn, true
+}
+
+// cargoTokenVariable is the environment variable cargo reads the token of the registry
+// named name from: CARGO_REGISTRIES_<NAME>_TOKEN, the name upper-cased with '-' as '_'.
+func cargoTokenVariable(name string) string {
+	return "CARGO_REGISTRIES_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_TOKEN"
 }
 
 // yamlString quotes s for YAML when it is not a plain word.

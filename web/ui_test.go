@@ -38,6 +38,9 @@ type uiEnv struct {
 	acc *account.Service
 	url string
 	log *bytes.Buffer
+	// protocols are the client protocols served (nil: PyPI's alone); newUIEnvFull's ui
+	// may set them.
+	protocols []Protocol
 
 	mu  sync.Mutex
 	now time.Time
@@ -98,7 +101,7 @@ func newUIEnvFull(t *testing.T, b uitest.Backend, host string, edit func(*accoun
 	if ui != nil {
 		ui(e, uc, box)
 	}
-	srv.Config.Handler = New(Config{Store: e.st, Logger: log, Now: e.Now, UI: uc})
+	srv.Config.Handler = New(Config{Store: e.st, Logger: log, Now: e.Now, UI: uc, Protocols: e.protocols})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return e
