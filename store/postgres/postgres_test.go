@@ -1109,9 +1109,10 @@ type conflict struct {
 }
 
 func TestDeadlockedTransactionsRunAgain(t *testing.T) {
-	// The store's sessions look for a cycle 50 ms after they start waiting; the other
-	// side never does (unbrokenCycles), so that the database rolls the store's
-	// transaction back. Run again once the other has ended, it must succeed.
+	// The store's sessions look for a cycle once, 2 s after they start waiting, by when
+	// the other side has long joined it however loaded the machine; the other side never
+	// looks (unbrokenCycles), so that the database rolls the store's transaction back.
+	// Run again once the other has ended, it must succeed.
 	cases := []struct {
 		name string
 		set  func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) conflict
@@ -1156,7 +1157,7 @@ func TestDeadlockedTransactionsRunAgain(t *testing.T) {
 		t.Run(c.name+", rolled back to end a deadlock, runs again", func(t *testing.T) {
 			app := fmt.Sprintf("tpx-conflict-%d", i)
 			schema := freshSchema(t)
-			dsn := withParam(t, withParam(t, schema, "deadlock_timeout", "50ms"), "application_name", app)
+			dsn := withParam(t, withParam(t, schema, "deadlock_timeout", "2s"), "application_name", app)
 			st := open(t, dsn)
 			waits := lockWaits(t, dsn, app)
 			u, proj, now := project(t, st)
@@ -1171,7 +1172,11 @@ func TestDeadlockedTransactionsRunAgain(t *testing.T) {
 				case <-time.After(5 * time.Millisecond):
 				}
 			}
-			if _, err := other.Exec(t.Context(), cf.then, cf.thenArgs...); err != nil {
+			// Should the store's one look for a cycle come before the other joins it, nothing
+			// would break the cycle: the bound makes that a failure rather than a wait.
+			bound, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			if _, err := other.Exec(bound, cf.then, cf.thenArgs...); err != nil {
 				t.Fatalf("the other transaction, which the database must not roll back: %v", err)
 			}
 			if err := cf.end(other); err != nil {
