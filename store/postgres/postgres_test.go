@@ -895,12 +895,7 @@ func TestAccountWritesLockTheirOwnerFirst(t *testing.T) {
 	}{
 		{"A session renewed while its user is removed", "the renewal", "the removal",
 			func(t *testing.T, st *postgres.Store, u store.User, _ store.Project, now time.Time) meeting {
-				old := store.Session{ID: "old", UserID: u.ID, Stage: store.StageFull, CreatedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour)}
-				if err := st.CreateSession(t.Context(), old); err != nil {
-					t.Fatal(err)
-				}
-				renewed := old
-				renewed.ID = "new"
+				old, renewed := renewal(t, st, u, now)
 				return meeting{`SELECT id FROM sessions WHERE id = $1 FOR UPDATE`, []any{old.ID},
 					func(ctx context.Context) error { return st.RenewSession(ctx, old.ID, renewed) },
 					func(ctx context.Context) error { return st.DeleteUser(ctx, u.ID) }}
@@ -953,6 +948,19 @@ func TestAccountWritesLockTheirOwnerFirst(t *testing.T) {
 			succeeded(t, meet(t, waits, blocker.Commit, m.first, m.removal), c.first, c.removal)
 		})
 	}
+}
+
+// renewal creates u's session "old", signed in fully at now for an hour, and returns it
+// with its renewal, "new".
+func renewal(t *testing.T, st *postgres.Store, u store.User, now time.Time) (old, renewed store.Session) {
+	t.Helper()
+	old = store.Session{ID: "old", UserID: u.ID, Stage: store.StageFull, CreatedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := st.CreateSession(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	renewed = old
+	renewed.ID = "new"
+	return old, renewed
 }
 
 // invitationOf is u's invitation of invitee to own proj, made at created until expires.
@@ -1118,12 +1126,7 @@ func TestDeadlockedTransactionsRunAgain(t *testing.T) {
 		set  func(t *testing.T, st *postgres.Store, u store.User, proj store.Project, now time.Time) conflict
 	}{
 		{"A session's renewal, which holds its user's row and waits for the session's", func(t *testing.T, st *postgres.Store, u store.User, _ store.Project, now time.Time) conflict {
-			old := store.Session{ID: "old", UserID: u.ID, Stage: store.StageFull, CreatedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := st.CreateSession(t.Context(), old); err != nil {
-				t.Fatal(err)
-			}
-			renewed := old
-			renewed.ID = "new"
+			old, renewed := renewal(t, st, u, now)
 			return conflict{`SELECT id FROM sessions WHERE id = $1 FOR UPDATE`, []any{old.ID},
 				func(ctx context.Context) error { return st.RenewSession(ctx, old.ID, renewed) },
 				`SELECT id FROM users WHERE id = $1 FOR UPDATE`, []any{u.ID},
