@@ -1118,7 +1118,7 @@ type conflict struct {
 
 func TestDeadlockedTransactionsRunAgain(t *testing.T) {
 	// The store's sessions look for a cycle once, 2 s after they start waiting, by when
-	// the other side has long joined it however loaded the machine; the other side never
+	// the other side has joined it (else the test fails at its bound); the other side never
 	// looks (unbrokenCycles), so that the database rolls the store's transaction back.
 	// Run again once the other has ended, it must succeed.
 	cases := []struct {
@@ -1188,8 +1188,10 @@ func TestDeadlockedTransactionsRunAgain(t *testing.T) {
 			if err := <-outcome; err != nil {
 				t.Fatalf("rolled back to end the deadlock: %v", err)
 			}
-			if n := st.PoolStats().Conflicts; n != 1 {
-				t.Errorf("%d conflicts counted, want 1", n)
+			// At least one: woken by the rollback, the other side may lose the race for
+			// the row to the second run, and meet it in a cycle again.
+			if n := st.PoolStats().Conflicts; n < 1 {
+				t.Errorf("%d runs again counted, want at least 1", n)
 			}
 			cf.check(t)
 		})
