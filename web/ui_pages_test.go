@@ -191,30 +191,45 @@ func TestUISnippetsFollowTheProtocols(t *testing.T) {
 	}
 }
 
-// cargoTokenStep runs, in bash, the first line of the GitLab cargo job's script, against a
-// server that answers the exchange as tpx's cargo route does, and checks that it leaves
-// the upload token in cargo's variable.
+// cargoTokenStep runs, in bash, the GitLab cargo job's script up to cargo, against a
+// server that answers the exchange as tpx's cargo route does: granted, it leaves the
+// upload token in cargo's variable; refused, it fails and prints the reason.
 func cargoTokenStep(t *testing.T, job map[string]any) {
 	t.Helper()
 	const token = "tpx_eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_"
-	var got struct{ JWT string }
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != protocol.CargoTokensPath || json.NewDecoder(r.Body).Decode(&got) != nil {
-			http.Error(w, "not the exchange", http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"token": token})
-	}))
-	defer srv.Close()
 	script, _ := job["publish"].(map[string]any)["script"].([]any)
-	if len(script) == 0 {
-		t.Fatalf("no script: %v", job)
+	if len(script) < 3 {
+		t.Fatalf("script: %v", script)
 	}
-	line := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).ReplaceAllString(script[0].(string), srv.URL)
-	out, err := exec.Command("bash", "-c", "CARGO_ID_TOKEN=ci-token; "+line+`; printf %s "$CARGO_REGISTRIES_MY_INDEX_TOKEN"`).CombinedOutput()
-	if err != nil || string(out) != token || got.JWT != "ci-token" {
-		t.Fatalf("%q: %v: %q (the exchange got %q)", line, err, out, got.JWT)
+	for _, refused := range []bool{false, true} {
+		var got struct{ JWT string }
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != protocol.CargoTokensPath || json.NewDecoder(r.Body).Decode(&got) != nil {
+				http.Error(w, "not the exchange", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			if refused {
+				w.WriteHeader(http.StatusForbidden)
+				json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"detail": "no publisher matches", "code": "invalid-publisher"}}})
+				return
+			}
+			json.NewEncoder(w).Encode(map[string]string{"token": token})
+		}))
+		steps := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).ReplaceAllString(script[0].(string)+"\n"+script[1].(string), srv.URL)
+		cmd := exec.Command("bash", "-e", "-c", "CARGO_ID_TOKEN=ci-token\n"+steps+`
+printf %s "$CARGO_REGISTRIES_MY_INDEX_TOKEN"`)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		srv.Close()
+		switch {
+		case got.JWT != "ci-token":
+			t.Fatalf("%q: the exchange got %q", steps, got.JWT)
+		case !refused && (err != nil || string(out) != token):
+			t.Fatalf("%q: %v: %q", steps, err, out)
+		case refused && (err == nil || !strings.Contains(string(out), "no publisher matches") || strings.Contains(string(out), "tpx_")):
+			t.Fatalf("refused, %q: %v: %q, want a failure that prints the reason", steps, err, out)
+		}
 	}
 }
 

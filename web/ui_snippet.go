@@ -53,7 +53,7 @@ func (h *ui) snippet(p store.Publisher, pr Protocol) (snippet, bool) {
 	switch p.Kind {
 	case policy.GitHub:
 		sn.File = ".github/workflows/" + p.Workflow
-		b.WriteString("jobs:\n  publish:\n    runs-on: ubuntu-latest\n")
+		b.WriteString("on:\n  release:\n    types: [published]\njobs:\n  publish:\n    runs-on: ubuntu-latest\n")
 		if p.Environment != "" {
 			fmt.Fprintf(&b, "    environment: %s\n", yamlString(p.Environment))
 		}
@@ -67,7 +67,7 @@ func (h *ui) snippet(p store.Publisher, pr Protocol) (snippet, bool) {
 		case protocol.Cargo:
 			fmt.Fprintf(&b, "      - uses: rust-lang/crates-io-auth-action@v1\n        id: auth\n        with: {url: '%s'}\n", registry)
 			fmt.Fprintf(&b, "      - run: cargo publish --registry %s   # the registry's name in .cargo/config.toml\n", cargoRegistry)
-			fmt.Fprintf(&b, "        env:\n          %s: ${{ steps.auth.outputs.token }}\n", cargoTokenVariable(cargoRegistry))
+			fmt.Fprintf(&b, "        env:\n          %s: ${{ steps.auth.outputs.token }}   # the same name, upper-case, '-' as '_'\n", cargoTokenVariable(cargoRegistry))
 			sn.Fill = true
 		default:
 			b.WriteString("      - run: python -m pip install build && python -m build\n")
@@ -91,8 +91,11 @@ func (h *ui) snippet(p store.Publisher, pr Protocol) (snippet, bool) {
 			b.WriteString("  image: rust:latest\n  id_tokens:\n    CARGO_ID_TOKEN:\n")
 			fmt.Fprintf(&b, "      aud: %s\n", yamlString(pr.Audience))
 			b.WriteString("  script:\n")
-			fmt.Fprintf(&b, "    - 'export %s=$(curl -sS --fail-with-body -X POST %s/api/v1/trusted_publishing/tokens -H \"Content-Type: application/json\" -d \"{\\\"jwt\\\": \\\"$CARGO_ID_TOKEN\\\"}\" | sed -E \"s/.*\\\"token\\\":\\\"([^\\\"]*)\\\".*/\\\\1/\")'\n",
-				cargoTokenVariable(cargoRegistry), registry)
+			// The reply is kept in a file: a refusal's reason is printed and fails the job,
+			// rather than becoming the token.
+			fmt.Fprintf(&b, "    - 'curl -sS --fail-with-body -o tpx-reply.json -X POST %s/api/v1/trusted_publishing/tokens -H \"Content-Type: application/json\" -d \"{\\\"jwt\\\": \\\"$CARGO_ID_TOKEN\\\"}\" || { cat tpx-reply.json; exit 1; }'\n", registry)
+			fmt.Fprintf(&b, "    - 'export %s=$(sed -nE \"s/.*\\\"token\\\": *\\\"([^\\\"]+)\\\".*/\\\\1/p\" tpx-reply.json)'   # the same name, upper-case, '-' as '_'\n",
+				cargoTokenVariable(cargoRegistry))
 			fmt.Fprintf(&b, "    - cargo publish --registry %s   # the registry's name in .cargo/config.toml\n", cargoRegistry)
 			sn.Fill = true
 		default:
