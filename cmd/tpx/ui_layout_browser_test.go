@@ -229,8 +229,9 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 
 // TestBrowserLayoutOfAnIndex checks as TestBrowserLayoutAndAccessibility does the pages
 // of an index that signs its owners in through its own OpenID provider and names
-// projects by npm's rule: the login page with its "Sign in with" button, and the pages
-// of a project whose scoped name is as long as real ones are.
+// projects by npm's rule, serving npm's and PyPI's clients: the login page with its
+// "Sign in with" button, and the pages of a project whose scoped name is as long as real
+// ones are, one with a CI configuration for each client.
 func TestBrowserLayoutOfAnIndex(t *testing.T) {
 	t.Parallel()
 	be := backends()[0]
@@ -238,7 +239,7 @@ func TestBrowserLayoutOfAnIndex(t *testing.T) {
 	var secretKey string
 	base, st := browserServerWith(t, be, "127.0.0.1", func(c *Config, base string) {
 		secretKey = c.SecretKey
-		c.Protocols, c.Names = []protocol.Protocol{protocol.NPM}, verify.NPMNames
+		c.Protocols, c.Names = []protocol.Protocol{protocol.NPM, protocol.PyPI}, verify.NPMNames
 		c.OIDC = signin.Config{Issuer: idp.URL(), ClientID: "tpx", ClientSecret: "the client secret", Name: "the Example Package Registry"}
 		idp.RegisterClient(oidctest.Client{ID: "tpx", Secret: "the client secret", RedirectURI: base + web.SignInCallbackPath})
 	})
@@ -281,5 +282,6 @@ func TestBrowserLayoutOfAnIndex(t *testing.T) {
 	seg := "/projects/" + url.PathEscape(name)
 	b.checkLayout(base, axe, []string{"/projects"}, "#projects")
 	b.checkLayout(base, axe, []string{seg}, "#publisher-table")
+	b.checkLayout(base, axe, []string{seg + "?added=1"}, "#snippet-text-pypi")
 	b.checkLayout(base, axe, []string{seg + "/publishers/1/remove"}, "#confirm-remove")
 }
