@@ -20,16 +20,20 @@ type Protocol struct {
 // it — the rate limiter's and the exchange's refusals alike — takes that protocol's shape.
 const protocolKey = "tpx.protocol"
 
+// protocols are the client protocols served: those configured, else PyPI's alone.
+func (s *server) protocols() []Protocol {
+	if len(s.cfg.Protocols) == 0 {
+		return []Protocol{{Protocol: protocol.PyPI, Audience: s.cfg.Audience}}
+	}
+	return s.cfg.Protocols
+}
+
 // registerProtocols serves each configured protocol's routes. Each is a front on the one
 // exchange (exchange.Service.ExchangeRequest): the same verification, replay protection,
 // rate limit, refusal records and metrics; what differs is where the token and the
 // package name are in the request, the audience, and the shape of the reply.
 func registerProtocols(e *echo.Echo, s *server, limit []echo.MiddlewareFunc) {
-	ps := s.cfg.Protocols
-	if len(ps) == 0 {
-		ps = []Protocol{{Protocol: protocol.PyPI, Audience: s.cfg.Audience}}
-	}
-	for _, p := range ps {
+	for _, p := range s.protocols() {
 		mw := append([]echo.MiddlewareFunc{speaks(p)}, limit...)
 		switch p.Protocol {
 		case protocol.PyPI:

@@ -37,8 +37,6 @@ type UIConfig struct {
 	// PublicURL is where browsers reach tpx: the origin forms must come from, and whether
 	// cookies are Secure (always, except for http://127.0.0.1).
 	PublicURL string
-	// Audience is the audience CI jobs request their tokens for, shown in CI snippets.
-	Audience string
 	// SignIn is sign-in through the package index's OpenID provider; nil offers none.
 	SignIn *signin.RP
 }

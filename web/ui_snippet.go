@@ -32,12 +32,8 @@ type snippet struct {
 // snippets are the CI configurations for publisher p, one for each protocol served, in
 // the order they are configured. Platforms without snippets here get none.
 func (h *ui) snippets(p store.Publisher) []snippet {
-	ps := h.s.cfg.Protocols
-	if len(ps) == 0 {
-		ps = []Protocol{{Protocol: protocol.PyPI, Audience: h.cfg.Audience}}
-	}
 	var out []snippet
-	for _, pr := range ps {
+	for _, pr := range h.s.protocols() {
 		if sn, ok := h.snippet(p, pr); ok {
 			out = append(out, sn)
 		}

@@ -105,7 +105,7 @@ func build(ctx context.Context, cfg Config, w wiring) (*service, error) {
 	}
 	h := web.New(web.Config{Exchange: ex, Minter: minter, Store: st, Audience: cfg.Audience, IntrospectSecret: cfg.IntrospectSecret, Logger: log,
 		Metrics: metrics, RateLimit: cfg.RateLimit, Protocols: cfg.protocolRoutes(),
-		UI:    &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, Audience: cfg.Audience, SignIn: rp},
+		UI:    &web.UIConfig{Accounts: accounts, Store: st, PublicURL: cfg.PublicURL, SignIn: rp},
 		Admin: &web.AdminConfig{Accounts: accounts}, SecretScanning: secretScanning(cfg, accounts, w.client)})
 	return &service{box: box, store: st, set: set, minter: minter, metrics: metrics, mail: sender, ex: ex, handler: h}, nil
 }
