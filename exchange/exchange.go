@@ -46,7 +46,7 @@ type Store interface {
 
 // Minter signs upload tokens.
 type Minter interface {
-	Mint(c token.Claims) (string, token.Claims, error)
+	Claim(c token.Claims) (token.Unsigned, error)
 }
 
 // Config wires a Service. Now defaults to time.Now and Logger to slog.Default().
@@ -320,10 +320,18 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		}
 	}
 
-	raw, claims, err := s.cfg.Minter.Mint(uploadClaims(id, named(chosen[0]), projects))
+	unsigned, err := s.cfg.Minter.Claim(uploadClaims(id, named(chosen[0]), projects))
 	if err != nil {
 		return o, fail(ErrUnavailable, "the upload token could not be signed; try again", err)
 	}
+	claims := unsigned.Claims
+	// The token is signed while its record commits: the reply needs both, neither needs
+	// the other, and the signature is never sent unless the record committed.
+	signed := make(chan signature, 1)
+	go func() {
+		raw, err := unsigned.Sign()
+		signed <- signature{raw, err}
+	}()
 	matchedIDs := make([]int64, len(o.matched))
 	versions := make([]int64, len(o.matched))
 	var recent []int64
@@ -358,12 +366,23 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		return o, s.commitError(ctx, log, seenKey, id, err)
 	}
 	s.remember(seenKey, id)
+	sig := <-signed
+	if sig.err != nil {
+		log.ErrorContext(ctx, "exchange recorded, but its upload token could not be signed", "token_id", claims.ID, "err", sig.err)
+		return o, fail(ErrUnavailable, "the upload token could not be signed; request a fresh token from your CI platform and try again", sig.err)
+	}
 	// One line per exchange, however many projects it covers; left_out counts those the
 	// token's bounds left out.
 	log.InfoContext(ctx, "exchange succeeded", "projects", projects, "token_id", claims.ID, "pinned", len(pins), "created_projects", len(o.convert),
 		"left_out", len(matched)+len(convert)-len(chosen))
-	o.res = Result{Issuer: id.Issuer, Token: raw, Expires: claims.ExpiresAt, Projects: projects, Claims: claims}
+	o.res = Result{Issuer: id.Issuer, Token: sig.raw, Expires: claims.ExpiresAt, Projects: projects, Claims: claims}
 	return o, nil
+}
+
+// signature is an upload token signed, or why it could not be.
+type signature struct {
+	raw string
+	err error
 }
 
 // remember records that id's token was consumed, for as long as its replay record is

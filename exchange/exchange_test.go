@@ -88,10 +88,13 @@ func (w *world) publisher(project string, edit func(*policy.Publisher)) store.Pu
 // refused runs the exchange of raw and checks that it fails with class.
 func (w *world) refused(raw string, class error) *Error {
 	w.t.Helper()
-	_, err := w.ex.Exchange(context.Background(), raw)
+	res, err := w.ex.Exchange(context.Background(), raw)
 	var e *Error
 	if !errors.As(err, &e) || !errors.Is(err, class) {
 		w.t.Fatalf("Exchange: %v, want an *Error of class %v", err, class)
+	}
+	if res.Token != "" {
+		w.t.Fatalf("a refused exchange handed out an upload token")
 	}
 	return e
 }
@@ -179,12 +182,13 @@ func TestATokenIsExchangedOnceOnEveryReplica(t *testing.T) {
 	must(t, err)
 	w.refused(raw, ErrReuse)
 
-	// A second replica on the same database has no hint of its own: the database refuses.
+	// A second replica on the same database has no hint of its own: the database refuses,
+	// after the replica has fixed and signed an upload token of its own, which it keeps.
 	replica, err := New(w.ex.cfg)
 	must(t, err)
-	_, err = replica.Exchange(context.Background(), raw)
-	if !errors.Is(err, ErrReuse) {
-		t.Fatalf("the second replica: %v, want ErrReuse", err)
+	res, err := replica.Exchange(context.Background(), raw)
+	if !errors.Is(err, ErrReuse) || res.Token != "" {
+		t.Fatalf("the second replica: %v and a token of %d bytes, want ErrReuse and none", err, len(res.Token))
 	}
 }
 

@@ -83,7 +83,7 @@ const (
 	sealPurpose = "signing-key"
 )
 
-// ErrNoActiveKey is returned by Mint when no loaded key may sign yet. NewMinter creates
+// ErrNoActiveKey is returned by Mint and Claim when no loaded key may sign yet. NewMinter creates
 // one that signs at once, so this means the ring was emptied behind the Minter's back.
 var ErrNoActiveKey = errors.New("no upload-token signing key is active")
 
@@ -452,13 +452,35 @@ func (m *Minter) open(sk store.SigningKey) (*signingKey, error) {
 // a fresh jti; it returns the token and the claims as signed. The caller fills Subject,
 // Projects (at least one), Publisher and the source facts.
 func (m *Minter) Mint(c Claims) (string, Claims, error) {
+	u, err := m.Claim(c)
+	if err != nil {
+		return "", Claims{}, err
+	}
+	raw, err := u.Sign()
+	if err != nil {
+		return "", Claims{}, err
+	}
+	return raw, u.Claims, nil
+}
+
+// Unsigned is an upload token whose claims are fixed, id and times included, and whose
+// signature is still to be made, by the key that was active when they were fixed.
+type Unsigned struct {
+	Claims  Claims
+	key     *signingKey
+	payload []byte
+}
+
+// Claim fixes the claims of an upload token for c as Mint does, without signing it: a
+// caller can record the token's id and expiry while the signature is made.
+func (m *Minter) Claim(c Claims) (Unsigned, error) {
 	if len(c.Projects) == 0 {
-		return "", Claims{}, errors.New("token: an upload token must name at least one project")
+		return Unsigned{}, errors.New("token: an upload token must name at least one project")
 	}
 	now := m.now()
 	k := m.ring.Load().active(now)
 	if k == nil {
-		return "", Claims{}, ErrNoActiveKey
+		return Unsigned{}, ErrNoActiveKey
 	}
 	var id [16]byte
 	rand.Read(id[:])
@@ -473,13 +495,18 @@ func (m *Minter) Mint(c Claims) (string, Claims, error) {
 	// the result to check it.
 	payload, err := c.MarshalJSON()
 	if err != nil {
-		return "", Claims{}, err
+		return Unsigned{}, err
 	}
-	raw, err := k.sign(payload)
+	return Unsigned{Claims: c, key: k, payload: payload}, nil
+}
+
+// Sign returns the upload token u describes. It may run on any goroutine.
+func (u Unsigned) Sign() (string, error) {
+	raw, err := u.key.sign(u.payload)
 	if err != nil {
-		return "", Claims{}, fmt.Errorf("token: signing: %w", err)
+		return "", fmt.Errorf("token: signing: %w", err)
 	}
-	return raw, c, nil
+	return raw, nil
 }
 
 // sign returns the upload token, prefix included, of payload: a compact JWS (RFC 7515)
