@@ -165,13 +165,13 @@ func TestUISnippetsFollowTheProtocols(t *testing.T) {
 			fill := strings.NewReplacer("{{url}}", e.url, "{{host}}", public.Hostname(), "{{aud}}", protocol.CargoAudience(public))
 			for i, sn := range snippets {
 				for _, w := range c.want[i] {
-					if w = fill.Replace(w); !strings.Contains(sn, w) && !strings.Contains(page, w) {
-						t.Errorf("snippet %d lacks %q:\n%s", i, w, sn)
+					if w = fill.Replace(w); !strings.Contains(sn.text, w) && !strings.Contains(sn.intro, w) {
+						t.Errorf("snippet %d lacks %q:\n%s\n%s", i, w, sn.intro, sn.text)
 					}
 				}
 				for _, n := range c.never[i] {
-					if strings.Contains(sn, n) {
-						t.Errorf("snippet %d has %q:\n%s", i, n, sn)
+					if strings.Contains(sn.text, n) {
+						t.Errorf("snippet %d has %q:\n%s", i, n, sn.text)
 					}
 				}
 			}
@@ -180,8 +180,8 @@ func TestUISnippetsFollowTheProtocols(t *testing.T) {
 			}
 			for i, sn := range snippets {
 				var doc map[string]any
-				if err := yaml.Unmarshal([]byte(sn), &doc); err != nil {
-					t.Errorf("snippet %d is not YAML: %v\n%s", i, err, sn)
+				if err := yaml.Unmarshal([]byte(sn.text), &doc); err != nil {
+					t.Errorf("snippet %d is not YAML: %v\n%s", i, err, sn.text)
 				}
 				if slices.Equal(c.protocols, []protocol.Protocol{protocol.Cargo}) && c.form.Get("kind") == "gitlab" {
 					cargoTokenStep(t, doc)
@@ -233,17 +233,23 @@ printf %s "$CARGO_REGISTRIES_MY_INDEX_TOKEN"`)
 	}
 }
 
-// snippetsOf is the text of each snippet on page, in order.
-func snippetsOf(page string) []string {
-	var out []string
+// snippetOnPage is one snippet shown on a page: the sentence that says which file it
+// goes in, and its text.
+type snippetOnPage struct{ intro, text string }
+
+// snippetsOf is each snippet on page, in order.
+func snippetsOf(page string) []snippetOnPage {
+	var out []snippetOnPage
 	for rest := page; ; {
 		i := strings.Index(rest, `<pre class="snippet"`)
 		if i < 0 {
 			return out
 		}
+		intro := rest[:i]
+		intro = intro[strings.LastIndex(intro, "<p>")+1:]
 		rest = rest[i:]
 		start, end := strings.Index(rest, ">")+1, strings.Index(rest, "</pre>")
-		out = append(out, html.UnescapeString(rest[start:end]))
+		out = append(out, snippetOnPage{html.UnescapeString(intro), html.UnescapeString(rest[start:end])})
 		rest = rest[end:]
 	}
 }
