@@ -13,7 +13,10 @@ type PoolStats struct {
 	// exchanges together, GroupedExchanges the exchanges in them, and GroupsRolledBack
 	// those rolled back because one member failed, whose members then committed alone.
 	CommitGroups, GroupedExchanges, GroupsRolledBack int64
+	// CommitQueue is how many exchanges wait now for a group commit to take them.
+	CommitQueue int
 	// Conflicts counts the transactions that the database rolled back to end a conflict
-	// with a concurrent one (a deadlock), each then run again.
+	// with a concurrent one (a deadlock), each then run again: alone, for a group's
+	// members.
 	Conflicts int64
 }

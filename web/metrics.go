@@ -200,11 +200,13 @@ var (
 	groupsBackDesc = prometheus.NewDesc("tpx_db_commit_groups_rolled_back_total",
 		"Groups rolled back because one exchange failed (a replay, a publisher removed); their exchanges then committed alone.", nil, nil)
 	conflictsDesc = prometheus.NewDesc("tpx_db_conflicts_total",
-		"Transactions the database rolled back to end a conflict with a concurrent one (a deadlock), each then run again.", nil, nil)
+		"Transactions the database rolled back to end a conflict with a concurrent one (a deadlock), each then run again (a group's members alone).", nil, nil)
+	queueDesc = prometheus.NewDesc("tpx_db_commit_queue",
+		"Exchanges waiting now for a group commit to take them.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{keysDesc, keyAgeDesc, keyFailingDesc, dbMaxDesc, dbOpenDesc, dbStateDesc, dbWaitsDesc, dbWaitDesc, groupsDesc, groupedDesc, groupsBackDesc, conflictsDesc} {
+	for _, d := range []*prometheus.Desc{keysDesc, keyAgeDesc, keyFailingDesc, dbMaxDesc, dbOpenDesc, dbStateDesc, dbWaitsDesc, dbWaitDesc, groupsDesc, groupedDesc, groupsBackDesc, conflictsDesc, queueDesc} {
 		ch <- d
 	}
 }
@@ -238,6 +240,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(groupedDesc, prometheus.CounterValue, float64(p.GroupedExchanges))
 		ch <- prometheus.MustNewConstMetric(groupsBackDesc, prometheus.CounterValue, float64(p.GroupsRolledBack))
 		ch <- prometheus.MustNewConstMetric(conflictsDesc, prometheus.CounterValue, float64(p.Conflicts))
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(p.CommitQueue))
 	}
 }
 

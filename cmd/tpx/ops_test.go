@@ -602,6 +602,7 @@ func TestLogsCarryNoSecretsAndRequestIDs(t *testing.T) {
 			{"tpx_db_commit_groups_total", nil, 0},
 			{"tpx_db_commit_groups_rolled_back_total", nil, 0},
 			{"tpx_db_conflicts_total", nil, 0},
+			{"tpx_db_commit_queue", nil, 0},
 			{"tpx_http_requests_total", []string{"route", "/_/oidc/mint-token", "method", "POST", "status", "200"}, 1},
 			{"tpx_http_requests_total", []string{"route", "/v1/tokens/introspect", "method", "POST", "status", "401"}, 1},
 			{"tpx_http_request_duration_seconds_count", []string{"route", "/_/oidc/mint-token"}, 7},

@@ -1197,3 +1197,83 @@ func TestDeadlockedTransactionsRunAgain(t *testing.T) {
 		})
 	}
 }
+
+// A group of exchanges that the database rolls back to end a deadlock is not run again as
+// a group: its members commit alone at once, so that a member outside the cycle commits
+// while the other side of the cycle still holds what it held.
+func TestAGroupRolledBackToEndADeadlockCommitsItsMembersAlone(t *testing.T) {
+	const app = "tpx-group-conflict"
+	schema := freshSchema(t)
+	dsn := withParam(t, withParam(t, schema, "deadlock_timeout", "2s"), "application_name", app)
+	st := open(t, dsn)
+	waits := lockWaits(t, dsn, app)
+	u, proj, now := project(t, st)
+	gate := publisher(t, st, u, proj, "gate.yml", "")
+	inCycle := publisher(t, st, u, proj, "release.yml", "")
+	outside := publisher(t, st, u, proj, "docs.yml", "")
+	bound, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	commit := func(e store.Exchange) chan error {
+		done := make(chan error, 1)
+		go func() { done <- st.CommitExchange(bound, e) }()
+		return done
+	}
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		for !ok() {
+			select {
+			case <-bound.Done():
+				t.Fatalf("waiting for %s: %v", what, bound.Err())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+
+	// Two lone commits, as many as may be out at once, wait for a row held elsewhere;
+	// the next two exchanges queue meanwhile, and go out together once the first ends.
+	gateHolder := blockerOf(t, unbrokenCycles(t, schema), `SELECT id FROM publishers WHERE id = $1 FOR UPDATE`, gate.ID)
+	first := []chan error{commit(exchangeOf(now, "jti-a", gate)), commit(exchangeOf(now, "jti-b", gate))}
+	until("the lone commits to wait", func() bool { return waits() == 2 })
+	cycled := exchangeOf(now, "jti-c", inCycle)
+	inGroup, outsideGroup := commit(cycled), commit(exchangeOf(now, "jti-d", outside))
+	until("two exchanges to queue", func() bool { return st.PoolStats().CommitQueue == 2 })
+	other := blockerOf(t, unbrokenCycles(t, schema), `SELECT id FROM publishers WHERE id = $1 FOR UPDATE`, inCycle.ID)
+	if err := gateHolder.Commit(bound); err != nil {
+		t.Fatal(err)
+	}
+	for _, done := range first {
+		if err := <-done; err != nil {
+			t.Fatalf("a lone commit: %v", err)
+		}
+	}
+	// The group has recorded both token ids and waits for the row the other side holds;
+	// the other side then records one of those token ids too: a cycle, which the store's
+	// session breaks.
+	until("the group to wait", func() bool { return waits() == 1 })
+	if _, err := other.Exec(bound, `INSERT INTO exchanges (at, issuer, jti, jti_expires_at, kind, repository, owner_id, repository_id, workflow_ref, ref, sha,
+		run_id, environment, event, actor, projects, token_id, subject, token_expires_at)
+		VALUES (now(), $1, $2, now(), '', '', '', '', '', '', '', '', '', '', '', '[]', '', '', now())`, cycled.Issuer, cycled.JTI); err != nil {
+		t.Fatalf("the other transaction, which the database must not roll back: %v", err)
+	}
+	select {
+	case err := <-outsideGroup:
+		if err != nil {
+			t.Fatalf("the member outside the cycle: %v", err)
+		}
+	case <-bound.Done():
+		t.Fatal("the member outside the cycle waited for the other side to end: its group ran again")
+	}
+	if err := other.Rollback(bound); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-inGroup; err != nil {
+		t.Fatalf("the member in the cycle, once the other side ended: %v", err)
+	}
+	if err := st.CommitExchange(t.Context(), cycled); !errors.Is(err, store.ErrReplay) {
+		t.Errorf("the token id in the cycle again: %v, want it recorded once", err)
+	}
+	s := st.PoolStats()
+	if s.CommitGroups != 1 || s.GroupsRolledBack != 1 || s.Conflicts < 1 || s.CommitQueue != 0 {
+		t.Errorf("%d groups, %d rolled back, %d runs again, %d queued; want 1, 1, at least 1, 0", s.CommitGroups, s.GroupsRolledBack, s.Conflicts, s.CommitQueue)
+	}
+}

@@ -67,7 +67,7 @@ func (s *Store) commitGrouped(ctx context.Context, key string, stmts []Statement
 		g.out++
 		g.mu.Unlock()
 		defer s.handOff(context.WithoutCancel(ctx))
-		return s.commitAlone(ctx, stmts)
+		return s.commitAlone(ctx, stmts, conflictRuns)
 	}
 	m := &member{stmts: stmts, key: key, uses: uses, writes: writes, done: make(chan groupResult, 1)}
 	g.queue = append(g.queue, m)
@@ -75,7 +75,7 @@ func (s *Store) commitGrouped(ctx context.Context, key string, stmts []Statement
 	select {
 	case r := <-m.done:
 		if r.alone {
-			return s.commitAlone(ctx, stmts)
+			return s.commitAlone(ctx, stmts, conflictRuns)
 		}
 		return r.changed, r.err
 	case <-ctx.Done():
@@ -155,7 +155,7 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
 	defer cancel()
 	if len(batch) == 1 {
-		changed, err := s.commitAlone(ctx, batch[0].stmts)
+		changed, err := s.commitAlone(ctx, batch[0].stmts, conflictRuns)
 		batch[0].done <- groupResult{changed: changed, err: err}
 		return
 	}
@@ -190,7 +190,10 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 	for _, m := range batch {
 		stmts = append(stmts, m.stmts[1:]...)
 	}
-	changed, err := s.commitAlone(ctx, stmts)
+	// A group rolled back to end a deadlock is not run again as a group: its members
+	// commit alone, each with the runs of its own, so that those not in the cycle wait for
+	// no one else's.
+	changed, err := s.commitAlone(ctx, stmts, 1)
 	g := &s.groups
 	g.mu.Lock()
 	g.groups++
@@ -199,6 +202,9 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 		g.rolledBack++
 	}
 	g.mu.Unlock()
+	if errors.Is(err, errConflict) {
+		s.conflicts.Add(1)
+	}
 	switch {
 	case err == nil:
 		at := rest
@@ -227,9 +233,10 @@ func rolledBack(err error) bool {
 		errors.Is(err, errConflict)
 }
 
-// commitAlone sends stmts and the COMMIT in one round trip, in a transaction of their own.
-func (s *Store) commitAlone(ctx context.Context, stmts []Statement) (changed []int64, err error) {
-	err = s.tx(ctx, func(tx q) error {
+// commitAlone sends stmts and the COMMIT in one round trip, in a transaction of their own
+// that runs at most runs times (txRuns).
+func (s *Store) commitAlone(ctx context.Context, stmts []Statement, runs int) (changed []int64, err error) {
+	err = s.txRuns(ctx, runs, func(tx q) error {
 		commit, ok := tx.committer()
 		if !ok {
 			return errors.New("the database cannot commit in the round trip of the writes")

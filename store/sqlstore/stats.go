@@ -8,7 +8,7 @@ type poolReporter interface {
 }
 
 // PoolStats reports the backend's connections: how many are open, in use and idle, and
-// how long requests waited for one, how exchanges committed together, and how many
+// how long requests waited for one, how exchanges commit together, and how many
 // transactions ran again after a conflict. A backend that
 // keeps no statistics reports zeros for its connections.
 func (s *Store) PoolStats() store.PoolStats {
@@ -18,6 +18,7 @@ func (s *Store) PoolStats() store.PoolStats {
 	}
 	s.groups.mu.Lock()
 	out.CommitGroups, out.GroupedExchanges, out.GroupsRolledBack = s.groups.groups, s.groups.members, s.groups.rolledBack
+	out.CommitQueue = len(s.groups.queue)
 	s.groups.mu.Unlock()
 	out.Conflicts = s.conflicts.Load()
 	return out

@@ -59,9 +59,14 @@ const conflictRuns = 3
 // the database let the other go on, so the next run finds it ended or waits for it. fn
 // must therefore leave nothing outside the transaction that a second run would repeat.
 func (s *Store) tx(ctx context.Context, fn func(tx q) error) error {
+	return s.txRuns(ctx, conflictRuns, fn)
+}
+
+// txRuns is tx with at most runs runs in all.
+func (s *Store) txRuns(ctx context.Context, runs int, fn func(tx q) error) error {
 	for run := 1; ; run++ {
 		err := s.classify(s.db.InTx(ctx, func(tx Querier) error { return fn(q{reader: reader{s: s, raw: tx}, w: tx}) }))
-		if run == conflictRuns || !errors.Is(err, errConflict) || ctx.Err() != nil {
+		if run == runs || !errors.Is(err, errConflict) || ctx.Err() != nil {
 			return err
 		}
 		s.conflicts.Add(1)
