@@ -164,15 +164,20 @@ func (s *Service) ExchangeRequest(ctx context.Context, r Request) (_ Result, err
 			o, err = o2, err2
 		}
 	}
-	if err != nil {
+	if err != nil && o.tokenID == "" {
 		s.observeFailures(ctx, o.failed, o.matched)
 		return Result{}, err
 	}
+	// Owners learn of what committed (projects created, publishers used) even when the
+	// token could not be signed after its record committed.
 	if s.cfg.Observer != nil {
 		s.afterReply(ctx, func(ctx context.Context) {
 			s.observeFailures(ctx, o.failed, o.matched)
-			s.cfg.Observer.ExchangeSucceeded(ctx, id, o.res.Claims.ID, o.matched, o.convert)
+			s.cfg.Observer.ExchangeSucceeded(ctx, id, o.tokenID, o.matched, o.convert)
 		})
+	}
+	if err != nil {
+		return Result{}, err
 	}
 	return o.res, nil
 }
@@ -236,6 +241,9 @@ type outcome struct {
 	matched []store.Publisher
 	convert []store.PendingPublisher
 	failed  []store.FailedExchange
+	// tokenID is the upload token's id once the exchange's record committed, even if the
+	// token could then not be signed.
+	tokenID string
 }
 
 // attempt looks the identity's publishers up, matches them, mints and commits.
@@ -328,10 +336,7 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 	// The token is signed while its record commits: the reply needs both, neither needs
 	// the other, and the signature is never sent unless the record committed.
 	signed := make(chan signature, 1)
-	go func() {
-		raw, err := unsigned.Sign()
-		signed <- signature{raw, err}
-	}()
+	go func() { signed <- sign(unsigned) }()
 	matchedIDs := make([]int64, len(o.matched))
 	versions := make([]int64, len(o.matched))
 	var recent []int64
@@ -366,10 +371,15 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 		return o, s.commitError(ctx, log, seenKey, id, err)
 	}
 	s.remember(seenKey, id)
+	o.tokenID = claims.ID
 	sig := <-signed
 	if sig.err != nil {
-		log.ErrorContext(ctx, "exchange recorded, but its upload token could not be signed", "token_id", claims.ID, "err", sig.err)
-		return o, fail(ErrUnavailable, "the upload token could not be signed; request a fresh token from your CI platform and try again", sig.err)
+		// The claims are fixed and recorded: signing them once more costs nothing else.
+		sig = sign(unsigned)
+	}
+	if sig.err != nil {
+		log.ErrorContext(ctx, "exchange recorded, but its upload token could not be signed", "token_id", claims.ID, "error", sig.err)
+		return o, fail(ErrUnavailable, "the exchange was recorded but its upload token could not be signed; request a fresh token from your CI platform and try again", sig.err)
 	}
 	// One line per exchange, however many projects it covers; left_out counts those the
 	// token's bounds left out.
@@ -383,6 +393,18 @@ func (s *Service) attempt(ctx context.Context, log *slog.Logger, id policy.Ident
 type signature struct {
 	raw string
 	err error
+}
+
+// sign signs u; a panic on the way is its error, since it may run on a goroutine where
+// nothing else would recover it.
+func sign(u token.Unsigned) (sig signature) {
+	defer func() {
+		if r := recover(); r != nil {
+			sig = signature{err: fmt.Errorf("signing the upload token: panic: %v", r)}
+		}
+	}()
+	raw, err := u.Sign()
+	return signature{raw, err}
 }
 
 // remember records that id's token was consumed, for as long as its replay record is

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,13 +89,10 @@ func (w *world) publisher(project string, edit func(*policy.Publisher)) store.Pu
 // refused runs the exchange of raw and checks that it fails with class.
 func (w *world) refused(raw string, class error) *Error {
 	w.t.Helper()
-	res, err := w.ex.Exchange(context.Background(), raw)
+	_, err := w.ex.Exchange(context.Background(), raw)
 	var e *Error
 	if !errors.As(err, &e) || !errors.Is(err, class) {
 		w.t.Fatalf("Exchange: %v, want an *Error of class %v", err, class)
-	}
-	if res.Token != "" {
-		w.t.Fatalf("a refused exchange handed out an upload token")
 	}
 	return e
 }
@@ -182,14 +180,61 @@ func TestATokenIsExchangedOnceOnEveryReplica(t *testing.T) {
 	must(t, err)
 	w.refused(raw, ErrReuse)
 
-	// A second replica on the same database has no hint of its own: the database refuses,
-	// after the replica has fixed and signed an upload token of its own, which it keeps.
+	// A second replica on the same database has no hint of its own: the database refuses.
 	replica, err := New(w.ex.cfg)
 	must(t, err)
-	res, err := replica.Exchange(context.Background(), raw)
-	if !errors.Is(err, ErrReuse) || res.Token != "" {
-		t.Fatalf("the second replica: %v and a token of %d bytes, want ErrReuse and none", err, len(res.Token))
+	_, err = replica.Exchange(context.Background(), raw)
+	if !errors.Is(err, ErrReuse) {
+		t.Fatalf("the second replica: %v, want ErrReuse", err)
 	}
+}
+
+// unsignable fixes an upload token's claims as the Minter does and keeps no key to sign
+// them with: a signature that fails after the exchange's record has committed.
+type unsignable struct{ m Minter }
+
+func (u unsignable) Claim(c token.Claims) (token.Unsigned, error) {
+	fixed, err := u.m.Claim(c)
+	return token.Unsigned{Claims: fixed.Claims}, err
+}
+
+// toldOfSuccess records the token ids of the exchanges an Observer is told succeeded.
+type toldOfSuccess struct {
+	mu     sync.Mutex
+	tokens []string
+}
+
+func (o *toldOfSuccess) ExchangeFailed(context.Context, []store.FailedExchange) {}
+
+func (o *toldOfSuccess) ExchangeSucceeded(_ context.Context, _ policy.Identity, tokenID string, _ []store.Publisher, _ []store.PendingPublisher) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.tokens = append(o.tokens, tokenID)
+}
+
+// The upload token is signed while the exchange's record commits. Should the signature
+// fail once the record has committed, the job is told to request a fresh token (this one
+// is used up), and the owners are told of the exchange as of any other that committed.
+func TestAnExchangeRecordedWhoseTokenCannotBeSignedSaysSo(t *testing.T) {
+	w := newWorld(t)
+	w.publisher("sampleproject", nil)
+	told := &toldOfSuccess{}
+	cfg := w.cfg
+	cfg.Minter, cfg.Observer = unsignable{w.cfg.Minter}, told
+	ex, err := New(cfg)
+	must(t, err)
+	raw := w.iss.Sign(w.iss.GitHubClaims(nil))
+	res, err := ex.Exchange(context.Background(), raw)
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrUnavailable) || !strings.Contains(e.Description, "request a fresh token") || res.Token != "" {
+		t.Fatalf("Exchange: %v and a token of %d bytes; want ErrUnavailable asking for a fresh token, and no token", err, len(res.Token))
+	}
+	ex.Wait()
+	if len(told.tokens) != 1 || told.tokens[0] == "" {
+		t.Fatalf("owners told of %q, want the one recorded exchange's token id", told.tokens)
+	}
+	// The record committed: a service that can sign refuses the CI token as used.
+	w.refused(raw, ErrReuse)
 }
 
 // The in-process hint of used token ids lasts as long as the database keeps the record:

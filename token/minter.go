@@ -502,6 +502,9 @@ func (m *Minter) Claim(c Claims) (Unsigned, error) {
 
 // Sign returns the upload token u describes. It may run on any goroutine.
 func (u Unsigned) Sign() (string, error) {
+	if u.key == nil {
+		return "", errors.New("token: no key to sign with: the claims were not fixed by Minter.Claim")
+	}
 	raw, err := u.key.sign(u.payload)
 	if err != nil {
 		return "", fmt.Errorf("token: signing: %w", err)
