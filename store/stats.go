@@ -11,7 +11,8 @@ type PoolStats struct {
 	WaitTime time.Duration
 	// CommitGroups counts the transactions that committed two or more concurrent
 	// exchanges together, GroupedExchanges the exchanges in them, and GroupsRolledBack
-	// those rolled back because one member failed, whose members then committed alone.
+	// those rolled back because one member failed or to end a deadlock, whose members then
+	// committed alone.
 	CommitGroups, GroupedExchanges, GroupsRolledBack int64
 	// CommitQueue is how many exchanges wait now for a group commit to take them.
 	CommitQueue int

@@ -198,7 +198,7 @@ var (
 	groupedDesc = prometheus.NewDesc("tpx_db_grouped_exchanges_total",
 		"Exchanges in those transactions, whether they committed or rolled back.", nil, nil)
 	groupsBackDesc = prometheus.NewDesc("tpx_db_commit_groups_rolled_back_total",
-		"Groups rolled back because one exchange failed (a replay, a publisher removed); their exchanges then committed alone.", nil, nil)
+		"Groups rolled back because one exchange failed (a replay, a publisher removed) or to end a deadlock; their exchanges then committed alone.", nil, nil)
 	conflictsDesc = prometheus.NewDesc("tpx_db_conflicts_total",
 		"Transactions the database rolled back to end a conflict with a concurrent one (a deadlock), each then run again (a group's members alone).", nil, nil)
 	queueDesc = prometheus.NewDesc("tpx_db_commit_queue",

@@ -68,14 +68,13 @@ func TestUIPages(t *testing.T) {
 				t.Fatalf("%d %s %.500s", r.Status, r.Location, r.Body)
 			}
 			page := c.Follow(r).Body
-			i := strings.Index(page, `id="snippet-text"`)
-			if i < 0 {
-				t.Fatalf("no snippet: %.3000s", page)
+			snippets := snippetsOf(page)
+			if len(snippets) != 1 {
+				t.Fatalf("%d snippets, want 1: %.3000s", len(snippets), page)
 			}
-			snippet := html.UnescapeString(page[i : strings.Index(page[i:], "</pre>")+i])
 			for _, w := range tc.want {
-				if !strings.Contains(snippet+page, w) {
-					t.Fatalf("the snippet lacks %q:\n%s", w, snippet)
+				if sn := snippets[0]; !strings.Contains(sn.text, w) && !strings.Contains(sn.intro, w) {
+					t.Fatalf("the snippet lacks %q:\n%s\n%s", w, sn.intro, sn.text)
 				}
 			}
 		})
@@ -245,8 +244,13 @@ func snippetsOf(page string) []snippetOnPage {
 		if i < 0 {
 			return out
 		}
+		// The sentence that names the file is the paragraph right before the snippet.
 		intro := rest[:i]
-		intro = intro[strings.LastIndex(intro, "<p>")+1:]
+		if j := strings.LastIndex(intro, "<p>"); j >= 0 {
+			intro = intro[j+len("<p>"):]
+		} else {
+			intro = ""
+		}
 		rest = rest[i:]
 		start, end := strings.Index(rest, ">")+1, strings.Index(rest, "</pre>")
 		out = append(out, snippetOnPage{html.UnescapeString(intro), html.UnescapeString(rest[start:end])})
