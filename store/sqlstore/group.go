@@ -191,8 +191,8 @@ func (s *Store) commitGroup(ctx context.Context, batch []*member) {
 		stmts = append(stmts, m.stmts[1:]...)
 	}
 	// A group rolled back to end a deadlock is not run again as a group: its members
-	// commit alone, each with the runs of its own, so that those not in the cycle wait for
-	// no one else's.
+	// commit alone, each with the runs of its own, so that those not in the cycle do not
+	// wait for it again.
 	changed, err := s.commitAlone(ctx, stmts, 1)
 	g := &s.groups
 	g.mu.Lock()
