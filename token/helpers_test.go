@@ -142,7 +142,7 @@ func (f *fixture) privateKey(t testing.TB, kid string) *ecdsa.PrivateKey {
 // activeKID is the kid Mint uses now.
 func (f *fixture) activeKID(t testing.TB) string {
 	t.Helper()
-	raw, _, err := f.minter.Mint(sampleClaims())
+	raw, _, err := mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,4 +250,17 @@ func storedKeys(t testing.TB, s KeyStore) []store.SigningKey {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// mint fixes and signs an upload token carrying c, as the exchange does in two steps.
+func mint(m *Minter, c Claims) (string, Claims, error) {
+	u, err := m.Claim(c)
+	if err != nil {
+		return "", Claims{}, err
+	}
+	raw, err := u.Sign()
+	if err != nil {
+		return "", Claims{}, err
+	}
+	return raw, u.Claims, nil
 }

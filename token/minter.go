@@ -83,11 +83,11 @@ const (
 	sealPurpose = "signing-key"
 )
 
-// ErrNoActiveKey is returned by Mint and Claim when no loaded key may sign yet. NewMinter creates
+// ErrNoActiveKey is returned by Claim when no loaded key may sign yet. NewMinter creates
 // one that signs at once, so this means the ring was emptied behind the Minter's back.
 var ErrNoActiveKey = errors.New("no upload-token signing key is active")
 
-// Minter mints upload tokens and maintains the signing-key ring. Mint, Parse, JWKS and
+// Minter mints upload tokens and maintains the signing-key ring. Claim, Parse, JWKS and
 // Discovery read an immutable snapshot of the ring and never wait for Refresh, Run or
 // Rotate, which replace the snapshot atomically. A Minter is safe for concurrent use,
 // and several replicas may share one store.
@@ -448,21 +448,6 @@ func (m *Minter) open(sk store.SigningKey) (*signingKey, error) {
 	}, nil
 }
 
-// Mint signs an upload token carrying c, after setting its issuer, audience, times and
-// a fresh jti; it returns the token and the claims as signed. The caller fills Subject,
-// Projects (at least one), Publisher and the source facts.
-func (m *Minter) Mint(c Claims) (string, Claims, error) {
-	u, err := m.Claim(c)
-	if err != nil {
-		return "", Claims{}, err
-	}
-	raw, err := u.Sign()
-	if err != nil {
-		return "", Claims{}, err
-	}
-	return raw, u.Claims, nil
-}
-
 // Unsigned is an upload token whose claims are fixed, id and times included, and whose
 // signature is still to be made, by the key that was active when they were fixed.
 type Unsigned struct {
@@ -471,7 +456,9 @@ type Unsigned struct {
 	payload []byte
 }
 
-// Claim fixes the claims of an upload token for c as Mint does, without signing it: a
+// Claim fixes the claims of an upload token carrying c: it sets its issuer, audience,
+// times and a fresh jti, and picks the key that will sign it. The caller fills Subject,
+// Projects (at least one), Publisher and the source facts; Sign then signs, so that the
 // caller can record the token's id and expiry while the signature is made.
 func (m *Minter) Claim(c Claims) (Unsigned, error) {
 	if len(c.Projects) == 0 {

@@ -57,12 +57,12 @@ func TestKeyRotation(t *testing.T) {
 
 	// The last token of the old key, and the first of the new one.
 	f.clock.Advance(defaultPublishAhead - time.Second)
-	last, lastClaims, err := m.Mint(sampleClaims())
+	last, lastClaims, err := mint(m, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Second)
-	next, _, err := m.Mint(sampleClaims())
+	next, _, err := mint(m, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestReplicasSharingAStoreCreateOneKeyEach(t *testing.T) {
 	}
 	clk.Advance(defaultPublishAhead)
 	for i, m := range ms {
-		raw, _, err := m.Mint(sampleClaims())
+		raw, _, err := mint(m, sampleClaims())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +272,7 @@ func TestMintNeedsAProject(t *testing.T) {
 	f := newFixture(t)
 	c := sampleClaims()
 	c.Projects = nil
-	if _, _, err := f.minter.Mint(c); err == nil {
+	if _, _, err := mint(f.minter, c); err == nil {
 		t.Fatal("minted a token for no project")
 	}
 }
@@ -328,7 +328,7 @@ func TestMintAndParseRunAlongsideRotation(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 50 {
-				raw, _, err := f.minter.Mint(sampleClaims())
+				raw, _, err := mint(f.minter, sampleClaims())
 				if err != nil {
 					t.Error(err)
 					return
@@ -360,7 +360,7 @@ func TestMintedTokensVerifyWithGoJose(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 50 {
-		raw, claims, err := f.minter.Mint(sampleClaims())
+		raw, claims, err := mint(f.minter, sampleClaims())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +396,7 @@ func TestMintedTokensVerifyWithGoJose(t *testing.T) {
 func TestMintedHeaderIsAlgKidTypOnly(t *testing.T) {
 	f := newFixture(t)
 	for range 10 {
-		raw, _, err := f.minter.Mint(sampleClaims())
+		raw, _, err := mint(f.minter, sampleClaims())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ import (
 
 func TestMintedTokenVerifiesAtAnUploadService(t *testing.T) {
 	f := newFixture(t)
-	raw, minted, err := f.minter.Mint(sampleClaims())
+	raw, minted, err := mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestMintedTokenVerifiesAtAnUploadService(t *testing.T) {
 	if !got.Covers("octo") || !got.Covers("octo-extras") || got.Covers("octo-evil") || !got.Covers("Octo") || !got.Covers("OCTO_extras") {
 		t.Errorf("Covers is wrong for projects %v", got.Projects)
 	}
-	if _, again, _ := f.minter.Mint(sampleClaims()); again.ID == minted.ID {
+	if _, again, _ := mint(f.minter, sampleClaims()); again.ID == minted.ID {
 		t.Error("two tokens share a jti")
 	}
 	if n := f.fetches.Load(); n != 1 {
@@ -70,7 +70,7 @@ func TestVerifierRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid, _, err := f.minter.Mint(sampleClaims())
+	valid, _, err := mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestVerifierAcceptsClocksSkewedBy25Seconds(t *testing.T) {
 	for _, skew := range []time.Duration{-25 * time.Second, 25 * time.Second} {
 		t.Run(fmt.Sprintf("a verifier whose clock is off by %v accepts a fresh token and refuses an expired one", skew), func(t *testing.T) {
 			f := newFixture(t)
-			raw, minted, err := f.minter.Mint(sampleClaims())
+			raw, minted, err := mint(f.minter, sampleClaims())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,7 +182,7 @@ func TestVerifierAcceptsClocksSkewedBy25Seconds(t *testing.T) {
 
 func TestVerifierRefusesAMintedTokenOnceExpired(t *testing.T) {
 	f := newFixture(t)
-	raw, _, err := f.minter.Mint(sampleClaims())
+	raw, _, err := mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestVerifierRefusesAMintedTokenOnceExpired(t *testing.T) {
 
 func TestVerifierConfiguredForAnotherAudienceRefuses(t *testing.T) {
 	f := newFixture(t)
-	raw, _, err := f.minter.Mint(sampleClaims())
+	raw, _, err := mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestVerifierConfiguredForAnotherAudienceRefuses(t *testing.T) {
 func TestVerifierRefetchesOnUnknownKidAtMostOncePerCooldown(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	old, _, err := f.minter.Mint(sampleClaims())
+	old, _, err := mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestVerifierRefetchesOnUnknownKidAtMostOncePerCooldown(t *testing.T) {
 func TestVerifierKeepsGoodKeysWhenTheKeySetTurnsBad(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	raw, _, err := f.minter.Mint(sampleClaims())
+	raw, _, err := mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestVerifierKeepsGoodKeysWhenTheKeySetTurnsBad(t *testing.T) {
 	// An hour on, the next Verify refreshes in the background and keeps the cached key
 	// meanwhile; the empty set that comes back does not replace it.
 	f.clock.Advance(2 * time.Hour)
-	raw, _, err = f.minter.Mint(sampleClaims())
+	raw, _, err = mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestVerifierKeepsGoodKeysWhenTheKeySetTurnsBad(t *testing.T) {
 
 	// A day without a good key set, the cached keys are no longer trusted.
 	f.clock.Advance(24 * time.Hour)
-	raw, _, err = f.minter.Mint(sampleClaims())
+	raw, _, err = mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestVerifierKeepsGoodKeysWhenTheKeySetTurnsBad(t *testing.T) {
 
 func TestVerifierFailsClosedWithoutKeys(t *testing.T) {
 	f := newFixture(t)
-	raw, _, err := f.minter.Mint(sampleClaims())
+	raw, _, err := mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestVerifierFailsClosedWithoutKeys(t *testing.T) {
 
 func TestVerifierRefusesRedirectsToAnotherHost(t *testing.T) {
 	f := newFixture(t)
-	raw, _, err := f.minter.Mint(sampleClaims())
+	raw, _, err := mint(f.minter, sampleClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
