@@ -62,18 +62,10 @@ func TestUIPages(t *testing.T) {
 			[]string{".gitlab-ci.yml", "environment: release", "aud: ", "/_/oidc/mint-token"}},
 	} {
 		t.Run("Adding a publisher shows the CI configuration for it: "+tc.name, func(t *testing.T) {
-			c.Get("/projects/proj")
-			r := c.Post("/projects/proj/publishers", tc.form)
-			if r.Status != http.StatusSeeOther || !strings.Contains(r.Location, "added=") {
-				t.Fatalf("%d %s %.500s", r.Status, r.Location, r.Body)
-			}
-			page := c.Follow(r).Body
-			snippets := snippetsOf(page)
-			if len(snippets) != 1 {
-				t.Fatalf("%d snippets, want 1: %.3000s", len(snippets), page)
-			}
+			_, snippets := addPublisher(t, c, tc.form, 1)
+			sn := snippets[0]
 			for _, w := range tc.want {
-				if sn := snippets[0]; !strings.Contains(sn.text, w) && !strings.Contains(sn.intro, w) {
+				if !sn.has(w) {
 					t.Fatalf("the snippet lacks %q:\n%s\n%s", w, sn.intro, sn.text)
 				}
 			}
@@ -149,22 +141,12 @@ func TestUISnippetsFollowTheProtocols(t *testing.T) {
 			if _, err := e.acc.CreateProject(context.Background(), account.ViaOperator, "proj", "alice"); err != nil {
 				t.Fatal(err)
 			}
-			cl := e.login("alice", secret)
-			cl.Get("/projects/proj")
-			r := cl.Post("/projects/proj/publishers", c.form)
-			if r.Status != http.StatusSeeOther || !strings.Contains(r.Location, "added=") {
-				t.Fatalf("%d %s %.500s", r.Status, r.Location, r.Body)
-			}
-			page := cl.Follow(r).Body
-			snippets := snippetsOf(page)
-			if len(snippets) != len(c.want) {
-				t.Fatalf("%d snippets, want %d: %.3000s", len(snippets), len(c.want), page)
-			}
+			page, snippets := addPublisher(t, e.login("alice", secret), c.form, len(c.want))
 			public, _ := url.Parse(e.url)
 			fill := strings.NewReplacer("{{url}}", e.url, "{{host}}", public.Hostname(), "{{aud}}", protocol.CargoAudience(public))
 			for i, sn := range snippets {
 				for _, w := range c.want[i] {
-					if w = fill.Replace(w); !strings.Contains(sn.text, w) && !strings.Contains(sn.intro, w) {
+					if w = fill.Replace(w); !sn.has(w) {
 						t.Errorf("snippet %d lacks %q:\n%s\n%s", i, w, sn.intro, sn.text)
 					}
 				}
@@ -232,9 +214,31 @@ printf %s "$CARGO_REGISTRIES_MY_INDEX_TOKEN"`)
 	}
 }
 
+// addPublisher adds the publisher form describes to project "proj" as c, and returns the
+// page it is sent to and that page's snippets, of which there must be n.
+func addPublisher(t *testing.T, c *uitest.Client, form url.Values, n int) (string, []snippetOnPage) {
+	t.Helper()
+	c.Get("/projects/proj")
+	r := c.Post("/projects/proj/publishers", form)
+	if r.Status != http.StatusSeeOther || !strings.Contains(r.Location, "added=") {
+		t.Fatalf("%d %s %.500s", r.Status, r.Location, r.Body)
+	}
+	page := c.Follow(r).Body
+	snippets := snippetsOf(page)
+	if len(snippets) != n {
+		t.Fatalf("%d snippets, want %d: %.3000s", len(snippets), n, page)
+	}
+	return page, snippets
+}
+
 // snippetOnPage is one snippet shown on a page: the sentence that says which file it
 // goes in, and its text.
 type snippetOnPage struct{ intro, text string }
+
+// has is whether w is in the snippet or in the sentence before it.
+func (sn snippetOnPage) has(w string) bool {
+	return strings.Contains(sn.text, w) || strings.Contains(sn.intro, w)
+}
 
 // snippetsOf is each snippet on page, in order.
 func snippetsOf(page string) []snippetOnPage {
