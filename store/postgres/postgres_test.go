@@ -1106,6 +1106,12 @@ func TestInvitersRemovedBesideOthers(t *testing.T) {
 // conflict is a transaction of the store's that holds one row and then waits for another,
 // which other holds (blocker, args); other then asks, with then (thenArgs), for a row the
 // store's transaction holds, and ends with end.
+// recordOfTokenID records an exchange of CI token id $2 from issuer $1 and nothing else,
+// as another transaction that a commit recording the same token id must wait for.
+const recordOfTokenID = `INSERT INTO exchanges (at, issuer, jti, jti_expires_at, kind, repository, owner_id, repository_id, workflow_ref, ref, sha,
+	run_id, environment, event, actor, projects, token_id, subject, token_expires_at)
+	VALUES (now(), $1, $2, now(), '', '', '', '', '', '', '', '', '', '', '', '[]', '', '', now())`
+
 type conflict struct {
 	blocker  string
 	args     []any
@@ -1145,9 +1151,7 @@ func TestDeadlockedTransactionsRunAgain(t *testing.T) {
 			e := exchangeOf(now, "jti-1", p)
 			return conflict{`SELECT id FROM publishers WHERE id = $1 FOR UPDATE`, []any{p.ID},
 				func(ctx context.Context) error { return st.CommitExchange(ctx, e) },
-				`INSERT INTO exchanges (at, issuer, jti, jti_expires_at, kind, repository, owner_id, repository_id, workflow_ref, ref, sha,
-					run_id, environment, event, actor, projects, token_id, subject, token_expires_at)
-					VALUES (now(), $1, $2, now(), '', '', '', '', '', '', '', '', '', '', '', '[]', '', '', now())`, []any{e.Issuer, e.JTI},
+				recordOfTokenID, []any{e.Issuer, e.JTI},
 				func(other pgx.Tx) error { return other.Rollback(t.Context()) },
 				func(t *testing.T) {
 					if err := st.CommitExchange(t.Context(), e); !errors.Is(err, store.ErrReplay) {
@@ -1251,9 +1255,7 @@ func TestAGroupRolledBackToEndADeadlockCommitsItsMembersAlone(t *testing.T) {
 	// session breaks once its deadlock_timeout has passed (2 s: by then the other side has
 	// surely joined it, else the test fails at its bound).
 	until("the group to wait", func() bool { return waits() == 1 })
-	if _, err := other.Exec(bound, `INSERT INTO exchanges (at, issuer, jti, jti_expires_at, kind, repository, owner_id, repository_id, workflow_ref, ref, sha,
-		run_id, environment, event, actor, projects, token_id, subject, token_expires_at)
-		VALUES (now(), $1, $2, now(), '', '', '', '', '', '', '', '', '', '', '', '[]', '', '', now())`, cycled.Issuer, cycled.JTI); err != nil {
+	if _, err := other.Exec(bound, recordOfTokenID, cycled.Issuer, cycled.JTI); err != nil {
 		t.Fatalf("the other transaction, which the database must not roll back: %v", err)
 	}
 	select {
