@@ -171,9 +171,19 @@ func (d *db) InTx(ctx context.Context, fn func(tx sqlstore.Querier) error) error
 	}
 	if err := fn(conn{tx, &d.closed}); err != nil {
 		tx.Rollback()
-		return err
+		return ended(ctx, err)
 	}
-	return tx.Commit()
+	return ended(ctx, tx.Commit())
+}
+
+// ended is err, or the end of ctx when err is sql.ErrTxDone after it: database/sql rolls
+// back a transaction whose context has ended and answers its next statement or Commit so,
+// and what ended it is the context.
+func ended(ctx context.Context, err error) error {
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
 }
 
 func (d *db) Ping(ctx context.Context) error {
