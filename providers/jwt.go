@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tpx-dev/tpx/internal/b64url"
 )
 
 // splitCompact checks the shape of a compact JWS without allocating: at most max bytes,
@@ -25,7 +27,7 @@ func splitCompact(raw string, max int) (header, payload string, err error) {
 	n := 0
 	for i := 0; i < len(raw); i++ {
 		switch c := raw[i]; {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		case b64url.Is(c):
 		case c == '.':
 			if n == len(dots) {
 				return "", "", fmt.Errorf("%w: more than three segments", ErrMalformed)

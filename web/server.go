@@ -24,6 +24,7 @@ import (
 
 	"github.com/tpx-dev/tpx/exchange"
 	"github.com/tpx-dev/tpx/fault"
+	"github.com/tpx-dev/tpx/internal/b64url"
 	"github.com/tpx-dev/tpx/protocol"
 	"github.com/tpx-dev/tpx/store"
 	"github.com/tpx-dev/tpx/token"
@@ -409,9 +410,7 @@ func plainTokenBody(body []byte) (string, bool) {
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
-func isJWTByte(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
-}
+func isJWTByte(c byte) bool { return b64url.Is(c) || c == '.' }
 
 // introspect answers RFC 7662: a token is active only if its signature verifies, it has
 // not expired, its record exists and it was not revoked. The token is read from the form
